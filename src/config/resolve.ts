@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { FloodgateError } from '../errors.js';
+import { envName, flagName, settingSchema, type SettingSpec } from './setting.js';
+
+export type SettingSource = 'flag' | 'env' | 'file' | 'default';
+
+export interface ResolveInput {
+  /** Values from the command line, keyed by setting key (camelCase). Undefined entries are ignored. */
+  flags?: Record<string, unknown>;
+  /** Usually process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file, or its parsed content. */
+  file?: string | Record<string, unknown>;
+  /** Programmatic options (the API): they rank with flags. */
+  options?: Record<string, unknown>;
+}
+
+export interface Resolved<T> {
+  values: Readonly<T>;
+  sources: Readonly<Record<keyof T, SettingSource>>;
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new FloodgateError('FG_ERR_CONFIG_FILE', `Cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be an object');
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new FloodgateError('FG_ERR_CONFIG_FILE', `Config file ${path} is not a JSON object: ${(err as Error).message}`);
+  }
+}
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? `\`${v}\`` : `\`${JSON.stringify(v)}\` (${typeof v})`;
+}
+
+/**
+ * Merges flags > env > file > defaults for one component's settings, validates every value
+ * once and freezes the result. A bad value throws FG_ERR_INVALID_CONFIG naming the setting,
+ * where it came from, the value and the accepted range; all bad values are reported at once.
+ */
+export function resolveSettings<T>(specs: readonly SettingSpec[], input: ResolveInput): Resolved<T> {
+  const fileValues = typeof input.file === 'string' ? readConfigFile(input.file) : (input.file ?? {});
+  const known = new Set(specs.map((s) => s.key));
+  const problems: string[] = [];
+  for (const key of Object.keys(fileValues)) {
+    if (!known.has(key)) problems.push(`Unknown setting \`${key}\` in config file; known settings: ${[...known].join(', ')}`);
+  }
+  for (const key of Object.keys(input.options ?? {})) {
+    if (!known.has(key)) problems.push(`Unknown option \`${key}\`; known options: ${[...known].join(', ')}`);
+  }
+
+  const values: Record<string, unknown> = {};
+  const sources: Record<string, SettingSource> = {};
+  for (const spec of specs) {
+    const env = input.env?.[envName(spec.key)];
+    const candidates: [SettingSource, unknown][] = [
+      ['flag', input.options?.[spec.key]],
+      ['flag', input.flags?.[spec.key]],
+      ['env', env === '' ? undefined : env],
+      ['file', fileValues[spec.key]],
+    ];
+    const found = candidates.find(([, v]) => v !== undefined);
+    if (!found) {
+      values[spec.key] = spec.default;
+      sources[spec.key] = 'default';
+      continue;
+    }
+    const [source, raw] = found;
+    const parsed = settingSchema(spec).safeParse(raw);
+    if (parsed.success) {
+      values[spec.key] = parsed.data;
+      sources[spec.key] = source;
+    } else {
+      const where = source === 'flag' ? flagName(spec.key) : source === 'env' ? envName(spec.key) : `"${spec.key}" in the config file`;
+      const message = parsed.error.issues[0]?.message ?? z.prettifyError(parsed.error);
+      problems.push(`Invalid value for \`${spec.key}\` (${where}): expected ${message}, got ${show(raw)}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new FloodgateError('FG_ERR_INVALID_CONFIG', problems.join('\n'), { problems });
+  }
+  return { values: Object.freeze(values) as Readonly<T>, sources: Object.freeze(sources) as Record<keyof T, SettingSource> };
+}

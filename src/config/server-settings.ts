@@ -1,0 +1,105 @@
+import type { SettingSpec } from './setting.js';
+
+/** Resolved settings of `floodgate serve`. Durations are milliseconds, sizes bytes. */
+export interface ServerSettings {
+  host: string;
+  port: number;
+  backlog: number | 'max';
+  maxConnections: number;
+  memoryLimit: number;
+  bytesPerConnection: number;
+  memoryOverhead: number;
+  reservedFds: number;
+  admissionTimeout: number;
+  admissionQueue: number;
+  maxPendingHandshakes: number;
+  retryAfter: number;
+  handshakeTimeout: number;
+  idleTimeout: number;
+  pingInterval: number;
+  writeTimeout: number;
+  maxPayload: number;
+  compression: boolean;
+  maxBufferedBytes: number;
+  slowConsumerChecks: number;
+  rateBurst: number;
+  rateRefill: number;
+  rateLimitClose: number;
+  maxSubscriptions: number;
+  historySize: number;
+  historyBytes: number;
+  historyTtl: number;
+  authSecret: string;
+  allowedOrigins: string[];
+  shutdownTimeout: number;
+  logFormat: 'pretty' | 'json';
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  broker: string;
+  nodeId: string;
+  workers: number | 'auto';
+  workerBalance: 'auto' | 'round-robin' | 'shared' | 'reuseport';
+  dashboard: 'auto' | 'on' | 'off';
+  dashboardToken: string;
+}
+
+/**
+ * Server RSS per idle connection measured by benchmarks/server-memory (docs/benchmarks.md),
+ * rounded up and doubled for the send buffers and subscriptions a live connection adds.
+ */
+export const MEASURED_BYTES_PER_CONNECTION = 8 * 1024;
+
+export const SERVER_SETTINGS: readonly SettingSpec[] = [
+  { key: 'host', kind: 'string', default: '::', doc: 'Address to listen on; `::` is dual-stack IPv4 + IPv6.' },
+  { key: 'port', kind: 'int', min: 0, max: 65535, default: 8080, doc: 'TCP port; 0 picks a free one.' },
+  {
+    key: 'backlog', kind: 'int', min: 0, max: 2147483647, aliases: ['max'], default: 'max',
+    doc: 'Listen backlog (accept-queue depth). `max` = net.core.somaxconn; 0 = the runtime default (511). The kernel caps it at somaxconn.',
+  },
+  { key: 'maxConnections', kind: 'int', min: 0, max: 10_000_000, default: 0, doc: 'Explicit connection cap; 0 = derive it from memory and fd limits only.' },
+  { key: 'memoryLimit', kind: 'size', min: 0, default: 0, doc: 'Memory budget for the cap; 0 = cgroup limit, else physical memory.' },
+  { key: 'bytesPerConnection', kind: 'size', min: 1024, max: 64 * 1024 ** 2, default: MEASURED_BYTES_PER_CONNECTION, doc: 'Memory one connection costs, for the memory-derived cap (measured default).' },
+  { key: 'memoryOverhead', kind: 'size', min: 0, default: 64 * 1024 ** 2, doc: 'Memory kept for the runtime, history and buffers before connections are counted.' },
+  { key: 'reservedFds', kind: 'int', min: 0, max: 100_000, default: 64, doc: 'File descriptors kept for logs, Redis, DNS etc. before the fd-derived cap.' },
+  { key: 'admissionTimeout', kind: 'duration', min: 0, max: 600_000, default: 5000, doc: 'How long an upgrade may wait in the admission queue for a slot before it gets 503; 0 = never wait.' },
+  { key: 'admissionQueue', kind: 'int', min: 0, max: 1_000_000, default: 1024, doc: 'How many upgrades may wait for a slot at once; past that, 503 at once.' },
+  { key: 'maxPendingHandshakes', kind: 'int', min: 1, max: 1_000_000, default: 512, doc: 'Upgrades being handshaken at the same time; more wait in the admission queue.' },
+  { key: 'retryAfter', kind: 'int', min: 0, max: 3600, default: 5, doc: 'Seconds in the Retry-After header of a 503.' },
+  { key: 'handshakeTimeout', kind: 'duration', min: 100, max: 600_000, default: 10_000, doc: 'A connection that has not completed its HTTP upgrade (or request) by then is closed (slowloris).' },
+  { key: 'idleTimeout', kind: 'duration', min: 1000, max: 86_400_000, default: 60_000, doc: 'A WebSocket with no frame and no pong for this long is terminated.' },
+  { key: 'pingInterval', kind: 'duration', min: 500, max: 3_600_000, default: 25_000, doc: 'How often the server pings each WebSocket.' },
+  { key: 'writeTimeout', kind: 'duration', min: 100, max: 600_000, default: 10_000, doc: 'A socket whose send buffer makes no progress for this long is closed.' },
+  { key: 'maxPayload', kind: 'size', min: 64, max: 64 * 1024 ** 2, default: 16 * 1024, doc: 'Largest inbound frame; larger ones close the connection with 1009.' },
+  { key: 'compression', kind: 'boolean', default: false, doc: 'permessage-deflate; off by default because of its memory cost per connection.' },
+  { key: 'maxBufferedBytes', kind: 'size', min: 1024, max: 1024 ** 3, default: 1024 ** 2, doc: 'Send-buffer bound per connection; over it, the connection is a slow consumer.' },
+  { key: 'slowConsumerChecks', kind: 'int', min: 1, max: 1000, default: 3, doc: 'Consecutive 1-second checks over maxBufferedBytes before a slow consumer is closed (4× the bound closes at once).' },
+  { key: 'rateBurst', kind: 'int', min: 1, max: 1_000_000, default: 100, doc: 'Token-bucket size for inbound messages per connection.' },
+  { key: 'rateRefill', kind: 'number', min: 0.001, max: 1_000_000, default: 10, doc: 'Tokens added per second.' },
+  { key: 'rateLimitClose', kind: 'int', min: 0, max: 1_000_000, default: 50, doc: 'Rate-limited messages in a row before the connection is closed; 0 = never close.' },
+  { key: 'maxSubscriptions', kind: 'int', min: 1, max: 100_000, default: 100, doc: 'Channels one connection may subscribe to.' },
+  { key: 'historySize', kind: 'int', min: 0, max: 10_000_000, default: 1000, doc: 'Messages kept per channel for recovery.' },
+  { key: 'historyBytes', kind: 'size', min: 0, max: 1024 ** 3, default: 1024 ** 2, doc: 'Bytes of history kept per channel.' },
+  { key: 'historyTtl', kind: 'duration', min: 0, max: 30 * 86_400_000, default: 300_000, doc: 'How long a message stays in history; 0 = no age bound.' },
+  { key: 'authSecret', kind: 'string', default: '', doc: 'Shared secret for HMAC-signed tokens; empty = no token check.' },
+  { key: 'allowedOrigins', kind: 'list', default: [], doc: 'Origins allowed to upgrade (browsers send Origin); empty = any.' },
+  { key: 'shutdownTimeout', kind: 'duration', min: 0, max: 600_000, default: 10_000, doc: 'On SIGTERM/SIGINT: how long to wait for clients to close before exiting.' },
+  { key: 'logFormat', kind: 'enum', values: ['pretty', 'json'], default: 'pretty', defaultDoc: '`pretty` on a TTY, else `json`', doc: 'Startup block and log format.' },
+  { key: 'logLevel', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level.' },
+  {
+    key: 'broker', kind: 'string', default: 'memory',
+    doc: 'Message broker: `memory` (one process; with `workers` > 1 the primary process holds it for all workers) or `redis://host:port[/db]` (several processes or machines share channels through Redis).',
+  },
+  { key: 'nodeId', kind: 'string', default: '', defaultDoc: 'hostname:pid', doc: 'Name of this node in stats and logs.' },
+  {
+    key: 'workers', kind: 'int', min: 1, max: 256, aliases: ['auto'], default: 1,
+    doc: 'Worker processes serving the one port; `auto` = one per CPU core. The connection cap is per machine: split across workers (docs/operations.md).',
+  },
+  {
+    key: 'workerBalance', kind: 'enum', values: ['auto', 'round-robin', 'shared', 'reuseport'], default: 'auto',
+    doc: 'How workers share the port: `round-robin` (the primary accepts and hands connections out), `shared` (every worker accepts on one socket), `reuseport` (one socket per worker, Node >= 22.12). `auto` picks by the measurements in docs/operations.md.',
+  },
+  {
+    key: 'dashboard', kind: 'enum', values: ['auto', 'on', 'off'], default: 'auto',
+    doc: 'GET /dashboard (live page): `auto` = on when `dashboardToken` is set or the host is loopback (127.0.0.1, ::1, localhost), else off; `on` = always (no token needed unless set); `off` = 404.',
+  },
+  { key: 'dashboardToken', kind: 'string', default: '', doc: 'Token the dashboard asks for (`?token=` or header `x-floodgate-token`); setting it turns the dashboard on for any host.' },
+];

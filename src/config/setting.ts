@@ -1,0 +1,112 @@
+import { z } from 'zod';
+import { formatBytes, formatDuration, parseDuration, parseSize } from './units.js';
+
+/**
+ * One setting of one component: where it can come from (flag, env, file key), its kind,
+ * its accepted range and its default. Schemas are built from these, and so are the error
+ * messages, the --help text and docs/configuration.md, so the four cannot disagree.
+ */
+export type SettingKind = 'int' | 'number' | 'duration' | 'size' | 'string' | 'boolean' | 'list' | 'enum';
+
+export interface SettingSpec {
+  key: string;
+  kind: SettingKind;
+  doc: string;
+  default: unknown;
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+  /** Extra values outside min..max that are still accepted (e.g. 'max' for the backlog). */
+  aliases?: readonly string[];
+  /** Describes the default when it is computed at startup rather than fixed. */
+  defaultDoc?: string;
+}
+
+export function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+export function envName(key: string): string {
+  return `FLOODGATE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export function describeAccepted(spec: SettingSpec): string {
+  const alias = spec.aliases?.length ? ` or ${spec.aliases.map((a) => `\`${a}\``).join(', ')}` : '';
+  const range = (fmt: (n: number) => string, noun: string): string => {
+    if (spec.min !== undefined && spec.max !== undefined) return `${noun} from ${fmt(spec.min)} to ${fmt(spec.max)}`;
+    if (spec.min !== undefined) return `${noun} from ${fmt(spec.min)} up`;
+    return noun;
+  };
+  switch (spec.kind) {
+    case 'int':
+      return range(String, 'an integer') + alias;
+    case 'number':
+      return range(String, 'a number') + alias;
+    case 'duration':
+      return range(formatDuration, 'a duration (e.g. 500ms, 5s, 2m)') + alias;
+    case 'size':
+      return range(formatBytes, 'a size (e.g. 64KB, 512MB)') + alias;
+    case 'boolean':
+      return 'true or false';
+    case 'enum':
+      return `one of ${spec.values!.map((v) => `\`${v}\``).join(', ')}`;
+    case 'list':
+      return 'a comma-separated list';
+    case 'string':
+      return 'a string';
+  }
+}
+
+function inRange(spec: SettingSpec, n: number): boolean {
+  return (spec.min === undefined || n >= spec.min) && (spec.max === undefined || n <= spec.max);
+}
+
+/** The zod schema of one setting. Strings from flags and env are parsed here, once. */
+export function settingSchema(spec: SettingSpec): z.ZodType {
+  const accepts = (v: unknown): boolean => typeof v === 'string' && (spec.aliases ?? []).includes(v);
+  switch (spec.kind) {
+    case 'int':
+    case 'number':
+    case 'duration':
+    case 'size': {
+      const parse = spec.kind === 'duration' ? parseDuration : spec.kind === 'size' ? parseSize : (v: unknown) =>
+        typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+      return z.unknown().transform((v, ctx) => {
+        if (accepts(v)) return v;
+        const n = parse(v);
+        const ok = Number.isFinite(n) && (spec.kind !== 'int' || Number.isInteger(n)) && inRange(spec, n);
+        if (!ok) {
+          ctx.addIssue({ code: 'custom', message: describeAccepted(spec) });
+          return z.NEVER;
+        }
+        return n;
+      });
+    }
+    case 'boolean':
+      return z.unknown().transform((v, ctx) => {
+        if (v === true || v === 'true' || v === '1' || v === 'yes') return true;
+        if (v === false || v === 'false' || v === '0' || v === 'no') return false;
+        ctx.addIssue({ code: 'custom', message: describeAccepted(spec) });
+        return z.NEVER;
+      });
+    case 'enum':
+      return z.unknown().transform((v, ctx) => {
+        if (typeof v === 'string' && spec.values!.includes(v)) return v;
+        ctx.addIssue({ code: 'custom', message: describeAccepted(spec) });
+        return z.NEVER;
+      });
+    case 'list':
+      return z.unknown().transform((v, ctx) => {
+        if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v as string[];
+        if (typeof v === 'string') return v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        ctx.addIssue({ code: 'custom', message: describeAccepted(spec) });
+        return z.NEVER;
+      });
+    case 'string':
+      return z.unknown().transform((v, ctx) => {
+        if (typeof v === 'string') return v;
+        ctx.addIssue({ code: 'custom', message: describeAccepted(spec) });
+        return z.NEVER;
+      });
+  }
+}

@@ -1,0 +1,42 @@
+/** Human units accepted in flags, env and files: durations ("500ms", "5s", "2m") and sizes ("64KB", "512MB"). */
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+// Sizes are binary: 1 KB = 1024 bytes, as memory limits are usually written (512MB = 512 MiB).
+const SIZE_UNITS: Record<string, number> = {
+  b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3,
+};
+
+/** Parses a duration into milliseconds; a bare number is milliseconds. NaN when it cannot be read. */
+export function parseDuration(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string') return Number.NaN;
+  const m = value.trim().toLowerCase().match(/^(-?\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/);
+  if (!m) return Number.NaN;
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']);
+}
+
+/** Parses a size into bytes; a bare number is bytes. NaN when it cannot be read. */
+export function parseSize(value: unknown): number {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string') return Number.NaN;
+  const m = value.trim().toLowerCase().match(/^(-?\d+(?:\.\d+)?)\s*([a-z]+)?$/);
+  if (!m) return Number.NaN;
+  const unit = SIZE_UNITS[m[2] ?? 'b'];
+  return unit === undefined ? Number.NaN : Math.round(Number(m[1]) * unit);
+}
+
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0 (off)';
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+export function formatBytes(bytes: number): string {
+  const abs = Math.abs(bytes);
+  if (abs >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(abs % 1024 ** 3 === 0 ? 0 : 1)} GiB`;
+  if (abs >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(abs % 1024 ** 2 === 0 ? 0 : 1)} MiB`;
+  if (abs >= 1024) return `${(bytes / 1024).toFixed(abs % 1024 === 0 ? 0 : 1)} KiB`;
+  return `${bytes} B`;
+}

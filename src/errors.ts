@@ -1,0 +1,71 @@
+/**
+ * Every error Floodgate raises or sends carries one of these stable codes.
+ * Users match on `code`, never on message text. docs/errors.md lists each code;
+ * test/errors.test.ts fails when the two drift apart.
+ */
+export const ErrorCodes = {
+  // configuration and startup
+  FG_ERR_INVALID_CONFIG: 'A setting has a value outside its accepted range or of the wrong type.',
+  FG_ERR_CONFIG_FILE: 'The config file could not be read or is not valid JSON.',
+  FG_ERR_LISTEN: 'The server could not listen on the requested host and port.',
+  FG_ERR_CAPACITY: 'The computed connection cap is zero: the memory or fd limit leaves no room for connections.',
+  // protocol, sent to clients in `error` frames
+  FG_ERR_BAD_FRAME: 'An inbound frame is not valid JSON or does not match the protocol.',
+  FG_ERR_BINARY_FRAME: 'A binary frame was received; the protocol uses JSON text frames only.',
+  FG_ERR_UNKNOWN_TYPE: 'An inbound frame has a `type` the server does not know.',
+  FG_ERR_BAD_CHANNEL: 'A channel name is empty, too long or has characters outside the allowed set.',
+  FG_ERR_NOT_SUBSCRIBED: 'Unsubscribe for a channel the connection is not subscribed to.',
+  FG_ERR_ALREADY_SUBSCRIBED: 'Subscribe for a channel the connection is already subscribed to.',
+  FG_ERR_TOO_MANY_SUBSCRIPTIONS: 'The connection holds the maximum number of subscriptions.',
+  FG_ERR_RATE_LIMITED: 'The connection sent messages faster than its token bucket allows; the message was dropped.',
+  FG_ERR_FORBIDDEN_CHANNEL: 'The token does not allow this channel.',
+  FG_ERR_PUBLISH_TOO_LARGE: 'A publication is larger than the history byte bound of its channel.',
+  FG_ERR_PUBLISH_FAILED: 'The broker could not accept the publication; it was not delivered.',
+  FG_ERR_RECOVERY_FAILED: 'History recovery was asked for but could not be served.',
+  // upgrade / admission (HTTP status answers, also counted in /stats)
+  FG_ERR_UNAUTHORIZED: 'The upgrade request has no token, or the token is malformed, badly signed or expired.',
+  FG_ERR_FORBIDDEN_ORIGIN: 'The Origin header of the upgrade request is not in the allowlist.',
+  FG_ERR_OVER_CAPACITY: 'All connection slots are taken and the admission queue is full or timed out (HTTP 503).',
+  FG_ERR_SHUTTING_DOWN: 'The server is shutting down and admits no new connections (HTTP 503).',
+  FG_ERR_NOT_FOUND: 'An HTTP request for a path the gateway does not serve.',
+  FG_ERR_INTERNAL: 'An unexpected server error while answering an HTTP request.',
+  FG_ERR_DASHBOARD_OFF: 'The dashboard is turned off on this gateway (HTTP 404).',
+  FG_ERR_DASHBOARD_TOKEN: 'The dashboard request has no token or a wrong one (HTTP 403).',
+  // client SDK
+  FG_ERR_CLIENT_CLOSED: 'The client was closed by the application; the operation cannot proceed.',
+  FG_ERR_CONNECT_TIMEOUT: 'The connection or handshake did not complete in time.',
+  FG_ERR_CIRCUIT_OPEN: 'The client stopped reconnecting because the endpoint kept failing (circuit breaker open).',
+  FG_ERR_NOT_READY: 'The client did not reach the connected state within the given time.',
+  FG_ERR_SERVER_ERROR: 'The server answered an operation with an error frame.',
+  FG_ERR_CONNECT_FAILED: 'The connection attempt failed (refused, reset, DNS, TLS or a refused upgrade) before the welcome frame.',
+  FG_ERR_CONNECTION_LOST: 'The connection dropped before the server answered; the operation may or may not have taken effect.',
+  FG_ERR_REQUEST_TIMEOUT: 'The server did not answer a publish within requestTimeout; it may or may not have taken effect.',
+  FG_ERR_PAYLOAD_TOO_LARGE: "A publish frame would be larger than the server's maxPayload; it was not sent.",
+  FG_ERR_RECONNECT_EXHAUSTED: 'The client gave up after maxAttempts failed connection attempts in a row.',
+  // load generator and OS tooling
+  FG_ERR_BENCH_PLAN: 'The load plan cannot fit the machine limits (fds, ports, memory).',
+  FG_ERR_BENCH_TARGET: 'The load generator target URL is invalid or unsupported.',
+  FG_ERR_THRESHOLD: 'A threshold expression is invalid.',
+  FG_ERR_UNSUPPORTED_PLATFORM: 'This operation needs an OS facility that this platform does not have.',
+  FG_ERR_NOT_ROOT: 'The operation changes kernel settings and needs root.',
+  FG_ERR_RUN_FILE: 'A bench result file could not be read or has the wrong shape.',
+  FG_ERR_TUNE: 'A kernel setting could not be changed or restored (sysctl -w failed, or nothing recorded to revert).',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+export class FloodgateError extends Error {
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'FloodgateError';
+    this.code = code;
+    if (details !== undefined) this.details = details;
+  }
+}
+
+export function isFloodgateError(err: unknown): err is FloodgateError {
+  return err instanceof FloodgateError;
+}

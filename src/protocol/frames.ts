@@ -1,0 +1,104 @@
+/**
+ * Wire frames of the Floodgate protocol (docs/protocol.md). JSON text frames, one object each,
+ * discriminated by `type`. Shared by the server, the client SDK and the load generator.
+ */
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface RecoverPosition {
+  epoch: string;
+  offset: number;
+}
+
+// client → server
+export interface SubscribeFrame {
+  type: 'subscribe';
+  id?: number;
+  channel: string;
+  recover?: RecoverPosition;
+}
+export interface UnsubscribeFrame {
+  type: 'unsubscribe';
+  id?: number;
+  channel: string;
+}
+export interface PublishFrame {
+  type: 'publish';
+  id?: number;
+  channel: string;
+  data: Json;
+}
+export interface PingFrame {
+  type: 'ping';
+  id?: number;
+}
+export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PublishFrame | PingFrame;
+
+// server → client
+export interface WelcomeFrame {
+  type: 'welcome';
+  node: string;
+  session: string;
+  pingInterval: number;
+  maxPayload: number;
+  /** The connection's token bucket: clients pace themselves by these. */
+  rateBurst: number;
+  rateRefill: number;
+}
+
+export type RecoveryFailure = 'epoch_changed' | 'history_gone' | 'offset_ahead' | 'unavailable';
+
+export interface SubscribedFrame {
+  type: 'subscribed';
+  id?: number;
+  channel: string;
+  epoch: string;
+  /** The channel's latest offset at the moment of subscribing (0 when nothing was published). */
+  offset: number;
+  /** Present when the subscribe asked to recover. */
+  recovered?: boolean;
+  /** Number of `message` frames that follow this one and replay the missed publications. */
+  replayed?: number;
+  /** Why recovery was not possible, when `recovered` is false. */
+  reason?: RecoveryFailure;
+}
+export interface MessageFrame {
+  type: 'message';
+  channel: string;
+  epoch: string;
+  offset: number;
+  data: Json;
+}
+export interface PublishedFrame {
+  type: 'published';
+  id?: number;
+  channel: string;
+  epoch: string;
+  offset: number;
+}
+export interface UnsubscribedFrame {
+  type: 'unsubscribed';
+  id?: number;
+  channel: string;
+}
+export interface PongFrame {
+  type: 'pong';
+  id?: number;
+}
+export interface ErrorFrame {
+  type: 'error';
+  id?: number;
+  code: string;
+  message: string;
+  channel?: string;
+}
+export type ServerFrame =
+  | WelcomeFrame
+  | SubscribedFrame
+  | MessageFrame
+  | PublishedFrame
+  | UnsubscribedFrame
+  | PongFrame
+  | ErrorFrame;
+
+export const CHANNEL_PATTERN = /^[A-Za-z0-9_\-:.@/]{1,128}$/;
