@@ -1,0 +1,97 @@
+import { readProcFile } from './proc-files.js';
+
+/** Kernel TCP state numbers as printed in /proc/net/tcp (include/net/tcp_states.h). */
+export const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0A': 'LISTEN',
+  '0B': 'CLOSING',
+  '0C': 'NEW_SYN_RECV',
+};
+
+export interface TcpSocket {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  state: string;
+  /** For LISTEN sockets: current accept-queue length. */
+  rxQueue: number;
+  txQueue: number;
+  inode: number;
+}
+
+function decodeIPv4(hex: string): string {
+  // /proc prints the address as a host-order (little-endian on x86) 32-bit word
+  const n = Number.parseInt(hex, 16);
+  return [n & 255, (n >>> 8) & 255, (n >>> 16) & 255, (n >>> 24) & 255].join('.');
+}
+
+function decodeIPv6(hex: string): string {
+  const groups: string[] = [];
+  for (let w = 0; w < 4; w++) {
+    const word = hex.slice(w * 8, w * 8 + 8);
+    // each 32-bit word is host-order
+    const bytes = word.match(/../g)!.reverse().join('');
+    groups.push(bytes.slice(0, 4), bytes.slice(4, 8));
+  }
+  const full = groups.map((g) => g.replace(/^0+(?=.)/, '')).join(':');
+  if (full.startsWith('0:0:0:0:0:ffff:')) {
+    const v4 = groups.slice(6).join('');
+    return [0, 2, 4, 6].map((i) => Number.parseInt(v4.slice(i, i + 2), 16)).join('.');
+  }
+  return full.replace(/(^|:)0(:0)+(:|$)/, '::');
+}
+
+/** Parses /proc/net/tcp or /proc/net/tcp6. */
+export function parseProcNetTcp(text: string): TcpSocket[] {
+  const out: TcpSocket[] = [];
+  const lines = text.split('\n');
+  for (let i = 1; i < lines.length; i++) {
+    const f = lines[i].trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const [la, lp] = f[1].split(':');
+    const [ra, rp] = f[2].split(':');
+    const [tx, rx] = f[4].split(':');
+    const decode = la.length > 8 ? decodeIPv6 : decodeIPv4;
+    out.push({
+      localAddress: decode(la),
+      localPort: Number.parseInt(lp, 16),
+      remoteAddress: decode(ra),
+      remotePort: Number.parseInt(rp, 16),
+      state: TCP_STATES[f[3]] ?? f[3],
+      txQueue: Number.parseInt(tx, 16),
+      rxQueue: Number.parseInt(rx, 16),
+      inode: Number.parseInt(f[9], 10),
+    });
+  }
+  return out;
+}
+
+export function readTcpSockets(pidNetDir = '/proc/net'): TcpSocket[] {
+  return [
+    ...parseProcNetTcp(readProcFile(`${pidNetDir}/tcp`) ?? ''),
+    ...parseProcNetTcp(readProcFile(`${pidNetDir}/tcp6`) ?? ''),
+  ];
+}
+
+export interface StateCountOptions {
+  /** Count only sockets whose local or remote port is this one. */
+  port?: number;
+}
+
+export function countSocketStates(sockets: TcpSocket[], opts: StateCountOptions = {}): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const s of sockets) {
+    if (opts.port !== undefined && s.localPort !== opts.port && s.remotePort !== opts.port) continue;
+    counts[s.state] = (counts[s.state] ?? 0) + 1;
+  }
+  return counts;
+}
