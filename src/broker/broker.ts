@@ -1,0 +1,60 @@
+import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
+
+/**
+ * The gateway's message path goes through this interface only, so the embedded memory broker
+ * and the Redis one (several processes or machines) are interchangeable. A broker assigns each
+ * channel's dense offsets, keeps history, and hands every publication on a watched channel to
+ * `onPublication` once per node, with its `message` frame already encoded.
+ */
+
+export interface Publication {
+  channel: string;
+  epoch: string;
+  offset: number;
+  /** The encoded `message` frame, built once per publication per node. */
+  frame: Buffer;
+}
+
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+export type RecoverAnswer =
+  | { ok: true; epoch: string; offset: number; publications: Publication[] }
+  | { ok: false; epoch: string; offset: number; reason: RecoveryFailure };
+
+export interface BrokerStats {
+  kind: string;
+  healthy: boolean;
+  channels: number;
+  historyMessages: number;
+  historyBytes: number;
+  lastError?: string;
+}
+
+export interface Broker {
+  readonly kind: string;
+  /** Set by the gateway before start(); called for every publication on a watched channel. */
+  onPublication: (pub: Publication) => void;
+  /**
+   * Set by the gateway: publications on a watched channel were lost to this node and cannot be
+   * read back (Redis lost them, or the epoch changed). Sessions must not go on as if nothing
+   * happened: they are asked to reconnect and recover, and are then told `recovered: false`.
+   */
+  onGap?: (channel: string, reason: 'epoch_changed' | 'history_gone') => void;
+  start(): Promise<void>;
+  /** Assigns the next offset, stores history, delivers. Rejects with FG_ERR_PUBLISH_* when it cannot. */
+  publish(channel: string, data: Json): Promise<Position>;
+  /** This node has subscribers on the channel (called on the first one) / no longer has (the last one left). */
+  watch(channel: string): void;
+  unwatch(channel: string): void;
+  /**
+   * The channel's position, and with `since` the publications after it — or why they cannot be
+   * given. Publications delivered to onPublication while this is pending may overlap the answer;
+   * the session drops duplicates by offset.
+   */
+  recover(channel: string, since?: RecoverPosition): Promise<RecoverAnswer>;
+  stats(): BrokerStats;
+  close(): Promise<void>;
+}

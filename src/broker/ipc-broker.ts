@@ -1,0 +1,143 @@
+import { FloodgateError, type ErrorCode } from '../errors.js';
+import type { Json, RecoverPosition } from '../protocol/frames.js';
+import type { Broker, BrokerStats, Position, Publication, RecoverAnswer } from './broker.js';
+import { isBrokerMessage, type PrimaryToWorker, type WireRecoverAnswer, type WorkerToPrimary } from './ipc-messages.js';
+
+/** The slice of `process` this needs: a worker's IPC channel (injectable for tests). */
+export interface IpcPort {
+  send?(message: unknown): boolean;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+  off(event: 'message', listener: (message: unknown) => void): unknown;
+  readonly connected?: boolean;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  kind: 'publish' | 'recover';
+}
+
+/**
+ * A cluster worker's broker when there is no Redis: the primary process holds one MemoryBroker
+ * for all workers (IpcBrokerHost) and this forwards publish/recover/watch over the IPC channel.
+ * Offsets and history are therefore shared by every worker; each publication costs one IPC
+ * round trip for the publisher and one IPC message per worker that watches the channel.
+ */
+export class IpcBroker implements Broker {
+  readonly kind = 'memory-ipc';
+  onPublication: (pub: Publication) => void = () => {};
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private watched = 0;
+  private primaryStats: BrokerStats | undefined;
+  private readonly listener = (m: unknown): void => this.onMessage(m);
+
+  constructor(
+    private readonly port: IpcPort = process,
+    private readonly timeoutMs = 5000,
+  ) {}
+
+  async start(): Promise<void> {
+    if (typeof this.port.send !== 'function') {
+      throw new FloodgateError('FG_ERR_INVALID_CONFIG', 'the memory-ipc broker runs only in a worker started by `floodgate serve --workers`');
+    }
+    this.port.on('message', this.listener);
+  }
+
+  private post(m: WorkerToPrimary): boolean {
+    try {
+      return this.port.connected !== false && this.port.send!(m);
+    } catch {
+      return false;
+    }
+  }
+
+  private request<T>(kind: 'publish' | 'recover', m: WorkerToPrimary & { id: number }): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const code: ErrorCode = kind === 'publish' ? 'FG_ERR_PUBLISH_FAILED' : 'FG_ERR_RECOVERY_FAILED';
+      if (!this.post(m)) {
+        reject(new FloodgateError(code, 'the primary process is gone (IPC channel closed)'));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(m.id);
+        reject(new FloodgateError(code, `the primary process did not answer within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      this.pending.set(m.id, { resolve: resolve as (v: unknown) => void, reject, timer, kind });
+    });
+  }
+
+  private onMessage(raw: unknown): void {
+    if (!isBrokerMessage(raw)) return;
+    const m = raw as PrimaryToWorker;
+    if (m.t === 'message') {
+      this.onPublication({ channel: m.channel, epoch: m.epoch, offset: m.offset, frame: Buffer.from(m.frame) });
+    } else if (m.t === 'reply') {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      clearTimeout(p.timer);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(new FloodgateError(m.code as ErrorCode, m.message));
+    } else if (m.t === 'stats') {
+      this.primaryStats = m.stats;
+    }
+  }
+
+  publish(channel: string, data: Json): Promise<Position> {
+    const id = this.nextId++;
+    return this.request<Position>('publish', { fg: 'broker', t: 'publish', id, channel, data });
+  }
+
+  watch(channel: string): void {
+    this.watched++;
+    this.post({ fg: 'broker', t: 'watch', channel });
+  }
+
+  unwatch(channel: string): void {
+    this.watched--;
+    this.post({ fg: 'broker', t: 'unwatch', channel });
+  }
+
+  async recover(channel: string, since?: RecoverPosition): Promise<RecoverAnswer> {
+    const id = this.nextId++;
+    const m: WorkerToPrimary & { id: number } = since ? { fg: 'broker', t: 'recover', id, channel, since } : { fg: 'broker', t: 'recover', id, channel };
+    let a: WireRecoverAnswer;
+    try {
+      a = await this.request<WireRecoverAnswer>('recover', m);
+    } catch (err) {
+      if (!since) throw err;
+      return { ok: false, epoch: since.epoch, offset: since.offset, reason: 'unavailable' };
+    }
+    if (!a.ok) return a;
+    const first = since ? since.offset + 1 : a.offset + 1;
+    return {
+      ok: true, epoch: a.epoch, offset: a.offset,
+      publications: a.frames.map((f, i) => ({ channel, epoch: a.epoch, offset: first + i, frame: Buffer.from(f) })),
+    };
+  }
+
+  stats(): BrokerStats {
+    const healthy = this.port.connected !== false;
+    const s: BrokerStats = {
+      kind: this.kind,
+      healthy,
+      // channels this worker watches; history is the primary's, as last reported (every 2 s)
+      channels: this.watched,
+      historyMessages: this.primaryStats?.historyMessages ?? 0,
+      historyBytes: this.primaryStats?.historyBytes ?? 0,
+    };
+    if (!healthy) s.lastError = 'IPC channel to the primary process is closed';
+    return s;
+  }
+
+  async close(): Promise<void> {
+    this.port.off('message', this.listener);
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new FloodgateError(p.kind === 'publish' ? 'FG_ERR_PUBLISH_FAILED' : 'FG_ERR_RECOVERY_FAILED', 'broker closed'));
+      this.pending.delete(id);
+    }
+  }
+}

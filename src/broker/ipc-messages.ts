@@ -1,0 +1,26 @@
+import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
+import type { BrokerStats } from './broker.js';
+
+/**
+ * Messages between cluster workers (IpcBroker) and the primary (IpcBrokerHost) over Node's IPC
+ * channel. Every one carries `fg: 'broker'` so they are told apart from cluster's own messages.
+ * Frames travel as strings: the IPC channel serialises JSON either way.
+ */
+export type WorkerToPrimary =
+  | { fg: 'broker'; t: 'publish'; id: number; channel: string; data: Json }
+  | { fg: 'broker'; t: 'recover'; id: number; channel: string; since?: RecoverPosition }
+  | { fg: 'broker'; t: 'watch' | 'unwatch'; channel: string };
+
+export type WireRecoverAnswer =
+  | { ok: true; epoch: string; offset: number; frames: string[] }
+  | { ok: false; epoch: string; offset: number; reason: RecoveryFailure };
+
+export type PrimaryToWorker =
+  | { fg: 'broker'; t: 'message'; channel: string; epoch: string; offset: number; frame: string }
+  | { fg: 'broker'; t: 'reply'; id: number; ok: true; value: { epoch: string; offset: number } | WireRecoverAnswer }
+  | { fg: 'broker'; t: 'reply'; id: number; ok: false; code: string; message: string }
+  | { fg: 'broker'; t: 'stats'; stats: BrokerStats };
+
+export function isBrokerMessage(m: unknown): m is { fg: 'broker'; t: string } {
+  return typeof m === 'object' && m !== null && (m as { fg?: unknown }).fg === 'broker';
+}

@@ -1,0 +1,408 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { FloodgateError } from '../errors.js';
+import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
+import type { HistoryLimits } from '../server/history.js';
+import type { Broker, BrokerStats, Position, Publication, RecoverAnswer } from './broker.js';
+import { newEpoch } from './memory-broker.js';
+import { PUBLISH_SCRIPT, READ_SCRIPT } from './redis-scripts.js';
+
+/** The part of a pino logger the broker uses. */
+export interface BrokerLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface RedisBrokerOptions {
+  /** `redis://[user:pass@]host:port[/db]` (or `rediss://`). */
+  url: string;
+  limits: HistoryLimits;
+  log?: BrokerLog;
+  /** Key and pub/sub prefix, so several gateways clusters can share one Redis. */
+  prefix?: string;
+  /** A command that has not answered by then fails (publish → FG_ERR_PUBLISH_FAILED). */
+  commandTimeoutMs?: number;
+  /** How long the channel's epoch and offset outlive its last publish or subscribe. */
+  metaTtlMs?: number;
+}
+
+/** Why this node could not give its subscribers a channel's publications without a hole. */
+export type GapReason = Extract<RecoveryFailure, 'epoch_changed' | 'history_gone'>;
+
+interface Watched {
+  name: string;
+  pubsub: string;
+  /** Subscribed on Redis and the starting position known; recover() waits for it. */
+  ready: Promise<void>;
+  epoch: string | undefined;
+  /** The last offset handed to onPublication. */
+  last: number;
+  /** A catch-up read is running; live publications wait in `queue`. */
+  busy: boolean;
+  again: boolean;
+  running: Promise<void> | undefined;
+  queue: Publication[];
+}
+
+export interface RedisBrokerStats extends BrokerStats {
+  redis: { target: string; gapsFilled: number; gapsUnfillable: number; outages: number };
+}
+
+type ReadReply = [Buffer, number, Buffer, ...Buffer[]];
+
+interface ScriptCommands {
+  fgPublish(meta: string, stream: string, pubsub: string, ...args: (string | number)[]): Promise<[string, number]>;
+  fgReadBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<ReadReply>;
+}
+
+const DEFAULT_META_TTL_MS = 24 * 3600_000;
+/** Rough size of a `message` frame around channel and data, for the byte bound. */
+const FRAME_OVERHEAD = 64;
+
+const silentLog: BrokerLog = { info() {}, warn() {}, error() {} };
+
+/**
+ * Scale-out broker: several gateway processes or machines share channels through one Redis.
+ * Offsets are assigned and history kept by Lua scripts (one atomic step per publication), live
+ * fan-out goes over Redis pub/sub, and each node checks that the offsets it receives are dense:
+ * a hole (pub/sub messages lost while the subscriber connection was down) is filled from the
+ * stream, or reported through `onGap` when the stream no longer has it.
+ */
+export class RedisBroker implements Broker {
+  readonly kind = 'redis';
+  onPublication: (pub: Publication) => void = () => {};
+  /** Called when a watched channel has a hole this node cannot fill (its sessions missed messages). */
+  onGap: (channel: string, reason: GapReason) => void = () => {};
+  private readonly cmd: Redis;
+  private readonly sub: Redis;
+  private readonly scripts: ScriptCommands;
+  private readonly watched = new Map<string, Watched>();
+  private readonly byPubsub = new Map<string, Watched>();
+  private readonly prefix: string;
+  private readonly limits: HistoryLimits;
+  private readonly metaTtlMs: number;
+  private readonly log: BrokerLog;
+  private readonly target: string;
+  private lastError: string | undefined;
+  private wasHealthy = false;
+  private pingFailed = false;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly counters = { gapsFilled: 0, gapsUnfillable: 0, outages: 0 };
+
+  constructor(options: RedisBrokerOptions) {
+    this.limits = options.limits;
+    this.prefix = options.prefix ?? 'fg:';
+    this.metaTtlMs = options.limits.ttlMs === 0 ? 0 : Math.max(options.metaTtlMs ?? DEFAULT_META_TTL_MS, options.limits.ttlMs);
+    this.log = options.log ?? silentLog;
+    const url = new URL(options.url);
+    this.target = `${url.hostname}:${url.port || 6379}`;
+    const common: RedisOptions = {
+      // a command issued while Redis is unreachable fails at once instead of waiting in a queue:
+      // a publish must either be stored and numbered or be refused, never linger
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs ?? 2000,
+      connectTimeout: 2000,
+      retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
+      lazyConnect: true,
+    };
+    this.cmd = new Redis(options.url, { ...common, connectionName: 'floodgate-cmd' });
+    // subscriptions are restored by onSubscriberReady(), which also fills the hole they left
+    this.sub = new Redis(options.url, { ...common, connectionName: 'floodgate-sub', autoResubscribe: false, commandTimeout: undefined });
+    this.cmd.defineCommand('fgPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand('fgRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    this.scripts = this.cmd as unknown as ScriptCommands;
+
+    for (const [role, conn] of [['commands', this.cmd], ['subscriber', this.sub]] as const) {
+      conn.on('error', (err: Error) => this.noteError(`${role} connection: ${err.message}`));
+      conn.on('close', () => {
+        if (!this.closed) this.lastError ??= `${role} connection to ${this.target} closed`;
+        this.checkHealth();
+      });
+      conn.on('ready', () => this.checkHealth());
+    }
+    this.sub.on('ready', () => this.onSubscriberReady());
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
+  }
+
+  async start(): Promise<void> {
+    // Start even when Redis is down: the gateway reports itself unhealthy (/healthz 503) and
+    // connects as soon as Redis is back, rather than crash-looping.
+    const connect = (conn: Redis): Promise<void> => conn.connect().catch((err: Error) => this.noteError(err.message));
+    await Promise.all([connect(this.cmd), connect(this.sub)]);
+    this.checkHealth();
+    if (!this.healthy) this.log.error({ redis: this.target, err: this.lastError }, 'redis broker: Redis is unreachable at start; retrying');
+    // a Redis that hangs (SIGSTOP, network partition) keeps its socket open: probe it
+    this.pingTimer = setInterval(() => this.probe(), 1000);
+    this.pingTimer.unref();
+  }
+
+  private get healthy(): boolean {
+    return !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready' && !this.pingFailed;
+  }
+
+  private probe(): void {
+    if (this.cmd.status !== 'ready') return;
+    this.cmd.ping().then(
+      () => {
+        this.pingFailed = false;
+        this.checkHealth();
+      },
+      (err: Error) => {
+        this.pingFailed = true;
+        this.noteError(`ping: ${err.message}`);
+      },
+    );
+  }
+
+  private noteError(message: string): void {
+    this.lastError = message;
+    this.checkHealth();
+  }
+
+  /** Logs once per change between healthy and unhealthy, not once per retry. */
+  private checkHealth(): void {
+    const now = this.healthy;
+    if (now === this.wasHealthy || this.closed) return;
+    this.wasHealthy = now;
+    if (now) {
+      this.log.info({ redis: this.target }, 'redis broker: connected');
+      this.lastError = undefined;
+    }
+    else {
+      this.counters.outages++;
+      this.log.error(
+        { redis: this.target, err: this.lastError },
+        'redis broker: Redis unreachable; publishes fail with FG_ERR_PUBLISH_FAILED and recovery answers `unavailable` until it is back',
+      );
+    }
+  }
+
+  private keys(channel: string): { meta: string; stream: string; pubsub: string } {
+    const base = `${this.prefix}{${channel}}`;
+    return { meta: `${base}:m`, stream: `${base}:s`, pubsub: `${base}:p` };
+  }
+
+  async publish(channel: string, data: Json): Promise<Position> {
+    const text = JSON.stringify(data);
+    const channelJson = JSON.stringify(channel);
+    const size = Buffer.byteLength(text) + Buffer.byteLength(channelJson) + FRAME_OVERHEAD;
+    const { maxCount, maxBytes, ttlMs } = this.limits;
+    if (maxBytes > 0 && maxCount > 0 && size > maxBytes) {
+      throw new FloodgateError('FG_ERR_PUBLISH_TOO_LARGE', `publication of about ${size} B exceeds historyBytes ${maxBytes} B`);
+    }
+    // only the command connection is needed to publish; a subscriber outage is repaired on reconnect
+    if (this.closed || this.cmd.status !== 'ready' || this.pingFailed) {
+      throw new FloodgateError('FG_ERR_PUBLISH_FAILED', `redis broker unavailable (${this.lastError ?? 'not connected'}); publication not accepted`);
+    }
+    // the byte bound, approximately: as many entries of this size as fit in historyBytes
+    const maxlen = maxCount === 0 ? 0 : Math.max(1, Math.min(maxCount, Math.floor(maxBytes / size)));
+    const k = this.keys(channel);
+    try {
+      const [epoch, offset] = await this.scripts.fgPublish(k.meta, k.stream, k.pubsub, channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlMs);
+      return { epoch, offset };
+    } catch (err) {
+      const msg = (err as Error).message;
+      this.noteError(`publish: ${msg}`);
+      // a timeout leaves it unknown whether Redis applied it: say so rather than guess
+      const unsure = /timed? ?out/i.test(msg) ? ' (timed out: it may still have been stored and delivered)' : '';
+      throw new FloodgateError('FG_ERR_PUBLISH_FAILED', `redis broker: ${msg}${unsure}`);
+    }
+  }
+
+  watch(channel: string): void {
+    if (this.watched.has(channel)) return;
+    const k = this.keys(channel);
+    const w: Watched = { name: channel, pubsub: k.pubsub, ready: Promise.resolve(), epoch: undefined, last: 0, busy: false, again: false, running: undefined, queue: [] };
+    this.watched.set(channel, w);
+    this.byPubsub.set(k.pubsub, w);
+    w.ready = this.attach(w);
+    w.ready.catch(() => {}); // failures surface through recover() and the reconnect path
+  }
+
+  /** Subscribe, then learn the starting position; publications arriving meanwhile are queued. */
+  private async attach(w: Watched): Promise<void> {
+    w.busy = true;
+    try {
+      await this.sub.subscribe(w.pubsub);
+    } catch (err) {
+      w.busy = false;
+      throw err;
+    }
+    w.busy = false;
+    await this.catchUp(w);
+  }
+
+  unwatch(channel: string): void {
+    const w = this.watched.get(channel);
+    if (!w) return;
+    this.watched.delete(channel);
+    this.byPubsub.delete(w.pubsub);
+    if (this.sub.status === 'ready') this.sub.unsubscribe(w.pubsub).catch(() => {});
+  }
+
+  private onMessage(channelBuf: Buffer, message: Buffer): void {
+    const w = this.byPubsub.get(channelBuf.toString());
+    if (!w) return;
+    const sp1 = message.indexOf(32);
+    const sp2 = message.indexOf(32, sp1 + 1);
+    if (sp1 < 0 || sp2 < 0) return;
+    const pub: Publication = {
+      channel: w.name,
+      epoch: message.toString('latin1', 0, sp1),
+      offset: Number(message.toString('latin1', sp1 + 1, sp2)),
+      frame: message.subarray(sp2 + 1),
+    };
+    if (w.busy) {
+      w.queue.push(pub);
+      return;
+    }
+    if (pub.epoch === w.epoch) {
+      if (pub.offset <= w.last) return;
+      if (pub.offset === w.last + 1) {
+        w.last = pub.offset;
+        this.onPublication(pub);
+        return;
+      }
+    }
+    // a hole or a new epoch: read what is missing from the stream first
+    w.queue.push(pub);
+    this.catchUp(w).catch(() => {});
+  }
+
+  /**
+   * Brings a watched channel up to the latest offset in Redis: the first time it only learns
+   * the position; later it reads every publication after the last one delivered and hands them
+   * on in order, then drains the live publications that arrived meanwhile.
+   */
+  private catchUp(w: Watched): Promise<void> {
+    if (w.running) {
+      w.again = true;
+      return w.running;
+    }
+    w.running = this.runCatchUp(w).finally(() => {
+      w.running = undefined;
+    });
+    return w.running;
+  }
+
+  private async runCatchUp(w: Watched): Promise<void> {
+    w.busy = true;
+    try {
+      do {
+        w.again = false;
+        if (w.epoch === undefined) {
+          const r = await this.read(w.name);
+          w.epoch = r.epoch;
+          w.last = r.offset;
+        } else {
+          let r = await this.read(w.name, { epoch: w.epoch, offset: w.last });
+          if (!r.ok && r.reason === 'epoch_changed') {
+            this.reportGap(w, 'epoch_changed', `epoch ${w.epoch} → ${r.epoch}`);
+            w.epoch = r.epoch;
+            w.last = 0;
+            r = await this.read(w.name, { epoch: r.epoch, offset: 0 });
+          }
+          if (r.ok) {
+            if (r.publications.length > 0) this.counters.gapsFilled++;
+            for (const pub of r.publications) this.deliverInOrder(w, pub);
+          } else if (r.reason === 'history_gone' || r.reason === 'offset_ahead') {
+            this.reportGap(w, 'history_gone', `offsets ${w.last + 1}…${r.offset} are no longer in the stream`);
+            w.epoch = r.epoch;
+            w.last = r.offset;
+          }
+        }
+        const queued = w.queue;
+        w.queue = [];
+        for (const pub of queued) {
+          if (pub.epoch !== w.epoch || pub.offset > w.last + 1) {
+            // still a hole: read again, keep this one and the rest for after
+            w.queue = queued.slice(queued.indexOf(pub));
+            w.again = true;
+            break;
+          }
+          this.deliverInOrder(w, pub);
+        }
+      } while (w.again && this.watched.get(w.name) === w);
+    } finally {
+      w.busy = false;
+    }
+  }
+
+  private deliverInOrder(w: Watched, pub: Publication): void {
+    if (pub.epoch !== w.epoch || pub.offset !== w.last + 1) return;
+    w.last = pub.offset;
+    this.onPublication(pub);
+  }
+
+  private reportGap(w: Watched, reason: GapReason, detail: string): void {
+    this.counters.gapsUnfillable++;
+    this.log.warn({ channel: w.name, reason, detail }, 'redis broker: subscribers of this channel missed publications that cannot be recovered');
+    this.onGap(w.name, reason);
+  }
+
+  /** After (re)connecting the subscriber: subscribe again to every watched channel and fill the hole. */
+  private onSubscriberReady(): void {
+    if (this.watched.size === 0) return;
+    const all = [...this.watched.values()];
+    const subscribed = this.sub.subscribe(...all.map((w) => w.pubsub));
+    subscribed.catch((err: Error) => this.noteError(`resubscribe: ${err.message}`));
+    for (const w of all) {
+      w.ready = subscribed.then(() => (this.watched.get(w.name) === w ? this.catchUp(w) : undefined));
+      w.ready.catch(() => {});
+    }
+  }
+
+  private async read(channel: string, since?: RecoverPosition): Promise<RecoverAnswer> {
+    const k = this.keys(channel);
+    const reply = await this.scripts.fgReadBuffer(
+      k.meta, k.stream, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, Date.now(), this.limits.ttlMs, this.metaTtlMs,
+    );
+    const epoch = reply[0].toString();
+    const offset = Number(reply[1]);
+    const status = reply[2].toString();
+    if (status !== 'ok') return { ok: false, epoch, offset, reason: status as RecoveryFailure };
+    const publications: Publication[] = [];
+    const first = since ? since.offset + 1 : offset + 1;
+    for (let i = 3; i < reply.length; i++) publications.push({ channel, epoch, offset: first + i - 3, frame: reply[i] as Buffer });
+    return { ok: true, epoch, offset, publications };
+  }
+
+  async recover(channel: string, since?: RecoverPosition): Promise<RecoverAnswer> {
+    const unavailable = (err: unknown): RecoverAnswer => {
+      if (!since) {
+        throw new FloodgateError('FG_ERR_RECOVERY_FAILED', `redis broker unavailable: ${(err as Error).message ?? err}`);
+      }
+      return { ok: false, epoch: since.epoch, offset: since.offset, reason: 'unavailable' };
+    };
+    try {
+      // subscribed before reading: a publication after the read is then surely received live
+      await this.watched.get(channel)?.ready;
+      return await this.read(channel, since);
+    } catch (err) {
+      this.noteError(`recover: ${(err as Error).message}`);
+      return unavailable(err);
+    }
+  }
+
+  stats(): RedisBrokerStats {
+    const s: RedisBrokerStats = {
+      kind: this.kind,
+      healthy: this.healthy,
+      channels: this.watched.size,
+      // history lives in Redis (XLEN per stream); not summed here to keep /stats cheap
+      historyMessages: 0,
+      historyBytes: 0,
+      redis: { target: this.target, ...this.counters },
+    };
+    if (!s.healthy && this.lastError !== undefined) s.lastError = this.lastError;
+    return s;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.pingTimer);
+    await Promise.all([this.cmd, this.sub].map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}

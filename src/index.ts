@@ -1,0 +1,13 @@
+// The public API. Re-exports only.
+export { FloodgateError, ErrorCodes, isFloodgateError, type ErrorCode } from './errors.js';
+export { createGateway, Gateway, type GatewayOptions, type GatewaySources } from './server/gateway.js';
+export type { GatewayStats } from './server/stats.js';
+export type { StartupReport } from './server/startup-report.js';
+export { createToken, verifyToken, type TokenClaims } from './server/auth.js';
+export { computeCapacity, type Capacity, type CapacityInputs } from './server/capacity.js';
+export { SERVER_SETTINGS, MEASURED_BYTES_PER_CONNECTION, type ServerSettings } from './config/server-settings.js';
+export { resolveSettings } from './config/resolve.js';
+export type { Broker, Publication, RecoverAnswer, BrokerStats } from './broker/broker.js';
+export { MemoryBroker } from './broker/memory-broker.js';
+export { CloseCode, closeCodeName } from './protocol/close-codes.js';
+export type * from './protocol/frames.js';

@@ -1,0 +1,194 @@
+import type { ServerResponse } from 'node:http';
+import type { GatewayStats } from './stats.js';
+
+type Reason = keyof GatewayStats['admission']['rejected'];
+
+/** One update of the page: levels as they are, counters as totals and as per-second rates. */
+export interface DashboardSample {
+  /** Unix time, seconds (uPlot's x axis). */
+  t: number;
+  node: string;
+  pid: number;
+  uptimeSeconds: number;
+  connections: GatewayStats['connections'];
+  totals: {
+    admitted: number;
+    admittedAfterWait: number;
+    rejected: Record<Reason, number>;
+    rejectedAll: number;
+    slowConsumersClosed: number;
+    rateLimited: number;
+    replayRequests: number;
+    messagesIn: number;
+    messagesOut: number;
+  };
+  /** Per second over the last tick; 0 in the first sample. */
+  rates: {
+    admitted: number;
+    admittedAfterWait: number;
+    rejected: Record<Reason, number>;
+    rejectedAll: number;
+    messagesIn: number;
+    messagesOut: number;
+    slowConsumersClosed: number;
+    rateLimited: number;
+    replayRequests: number;
+  };
+  memory: { rss: number; limit: number; limitSource: string };
+  fds: { open: number | null; limit: number | null };
+}
+
+export interface DashboardFeedOptions {
+  stats: () => GatewayStats;
+  /** Sent once to each new watcher (the effective settings, the node). */
+  intro: () => unknown;
+  /** Tick period; the page promises at most one update per second. */
+  intervalMs?: number;
+  /** Samples kept for a tab that opens while others already watch (5 minutes at 1/s). */
+  historyLength?: number;
+  /** A watcher that has this much unsent is dropped rather than buffered without bound. */
+  maxBufferedBytes?: number;
+}
+
+const REASONS: Reason[] = ['over_capacity', 'admission_timeout', 'shutting_down', 'unauthorized', 'forbidden_origin'];
+
+function totalsOf(s: GatewayStats): DashboardSample['totals'] {
+  const rejected = { ...s.admission.rejected };
+  let all = 0;
+  for (const r of REASONS) all += rejected[r];
+  return {
+    admitted: s.admission.admitted,
+    admittedAfterWait: s.admission.admittedAfterWait,
+    rejected,
+    rejectedAll: all,
+    slowConsumersClosed: s.closed.slow_consumer,
+    rateLimited: s.messages.rateLimited,
+    replayRequests: s.messages.replayRequests,
+    messagesIn: s.messages.in,
+    messagesOut: s.messages.out,
+  };
+}
+
+/**
+ * Server-Sent Events to every open dashboard. The snapshot is computed once per tick and the
+ * same bytes are written to all watchers. The timer runs only while someone watches: it starts
+ * with the first watcher and stops with the last, so an unwatched gateway pays nothing.
+ */
+export class DashboardFeed {
+  private readonly watchers = new Set<ServerResponse>();
+  private timer: NodeJS.Timeout | undefined;
+  private prev: { at: number; totals: DashboardSample['totals'] } | undefined;
+  private readonly history: DashboardSample[] = [];
+  private readonly intervalMs: number;
+  private readonly historyLength: number;
+  private readonly maxBuffered: number;
+  /** Ticks since construction (tests and the benchmark read it). */
+  ticks = 0;
+
+  constructor(private readonly opts: DashboardFeedOptions) {
+    this.intervalMs = Math.max(1000, opts.intervalMs ?? 1000);
+    this.historyLength = opts.historyLength ?? 300;
+    this.maxBuffered = opts.maxBufferedBytes ?? 256 * 1024;
+  }
+
+  get watching(): number {
+    return this.watchers.size;
+  }
+
+  get ticking(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Turns a GET into an event stream: intro, the recent samples, then one sample per tick. */
+  attach(res: ServerResponse): void {
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no', // nginx would otherwise hold the stream
+    });
+    res.socket?.setNoDelay(true);
+    if (this.watchers.size === 0) this.start();
+    this.watchers.add(res);
+    res.on('close', () => this.detach(res));
+    res.write(`retry: 2000\nevent: intro\ndata: ${JSON.stringify(this.opts.intro())}\n\n`);
+    const backlog = this.history.length ? this.history : [this.sample()];
+    res.write(`event: history\ndata: ${JSON.stringify(backlog)}\n\n`);
+  }
+
+  /** Ends every stream (gateway shutdown). */
+  close(): void {
+    for (const res of this.watchers) res.end();
+    this.watchers.clear();
+    this.stop();
+  }
+
+  private detach(res: ServerResponse): void {
+    if (!this.watchers.delete(res)) return;
+    if (this.watchers.size === 0) this.stop();
+  }
+
+  private start(): void {
+    this.prev = undefined;
+    this.history.length = 0;
+    this.history.push(this.sample());
+    this.timer = setInterval(() => this.tick(), this.intervalMs);
+    this.timer.unref();
+  }
+
+  private stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    this.prev = undefined;
+    this.history.length = 0;
+  }
+
+  private tick(): void {
+    this.ticks++;
+    const s = this.sample();
+    this.history.push(s);
+    if (this.history.length > this.historyLength) this.history.shift();
+    const frame = `data: ${JSON.stringify(s)}\n\n`;
+    for (const res of this.watchers) {
+      if (res.writableLength > this.maxBuffered) {
+        // a tab that stopped reading: drop it, the browser's EventSource reconnects by itself
+        res.destroy();
+        continue;
+      }
+      res.write(frame);
+    }
+  }
+
+  private sample(): DashboardSample {
+    const st = this.opts.stats();
+    const now = Date.now();
+    const totals = totalsOf(st);
+    const prev = this.prev;
+    const dt = prev ? Math.max(0.001, (now - prev.at) / 1000) : 0;
+    const rate = (a: number, b: number | undefined): number => (prev && b !== undefined ? Math.max(0, (a - b) / dt) : 0);
+    const rejected = {} as Record<Reason, number>;
+    for (const r of REASONS) rejected[r] = rate(totals.rejected[r], prev?.totals.rejected[r]);
+    this.prev = { at: now, totals };
+    return {
+      t: now / 1000,
+      node: st.node,
+      pid: st.pid,
+      uptimeSeconds: st.uptimeSeconds,
+      connections: st.connections,
+      totals,
+      rates: {
+        admitted: rate(totals.admitted, prev?.totals.admitted),
+        admittedAfterWait: rate(totals.admittedAfterWait, prev?.totals.admittedAfterWait),
+        rejected,
+        rejectedAll: rate(totals.rejectedAll, prev?.totals.rejectedAll),
+        messagesIn: rate(totals.messagesIn, prev?.totals.messagesIn),
+        messagesOut: rate(totals.messagesOut, prev?.totals.messagesOut),
+        slowConsumersClosed: rate(totals.slowConsumersClosed, prev?.totals.slowConsumersClosed),
+        rateLimited: rate(totals.rateLimited, prev?.totals.rateLimited),
+        replayRequests: rate(totals.replayRequests, prev?.totals.replayRequests),
+      },
+      memory: { rss: st.memory.rss, limit: st.memory.limit, limitSource: st.memory.limitSource },
+      fds: { open: st.fds.open ?? null, limit: st.fds.limit ?? null },
+    };
+  }
+}

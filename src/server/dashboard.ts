@@ -1,0 +1,99 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Gateway } from './gateway.js';
+import { dashboardEnabled, dashboardTokenFrom, tokenMatches } from './dashboard-access.js';
+import { DashboardFeed } from './dashboard-feed.js';
+import { DASHBOARD_CSP, loadChartAssets, renderDashboardPage } from './dashboard-page.js';
+import { formatStartupReport } from './startup-report.js';
+import { readWorkerPlan } from './worker-plan.js';
+
+export interface Dashboard {
+  enabled: boolean;
+  /** Undefined when the dashboard is off: nothing is loaded and no timer can run. */
+  feed: DashboardFeed | undefined;
+}
+
+const installed = new WeakMap<Gateway, Dashboard>();
+
+/** The dashboard a gateway installed (tests and benchmarks look at its feed). */
+export function dashboardOf(gateway: Gateway): Dashboard | undefined {
+  return installed.get(gateway);
+}
+
+/** What the page says about which process it shows: aggregation is not done yet. */
+export function dashboardScope(node: string, env: NodeJS.ProcessEnv = process.env): string {
+  const plan = readWorkerPlan(env);
+  if (plan && plan.count > 1) {
+    return `Shows worker ${plan.index + 1} of ${plan.count} only (node ${node}); a reload may land on another worker. Aggregation across workers and nodes is not done yet.`;
+  }
+  return `Shows this process only (node ${node}). With --workers or several nodes each one has its own page; aggregation is not done yet.`;
+}
+
+function deny(res: ServerResponse, status: number, code: string, message: string): void {
+  const text = JSON.stringify({ code, message });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+/**
+ * Adds GET /dashboard (the page) and GET /dashboard/events (Server-Sent Events) to a gateway.
+ * When the dashboard is off both answer 404 FG_ERR_DASHBOARD_OFF and nothing else is set up.
+ */
+export function installDashboard(gateway: Gateway): Dashboard {
+  const s = gateway.settings;
+  const enabled = dashboardEnabled(s.dashboard, s.host, s.dashboardToken);
+  const dashboard: Dashboard = { enabled, feed: undefined };
+  installed.set(gateway, dashboard);
+
+  const allowed = (req: IncomingMessage, res: ServerResponse): boolean => {
+    if (!enabled) {
+      deny(res, 404, 'FG_ERR_DASHBOARD_OFF',
+        `the dashboard is off on host ${s.host}: set dashboardToken (--dashboard-token) or listen on a loopback address (docs/dashboard.md)`);
+      return false;
+    }
+    if (s.dashboardToken !== '' && !tokenMatches(s.dashboardToken, dashboardTokenFrom(req))) {
+      deny(res, 403, 'FG_ERR_DASHBOARD_TOKEN', 'the dashboard needs its token: add ?token=… or the header x-floodgate-token');
+      return false;
+    }
+    return true;
+  };
+
+  let page: Buffer | undefined;
+  if (enabled) {
+    page = Buffer.from(renderDashboardPage(loadChartAssets()));
+    dashboard.feed = new DashboardFeed({
+      stats: () => gateway.stats(),
+      intro: () => ({
+        node: gateway.node,
+        pid: process.pid,
+        scope: dashboardScope(gateway.node),
+        settingsText: formatStartupReport(gateway.startupReport()),
+        report: gateway.startupReport(),
+      }),
+    });
+  }
+
+  const servePage = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!allowed(req, res)) return;
+    res.writeHead(200, {
+      'content-type': 'text/html; charset=utf-8',
+      'content-length': page!.length,
+      'cache-control': 'no-store',
+      'content-security-policy': DASHBOARD_CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer', // the token may be in the URL
+    });
+    res.end(req.method === 'HEAD' ? undefined : page);
+  };
+  gateway.route('/dashboard', servePage);
+  gateway.route('/dashboard/', servePage);
+  gateway.route('/dashboard/events', (req, res) => {
+    if (!allowed(req, res)) return;
+    if (req.method === 'HEAD') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end();
+      return;
+    }
+    dashboard.feed!.attach(res);
+  });
+  return dashboard;
+}

@@ -1,0 +1,562 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Broker } from '../broker/broker.js';
+import { MemoryBroker } from '../broker/memory-broker.js';
+import { RedisBroker } from '../broker/redis-broker.js';
+import { resolveSettings, type ResolveInput, type SettingSource } from '../config/resolve.js';
+import { SERVER_SETTINGS, type ServerSettings } from '../config/server-settings.js';
+import { FloodgateError } from '../errors.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { NODE_DEFAULT_BACKLOG, readFdLimits, readMemoryLimit, readSomaxconn } from '../system/limits.js';
+import { countOpenFds } from '../system/process-usage.js';
+import { Admission } from './admission.js';
+import { channelMatcher, originAllowed, tokenFromRequest, verifyToken } from './auth.js';
+import { computeCapacity, type Capacity } from './capacity.js';
+import { Hub } from './hub.js';
+import { createLogger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { installDashboard } from './dashboard.js';
+import { rejectUpgrade } from './reject.js';
+import { monoMs, Session, type SessionContext } from './session.js';
+import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
+import { buildStartupReport, type StartupReport } from './startup-report.js';
+
+/** Programmatic options: any setting of src/config/server-settings.ts. */
+export type GatewayOptions = { [K in keyof ServerSettings]?: ServerSettings[K] | string };
+
+export interface GatewaySources {
+  /** Environment to read FLOODGATE_* from; the API ignores process.env unless given. */
+  env?: NodeJS.ProcessEnv;
+  /** JSON config file path. */
+  file?: string;
+  /** Command-line values (rank with options). */
+  flags?: Record<string, unknown>;
+  /** Where logs go (default stderr). */
+  logStream?: NodeJS.WritableStream;
+  /** A broker instance to use instead of the one `broker` names. */
+  broker?: Broker;
+  /** Extra listen() options: `serve --workers` with reuseport balance sets `{ reusePort, exclusive }` (Node >= 22.12). */
+  listen?: { reusePort?: boolean; exclusive?: boolean };
+}
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const kSession = Symbol('floodgate.session');
+type TrackedSocket = WebSocket & { [kSession]?: Session };
+
+function noop(): void {}
+
+/** New connections handed to the HTTP server per event-loop turn (see onAccepted). */
+const ACCEPT_BATCH = 64;
+
+/** Byte counters are compared modulo this, so they stay small integers in every session. */
+const WRAP = 2 ** 30;
+
+// Shared listeners (not closures per connection): `this` is the WebSocket.
+function onWsMessage(this: TrackedSocket, data: RawData, isBinary: boolean): void {
+  this[kSession]?.onMessage(data, isBinary);
+}
+function onWsClose(this: TrackedSocket): void {
+  const s = this[kSession];
+  this[kSession] = undefined;
+  s?.dispose();
+}
+
+/**
+ * The single-process gateway: listener with an explicit backlog, admission before any
+ * WebSocket work, sessions, channels through a Broker, liveness sweep, stats and metrics.
+ */
+export class Gateway {
+  readonly settings: Readonly<ServerSettings>;
+  readonly sources: Readonly<Record<keyof ServerSettings, SettingSource>>;
+  readonly capacity: Capacity;
+  readonly log: Logger;
+  readonly broker: Broker;
+  readonly counters: GatewayCounters = newCounters();
+  private readonly admission: Admission;
+  private readonly hub: Hub;
+  private readonly server: Server;
+  /** The listening socket: accepts as fast as the kernel hands connections over (see onAccepted). */
+  private readonly listener: NetServer;
+  private readonly acceptQueue: Socket[] = [];
+  private acceptHead = 0;
+  private pumpScheduled = false;
+  private readonly wss: WebSocketServer;
+  private readonly sessions = new Set<Session>();
+  private readonly routes = new Map<string, RouteHandler>();
+  /** Sockets that have not yet sent a complete request or upgrade, with their deadline. */
+  private readonly preUpgrade = new Map<Socket, number>();
+  private preUpgradeTimer: NodeJS.Timeout | undefined;
+  private readonly ctx: SessionContext;
+  private metricsRegistry: Registry | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+  private nextSessionId = 0;
+  private peak = 0;
+  private readonly startedAt = Date.now();
+  private readonly memory: { bytes: number; source: string };
+  private readonly fdLimit: number | undefined;
+  readonly somaxconn: number | undefined;
+  readonly backlogRequested: number;
+  readonly backlogEffective: number;
+  readonly node: string;
+  shuttingDown = false;
+  private listening: { host: string; port: number } | undefined;
+  private readonly listenExtra: { reusePort?: boolean; exclusive?: boolean };
+
+  constructor(settings: Readonly<ServerSettings>, sources: Readonly<Record<keyof ServerSettings, SettingSource>>, extra: GatewaySources) {
+    this.settings = settings;
+    this.sources = sources;
+    this.node = settings.nodeId || `${hostname()}:${process.pid}`;
+    this.log = createLogger(settings.logFormat, settings.logLevel, extra.logStream);
+
+    const mem = settings.memoryLimit > 0 ? { bytes: settings.memoryLimit, source: 'setting' } : readMemoryLimit();
+    this.memory = mem;
+    this.fdLimit = readFdLimits().hard;
+    this.capacity = computeCapacity({
+      explicit: settings.maxConnections,
+      memoryLimit: mem.bytes,
+      memorySource: mem.source,
+      memoryOverhead: settings.memoryOverhead,
+      bytesPerConnection: settings.bytesPerConnection,
+      fdLimit: this.fdLimit,
+      reservedFds: settings.reservedFds,
+    });
+
+    this.somaxconn = readSomaxconn();
+    this.backlogRequested =
+      settings.backlog === 'max' ? (this.somaxconn ?? 4096) : settings.backlog === 0 ? NODE_DEFAULT_BACKLOG : settings.backlog;
+    this.backlogEffective = this.somaxconn === undefined ? this.backlogRequested : Math.min(this.backlogRequested, this.somaxconn);
+
+    this.listenExtra = extra.listen ?? {};
+    this.broker = extra.broker ?? createBroker(settings, this.log);
+    this.hub = new Hub(this.broker);
+    this.admission = new Admission({
+      cap: this.capacity.maxConnections,
+      queueLimit: settings.admissionQueue,
+      timeoutMs: settings.admissionTimeout,
+      maxPendingHandshakes: settings.maxPendingHandshakes,
+    });
+    this.ctx = {
+      settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log,
+      sessionClosed: (session) => {
+        this.sessions.delete(session);
+        this.admission.connectionClosed();
+      },
+    };
+
+    this.wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: settings.maxPayload,
+      perMessageDeflate: settings.compression,
+    });
+    this.server = createServer({
+      // headersTimeout is checked on this interval: keep it well under the handshake timeout
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(settings.handshakeTimeout / 2))),
+      headersTimeout: settings.handshakeTimeout,
+      requestTimeout: settings.handshakeTimeout,
+      keepAliveTimeout: 5000,
+    });
+    this.listener = createNetServer({ pauseOnConnect: true }, (socket) => this.onAccepted(socket));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    this.server.on('clientError', (_err: Error, socket: Duplex) => {
+      if (!socket.destroyed) socket.destroy();
+    });
+
+    this.route('/healthz', (_req, res) => {
+      const ok = !this.shuttingDown && this.broker.stats().healthy;
+      sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : this.shuttingDown ? 'shutting_down' : 'broker_down', node: this.node });
+    });
+    this.route('/stats', (_req, res) => sendJson(res, 200, this.stats()));
+    this.route('/metrics', (_req, res) => {
+      this.metricsRegistry ??= createMetrics(() => this.stats());
+      this.metricsRegistry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': this.metricsRegistry!.contentType });
+          res.end(text);
+        },
+        (err: Error) => sendJson(res, 500, { code: 'FG_ERR_INTERNAL', message: err.message }),
+      );
+    });
+    installDashboard(this);
+  }
+
+  /** Adds an HTTP GET route on the gateway's port (the dashboard uses this). */
+  route(path: string, handler: RouteHandler): void {
+    this.routes.set(path, handler);
+  }
+
+  get port(): number {
+    return this.listening?.port ?? 0;
+  }
+
+  get host(): string {
+    return this.listening?.host ?? this.settings.host;
+  }
+
+  async start(): Promise<void> {
+    await this.broker.start();
+    let host = this.settings.host;
+    try {
+      await this.listen(host);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) {
+        this.log.warn({ err: code }, 'IPv6 is not available; listening on 0.0.0.0 (IPv4 only)');
+        host = '0.0.0.0';
+        await this.listen(host);
+      } else {
+        await this.broker.close();
+        throw new FloodgateError('FG_ERR_LISTEN', `cannot listen on ${host}:${this.settings.port}: ${(err as Error).message}`, { code });
+      }
+    }
+    const addr = this.listener.address();
+    this.listening = { host, port: typeof addr === 'object' && addr ? addr.port : this.settings.port };
+    this.sweepTimer = setInterval(() => this.sweep(), 1000);
+    this.sweepTimer.unref();
+    this.preUpgradeTimer = setInterval(() => this.sweepPreUpgrade(), Math.max(50, Math.min(1000, this.settings.handshakeTimeout / 4)));
+    this.preUpgradeTimer.unref();
+    if (this.backlogEffective < this.backlogRequested) {
+      this.log.warn(
+        { requested: this.backlogRequested, somaxconn: this.somaxconn, effective: this.backlogEffective },
+        'listen backlog capped by net.core.somaxconn; raise it with `floodgate tune` (sysctl net.core.somaxconn) and restart',
+      );
+    }
+  }
+
+  private listen(host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.listener.once('error', onError);
+      this.listener.listen({ host, port: this.settings.port, backlog: this.backlogRequested, ipv6Only: false, ...this.listenExtra }, () => {
+        this.listener.removeListener('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  startupReport(): StartupReport {
+    return buildStartupReport(this);
+  }
+
+  /**
+   * Accepting is split from HTTP work so a burst lands in user space, not in the kernel's accept
+   * queue: sockets are accepted paused (cheap), queued, and handed to the HTTP server a batch per
+   * event-loop turn. Between batches libuv returns to poll and accepts again, so the listen queue
+   * is drained even while thousands of handshakes are being worked through. Overflowing it would
+   * cost clients 1 s SYN/ACK retransmits (TcpExt.ListenOverflows).
+   */
+  private onAccepted(socket: Socket): void {
+    // A client that connects but never completes a request or upgrade is closed on time
+    // (slowloris). Deadlines live in one map swept by one timer: a socket timer each would stay
+    // attached to every upgraded socket (~160 B each) after it is cleared.
+    this.preUpgrade.set(socket, Date.now() + this.settings.handshakeTimeout);
+    this.acceptQueue.push(socket);
+    if (!this.pumpScheduled) {
+      this.pumpScheduled = true;
+      setImmediate(this.pump);
+    }
+  }
+
+  private readonly pump = (): void => {
+    this.pumpScheduled = false;
+    let handed = 0;
+    while (this.acceptHead < this.acceptQueue.length && handed < ACCEPT_BATCH) {
+      const socket = this.acceptQueue[this.acceptHead++];
+      if (socket.destroyed) continue;
+      handed++;
+      this.server.emit('connection', socket);
+      socket.resume();
+    }
+    if (this.acceptHead === this.acceptQueue.length) {
+      this.acceptQueue.length = 0;
+      this.acceptHead = 0;
+    } else {
+      if (this.acceptHead > 4096) {
+        this.acceptQueue.splice(0, this.acceptHead);
+        this.acceptHead = 0;
+      }
+      this.pumpScheduled = true;
+      setImmediate(this.pump);
+    }
+  };
+
+  /** Accepted connections not yet handed to the HTTP server. */
+  get acceptBacklog(): number {
+    return this.acceptQueue.length - this.acceptHead;
+  }
+
+  private sweepPreUpgrade(): void {
+    const now = Date.now();
+    for (const [socket, deadline] of this.preUpgrade) {
+      if (socket.destroyed) this.preUpgrade.delete(socket);
+      else if (deadline <= now) {
+        this.preUpgrade.delete(socket);
+        this.counters.handshakeTimeouts++;
+        socket.destroy();
+      }
+    }
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.preUpgrade.delete(req.socket); // from here Node's request and keep-alive timeouts apply
+    const path = (req.url ?? '/').split('?')[0];
+    const handler = req.method === 'GET' || req.method === 'HEAD' ? this.routes.get(path) : undefined;
+    if (handler) {
+      handler(req, res);
+      return;
+    }
+    if (path === '/' && req.method === 'GET') {
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
+      res.end('Floodgate gateway: connect with a WebSocket client. See /healthz, /stats, /metrics.\n');
+      return;
+    }
+    sendJson(res, 404, { code: 'FG_ERR_NOT_FOUND', message: `no route ${req.method} ${path}` });
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const c = this.counters;
+    const s = this.settings;
+    this.preUpgrade.delete(socket as Socket); // admission and the handshake have their own bounds
+    if (socket.listenerCount('error') === 0) socket.on('error', noop);
+    if (this.shuttingDown) {
+      c.rejectedShuttingDown++;
+      rejectUpgrade(socket, 503, 'FG_ERR_SHUTTING_DOWN', 'server is shutting down', s.retryAfter);
+      return;
+    }
+    if (!originAllowed(s.allowedOrigins, req.headers.origin)) {
+      c.rejectedForbiddenOrigin++;
+      rejectUpgrade(socket, 403, 'FG_ERR_FORBIDDEN_ORIGIN', `origin ${req.headers.origin} is not allowed`);
+      return;
+    }
+    let canUse: ((channel: string) => boolean) | undefined;
+    if (s.authSecret !== '') {
+      const token = tokenFromRequest(req);
+      const check = token === undefined ? { ok: false as const, reason: 'no token' } : verifyToken(s.authSecret, token);
+      if (!check.ok) {
+        c.rejectedUnauthorized++;
+        rejectUpgrade(socket, 401, 'FG_ERR_UNAUTHORIZED', check.reason);
+        return;
+      }
+      canUse = channelMatcher(check.claims.channels);
+    }
+    let answered = false;
+    let cancel = noop;
+    const onGoneWhileWaiting = (): void => cancel();
+    cancel = this.admission.request((outcome) => {
+      answered = true;
+      socket.removeListener('close', onGoneWhileWaiting);
+      if (outcome === 'admitted') {
+        this.handshake(req, socket, head, canUse);
+      } else if (outcome === 'closed') {
+        c.rejectedShuttingDown++;
+        rejectUpgrade(socket, 503, 'FG_ERR_SHUTTING_DOWN', 'server is shutting down', s.retryAfter);
+      } else {
+        if (outcome === 'timeout') c.rejectedAdmissionTimeout++;
+        else c.rejectedOverCapacity++;
+        rejectUpgrade(
+          socket, 503, 'FG_ERR_OVER_CAPACITY',
+          outcome === 'timeout' ? `no connection slot freed within ${s.admissionTimeout} ms` : `all ${this.capacity.maxConnections} connection slots are taken`,
+          s.retryAfter,
+        );
+      }
+    });
+    if (!answered) socket.once('close', onGoneWhileWaiting);
+  }
+
+  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined): void {
+    if (socket.destroyed) {
+      this.admission.handshakeFailed();
+      this.counters.handshakeFailures++;
+      return;
+    }
+    const onEarlyClose = (): void => {
+      this.counters.handshakeFailures++;
+      this.admission.handshakeFailed();
+    };
+    socket.once('close', onEarlyClose);
+    // the 101 answer and the welcome frame leave in one write
+    (socket as Socket).cork();
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.removeListener('close', onEarlyClose);
+      this.admission.handshakeSucceeded();
+      this.counters.admitted++;
+      this.onWebSocket(ws as TrackedSocket, canUse);
+    });
+    if (!socket.destroyed) (socket as Socket).uncork();
+  }
+
+  private onWebSocket(ws: TrackedSocket, canUse: ((channel: string) => boolean) | undefined): void {
+    const session = new Session((this.nextSessionId++).toString(36), ws, this.ctx, canUse);
+    ws[kSession] = session;
+    this.sessions.add(session);
+    if (this.sessions.size > this.peak) this.peak = this.sessions.size;
+    ws.on('message', onWsMessage);
+    ws.on('error', noop); // errors end in 'close'; ws has already picked the close code
+    ws.once('close', onWsClose);
+    const s = this.settings;
+    session.send({
+      type: 'welcome', node: this.node, session: session.id, pingInterval: s.pingInterval, maxPayload: s.maxPayload,
+      rateBurst: s.rateBurst, rateRefill: s.rateRefill,
+    });
+  }
+
+  /** Once a second over all sessions: idle, slow consumers, stalled writes, pings. */
+  private sweep(): void {
+    const now = monoMs();
+    const s = this.settings;
+    const c = this.counters;
+    for (const sess of this.sessions) {
+      if (sess.closing) continue;
+      const ws = sess.ws;
+      const sock = (ws as unknown as { _socket?: Socket })._socket;
+      if (!sock) continue;
+      // any byte in (frame, pong, ping) is a sign of life: no listener per connection needed
+      const read = sock.bytesRead % WRAP;
+      if (read !== sess.lastRead) {
+        sess.lastRead = read;
+        sess.lastSeen = now;
+      } else if (now - sess.lastSeen > s.idleTimeout) {
+        c.closedIdleTimeout++;
+        sess.closeWith(CloseCode.IDLE_TIMEOUT, 'idle timeout');
+        continue;
+      }
+      if (ws.bufferedAmount > s.maxBufferedBytes) {
+        if (++sess.overLimitChecks >= s.slowConsumerChecks) {
+          c.closedSlowConsumer++;
+          sess.closeWith(CloseCode.SLOW_CONSUMER, 'slow consumer');
+          continue;
+        }
+      } else {
+        sess.overLimitChecks = 0;
+      }
+      if (sock.writableLength > 0) {
+        // bytes the kernel has taken; unchanged while data waits = no progress
+        const flushed = (sock.bytesWritten - sock.writableLength) % WRAP;
+        if (flushed !== sess.lastFlushed) {
+          sess.lastFlushed = flushed;
+          sess.stalledSince = now;
+        } else if (now - sess.stalledSince > s.writeTimeout) {
+          c.closedWriteTimeout++;
+          sess.closeWith(CloseCode.WRITE_TIMEOUT, 'write timeout');
+          continue;
+        }
+      } else if (sess.lastFlushed !== -1) {
+        sess.lastFlushed = -1;
+      }
+      if (now - sess.lastPing >= s.pingInterval) {
+        sess.lastPing = now;
+        ws.ping();
+      }
+    }
+  }
+
+  stats(): GatewayStats {
+    const c = this.counters;
+    const mem = process.memoryUsage();
+    return {
+      node: this.node,
+      pid: process.pid,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      shuttingDown: this.shuttingDown,
+      listener: {
+        host: this.host, port: this.port, backlogRequested: this.settings.backlog,
+        backlogEffective: this.backlogEffective, somaxconn: this.somaxconn,
+      },
+      connections: {
+        current: this.sessions.size, peak: this.peak, cap: this.capacity.maxConnections, capOrigin: this.capacity.origin,
+        handshaking: this.admission.handshaking, waiting: this.admission.waiting, accepting: this.acceptBacklog,
+      },
+      admission: {
+        admitted: c.admitted,
+        admittedAfterWait: this.admission.counters.admittedAfterWait,
+        rejected: {
+          over_capacity: c.rejectedOverCapacity, admission_timeout: c.rejectedAdmissionTimeout, shutting_down: c.rejectedShuttingDown,
+          unauthorized: c.rejectedUnauthorized, forbidden_origin: c.rejectedForbiddenOrigin,
+        },
+        handshakeFailures: c.handshakeFailures,
+        handshakeTimeouts: c.handshakeTimeouts,
+      },
+      closed: {
+        slow_consumer: c.closedSlowConsumer, write_timeout: c.closedWriteTimeout, idle_timeout: c.closedIdleTimeout,
+        rate_limited: c.closedRateLimited, bad_frames: c.closedBadFrames,
+      },
+      messages: {
+        in: c.messagesIn, out: c.messagesOut, publications: c.publications, publishFailures: c.publishFailures,
+        rateLimited: c.rateLimitedMessages, badFrames: c.badFrames, replayRequests: c.replayRequests,
+        replayedMessages: c.replayedMessages, recoveryFailures: c.recoveryFailures,
+      },
+      channels: { local: this.hub.channelCount, subscriptions: this.hub.subscriptions },
+      broker: this.broker.stats(),
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed, limit: this.memory.bytes, limitSource: this.memory.source },
+      fds: { open: countOpenFds(), limit: this.fdLimit },
+    };
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, answer waiting upgrades 503, close every client with
+   * 1001 (going away), and cut off whoever has not closed within the timeout.
+   */
+  close(timeoutMs: number = this.settings.shutdownTimeout): Promise<void> {
+    this.closing ??= this.doClose(timeoutMs);
+    return this.closing;
+  }
+
+  private async doClose(timeoutMs: number): Promise<void> {
+    this.shuttingDown = true;
+    this.admission.close();
+    const serverClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
+    this.server.close();
+    for (let i = this.acceptHead; i < this.acceptQueue.length; i++) this.acceptQueue[i].destroy();
+    this.acceptQueue.length = 0;
+    this.acceptHead = 0;
+    clearInterval(this.sweepTimer);
+    clearInterval(this.preUpgradeTimer);
+    for (const sess of this.sessions) sess.closeWith(CloseCode.GOING_AWAY, 'server shutting down');
+    const deadline = Date.now() + timeoutMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    for (const sess of this.sessions) sess.ws.terminate();
+    this.server.closeAllConnections();
+    await serverClosed;
+    await this.broker.close();
+    this.log.info({ node: this.node }, 'gateway stopped');
+    this.log.flush?.();
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+function createBroker(settings: Readonly<ServerSettings>, log: Logger): Broker {
+  const limits = { maxCount: settings.historySize, maxBytes: settings.historyBytes, ttlMs: settings.historyTtl };
+  if (settings.broker === 'memory') return new MemoryBroker(limits);
+  if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log });
+  throw new FloodgateError(
+    'FG_ERR_INVALID_CONFIG',
+    `Invalid value for \`broker\`: expected \`memory\` or a \`redis://host:port\` URL, got \`${settings.broker}\``,
+  );
+}
+
+/** Resolves and validates the settings, then starts a gateway. */
+export async function createGateway(options: GatewayOptions = {}, sources: GatewaySources = {}): Promise<Gateway> {
+  const input: ResolveInput = { options: options as Record<string, unknown>, env: sources.env, file: sources.file, flags: sources.flags };
+  const resolved = resolveSettings<ServerSettings>(SERVER_SETTINGS, input);
+  let values = resolved.values;
+  if (resolved.sources.logFormat === 'default') {
+    // human lines on a terminal, JSON lines for log collectors
+    values = Object.freeze({ ...values, logFormat: process.stdout.isTTY ? 'pretty' : 'json' });
+  }
+  const gateway = new Gateway(values, resolved.sources, sources);
+  await gateway.start();
+  return gateway;
+}

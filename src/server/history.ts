@@ -1,0 +1,85 @@
+/**
+ * One channel's recent publications: a single ring shared by all subscribers (not a buffer per
+ * client), bounded by count, bytes and age. Entries keep the encoded `message` frame, so a
+ * replay writes exactly the bytes live subscribers got.
+ */
+
+export interface HistoryEntry {
+  offset: number;
+  frame: Buffer;
+  at: number;
+}
+
+export interface HistoryLimits {
+  maxCount: number;
+  maxBytes: number;
+  /** 0 = no age bound. */
+  ttlMs: number;
+}
+
+export class HistoryRing {
+  // Starts small and doubles up to maxCount: most channels never hold many messages.
+  private slots: (HistoryEntry | undefined)[];
+  private head = 0; // index of the oldest entry
+  private count = 0;
+  bytes = 0;
+
+  constructor(private readonly limits: HistoryLimits) {
+    this.slots = new Array(Math.max(1, Math.min(16, limits.maxCount)));
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** Offset of the oldest entry kept, or undefined when empty. */
+  oldestOffset(now = Date.now()): number | undefined {
+    this.expire(now);
+    return this.count === 0 ? undefined : this.slots[this.head]!.offset;
+  }
+
+  push(entry: HistoryEntry): void {
+    if (this.limits.maxCount === 0 || entry.frame.length > this.limits.maxBytes) return;
+    if (this.count === this.slots.length) {
+      if (this.slots.length < this.limits.maxCount) this.grow();
+      else this.dropOldest();
+    }
+    this.slots[(this.head + this.count) % this.slots.length] = entry;
+    this.count++;
+    this.bytes += entry.frame.length;
+    while (this.bytes > this.limits.maxBytes && this.count > 0) this.dropOldest();
+    this.expire(entry.at);
+  }
+
+  /** Entries with offset > `after`, oldest first. The caller checks that nothing before them was dropped. */
+  since(after: number, now = Date.now()): HistoryEntry[] {
+    this.expire(now);
+    const out: HistoryEntry[] = [];
+    for (let i = 0; i < this.count; i++) {
+      const e = this.slots[(this.head + i) % this.slots.length]!;
+      if (e.offset > after) out.push(e);
+    }
+    return out;
+  }
+
+  expire(now: number): void {
+    if (this.limits.ttlMs === 0) return;
+    const cutoff = now - this.limits.ttlMs;
+    while (this.count > 0 && this.slots[this.head]!.at < cutoff) this.dropOldest();
+  }
+
+  private grow(): void {
+    const next: (HistoryEntry | undefined)[] = new Array(Math.min(this.limits.maxCount, this.slots.length * 2));
+    for (let i = 0; i < this.count; i++) next[i] = this.slots[(this.head + i) % this.slots.length];
+    this.slots = next;
+    this.head = 0;
+  }
+
+  private dropOldest(): void {
+    const e = this.slots[this.head]!;
+    this.slots[this.head] = undefined;
+    this.bytes -= e.frame.length;
+    this.head = (this.head + 1) % this.slots.length;
+    this.count--;
+  }
+}

@@ -1,0 +1,52 @@
+import type { Broker, Publication } from '../broker/broker.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { buildTextFrame } from './frame-writer.js';
+import type { Session } from './session.js';
+
+/**
+ * This node's channel → subscribers index. It watches a channel on the broker while at least
+ * one local session holds it, and fans each publication out with the frame built once.
+ */
+export class Hub {
+  private readonly channels = new Map<string, Set<Session>>();
+  subscriptions = 0;
+
+  constructor(private readonly broker: Broker) {
+    broker.onPublication = (pub) => this.fanOut(pub);
+    broker.onGap = (channel) => {
+      for (const s of this.channels.get(channel) ?? []) s.closeWith(CloseCode.GOING_AWAY, 'missed publications; reconnect and recover');
+    };
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  add(channel: string, session: Session): void {
+    let set = this.channels.get(channel);
+    if (!set) {
+      set = new Set();
+      this.channels.set(channel, set);
+      this.broker.watch(channel);
+    }
+    set.add(session);
+    this.subscriptions++;
+  }
+
+  remove(channel: string, session: Session): void {
+    const set = this.channels.get(channel);
+    if (!set?.delete(session)) return;
+    this.subscriptions--;
+    if (set.size === 0) {
+      this.channels.delete(channel);
+      this.broker.unwatch(channel);
+    }
+  }
+
+  private fanOut(pub: Publication): void {
+    const set = this.channels.get(pub.channel);
+    if (!set) return;
+    const wire = buildTextFrame(pub.frame);
+    for (const session of set) session.deliver(pub, wire);
+  }
+}

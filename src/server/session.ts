@@ -1,0 +1,307 @@
+import type { WebSocket, RawData } from 'ws';
+import type { Broker, Publication } from '../broker/broker.js';
+import { FloodgateError, type ErrorCode } from '../errors.js';
+import { CloseCode } from '../protocol/close-codes.js';
+import { decodeClientFrame, encodeServerFrame } from '../protocol/codec.js';
+import type { ClientFrame, PublishFrame, ServerFrame, SubscribeFrame, UnsubscribeFrame } from '../protocol/frames.js';
+import type { ServerSettings } from '../config/server-settings.js';
+import { buildTextFrame, writePrebuilt } from './frame-writer.js';
+import type { GatewayCounters } from './stats.js';
+
+/** What a session needs from the gateway around it. */
+export interface SessionContext {
+  readonly settings: Readonly<ServerSettings>;
+  readonly broker: Broker;
+  readonly counters: GatewayCounters;
+  readonly hub: {
+    add(channel: string, session: Session): void;
+    remove(channel: string, session: Session): void;
+  };
+  readonly log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  /** The socket has closed and the session left its channels. */
+  sessionClosed(session: Session): void;
+}
+
+interface SubState {
+  epoch: string;
+  lastOffset: number;
+  /** While the broker answers a subscribe, live publications wait here (then deduplicated by offset). */
+  pending: Publication[] | undefined;
+}
+
+/** Monotonic whole milliseconds since the process started. */
+export function monoMs(): number {
+  return Math.floor(performance.now());
+}
+
+/** Malformed frames in a row before the connection is closed with 4002. */
+const BAD_FRAMES_CLOSE = 20;
+
+/**
+ * One WebSocket connection: decodes and rate-limits inbound frames, tracks its subscriptions'
+ * positions, and writes publications. Kept to plain fields (no per-connection closures or
+ * timers) because tens of thousands of these live in one process; liveness and slow-consumer
+ * checks are done by the gateway's sweep over all sessions.
+ */
+export class Session {
+  readonly id: string;
+  readonly ws: WebSocket;
+  private readonly ctx: SessionContext;
+  private subs: Map<string, SubState> | undefined;
+  private readonly canUse: ((channel: string) => boolean) | undefined;
+  // Times are whole milliseconds of monoMs() and counters small integers, so V8 keeps them
+  // unboxed in the object: this object exists once per connection.
+  // token bucket, in thousandths of a token
+  private milliTokens: number;
+  private refilledAt: number;
+  private limitedInARow = 0;
+  private badInARow = 0;
+  // liveness and write progress, read by the sweep
+  lastSeen: number;
+  lastRead = 0;
+  lastPing: number;
+  overLimitChecks = 0;
+  lastFlushed = -1;
+  stalledSince = 0;
+  closing = false;
+
+  constructor(id: string, ws: WebSocket, ctx: SessionContext, canUse: ((channel: string) => boolean) | undefined) {
+    this.id = id;
+    this.ws = ws;
+    this.ctx = ctx;
+    this.canUse = canUse;
+    this.milliTokens = ctx.settings.rateBurst * 1000;
+    const now = monoMs();
+    this.refilledAt = now;
+    this.lastSeen = now;
+    // spread pings over the interval: a burst of connections must not become a burst of pings
+    this.lastPing = now - Math.floor(Math.random() * ctx.settings.pingInterval);
+  }
+
+  get subscriptionCount(): number {
+    return this.subs?.size ?? 0;
+  }
+
+  send(frame: ServerFrame): void {
+    if (this.ws.readyState !== 1) return;
+    this.ws.send(encodeServerFrame(frame));
+    this.ctx.counters.messagesOut++;
+  }
+
+  private sendError(code: ErrorCode, message: string, id?: number, channel?: string): void {
+    const frame: ServerFrame = { type: 'error', code, message };
+    if (id !== undefined) frame.id = id;
+    if (channel !== undefined) frame.channel = channel;
+    this.send(frame);
+  }
+
+  /** Closes with a code; a peer that does not answer the close frame is cut off shortly after. */
+  closeWith(code: number, reason: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+      return;
+    }
+    setTimeout(() => this.ws.terminate(), 1000).unref();
+  }
+
+  private takeToken(now: number): boolean {
+    const s = this.ctx.settings;
+    const full = s.rateBurst * 1000;
+    if (this.milliTokens < full) {
+      // ms × tokens/s = thousandths of a token; the clock only advances by what was credited
+      const credit = Math.floor((now - this.refilledAt) * s.rateRefill);
+      if (credit > 0) {
+        this.milliTokens = Math.min(full, this.milliTokens + credit);
+        this.refilledAt = now;
+      }
+    } else {
+      this.refilledAt = now;
+    }
+    if (this.milliTokens >= 1000) {
+      this.milliTokens -= 1000;
+      return true;
+    }
+    return false;
+  }
+
+  onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closing) return; // frames still in flight after we decided to close
+    const now = monoMs();
+    const counters = this.ctx.counters;
+    counters.messagesIn++;
+    if (!this.takeToken(now)) {
+      counters.rateLimitedMessages++;
+      this.limitedInARow++;
+      const limit = this.ctx.settings.rateLimitClose;
+      if (limit > 0 && this.limitedInARow >= limit) {
+        counters.closedRateLimited++;
+        this.closeWith(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+        return;
+      }
+      this.sendError('FG_ERR_RATE_LIMITED', `more than ${this.ctx.settings.rateRefill}/s (burst ${this.ctx.settings.rateBurst}); frame dropped`);
+      return;
+    }
+    this.limitedInARow = 0;
+    if (isBinary) {
+      this.badFrame('FG_ERR_BINARY_FRAME', 'binary frames are not part of the protocol; send JSON text frames');
+      return;
+    }
+    const decoded = decodeClientFrame(data.toString());
+    if (!decoded.ok) {
+      this.badFrame(decoded.code, decoded.message, decoded.id);
+      return;
+    }
+    this.badInARow = 0;
+    this.handle(decoded.frame);
+  }
+
+  private badFrame(code: ErrorCode, message: string, id?: number): void {
+    this.ctx.counters.badFrames++;
+    this.badInARow++;
+    if (this.badInARow >= BAD_FRAMES_CLOSE) {
+      this.ctx.counters.closedBadFrames++;
+      this.closeWith(CloseCode.BAD_FRAMES, 'too many malformed frames');
+      return;
+    }
+    this.sendError(code, message, id);
+  }
+
+  private handle(frame: ClientFrame): void {
+    switch (frame.type) {
+      case 'ping':
+        this.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
+        return;
+      case 'subscribe':
+        this.subscribe(frame);
+        return;
+      case 'unsubscribe':
+        this.unsubscribe(frame);
+        return;
+      case 'publish':
+        this.publish(frame);
+        return;
+    }
+  }
+
+  private subscribe(frame: SubscribeFrame): void {
+    const { channel, id } = frame;
+    if (this.canUse && !this.canUse(channel)) {
+      this.sendError('FG_ERR_FORBIDDEN_CHANNEL', `the token does not allow channel ${channel}`, id, channel);
+      return;
+    }
+    this.subs ??= new Map();
+    if (this.subs.has(channel)) {
+      this.sendError('FG_ERR_ALREADY_SUBSCRIBED', `already subscribed to ${channel}`, id, channel);
+      return;
+    }
+    if (this.subs.size >= this.ctx.settings.maxSubscriptions) {
+      this.sendError('FG_ERR_TOO_MANY_SUBSCRIPTIONS', `at most ${this.ctx.settings.maxSubscriptions} subscriptions per connection`, id, channel);
+      return;
+    }
+    const sub: SubState = { epoch: '', lastOffset: 0, pending: [] };
+    this.subs.set(channel, sub);
+    this.ctx.hub.add(channel, this);
+    if (frame.recover) this.ctx.counters.replayRequests++;
+    this.ctx.broker.recover(channel, frame.recover).then(
+      (answer) => {
+        if (this.subs?.get(channel) !== sub) return; // unsubscribed or closed meanwhile
+        const reply: ServerFrame = { type: 'subscribed', channel, epoch: answer.epoch, offset: answer.offset };
+        if (id !== undefined) reply.id = id;
+        sub.epoch = answer.epoch;
+        sub.lastOffset = answer.offset;
+        if (frame.recover) {
+          reply.recovered = answer.ok;
+          if (answer.ok) {
+            reply.replayed = answer.publications.length;
+          } else {
+            reply.reason = answer.reason;
+            this.ctx.counters.recoveryFailures++;
+          }
+        }
+        this.send(reply);
+        if (answer.ok && frame.recover) {
+          for (const pub of answer.publications) this.write(pub.frame, buildTextFrame(pub.frame));
+          this.ctx.counters.replayedMessages += answer.publications.length;
+          if (answer.publications.length > 0) sub.lastOffset = answer.publications[answer.publications.length - 1].offset;
+        }
+        const pending = sub.pending!;
+        sub.pending = undefined;
+        for (const pub of pending) this.deliver(pub, buildTextFrame(pub.frame));
+      },
+      (err: unknown) => {
+        if (this.subs?.get(channel) !== sub) return;
+        this.subs.delete(channel);
+        this.ctx.hub.remove(channel, this);
+        this.ctx.counters.recoveryFailures++;
+        this.sendError('FG_ERR_RECOVERY_FAILED', `subscribe failed: ${(err as Error).message}`, id, channel);
+      },
+    );
+  }
+
+  private unsubscribe(frame: UnsubscribeFrame): void {
+    if (!this.subs?.delete(frame.channel)) {
+      this.sendError('FG_ERR_NOT_SUBSCRIBED', `not subscribed to ${frame.channel}`, frame.id, frame.channel);
+      return;
+    }
+    this.ctx.hub.remove(frame.channel, this);
+    this.send(frame.id === undefined ? { type: 'unsubscribed', channel: frame.channel } : { type: 'unsubscribed', id: frame.id, channel: frame.channel });
+  }
+
+  private publish(frame: PublishFrame): void {
+    const { channel, id } = frame;
+    if (this.canUse && !this.canUse(channel)) {
+      this.sendError('FG_ERR_FORBIDDEN_CHANNEL', `the token does not allow channel ${channel}`, id, channel);
+      return;
+    }
+    this.ctx.broker.publish(channel, frame.data).then(
+      (pos) => {
+        this.ctx.counters.publications++;
+        if (id !== undefined) this.send({ type: 'published', id, channel, epoch: pos.epoch, offset: pos.offset });
+      },
+      (err: unknown) => {
+        this.ctx.counters.publishFailures++;
+        const code = err instanceof FloodgateError ? err.code : 'FG_ERR_PUBLISH_FAILED';
+        this.sendError(code, (err as Error).message, id, channel);
+      },
+    );
+  }
+
+  /** A publication on a channel this session holds; `wire` is the frame built once for all subscribers. */
+  deliver(pub: Publication, wire: Buffer): void {
+    const sub = this.subs?.get(pub.channel);
+    if (!sub || this.closing) return;
+    if (sub.pending) {
+      sub.pending.push(pub);
+      return;
+    }
+    if (pub.epoch === sub.epoch && pub.offset <= sub.lastOffset) return; // already sent (replay overlap)
+    sub.epoch = pub.epoch;
+    sub.lastOffset = pub.offset;
+    this.write(pub.frame, wire);
+  }
+
+  private write(payload: Buffer, wire: Buffer): void {
+    const limit = this.ctx.settings.maxBufferedBytes;
+    if (this.ws.bufferedAmount > 4 * limit) {
+      // far past the bound: stop buffering for it now rather than waiting for the sweep
+      this.ctx.counters.closedSlowConsumer++;
+      this.closeWith(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      return;
+    }
+    writePrebuilt(this.ws, wire, payload, this.ctx.settings.compression);
+    this.ctx.counters.messagesOut++;
+  }
+
+  /** Called once when the socket has closed: leave every channel, free the slot. */
+  dispose(): void {
+    if (this.subs) {
+      for (const channel of this.subs.keys()) this.ctx.hub.remove(channel, this);
+      this.subs.clear();
+    }
+    this.ctx.sessionClosed(this);
+  }
+}

@@ -1,0 +1,134 @@
+import { formatBytes, formatDuration } from '../config/units.js';
+import type { Gateway } from './gateway.js';
+
+/** The effective settings at start: what the gateway will actually do, with where each number came from. */
+export interface StartupReport {
+  event: 'listening';
+  node: string;
+  pid: number;
+  node_version: string;
+  listen: { host: string; port: number; dualStack: boolean };
+  backlog: { setting: number | 'max'; requested: number; somaxconn: number | null; effective: number; cappedBySomaxconn: boolean };
+  timeouts: { handshakeMs: number; idleMs: number; pingIntervalMs: number; writeMs: number; admissionMs: number; shutdownMs: number };
+  capacity: {
+    maxConnections: number;
+    origin: string;
+    explanation: string;
+    memoryLimit: number;
+    memorySource: string;
+    memoryOverhead: number;
+    bytesPerConnection: number;
+    fdLimit: number | null;
+    reservedFds: number;
+    explicit: number;
+  };
+  admission: { queue: number; maxPendingHandshakes: number; retryAfterSeconds: number };
+  protection: {
+    maxPayload: number;
+    compression: boolean;
+    maxBufferedBytes: number;
+    slowConsumerChecks: number;
+    rateBurst: number;
+    rateRefillPerSecond: number;
+    rateLimitClose: number;
+    maxSubscriptions: number;
+    auth: boolean;
+    allowedOrigins: string[];
+  };
+  history: { size: number; bytes: number; ttlMs: number };
+  broker: string;
+  /** Settings that did not come from defaults, and where they came from. */
+  overrides: Record<string, string>;
+  warnings: string[];
+}
+
+export function buildStartupReport(g: Gateway): StartupReport {
+  const s = g.settings;
+  const cap = g.capacity;
+  const warnings: string[] = [];
+  if (g.backlogEffective < g.backlogRequested) {
+    warnings.push(
+      `listen backlog ${g.backlogRequested} is capped to ${g.backlogEffective} by net.core.somaxconn; raise somaxconn (floodgate tune) and restart`,
+    );
+  }
+  if (cap.origin === 'fds' && cap.inputs.explicit > cap.fdCap) {
+    warnings.push(`maxConnections ${cap.inputs.explicit} is above what the fd limit allows (${cap.inputs.fdLimit} − ${cap.inputs.reservedFds} reserved); run several workers or raise LimitNOFILE`);
+  }
+  const overrides: Record<string, string> = {};
+  for (const [k, v] of Object.entries(g.sources)) if (v !== 'default') overrides[k] = v;
+  return {
+    event: 'listening',
+    node: g.node,
+    pid: process.pid,
+    node_version: process.version,
+    listen: { host: g.host, port: g.port, dualStack: g.host === '::' },
+    backlog: {
+      setting: s.backlog,
+      requested: g.backlogRequested,
+      somaxconn: g.somaxconn ?? null,
+      effective: g.backlogEffective,
+      cappedBySomaxconn: g.backlogEffective < g.backlogRequested,
+    },
+    timeouts: {
+      handshakeMs: s.handshakeTimeout, idleMs: s.idleTimeout, pingIntervalMs: s.pingInterval, writeMs: s.writeTimeout,
+      admissionMs: s.admissionTimeout, shutdownMs: s.shutdownTimeout,
+    },
+    capacity: {
+      maxConnections: cap.maxConnections,
+      origin: cap.origin,
+      explanation: cap.explanation,
+      memoryLimit: cap.inputs.memoryLimit,
+      memorySource: cap.inputs.memorySource,
+      memoryOverhead: cap.inputs.memoryOverhead,
+      bytesPerConnection: cap.inputs.bytesPerConnection,
+      fdLimit: cap.inputs.fdLimit ?? null,
+      reservedFds: cap.inputs.reservedFds,
+      explicit: cap.inputs.explicit,
+    },
+    admission: { queue: s.admissionQueue, maxPendingHandshakes: s.maxPendingHandshakes, retryAfterSeconds: s.retryAfter },
+    protection: {
+      maxPayload: s.maxPayload, compression: s.compression, maxBufferedBytes: s.maxBufferedBytes, slowConsumerChecks: s.slowConsumerChecks,
+      rateBurst: s.rateBurst, rateRefillPerSecond: s.rateRefill, rateLimitClose: s.rateLimitClose, maxSubscriptions: s.maxSubscriptions,
+      auth: s.authSecret !== '', allowedOrigins: s.allowedOrigins,
+    },
+    history: { size: s.historySize, bytes: s.historyBytes, ttlMs: s.historyTtl },
+    broker: g.broker.kind,
+    overrides,
+    warnings,
+  };
+}
+
+/** The human block printed on a TTY, in the spirit of the seeds' "=== TCP/Network Tuning ===". */
+export function formatStartupReport(r: StartupReport): string {
+  const row = (k: string, v: string): string => `  ${k.padEnd(22)} ${v}`;
+  const host = r.listen.host.includes(':') ? `[${r.listen.host}]` : r.listen.host;
+  const lines = [
+    `=== Floodgate gateway (${r.node}, node ${r.node_version}) ===`,
+    row('listening on', `${host}:${r.listen.port}${r.listen.dualStack ? ' (IPv4 + IPv6)' : ''}`),
+    row('broker', r.broker),
+    '',
+    '=== TCP/Network tuning ===',
+    row('listen backlog', `requested ${r.backlog.requested}${r.backlog.setting === 'max' ? ' (max)' : ''}, somaxconn ${r.backlog.somaxconn ?? 'unknown'} → effective ${r.backlog.effective}`),
+    row('handshake timeout', formatDuration(r.timeouts.handshakeMs)),
+    row('idle timeout', `${formatDuration(r.timeouts.idleMs)} (ping every ${formatDuration(r.timeouts.pingIntervalMs)})`),
+    row('write timeout', formatDuration(r.timeouts.writeMs)),
+    row('shutdown timeout', formatDuration(r.timeouts.shutdownMs)),
+    '',
+    '=== Capacity ===',
+    row('max connections', r.capacity.explanation),
+    row('admission', `queue ${r.admission.queue}, wait up to ${formatDuration(r.timeouts.admissionMs)}, ${r.admission.maxPendingHandshakes} handshakes in flight, then 503 Retry-After ${r.admission.retryAfterSeconds}s`),
+    '',
+    '=== Protection ===',
+    row('max payload', formatBytes(r.protection.maxPayload)),
+    row('compression', r.protection.compression ? 'on' : 'off'),
+    row('slow consumer', `over ${formatBytes(r.protection.maxBufferedBytes)} buffered for ${r.protection.slowConsumerChecks} checks`),
+    row('rate limit', `burst ${r.protection.rateBurst}, ${r.protection.rateRefillPerSecond}/s, close after ${r.protection.rateLimitClose || 'never'}`),
+    row('history per channel', `${r.history.size} messages, ${formatBytes(r.history.bytes)}, ${formatDuration(r.history.ttlMs)}`),
+    row('auth', r.protection.auth ? 'HMAC token required' : 'off'),
+    row('allowed origins', r.protection.allowedOrigins.length ? r.protection.allowedOrigins.join(', ') : 'any'),
+  ];
+  const overridden = Object.entries(r.overrides);
+  if (overridden.length) lines.push('', `  set by: ${overridden.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  for (const w of r.warnings) lines.push(`  WARNING: ${w}`);
+  return `${lines.join('\n')}\n`;
+}

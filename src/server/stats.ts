@@ -1,0 +1,81 @@
+import type { BrokerStats } from '../broker/broker.js';
+import type { CapOrigin } from './capacity.js';
+
+/** Monotonic counters the gateway bumps on its hot paths; stats() copies them into a snapshot. */
+export interface GatewayCounters {
+  admitted: number;
+  admittedAfterWait: number;
+  rejectedOverCapacity: number;
+  rejectedAdmissionTimeout: number;
+  rejectedShuttingDown: number;
+  rejectedUnauthorized: number;
+  rejectedForbiddenOrigin: number;
+  handshakeFailures: number;
+  handshakeTimeouts: number;
+  closedSlowConsumer: number;
+  closedWriteTimeout: number;
+  closedIdleTimeout: number;
+  closedRateLimited: number;
+  closedBadFrames: number;
+  messagesIn: number;
+  messagesOut: number;
+  publications: number;
+  publishFailures: number;
+  rateLimitedMessages: number;
+  badFrames: number;
+  replayRequests: number;
+  replayedMessages: number;
+  recoveryFailures: number;
+}
+
+export function newCounters(): GatewayCounters {
+  return {
+    admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedShuttingDown: 0,
+    rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
+    closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
+    messagesIn: 0, messagesOut: 0, publications: 0, publishFailures: 0, rateLimitedMessages: 0, badFrames: 0,
+    replayRequests: 0, replayedMessages: 0, recoveryFailures: 0,
+  };
+}
+
+/** What GET /stats returns; /metrics and the dashboard read the same snapshot. */
+export interface GatewayStats {
+  node: string;
+  pid: number;
+  uptimeSeconds: number;
+  shuttingDown: boolean;
+  listener: { host: string; port: number; backlogRequested: number | 'max'; backlogEffective: number; somaxconn: number | undefined };
+  connections: {
+    current: number;
+    peak: number;
+    cap: number;
+    capOrigin: CapOrigin;
+    handshaking: number;
+    waiting: number;
+    /** Accepted TCP connections not yet handed to the HTTP parser (the user-space accept queue). */
+    accepting: number;
+  };
+  admission: {
+    admitted: number;
+    admittedAfterWait: number;
+    rejected: { over_capacity: number; admission_timeout: number; shutting_down: number; unauthorized: number; forbidden_origin: number };
+    handshakeFailures: number;
+    handshakeTimeouts: number;
+  };
+  closed: { slow_consumer: number; write_timeout: number; idle_timeout: number; rate_limited: number; bad_frames: number };
+  messages: {
+    in: number;
+    out: number;
+    publications: number;
+    publishFailures: number;
+    rateLimited: number;
+    badFrames: number;
+    replayRequests: number;
+    replayedMessages: number;
+    recoveryFailures: number;
+  };
+  channels: { local: number; subscriptions: number };
+  broker: BrokerStats;
+  memory: { rss: number; heapUsed: number; limit: number; limitSource: string };
+  fds: { open: number | undefined; limit: number | undefined };
+}

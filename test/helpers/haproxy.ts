@@ -1,0 +1,76 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitForPort } from './redis-server.js';
+
+/**
+ * The HAProxy configuration docs/operations.md shows, with the ports filled in: WebSocket
+ * upgrade passes through in `mode http`, `timeout tunnel` governs the connection once upgraded,
+ * `/healthz` health checks take a node out (and cut its sessions) when it dies or its broker is
+ * down, and `option redispatch` + `retries` send a reconnect that hits a dead node elsewhere.
+ */
+export function haproxyConfig(listenPort: number, backends: number[], maxconn = 9000): string {
+  // every proxied connection holds two fds (client side + server side): maxconn ≈ (fd limit − margin) / 2
+  return `global
+    maxconn ${maxconn}
+
+defaults
+    mode http
+    option redispatch
+    retries 3
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout http-request 10s
+    timeout tunnel 1h
+    timeout client-fin 5s
+
+frontend floodgate
+    bind 127.0.0.1:${listenPort}
+    maxconn ${maxconn}
+    default_backend gateways
+
+backend gateways
+    balance leastconn
+    option httpchk GET /healthz
+    http-check expect status 200
+    default-server inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions
+${backends.map((p, i) => `    server g${i + 1} 127.0.0.1:${p} check`).join('\n')}
+`;
+}
+
+export function haproxyAvailable(): boolean {
+  return spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status === 0;
+}
+
+/** A real haproxy in the foreground (-db), stopped by PID. */
+export class Haproxy {
+  private child: ChildProcess | undefined;
+  private dir: string | undefined;
+  output = '';
+  constructor(readonly port: number, readonly backends: number[]) {}
+
+  async start(): Promise<void> {
+    this.dir = mkdtempSync(join(tmpdir(), 'fg-haproxy-'));
+    const cfg = join(this.dir, 'haproxy.cfg');
+    writeFileSync(cfg, haproxyConfig(this.port, this.backends));
+    this.child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
+    this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
+    const exited = new Promise<never>((_, reject) =>
+      this.child!.once('exit', (code) => reject(new Error(`haproxy exited with ${code}: ${this.output.slice(-1500)}`))),
+    );
+    await Promise.race([waitForPort(this.port), exited]);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      process.kill(child.pid!, 'SIGKILL');
+      await exited;
+    }
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}

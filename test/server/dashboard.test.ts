@@ -1,0 +1,181 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { get, type IncomingMessage } from 'node:http';
+import { createGateway, type Gateway } from '../../src/server/gateway.js';
+import { dashboardOf, dashboardScope } from '../../src/server/dashboard.js';
+import { dashboardEnabled, isLoopbackHost, tokenMatches } from '../../src/server/dashboard-access.js';
+import { WORKER_PLAN_ENV } from '../../src/server/worker-plan.js';
+
+const quiet = { port: 0, logLevel: 'silent' as const };
+
+interface Reply { status: number; type: string; body: string }
+
+function fetchText(port: number, path: string, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+    }).on('error', reject);
+  });
+}
+
+/** Opens the event stream and collects events until `until` says stop; returns them and the response. */
+function watch(port: number, path: string): { events: { event: string; data: any }[]; res: Promise<IncomingMessage>; stop(): void; next(n: number): Promise<void> } {
+  const events: { event: string; data: any }[] = [];
+  const waiters: { n: number; resolve: () => void }[] = [];
+  let response: IncomingMessage | undefined;
+  const req = get({ host: '127.0.0.1', port, path, agent: false });
+  const res = new Promise<IncomingMessage>((resolve, reject) => {
+    req.on('response', (r) => {
+      response = r;
+      resolve(r);
+      let buf = '';
+      r.setEncoding('utf8');
+      r.on('data', (c: string) => {
+        buf += c;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          let event = 'message';
+          let data = '';
+          for (const line of block.split('\n')) {
+            if (line.startsWith('event: ')) event = line.slice(7);
+            else if (line.startsWith('data: ')) data += line.slice(6);
+          }
+          if (data) events.push({ event, data: JSON.parse(data) });
+          for (const w of waiters.splice(0)) if (events.length >= w.n) w.resolve(); else waiters.push(w);
+        }
+      });
+    });
+    req.on('error', reject);
+  });
+  return {
+    events, res,
+    stop: () => { response?.destroy(); req.destroy(); },
+    next: (n) => new Promise<void>((resolve) => (events.length >= n ? resolve() : waiters.push({ n, resolve }))),
+  };
+}
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('isLoopbackHost and dashboardEnabled: `::` and 0.0.0.0 are not loopback; auto needs loopback or a token', () => {
+  for (const h of ['127.0.0.1', '127.1.2.3', '::1', '[::1]', 'localhost', 'LOCALHOST']) assert.equal(isLoopbackHost(h), true, h);
+  for (const h of ['::', '0.0.0.0', '10.0.0.1', 'example.com', '']) assert.equal(isLoopbackHost(h), false, h);
+  assert.equal(dashboardEnabled('auto', '::', ''), false);
+  assert.equal(dashboardEnabled('auto', '::', 't'), true);
+  assert.equal(dashboardEnabled('auto', '127.0.0.1', ''), true);
+  assert.equal(dashboardEnabled('off', '127.0.0.1', 't'), false);
+  assert.equal(dashboardEnabled('on', '0.0.0.0', ''), true);
+  assert.equal(tokenMatches('abc', 'abc'), true);
+  assert.equal(tokenMatches('abc', 'abcd'), false);
+  assert.equal(tokenMatches('abc', undefined), false);
+});
+
+test('dashboardScope names the node and says aggregation is not done, per worker too', () => {
+  assert.match(dashboardScope('h:1', {}), /node h:1.*aggregation is not done yet/);
+  const env = { [WORKER_PLAN_ENV]: JSON.stringify({ index: 1, count: 4 }) };
+  assert.match(dashboardScope('h:2', env), /worker 2 of 4 .*node h:2.*aggregation/i);
+});
+
+test('loopback bind: self-contained page, SSE stream, the tick timer runs only while someone watches', async () => {
+  const g = await createGateway({ ...quiet, host: '127.0.0.1', maxConnections: 7 });
+  let a: ReturnType<typeof watch> | undefined;
+  let b: ReturnType<typeof watch> | undefined;
+  try {
+    const feed = dashboardOf(g)!.feed!;
+    assert.equal(feed.ticking, false, 'no timer before anyone watches');
+
+    const page = await fetchText(g.port, '/dashboard');
+    assert.equal(page.status, 200);
+    assert.match(page.type, /text\/html/);
+    assert.match(page.body, /uPlot/);
+    assert.doesNotMatch(page.body, /<script[^>]+src=|<link[^>]+href=/, 'no external scripts or stylesheets');
+    assert.equal(feed.ticking, false, 'serving the page starts nothing');
+
+    a = watch(g.port, '/dashboard/events');
+    const res = await a.res;
+    assert.match(String(res.headers['content-type']), /text\/event-stream/);
+    await a.next(2);
+    assert.equal(a.events[0].event, 'intro');
+    assert.equal(a.events[0].data.node, g.node);
+    assert.match(a.events[0].data.settingsText, /listen backlog/);
+    assert.equal(a.events[0].data.report.backlog.effective, g.backlogEffective);
+    assert.equal(a.events[1].event, 'history');
+    assert.equal(a.events[1].data[0].connections.cap, 7);
+    assert.equal(a.events[1].data[0].connections.capOrigin, 'explicit');
+    assert.equal(feed.ticking, true);
+
+    b = watch(g.port, '/dashboard/events');
+    await Promise.all([a.next(3), b.next(3)]);
+    await until(() => a!.events.length >= 4 && b!.events.length >= 3, 'ticks');
+    // one snapshot per tick, the same for every watcher
+    const ta = a.events.filter((e) => e.event === 'message').map((e) => e.data.t);
+    const tb = b.events.filter((e) => e.event === 'message').map((e) => e.data.t);
+    assert.ok(tb.some((t) => ta.includes(t)), 'watchers share the tick samples');
+    const ticks = feed.ticks;
+    assert.equal(feed.watching, 2);
+
+    a.stop();
+    b.stop();
+    await until(() => feed.watching === 0, 'watchers gone');
+    assert.equal(feed.ticking, false, 'timer stopped with the last watcher');
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(feed.ticks, ticks, 'no tick after the last watcher left');
+
+    const other = await fetchText(g.port, '/dashboard/nope');
+    assert.equal(other.status, 404);
+  } finally {
+    a?.stop();
+    b?.stop();
+    await g.close();
+  }
+});
+
+test('token: 403 with a coded body without it or with a wrong one; ?token= and the header open it', async () => {
+  const g = await createGateway({ ...quiet, host: '127.0.0.1', dashboardToken: 's3cret' });
+  try {
+    for (const [path, headers] of [['/dashboard', {}], ['/dashboard?token=nope', {}], ['/dashboard/events', {}], ['/dashboard', { 'x-floodgate-token': 'x' }]] as const) {
+      const r = await fetchText(g.port, path, headers);
+      assert.equal(r.status, 403, path);
+      assert.equal(JSON.parse(r.body).code, 'FG_ERR_DASHBOARD_TOKEN');
+    }
+    assert.equal((await fetchText(g.port, '/dashboard?token=s3cret')).status, 200);
+    assert.equal((await fetchText(g.port, '/dashboard', { 'x-floodgate-token': 's3cret' })).status, 200);
+    assert.equal((await fetchText(g.port, '/dashboard', { authorization: 'Bearer s3cret' })).status, 200);
+    const w = watch(g.port, '/dashboard/events?token=s3cret');
+    await w.next(1);
+    assert.equal(w.events[0].event, 'intro');
+    w.stop();
+  } finally {
+    await g.close();
+  }
+});
+
+test('non-loopback bind: off (404 FG_ERR_DASHBOARD_OFF) unless a token is set; `off` turns it off on loopback', async () => {
+  const open = await createGateway({ ...quiet, host: '0.0.0.0' });
+  const withToken = await createGateway({ ...quiet, host: '0.0.0.0', dashboardToken: 'tok' });
+  const off = await createGateway({ ...quiet, host: '127.0.0.1', dashboard: 'off' });
+  try {
+    for (const g of [open, off]) {
+      for (const path of ['/dashboard', '/dashboard/events', '/dashboard?token=tok']) {
+        const r = await fetchText(g.port, path);
+        assert.equal(r.status, 404, path);
+        assert.equal(JSON.parse(r.body).code, 'FG_ERR_DASHBOARD_OFF');
+      }
+      assert.equal(dashboardOf(g)!.feed, undefined, 'nothing is set up when off');
+    }
+    assert.equal((await fetchText(withToken.port, '/dashboard')).status, 403);
+    assert.equal((await fetchText(withToken.port, '/dashboard?token=tok')).status, 200);
+  } finally {
+    await Promise.all([open.close(), withToken.close(), off.close()]);
+  }
+});

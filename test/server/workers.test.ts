@@ -1,0 +1,93 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chooseBalance, resolveWorkerCount, reusePortSupported, splitCapacity } from '../../src/server/worker-plan.js';
+import { FloodgateError } from '../../src/errors.js';
+import { openPeer, rawUpgrade, type Peer } from '../helpers/ws-peer.js';
+import { freePort } from '../helpers/redis-server.js';
+import { getJson, startGateway } from '../helpers/scale-gateway.js';
+
+test('the machine budget is split across workers; the fd part stays per process', () => {
+  assert.deepEqual(splitCapacity({ workers: 3, memoryLimit: 3000, maxConnections: 10 }), [
+    { memoryLimit: 1000, maxConnections: 4 },
+    { memoryLimit: 1000, maxConnections: 3 },
+    { memoryLimit: 1000, maxConnections: 3 },
+  ]);
+  assert.deepEqual(splitCapacity({ workers: 2, memoryLimit: 1001, maxConnections: 0 }).map((s) => s.maxConnections), [0, 0]);
+  assert.throws(() => splitCapacity({ workers: 4, memoryLimit: 1000, maxConnections: 3 }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /maxConnections/.test(e.message));
+  assert.equal(resolveWorkerCount('auto', 6), 6);
+  assert.equal(resolveWorkerCount(3, 6), 3);
+});
+
+test('reusePort is used only where Node supports it, else round-robin', () => {
+  assert.equal(reusePortSupported('20.20.2', 'linux'), false);
+  assert.equal(reusePortSupported('22.11.0', 'linux'), false);
+  assert.equal(reusePortSupported('22.12.0', 'linux'), true);
+  assert.equal(reusePortSupported('23.1.0', 'linux'), true);
+  assert.equal(reusePortSupported('24.0.0', 'darwin'), false);
+  assert.equal(chooseBalance('reuseport', '20.20.2').balance, 'shared');
+  assert.match(chooseBalance('reuseport', '20.20.2').note, /22\.12/);
+  assert.equal(chooseBalance('reuseport', '22.12.0').balance, 'reuseport');
+  assert.equal(chooseBalance('auto').balance, 'shared');
+  assert.equal(chooseBalance('round-robin').balance, 'round-robin');
+});
+
+test('serve --workers 2 without Redis: one port, connections on both workers, one sequence per channel, recovery across workers, cap split', async () => {
+  const port = await freePort();
+  // round-robin: deterministic spread, so both workers surely hold connections
+  const g = await startGateway(port, ['--workers', '2', '--worker-balance', 'round-robin', '--max-connections', '12', '--admission-timeout', '0', '--history-size', '100']);
+  const peers: Peer[] = [];
+  try {
+    const workers = JSON.parse(g.stdout.split('\n').find((l) => l.startsWith('{"workers"'))!).workers;
+    assert.deepEqual(workers.capPerWorker, [6, 6]);
+    assert.equal(workers.capTotal, 12);
+    for (let i = 0; i < 10; i++) peers.push(await openPeer(g.url));
+    const nodes = new Set(peers.map((p) => p.frames[0].node));
+    assert.equal(nodes.size, 2, 'round-robin puts connections on both workers');
+    assert.equal(workers.balance, 'round-robin');
+    peers.forEach((p, i) => p.send({ type: 'subscribe', id: i, channel: 'room' }));
+    await Promise.all(peers.map((p) => p.next((f) => f.type === 'subscribed')));
+    // 5 publishers spread over both workers, 10 messages each, concurrently
+    for (let n = 0; n < 10; n++) for (let i = 0; i < 5; i++) peers[i].send({ type: 'publish', channel: 'room', data: { from: i, n } });
+    for (const p of peers) {
+      const msgs = await p.count((f) => f.type === 'message', 50, 8000);
+      assert.deepEqual(msgs.map((m) => m.offset), Array.from({ length: 50 }, (_, k) => k + 1), 'dense, in order, identical on every worker');
+    }
+    const epoch = peers[0].frames.find((f) => f.type === 'message').epoch;
+    // recovery through whichever worker the new connection lands on
+    for (let i = 0; i < 2; i++) {
+      const r = await openPeer(g.url);
+      peers.push(r);
+      r.send({ type: 'subscribe', id: 1, channel: 'room', recover: { epoch, offset: 40 } });
+      const sub = await r.next((f) => f.type === 'subscribed');
+      assert.deepEqual([sub.recovered, sub.replayed], [true, 10]);
+      assert.deepEqual((await r.count((f) => f.type === 'message', 10)).map((m) => m.offset), [41, 42, 43, 44, 45, 46, 47, 48, 49, 50]);
+    }
+    // 12 held = the machine cap: the next upgrades get 503 from whichever worker they reach
+    const over = await Promise.all([rawUpgrade(port), rawUpgrade(port)]);
+    assert.deepEqual(over.map((a) => a.status), [503, 503]);
+    const health = await getJson(port, '/healthz');
+    assert.equal(health.status, 200);
+    const stats = await getJson(port, '/stats');
+    assert.equal(stats.body.broker.kind, 'memory-ipc');
+  } finally {
+    for (const p of peers) p.close();
+    const code = await g.stop('SIGTERM');
+    assert.equal(code, 0, g.stderr.slice(-1000));
+  }
+});
+
+test('serve --workers 2 with the default (shared socket) balance serves and stops cleanly', async () => {
+  const port = await freePort();
+  const g = await startGateway(port, ['--workers', '2']);
+  try {
+    const workers = JSON.parse(g.stdout.split('\n').find((l) => l.startsWith('{"workers"'))!).workers;
+    assert.match(workers.balance, /shared/);
+    const p = await openPeer(g.url);
+    p.send({ type: 'subscribe', id: 1, channel: 'x' });
+    p.send({ type: 'publish', id: 2, channel: 'x', data: 1 });
+    assert.equal((await p.next((f) => f.type === 'message')).offset, 1);
+    p.close();
+  } finally {
+    assert.equal(await g.stop('SIGTERM'), 0, g.stderr.slice(-1000));
+  }
+});
