@@ -1,0 +1,653 @@
+import { FloodgateError, type ErrorCode } from '../errors.js';
+import { CHANNEL_PATTERN, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
+import { chooseDelay, type ChosenDelay } from './backoff.js';
+import { CircuitBreaker, type CircuitState, type CircuitTransition } from './circuit-breaker.js';
+import { attemptError, fatalCloseCode, knownCode, refusalIsFinal } from './close-policy.js';
+import { TypedEmitter } from './emitter.js';
+import { Liveness } from './liveness.js';
+import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions, type WebSocketLike } from './options.js';
+import { SubscribeQueue } from './subscribe-queue.js';
+import { Subscription, type MessageEvent, type SubscriptionOwner } from './subscription.js';
+import { nativeTransport, type RefusedUpgrade, type Transport, type TransportFactory } from './transport.js';
+import { loadWs, wsTransport } from './ws-transport.js';
+
+export type ClientState = 'disconnected' | 'connecting' | 'connected' | 'closed';
+
+export interface ConnectedEvent {
+  node: string;
+  session: string;
+  /** The server's WebSocket ping interval, ms. */
+  pingInterval: number;
+  maxPayload: number;
+}
+
+export interface DisconnectedEvent {
+  /** WebSocket close code (1006 when the socket was lost or torn down by the client). */
+  code: number;
+  reason: string;
+  /** Whether the client will reconnect by itself. */
+  reconnect: boolean;
+}
+
+export interface RecoveryEvent {
+  channel: string;
+  recovered: boolean;
+  reason?: RecoveryFailure;
+  replayed?: number;
+  epoch: string;
+  offset: number;
+}
+
+export interface ClientEvents {
+  state: { oldState: ClientState; newState: ClientState };
+  connected: ConnectedEvent;
+  disconnected: DisconnectedEvent;
+  /** A reconnect is scheduled after this delay (also recorded in `client.delays`). */
+  reconnecting: ChosenDelay;
+  error: FloodgateError;
+  /** Every delivered message of every subscription (after the subscription's own handlers). */
+  message: MessageEvent;
+  /** The outcome of each resubscribe that asked to recover. */
+  recovery: RecoveryEvent;
+  circuit: CircuitTransition;
+}
+
+export interface PublishResult {
+  epoch: string;
+  offset: number;
+}
+
+export interface ClientStats {
+  state: ClientState;
+  circuit: CircuitState;
+  /** Connection attempts started. */
+  attempts: number;
+  /** Attempts that reached the welcome frame. */
+  connects: number;
+  /** Attempts that failed before the welcome frame. */
+  failures: number;
+  /** Established connections that were lost. */
+  drops: number;
+  subscriptions: number;
+  pendingRequests: number;
+}
+
+interface Connection {
+  gen: number;
+  transport: Transport | undefined;
+  welcomed: boolean;
+  refused?: RefusedUpgrade;
+  /** Why the client tore this connection down itself (timeouts), for the events. */
+  teardown?: FloodgateError;
+  liveness: Liveness | undefined;
+}
+
+interface PendingPublish {
+  resolve(r: PublishResult): void;
+  reject(e: FloodgateError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface ReadyWaiter {
+  resolve(): void;
+  reject(e: FloodgateError): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+function utf8Length(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
+const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+let wsFactory: Promise<TransportFactory | undefined> | undefined;
+
+function badChannel(channel: unknown): FloodgateError {
+  return new FloodgateError(
+    'FG_ERR_BAD_CHANNEL',
+    `Expected \`channel\` to be 1–128 characters of A-Z a-z 0-9 _ - : . @ /, got ${JSON.stringify(channel)} (${typeof channel})`,
+    { field: 'channel', value: channel },
+  );
+}
+
+/**
+ * A Floodgate client: one WebSocket per client, shared by all its subscriptions, that
+ * reconnects with backoff and jitter, resubscribes with `recover`, and cleans up every socket
+ * and timer it made. See docs/client.md.
+ */
+export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOwner {
+  readonly url: string;
+  readonly options: ResolvedClientOptions;
+  /** The reconnect delays chosen so far (newest last, at most `delayHistory`). */
+  readonly delays: ChosenDelay[] = [];
+  private _state: ClientState = 'disconnected';
+  private conn: Connection | undefined;
+  private gen = 0;
+  private readonly subs = new Map<string, Subscription>();
+  /** (Re)subscribe requests: windowed, retried when rate-limited. */
+  private readonly subscribes: SubscribeQueue;
+  /** From the welcome frame: publishes larger than this would close the connection (1009). */
+  private maxPayload = Infinity;
+  private readonly pendingPubs = new Map<number, PendingPublish>();
+  private readyWaiters: ReadyWaiter[] = [];
+  private nextId = 1;
+  /** Failed attempts since the last welcome: the backoff exponent. */
+  private failuresInRow = 0;
+  private readonly breaker: CircuitBreaker;
+  // The client's timers: one slot each, all cleared on close().
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private closeTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed: Promise<void> | undefined;
+  private resolveClosed: (() => void) | undefined;
+  private readonly counts = { attempts: 0, connects: 0, failures: 0, drops: 0 };
+
+  constructor(url: string, options: ClientOptions = {}) {
+    super();
+    this.options = resolveClientOptions(url, options);
+    this.url = url;
+    this.subscribes = new SubscribeQueue({
+      send: (frame) => this.send(frame),
+      takeId: () => this.takeId(),
+      isCurrent: (sub) => this.subs.get(sub.channel) === sub,
+      delay: (round) => chooseDelay(this.options, round).delay,
+    });
+    this.breaker = new CircuitBreaker({
+      threshold: this.options.circuitThreshold,
+      window: this.options.circuitWindow,
+      cooldown: this.options.circuitCooldown,
+    });
+    // Connect on the next microtask so listeners attached right after `new` see every event.
+    if (this.options.autoConnect) queueMicrotask(() => this.connect());
+  }
+
+  get state(): ClientState {
+    return this._state;
+  }
+
+  private get tokenRenewable(): boolean {
+    return typeof this.options.token === 'function';
+  }
+
+  get circuitState(): CircuitState {
+    return this.breaker.state;
+  }
+
+  stats(): ClientStats {
+    return {
+      state: this._state,
+      circuit: this.breaker.state,
+      ...this.counts,
+      subscriptions: this.subs.size,
+      pendingRequests: this.pendingPubs.size + this.subscribes.pendingCount,
+    };
+  }
+
+  /** Starts connecting (again) if the client is disconnected; a no-op otherwise. */
+  connect(): void {
+    if (this._state !== 'disconnected') return;
+    this.failuresInRow = 0;
+    this.breaker.reset();
+    this.startAttempt();
+  }
+
+  /** Resolves when connected; rejects on timeout (FG_ERR_NOT_READY), close, or when the client stops trying. */
+  ready(timeoutMs?: number): Promise<void> {
+    if (this._state === 'connected') return Promise.resolve();
+    if (this._state === 'closed') return Promise.reject(new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client is closed'));
+    return new Promise((resolve, reject) => {
+      const waiter: ReadyWaiter = { resolve, reject, timer: undefined };
+      if (timeoutMs !== undefined) {
+        waiter.timer = setTimeout(() => {
+          this.readyWaiters = this.readyWaiters.filter((w) => w !== waiter);
+          reject(new FloodgateError('FG_ERR_NOT_READY', `not connected within ${timeoutMs} ms (state ${this._state})`, { timeoutMs, state: this._state }));
+        }, timeoutMs);
+      }
+      this.readyWaiters.push(waiter);
+    });
+  }
+
+  subscribe(channel: string, handler?: (ev: MessageEvent) => void, options: { since?: RecoverPosition } = {}): Subscription {
+    if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) throw badChannel(channel);
+    if (this._state === 'closed') throw new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client is closed');
+    if (this.subs.has(channel)) {
+      throw new FloodgateError('FG_ERR_ALREADY_SUBSCRIBED', `this client already has a subscription to ${channel}; use client.getSubscription()`, { channel });
+    }
+    const since = options.since;
+    if (since !== undefined && (typeof since.epoch !== 'string' || !Number.isSafeInteger(since.offset) || since.offset < 0)) {
+      throw new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected \`since\` to be {epoch: string, offset: integer ≥ 0}, got ${JSON.stringify(since)}`, { field: 'since', value: since });
+    }
+    const sub = new Subscription(this, channel, since);
+    if (handler !== undefined) sub.on('message', handler);
+    this.subs.set(channel, sub);
+    sub._setState('subscribing');
+    this.subscribes.add(sub);
+    return sub;
+  }
+
+  getSubscription(channel: string): Subscription | undefined {
+    return this.subs.get(channel);
+  }
+
+  /** @internal called by Subscription.unsubscribe() */
+  unsubscribeFromClient(sub: Subscription): void {
+    if (this.subs.get(sub.channel) !== sub) return;
+    this.subs.delete(sub.channel);
+    this.subscribes.remove(sub);
+    sub._setState('unsubscribed');
+    if (this._state === 'connected') this.send({ type: 'unsubscribe', channel: sub.channel });
+  }
+
+  /**
+   * Publishes and resolves with the publication's `{epoch, offset}` once the server acknowledged
+   * it. Waits up to `requestTimeout` for a connection first.
+   */
+  async publish(channel: string, data: Json): Promise<PublishResult> {
+    if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) throw badChannel(channel);
+    if (data === undefined) {
+      throw new FloodgateError('FG_ERR_BAD_FRAME', 'Expected `data` to be a JSON value, got `undefined`', { field: 'data' });
+    }
+    const deadline = Date.now() + this.options.requestTimeout;
+    if (this._state !== 'connected') {
+      try {
+        await this.ready(this.options.requestTimeout);
+      } catch (err) {
+        if (err instanceof FloodgateError && err.code === 'FG_ERR_NOT_READY') {
+          throw new FloodgateError('FG_ERR_REQUEST_TIMEOUT', `publish to ${channel}: not connected within requestTimeout (${this.options.requestTimeout} ms)`, { channel });
+        }
+        throw err;
+      }
+    }
+    const id = this.takeId();
+    const frame: ClientFrame = { type: 'publish', id, channel, data };
+    const text = JSON.stringify(frame);
+    // UTF-8 takes 1–3 bytes per UTF-16 unit: only encode when the length alone cannot decide.
+    if (text.length * 3 > this.maxPayload && (text.length > this.maxPayload || utf8Length(text) > this.maxPayload)) {
+      throw new FloodgateError('FG_ERR_PAYLOAD_TOO_LARGE', `publish to ${channel}: the frame is larger than the server's maxPayload (${this.maxPayload} bytes); not sent`, { channel, maxPayload: this.maxPayload });
+    }
+    return new Promise<PublishResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pendingPubs.delete(id);
+        reject(new FloodgateError('FG_ERR_REQUEST_TIMEOUT', `publish to ${channel}: no answer within requestTimeout (${this.options.requestTimeout} ms)`, { channel }));
+      }, Math.max(1, deadline - Date.now()));
+      this.pendingPubs.set(id, { resolve, reject, timer });
+      this.sendText(text);
+    });
+  }
+
+  /**
+   * Closes the connection politely (close code 1000; the socket is destroyed after
+   * `closeTimeout` if the server does not answer), clears every timer, rejects pending
+   * operations with FG_ERR_CLIENT_CLOSED. Resolves when the socket is gone.
+   */
+  close(): Promise<void> {
+    if (this.closed !== undefined) return this.closed;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.setState('closed');
+    this.clearTimers();
+    const err = new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client was closed');
+    this.rejectWaiters(err);
+    this.rejectPublishes(err);
+    this.subscribes.clear();
+    for (const sub of this.subs.values()) sub._setState('unsubscribed');
+    this.subs.clear();
+    const conn = this.conn;
+    if (conn?.transport === undefined) {
+      // Nothing open (or the socket is still being created: its generation is now stale).
+      this.conn = undefined;
+      this.finishClose();
+    } else if (conn.welcomed) {
+      conn.transport.close(1000, 'client closed');
+      this.closeTimer = setTimeout(() => {
+        this.closeTimer = undefined;
+        conn.transport?.terminate();
+      }, this.options.closeTimeout);
+    } else {
+      conn.transport.terminate();
+    }
+    return this.closed;
+  }
+
+  // ---- connection lifecycle ----
+
+  private startAttempt(): void {
+    if (this._state === 'closed') return;
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.setState('connecting');
+    this.counts.attempts++;
+    const conn: Connection = { gen: ++this.gen, transport: undefined, welcomed: false, liveness: undefined };
+    this.conn = conn;
+    // The connect timeout covers everything up to the welcome frame, token and transport loading included.
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = undefined;
+      if (this.conn !== conn) return;
+      const err = new FloodgateError('FG_ERR_CONNECT_TIMEOUT', `no welcome from ${this.url} within connectTimeout (${this.options.connectTimeout} ms)`, { connectTimeout: this.options.connectTimeout });
+      if (conn.transport !== undefined) {
+        conn.teardown = err;
+        conn.transport.terminate();
+      } else {
+        this.attemptFailed(conn, err);
+      }
+    }, this.options.connectTimeout);
+    void this.openTransport(conn);
+  }
+
+  private async openTransport(conn: Connection): Promise<void> {
+    let factory: TransportFactory;
+    let url: string;
+    try {
+      factory = await this.transportFactory();
+      url = await this.connectUrl();
+    } catch (err) {
+      if (this.conn !== conn) return;
+      const e = err instanceof FloodgateError ? err : new FloodgateError('FG_ERR_CONNECT_FAILED', `could not prepare the connection: ${(err as Error)?.message ?? String(err)}`);
+      this.attemptFailed(conn, e);
+      return;
+    }
+    if (this.conn !== conn) return; // closed or superseded meanwhile
+    try {
+      conn.transport = factory(url, {
+        open: () => {},
+        message: (text) => this.onText(conn, text),
+        refused: (info) => {
+          conn.refused = info;
+        },
+        activity: () => conn.liveness?.activity(),
+        close: (code, reason, error) => this.onTransportClose(conn, code, reason, error),
+      });
+    } catch (err) {
+      // e.g. a bad URL for the WebSocket constructor
+      this.attemptFailed(conn, new FloodgateError('FG_ERR_CONNECT_FAILED', `could not open a WebSocket to ${this.url}: ${(err as Error)?.message ?? String(err)}`));
+    }
+  }
+
+  private async transportFactory(): Promise<TransportFactory> {
+    const o = this.options;
+    if (o.WebSocket !== undefined) return nativeTransport(o.WebSocket);
+    if (o.transport === 'ws' || (o.transport === 'auto' && isNode)) {
+      wsFactory ??= loadWs().then((mod) => (mod ? wsTransport(mod) : undefined));
+      const f = await wsFactory;
+      if (f !== undefined) return f;
+      if (o.transport === 'ws') throw new FloodgateError('FG_ERR_CONNECT_FAILED', "transport 'ws' was asked for but the `ws` package could not be loaded");
+    }
+    const Native = (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
+    if (Native === undefined) {
+      throw new FloodgateError('FG_ERR_UNSUPPORTED_PLATFORM', 'no WebSocket implementation: install the `ws` package or pass options.WebSocket');
+    }
+    return nativeTransport(Native);
+  }
+
+  private async connectUrl(): Promise<string> {
+    const t = this.options.token;
+    if (t === undefined) return this.url;
+    const token = typeof t === 'function' ? await t() : t;
+    const u = new URL(this.url);
+    u.searchParams.set('token', token);
+    return u.toString();
+  }
+
+  private onText(conn: Connection, text: string): void {
+    if (this.conn !== conn) return;
+    conn.liveness?.activity();
+    let f: ServerFrame;
+    try {
+      f = JSON.parse(text) as ServerFrame;
+    } catch {
+      this.emit('error', new FloodgateError('FG_ERR_BAD_FRAME', 'the server sent a frame that is not JSON'));
+      return;
+    }
+    switch (f.type) {
+      case 'message': {
+        const sub = this.subs.get(f.channel);
+        if (sub === undefined || sub.state !== 'subscribed') return;
+        const ev = sub._deliver(f);
+        if (ev !== undefined && this.listenerCount('message') > 0) this.emit('message', ev);
+        return;
+      }
+      case 'welcome':
+        this.onWelcome(conn, f);
+        return;
+      case 'subscribed': {
+        const pending = f.id === undefined ? undefined : this.subscribes.answered(f.id);
+        if (pending === undefined) return; // unsubscribed meanwhile, or a duplicate
+        const ev = pending.sub._onSubscribed(f, pending.recovering);
+        if (ev.recovering) {
+          const rec: RecoveryEvent = { channel: ev.channel, recovered: ev.recovered === true, epoch: ev.epoch, offset: ev.offset };
+          if (ev.reason !== undefined) rec.reason = ev.reason;
+          if (ev.replayed !== undefined) rec.replayed = ev.replayed;
+          this.emit('recovery', rec);
+        }
+        return;
+      }
+      case 'published': {
+        const p = f.id === undefined ? undefined : this.pendingPubs.get(f.id);
+        if (p === undefined) return;
+        this.pendingPubs.delete(f.id as number);
+        clearTimeout(p.timer);
+        p.resolve({ epoch: f.epoch, offset: f.offset });
+        return;
+      }
+      case 'error':
+        this.onErrorFrame(f);
+        return;
+      default:
+        return; // pong, unsubscribed: liveness already counted
+    }
+  }
+
+  private onWelcome(conn: Connection, f: Extract<ServerFrame, { type: 'welcome' }>): void {
+    if (conn.welcomed) return;
+    conn.welcomed = true;
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.failuresInRow = 0;
+    this.counts.connects++;
+    const t = this.breaker.recordSuccess();
+    if (t !== undefined) this.emit('circuit', t);
+    this.setState('connected');
+    this.maxPayload = typeof f.maxPayload === 'number' && f.maxPayload > 0 ? f.maxPayload : Infinity;
+    this.emit('connected', { node: f.node, session: f.session, pingInterval: f.pingInterval, maxPayload: f.maxPayload });
+    this.subscribes.start(this.subs.values());
+    if (this.options.pingInterval > 0) {
+      conn.liveness = new Liveness(this.options, {
+        ping: () => this.send({ type: 'ping' }),
+        dead: () => {
+          conn.teardown = new FloodgateError('FG_ERR_CONNECT_TIMEOUT', `no frame from the server within pongTimeout (${this.options.pongTimeout} ms) after a ping; reconnecting`, { pongTimeout: this.options.pongTimeout });
+          conn.transport?.terminate();
+        },
+      });
+      conn.liveness.start();
+    }
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const w of waiters) {
+      if (w.timer !== undefined) clearTimeout(w.timer);
+      w.resolve();
+    }
+  }
+
+  private onErrorFrame(f: Extract<ServerFrame, { type: 'error' }>): void {
+    const code: ErrorCode = knownCode(f.code) ? f.code : 'FG_ERR_SERVER_ERROR';
+    const details: Record<string, unknown> = { serverCode: f.code };
+    if (f.channel !== undefined) details.channel = f.channel;
+    const err = new FloodgateError(code, f.message, details);
+    if (f.id !== undefined) {
+      const p = this.pendingPubs.get(f.id);
+      if (p !== undefined) {
+        this.pendingPubs.delete(f.id);
+        clearTimeout(p.timer);
+        p.reject(err);
+        return;
+      }
+      if (this.subscribes.owns(f.id)) {
+        // Rate-limited subscribes are retried there; other refusals reach the subscription,
+        // which stays registered and is retried at the next reconnect.
+        const s = this.subscribes.refused(f.id, f.code);
+        if (s === undefined) return;
+        s.sub._error(err);
+        this.emit('error', err);
+        return;
+      }
+    } else if (code === 'FG_ERR_RATE_LIMITED') {
+      this.subscribes.rateLimited();
+    }
+    this.emit('error', err);
+  }
+
+  private onTransportClose(conn: Connection, code: number, reason: string, error?: Error): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    conn.transport = undefined;
+    this.clearConnectionTimers(conn);
+    if (this._state === 'closed') {
+      this.finishClose();
+      return;
+    }
+    if (!conn.welcomed) {
+      this.attemptFailed(conn, conn.teardown ?? attemptError(this.url, conn.refused, code, reason, error));
+      return;
+    }
+    // An established connection was lost.
+    this.counts.drops++;
+    this.rejectPublishes(new FloodgateError('FG_ERR_CONNECTION_LOST', 'the connection dropped before the server answered'));
+    this.subscribes.clear();
+    for (const sub of this.subs.values()) sub._setState('subscribing');
+    const fatal = conn.teardown === undefined ? fatalCloseCode(code, this.tokenRenewable) : undefined;
+    const reconnect = fatal === undefined;
+    this.emit('disconnected', { code, reason: conn.teardown?.message ?? reason, reconnect });
+    if (conn.teardown !== undefined) this.emit('error', conn.teardown);
+    if (fatal !== undefined) {
+      this.emit('error', new FloodgateError(fatal, `the server closed the connection with ${code}${reason ? ` (${reason})` : ''}; not reconnecting`, { closeCode: code }));
+      this.stop(fatal, `closed with ${code}`);
+      return;
+    }
+    this.scheduleReconnect(undefined);
+  }
+
+  /** An attempt ended before the welcome frame: count it, tell the app, and retry or stop. */
+  private attemptFailed(conn: Connection, err: FloodgateError): void {
+    if (this.conn === conn) this.conn = undefined;
+    this.clearConnectionTimers(conn);
+    this.counts.failures++;
+    this.failuresInRow++;
+    this.emit('error', err);
+    if (refusalIsFinal(conn.refused, this.tokenRenewable)) {
+      this.stop(err.code, err.message);
+      return;
+    }
+    if (this.options.maxAttempts > 0 && this.failuresInRow >= this.options.maxAttempts) {
+      const e = new FloodgateError('FG_ERR_RECONNECT_EXHAUSTED', `gave up after ${this.failuresInRow} failed attempts (maxAttempts); last: ${err.message}`, { attempts: this.failuresInRow, last: err.code });
+      this.emit('error', e);
+      this.stop(e.code, e.message);
+      return;
+    }
+    const t = this.breaker.recordFailure(Date.now());
+    if (t !== undefined && t.state === 'open') {
+      this.openCircuit(t);
+      return;
+    }
+    this.scheduleReconnect(conn.refused?.retryAfter);
+  }
+
+  private openCircuit(t: Extract<CircuitTransition, { state: 'open' }>): void {
+    const wait = Math.max(0, t.retryAt - Date.now());
+    this.recordDelay({ attempt: this.failuresInRow, delay: wait, base: wait, min: wait, max: wait, reason: 'circuit-open' });
+    this.setState('disconnected');
+    this.emit('circuit', t);
+    this.rejectWaiters(new FloodgateError('FG_ERR_CIRCUIT_OPEN', `${this.url} failed ${t.failures} times within circuitWindow; next try in ${wait} ms`, { failures: t.failures, retryAt: t.retryAt }));
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      const h = this.breaker.tryHalfOpen(Math.max(Date.now(), t.retryAt));
+      if (h !== undefined) this.emit('circuit', h);
+      this.startAttempt();
+    }, wait);
+  }
+
+  private scheduleReconnect(retryAfter: number | undefined): void {
+    const d = chooseDelay(this.options, this.failuresInRow, retryAfter);
+    this.recordDelay(d);
+    this.setState('connecting');
+    this.emit('reconnecting', d);
+    if (this._state !== 'connecting') return; // a listener closed the client
+    this.reconnectTimer = setTimeout(() => this.startAttempt(), d.delay);
+  }
+
+  private recordDelay(d: ChosenDelay): void {
+    if (this.options.delayHistory === 0) return;
+    if (this.delays.length >= this.options.delayHistory) this.delays.shift();
+    this.delays.push(d);
+  }
+
+  /** Stops trying: state disconnected until connect() is called. */
+  private stop(code: ErrorCode, message: string): void {
+    this.setState('disconnected');
+    this.rejectWaiters(new FloodgateError(code, message));
+  }
+
+  // ---- helpers ----
+
+  private send(frame: ClientFrame): void {
+    this.sendText(JSON.stringify(frame));
+  }
+
+  private sendText(text: string): void {
+    const t = this.conn?.transport;
+    if (t === undefined) return;
+    try {
+      t.send(text);
+    } catch {
+      // The socket is closing: its close handler will reject what is pending.
+    }
+  }
+
+  private takeId(): number {
+    const id = this.nextId;
+    this.nextId = id >= Number.MAX_SAFE_INTEGER ? 1 : id + 1;
+    return id;
+  }
+
+  private setState(next: ClientState): void {
+    if (next === this._state) return;
+    const oldState = this._state;
+    this._state = next;
+    this.emit('state', { oldState, newState: next });
+  }
+
+  private rejectWaiters(err: FloodgateError): void {
+    const waiters = this.readyWaiters;
+    this.readyWaiters = [];
+    for (const w of waiters) {
+      if (w.timer !== undefined) clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+
+  private rejectPublishes(err: FloodgateError): void {
+    for (const p of this.pendingPubs.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pendingPubs.clear();
+  }
+
+  private clearConnectionTimers(conn: Connection | undefined): void {
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    conn?.liveness?.stop();
+  }
+
+  private clearTimers(): void {
+    this.clearConnectionTimers(this.conn);
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+  }
+
+  private finishClose(): void {
+    if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
+    const r = this.resolveClosed;
+    this.resolveClosed = undefined;
+    r?.();
+  }
+}
