@@ -1,0 +1,13 @@
+import { diagnoseRun } from '../doctor/diagnose-run.js';
+import type { RunEvidence } from '../doctor/run-evidence.js';
+import type { BenchResult } from './types.js';
+
+/** The single call site of the doctor's rules: a bench result ends with the same diagnosis `doctor --run` prints. */
+export function diagnose(evidence: RunEvidence): BenchResult['diagnosis'] {
+  try {
+    const d = diagnoseRun(evidence);
+    return { headline: d.headline, causes: d.causes.map((c) => ({ id: c.id, side: c.side, verdict: c.verdict, fix: c.fix })) };
+  } catch (err) {
+    return { headline: `diagnosis unavailable: ${(err as Error).message}`, causes: [] };
+  }
+}

@@ -1,0 +1,17 @@
+import { FloodgateError } from '../errors.js';
+
+/** `500ms`, `30s`, `2m`, `1h` or a number of milliseconds. */
+export function parseDuration(v: unknown, field: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v) : null;
+  if (!m) throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`${field}\` to be a duration like 500ms, 30s, 2m or 1h, got \`${String(v)}\``);
+  const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 'ms') as 'ms'];
+  return Number(m[1]) * mult;
+}
+
+/** `500`, `500/s`, `30/m` → per second. */
+export function parseRate(v: string, field: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(s|m))?\s*$/.exec(v);
+  if (!m || Number(m[1]) <= 0) throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`${field}\` to be a positive rate like 500/s or 30/m, got \`${v}\``);
+  return m[2] === 'm' ? Number(m[1]) / 60 : Number(m[1]);
+}

@@ -1,0 +1,7 @@
+export { run, BenchRun } from './run.js';
+export { compareResults, renderComparison } from './compare.js';
+export { renderSummary } from './summary.js';
+export { renderReport } from './report-html.js';
+export { loadScenario } from './scenario.js';
+export { checkThresholds, parseThreshold } from './thresholds.js';
+export type { BenchOptions, BenchResult, Stage, SeriesPoint, LatencySummary, PlanSummary, ThresholdResult } from './types.js';

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { BenchResult } from './types.js';
+
+const require = createRequire(import.meta.url);
+
+function uplotAssets(): { js: string; css: string } {
+  return {
+    js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
+    css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
+  };
+}
+
+const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
+/** JSON safe inside a <script> element. */
+const scriptJson = (v: unknown): string => JSON.stringify(v).replace(/</g, '\\u003c');
+
+/**
+ * One self-contained HTML file (uPlot and its CSS inlined, no network): open connections,
+ * attempt/success/failure rates and handshake percentiles over time, the failure breakdown,
+ * latency table and the diagnosis.
+ */
+export function renderReport(r: BenchResult): string {
+  const { js, css } = uplotAssets();
+  const s = r.series;
+  const data = {
+    t: s.map((p) => p.t),
+    open: s.map((p) => p.open),
+    attempts: s.map((p) => p.attempts),
+    successes: s.map((p) => p.successes),
+    failures: s.map((p) => p.failures),
+    p50: s.map((p) => p.handshakeP50),
+    p99: s.map((p) => p.handshakeP99),
+  };
+  const latRows = Object.entries(r.latencyMs)
+    .map(([k, l]) => `<tr><td>${esc(k)}</td><td>${l.count}</td><td>${l.p50}</td><td>${l.p90}</td><td>${l.p99}</td><td>${l.max}</td></tr>`)
+    .join('');
+  const failRows = r.failures
+    .map((f) => `<tr><td><code>${esc(f.kind)}</code></td><td>${f.side}</td><td>${f.count}</td><td>${esc(f.example)}${f.retryAfter ? ` (Retry-After ${f.retryAfter.join(', ')})` : ''}</td></tr>`)
+    .join('');
+  const thresholdRows = r.thresholds.map((t) => `<li class="${t.ok ? 'ok' : 'bad'}">${t.ok ? 'ok' : 'BROKEN'}: <code>${esc(t.expression)}</code> (actual ${t.actual})</li>`).join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>floodgate bench — ${esc(r.target.url)}</title>
+<style>${css}
+body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}
+.chart{margin:1em 0}.ok{color:#060}.bad{color:#b00;font-weight:bold}code{font-size:12px}</style></head>
+<body>
+<h1>floodgate bench</h1>
+<p><code>${esc(r.target.url)}</code> · started ${esc(r.startedAt)} · ${(r.durationMs / 1000).toFixed(1)} s · ${r.plan.workers} worker process(es)</p>
+<p>Attempts <b>${r.totals.attempts}</b>, held to the end <b>${r.totals.successes}</b> (success rate <b>${(r.totals.successRate * 100).toFixed(2)}%</b>), peak open ${r.totals.peakOpen}, failures ${r.totals.failures}.</p>
+${r.diagnosis ? `<p><b>Diagnosis:</b> ${esc(r.diagnosis.headline)}</p><ul>${r.diagnosis.causes.map((c) => `<li>[${c.side}] ${esc(c.verdict)}${c.fix ? `<br>Fix: ${esc(c.fix)}` : ''}</li>`).join('')}</ul>` : ''}
+${thresholdRows ? `<h2>Thresholds</h2><ul>${thresholdRows}</ul>` : ''}
+<h2>Over time</h2>
+<div id="open" class="chart"></div><div id="rates" class="chart"></div><div id="latency" class="chart"></div>
+<h2>Latency (ms)</h2><table><tr><th>measure</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>${latRows}</table>
+<h2>Failures</h2>${failRows ? `<table><tr><th>kind</th><th>side</th><th>count</th><th>example</th></tr>${failRows}</table>` : '<p>None.</p>'}
+<script>${js}</script>
+<script>
+const d = ${scriptJson(data)};
+const w = Math.min(1000, document.body.clientWidth - 20);
+const mk = (id, title, series, cols) => new uPlot({ title, width: w, height: 260, scales: { x: { time: false } }, axes: [{ label: 's' }, {}], series: [{ label: 't' }, ...series] }, [d.t, ...cols], document.getElementById(id));
+window.charts = [
+  mk('open', 'Open connections', [{ label: 'open', stroke: '#1565c0', width: 2 }], [d.open]),
+  mk('rates', 'Attempts / successes / failures per interval', [{ label: 'attempts', stroke: '#555' }, { label: 'successes', stroke: '#2e7d32' }, { label: 'failures', stroke: '#c62828' }], [d.attempts, d.successes, d.failures]),
+  mk('latency', 'Handshake latency (ms)', [{ label: 'p50', stroke: '#6a1b9a' }, { label: 'p99', stroke: '#ef6c00' }], [d.p50, d.p99]),
+];
+</script>
+</body></html>
+`;
+}

@@ -1,0 +1,272 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { EvidenceRecorder } from '../doctor/evidence-recorder.js';
+import type { FailureBucket } from '../doctor/run-evidence.js';
+import { diagnose } from './diagnosis.js';
+import { encodeHistogram, mergeEncoded, summarize } from './histograms.js';
+import { preflight } from './preflight.js';
+import { buildTimeline, stagesFrom } from './schedule.js';
+import { parseSourceIps, parseTarget } from './target.js';
+import { checkThresholds, parseThreshold } from './thresholds.js';
+import type { BenchOptions, BenchResult, PlanSummary, SeriesPoint } from './types.js';
+import type { DoneMessage, ParentMessage, TickMessage, WorkerConfig, WorkerMessage } from './worker-messages.js';
+
+/** The worker module next to this one (.ts under tsx, .js from dist). */
+const WORKER_PATH = fileURLToPath(new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+const LOOPBACK = /^(127\.|localhost$|::1$|0\.0\.0\.0$)/;
+
+/**
+ * A running bench: an EventEmitter (`plan`, `workers` (pids), `tick`, `holding`, `done`, `error`) that is also awaitable and
+ * resolves to the same result object `--json` prints (autocannon's shape). `stop()` ends a hold early.
+ */
+export class BenchRun extends EventEmitter implements PromiseLike<BenchResult> {
+  readonly result: Promise<BenchResult>;
+  stopRequested = false;
+  private stopFn: () => void = () => {
+    this.stopRequested = true;
+  };
+
+  constructor(start: (run: BenchRun) => Promise<BenchResult>) {
+    super();
+    this.result = Promise.resolve().then(() => start(this));
+    this.result.then((r) => this.emit('done', r), (e: unknown) => {
+      if (this.listenerCount('error') > 0) this.emit('error', e);
+    });
+  }
+
+  then<A = BenchResult, B = never>(ok?: ((v: BenchResult) => A | PromiseLike<A>) | null, bad?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    return this.result.then(ok, bad);
+  }
+
+  catch<B = never>(bad?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<BenchResult | B> {
+    return this.result.catch(bad);
+  }
+
+  stop(): void {
+    this.stopFn();
+  }
+
+  /** @internal */
+  setStop(fn: () => void): void {
+    this.stopFn = fn;
+    if (this.stopRequested) fn();
+  }
+}
+
+export function run(options: BenchOptions): BenchRun {
+  return new BenchRun((r) => execute(options, r));
+}
+
+async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
+  const target = parseTarget(o.url);
+  const stages = stagesFrom(o);
+  const thresholds = o.thresholds ?? [];
+  thresholds.forEach(parseThreshold);
+  const sourceIps = parseSourceIps(o.sourceIps);
+  const connections = stages[stages.length - 1].connections;
+  const plan: PlanSummary = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force });
+  bench.emit('plan', plan);
+  const timeline = buildTimeline(stages);
+  const tickMs = o.tickMs ?? 1000;
+  const W = plan.workers;
+
+  const children: ChildProcess[] = [];
+  const ready: Promise<void>[] = [];
+  for (let w = 0; w < W; w++) {
+    const child = fork(WORKER_PATH, [], {
+      env: { ...process.env, FLOODGATE_BENCH_WORKER: '1', FLOODGATE_BENCH_WORKER_INDEX: String(w) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    children.push(child);
+    ready.push(new Promise((res, rej) => {
+      child.once('message', () => res());
+      child.once('exit', (code) => rej(new Error(`bench worker ${w} exited with code ${code} before starting`)));
+    }));
+  }
+  const killAll = (): void => {
+    for (const c of children) if (c.exitCode === null && c.pid) c.kill('SIGKILL');
+  };
+  try {
+    await Promise.all(ready);
+  } catch (err) {
+    killAll();
+    throw err;
+  }
+  // After `ready`: the workers have loaded their modules, so a caller's baseline excludes start-up.
+  bench.emit('workers', children.map((c) => c.pid));
+
+  const recorder = new EvidenceRecorder({ url: target.url, host: target.host, port: target.port, local: LOOPBACK.test(target.host), serverPid: o.serverPid });
+  recorder.start();
+  const startAt = Date.now() + 100 + W * 20;
+  const holdForever = o.holdForever === true;
+  const maxEnd = o.maxDurationMs !== undefined ? startAt + o.maxDurationMs : undefined;
+  const plannedEnd = holdForever ? maxEnd ?? null : Math.min(startAt + timeline.endMs, maxEnd ?? Infinity);
+  const workerRate = timeline.maxRate / W;
+
+  const ticks = new Map<number, TickMessage[]>();
+  const series: SeriesPoint[] = [];
+  const done: DoneMessage[] = [];
+  let peakFds = 0;
+  let total = { open: 0, attempts: 0, successes: 0, failures: 0 };
+  const lastOpen = new Array<number>(W).fill(0);
+
+  const onTick = (m: TickMessage): void => {
+    peakFds = Math.max(peakFds, m.fds);
+    lastOpen[m.worker] = m.open;
+    let list = ticks.get(m.n);
+    if (!list) ticks.set(m.n, (list = []));
+    list.push(m);
+    if (list.length < W) return;
+    ticks.delete(m.n);
+    const hs = summarize(mergeEncoded(list.map((x) => x.handshake)));
+    const p: SeriesPoint = {
+      t: Math.round(((m.n + 1) * tickMs) / 100) / 10,
+      open: list.reduce((s, x) => s + x.open, 0),
+      attempts: list.reduce((s, x) => s + x.attempts, 0),
+      successes: list.reduce((s, x) => s + x.successes, 0),
+      failures: list.reduce((s, x) => s + x.failures, 0),
+      handshakeP50: hs.p50,
+      handshakeP99: hs.p99,
+    };
+    series.push(p);
+    total = { open: p.open, attempts: total.attempts + p.attempts, successes: total.successes + p.successes, failures: total.failures + p.failures };
+    bench.emit('tick', { ...p, total: { ...total }, target: connections });
+  };
+
+  const finished = new Promise<void>((resolve) => {
+    let left = W;
+    children.forEach((child, w) => {
+      child.on('message', (m: WorkerMessage) => {
+        if (m.type === 'tick') onTick(m);
+        else if (m.type === 'done') {
+          done.push(m);
+          if (--left === 0) resolve();
+        }
+      });
+      child.on('exit', () => {
+        if (!done.some((d) => d.worker === w)) {
+          done.push({ type: 'done', worker: w, attempts: 0, opened: 0, held: 0, peakOpen: 0, failures: [{ kind: 'generator.worker_exit', phase: 'generator', side: 'generator', count: 1, example: `worker ${w} exited with code ${child.exitCode} signal ${child.signalCode}` }], messagesSent: 0, messagesReceived: 0, peakFds: 0, histograms: {} });
+          if (--left === 0) resolve();
+        }
+      });
+    });
+  });
+
+  const sampler = setInterval(() => recorder.sample(), 250);
+  const stopAll = (): void => {
+    for (const c of children) if (c.connected) c.send({ type: 'stop' } satisfies ParentMessage);
+  };
+  bench.setStop(stopAll);
+  children.forEach((child, w) => {
+    const offsets: number[] = [];
+    for (let i = w; i < timeline.offsets.length; i += W) offsets.push(timeline.offsets[i]);
+    const config: WorkerConfig = {
+      index: w,
+      workers: W,
+      target: { kind: target.kind, host: target.host, port: target.port, path: target.path, hostHeader: target.hostHeader },
+      protocol: o.protocol,
+      headers: o.headers,
+      startAt,
+      offsets,
+      sourceIps,
+      endAt: plannedEnd,
+      expectedIntervalUs: workerRate > 0 ? Math.round(1_000_000 / workerRate) : 0,
+      subscribe: o.subscribe,
+      publishRate: o.publishRate,
+      payload: o.payload,
+      connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
+      handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
+      teardown: o.teardown ?? (target.kind === 'tcp' ? 'reset' : 'clean'),
+      tickMs,
+    };
+    child.send({ type: 'start', config } satisfies ParentMessage);
+  });
+
+  try {
+    await finished;
+  } finally {
+    clearInterval(sampler);
+    for (const c of children) if (c.connected) c.disconnect();
+    setTimeout(killAll, 2000).unref();
+  }
+
+  // Merge what the workers saw.
+  const buckets = new Map<string, FailureBucket>();
+  for (const d of done) {
+    for (const b of d.failures) {
+      const have = buckets.get(b.kind);
+      if (!have) buckets.set(b.kind, { ...b, retryAfter: b.retryAfter ? [...b.retryAfter] : undefined });
+      else {
+        have.count += b.count;
+        for (const r of b.retryAfter ?? []) if (!have.retryAfter?.includes(r)) (have.retryAfter ??= []).push(r);
+      }
+    }
+  }
+  const failures = [...buckets.values()].sort((a, b) => b.count - a.count);
+  for (const f of failures) if (f.retryAfter === undefined) delete f.retryAfter;
+  const names = ['connect', 'handshake', 'correctedHandshake', 'firstMessage', 'message', 'startLag'];
+  const merged = Object.fromEntries(names.map((n) => [n, mergeEncoded(done.map((d) => d.histograms[n] ?? ''))]));
+  const attempts = done.reduce((s, d) => s + d.attempts, 0);
+  const successes = done.reduce((s, d) => s + d.held, 0);
+  const totals = {
+    attempts,
+    opened: done.reduce((s, d) => s + d.opened, 0),
+    successes,
+    failures: failures.reduce((s, b) => s + b.count, 0),
+    successRate: attempts > 0 ? Math.round((successes / attempts) * 1e6) / 1e6 : 0,
+    // Per-tick sums can miss a peak between ticks; one worker knows its own exactly.
+    peakOpen: Math.max(series.reduce((m, p) => Math.max(m, p.open), 0), W === 1 ? done[0]?.peakOpen ?? 0 : 0),
+    messagesSent: done.reduce((s, d) => s + d.messagesSent, 0),
+    messagesReceived: done.reduce((s, d) => s + d.messagesReceived, 0),
+  };
+  const latencyMs = {
+    connect: summarize(merged.connect),
+    handshake: summarize(merged.handshake),
+    firstMessage: summarize(merged.firstMessage),
+    message: summarize(merged.message),
+    startLag: summarize(merged.startLag),
+  };
+  const slow = countAtOrAbove(merged.connect, 1_000_000);
+  const evidence = recorder.finish({
+    attempts,
+    successes,
+    failures,
+    generator: { processes: W, fdLimitPerProcess: plan.fdLimitPerProcess, peakFdsPerProcess: Math.max(peakFds, ...done.map((d) => d.peakFds)), sourceIps },
+    connectLatencyMs: latencyMs.connect.count > 0 ? { p50: latencyMs.connect.p50, p99: latencyMs.connect.p99, max: latencyMs.connect.max, atOrAboveOneSecond: slow } : undefined,
+  });
+  const base = { totals, latencyMs };
+  const result: BenchResult = {
+    schema: 'floodgate.bench/1',
+    target: { url: target.url, kind: target.kind, host: target.host, port: target.port },
+    startedAt: evidence.startedAt,
+    durationMs: Math.round(evidence.durationMs),
+    stages,
+    plan,
+    totals,
+    latencyMs,
+    correctedHandshakeMs: summarize(merged.correctedHandshake),
+    histograms: Object.fromEntries(Object.entries(merged).map(([k, h]) => [k, encodeHistogram(h)])),
+    series,
+    failures,
+    thresholds: checkThresholds(base, thresholds),
+    evidence,
+  };
+  result.diagnosis = diagnose(evidence);
+  return result;
+}
+
+/** Count of recorded values at or above `us` (connects stuck behind SYN retransmits). */
+function countAtOrAbove(h: ReturnType<typeof mergeEncoded>, us: number): number {
+  if (h.totalCount === 0 || h.maxValue < us) return 0;
+  // Percentile search: the share of values below `us`.
+  let lo = 0;
+  let hi = 100;
+  for (let i = 0; i < 30; i++) {
+    const mid = (lo + hi) / 2;
+    if (h.getValueAtPercentile(mid) < us) lo = mid;
+    else hi = mid;
+  }
+  return Math.round(((100 - lo) / 100) * h.totalCount);
+}

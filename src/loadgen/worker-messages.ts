@@ -1,0 +1,59 @@
+import type { FailureBucket } from '../doctor/run-evidence.js';
+import type { Teardown } from './types.js';
+
+/** Parent → worker: everything one worker process needs for its share of the plan. */
+export interface WorkerConfig {
+  index: number;
+  workers: number;
+  target: { kind: 'ws' | 'wss' | 'tcp'; host: string; port: number; path: string; hostHeader: string };
+  protocol?: string;
+  headers?: Record<string, string>;
+  /** Epoch ms at which offset 0 happens (shared by all workers). */
+  startAt: number;
+  /** Planned start of each of this worker's connections, ms after startAt (sorted). */
+  offsets: number[];
+  /** Global index of this worker's first connection; the next ones step by `workers` (round-robin source IPs). */
+  sourceIps: string[];
+  /** Epoch ms at which to tear down; null = until told to stop. */
+  endAt: number | null;
+  /** Expected interval between this worker's arrivals, µs (coordinated-omission correction); 0 = burst. */
+  expectedIntervalUs: number;
+  subscribe?: string;
+  publishRate?: number;
+  payload?: string;
+  connectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  teardown: Teardown;
+  tickMs: number;
+}
+
+export type ParentMessage = { type: 'start'; config: WorkerConfig } | { type: 'stop' };
+
+export interface TickMessage {
+  type: 'tick';
+  worker: number;
+  /** Tick number since startAt. */
+  n: number;
+  open: number;
+  attempts: number;
+  successes: number;
+  failures: number;
+  handshake: string;
+  fds: number;
+}
+
+export interface DoneMessage {
+  type: 'done';
+  worker: number;
+  attempts: number;
+  opened: number;
+  held: number;
+  peakOpen: number;
+  failures: FailureBucket[];
+  messagesSent: number;
+  messagesReceived: number;
+  peakFds: number;
+  histograms: Record<string, string>;
+}
+
+export type WorkerMessage = TickMessage | DoneMessage | { type: 'ready'; worker: number; fdLimit?: number };

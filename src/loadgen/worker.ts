@@ -1,0 +1,225 @@
+import type { FailureBucket } from '../doctor/run-evidence.js';
+import { countOpenFds } from '../system/process-usage.js';
+import { Connection, prepareUpgrade, type ConnectionTarget, type Failure } from './connection.js';
+import { encodeHistogram, newHistogram } from './histograms.js';
+import type { DoneMessage, ParentMessage, WorkerConfig, WorkerMessage } from './worker-messages.js';
+
+/** Connections started per timer turn before yielding to I/O, so a burst does not starve handshakes. */
+const BATCH = 256;
+
+const send = (m: WorkerMessage): void => {
+  process.send?.(m);
+};
+
+/** Runs one worker's share of a plan inside a forked process. */
+export function runWorker(cfg: WorkerConfig): { stop: () => void } {
+  const hist = {
+    connect: newHistogram(),
+    handshake: newHistogram(),
+    correctedHandshake: newHistogram(),
+    firstMessage: newHistogram(),
+    message: newHistogram(),
+    startLag: newHistogram(),
+  };
+  let tickHs = newHistogram();
+  const buckets = new Map<string, FailureBucket>();
+  const conns: Connection[] = [];
+  let attempts = 0;
+  let opened = 0;
+  let open = 0;
+  let peakOpen = 0;
+  let failures = 0;
+  let tickAttempts = 0;
+  let tickSuccesses = 0;
+  let tickFailures = 0;
+  let messagesSent = 0;
+  let messagesReceived = 0;
+  let peakFds = 0;
+  let next = 0;
+  let stopped = false;
+  let publishTimer: NodeJS.Timeout | undefined;
+  const target: ConnectionTarget = { ...cfg.target };
+  if (cfg.target.kind !== 'tcp') prepareUpgrade(target, cfg.target.hostHeader, cfg.protocol, cfg.headers);
+  const subscribeText = cfg.subscribe ? JSON.stringify({ type: 'subscribe', channel: cfg.subscribe }) : undefined;
+  const now = (): number => performance.timeOrigin + performance.now();
+
+  const addFailure = (f: Failure): void => {
+    const kind = `${f.phase}.${f.detail}` as FailureBucket['kind'];
+    let b = buckets.get(kind);
+    if (!b) {
+      b = { kind, phase: f.phase, side: f.side, count: 0, example: f.example };
+      buckets.set(kind, b);
+    }
+    b.count++;
+    if (f.retryAfter !== undefined) {
+      b.retryAfter ??= [];
+      if (!b.retryAfter.includes(f.retryAfter) && b.retryAfter.length < 20) b.retryAfter.push(f.retryAfter);
+    }
+  };
+
+  const startOne = (k: number): void => {
+    const planned = cfg.startAt + cfg.offsets[k];
+    const t = now();
+    hist.startLag.recordValue(Math.max(1, Math.round((t - planned) * 1000)));
+    attempts++;
+    tickAttempts++;
+    let wasOpen = false;
+    let openedAt = 0;
+    let gotFirst = false;
+    const c: Connection = new Connection(target, {
+      onConnect: (us) => hist.connect.recordValue(Math.max(1, us)),
+      onOpen: (us) => {
+        wasOpen = true;
+        openedAt = now();
+        opened++;
+        open++;
+        tickSuccesses++;
+        if (open > peakOpen) peakOpen = open;
+        hist.handshake.recordValue(Math.max(1, us));
+        tickHs.recordValue(Math.max(1, us));
+        const fromPlanned = Math.max(1, Math.round((openedAt - planned) * 1000));
+        if (cfg.expectedIntervalUs > 0) hist.correctedHandshake.recordValueWithExpectedInterval(fromPlanned, cfg.expectedIntervalUs);
+        else hist.correctedHandshake.recordValue(Math.max(1, us));
+        if (subscribeText && c.send(subscribeText)) messagesSent++;
+      },
+      onFail: (f) => {
+        if (stopped && wasOpen) return;
+        if (wasOpen) open--;
+        failures++;
+        tickFailures++;
+        addFailure(f);
+      },
+      onText: (text) => {
+        messagesReceived++;
+        const t1 = now();
+        if (!gotFirst) {
+          gotFirst = true;
+          hist.firstMessage.recordValue(Math.max(1, Math.round((t1 - openedAt) * 1000)));
+        }
+        const i = text.indexOf('"t":');
+        if (i >= 0) {
+          const sent = Number.parseFloat(text.slice(i + 4));
+          if (Number.isFinite(sent) && sent > 0 && sent <= t1 + 1) hist.message.recordValue(Math.max(1, Math.round((t1 - sent) * 1000)));
+        }
+      },
+    }, cfg.connectTimeoutMs, cfg.handshakeTimeoutMs);
+    conns.push(c);
+    const global = cfg.index + k * cfg.workers;
+    c.start(cfg.sourceIps.length > 0 ? cfg.sourceIps[global % cfg.sourceIps.length] : undefined);
+  };
+
+  let scheduleTimer: NodeJS.Timeout | undefined;
+  const schedule = (): void => {
+    if (stopped) return;
+    let n = 0;
+    const t = now() - cfg.startAt;
+    while (next < cfg.offsets.length && cfg.offsets[next] <= t && n < BATCH) {
+      startOne(next++);
+      n++;
+    }
+    if (next >= cfg.offsets.length) return;
+    const wait = n === BATCH ? 0 : Math.max(0, cfg.offsets[next] - (now() - cfg.startAt));
+    scheduleTimer = n === BATCH ? (setImmediate(schedule) as unknown as NodeJS.Timeout) : setTimeout(schedule, wait);
+  };
+
+  if (cfg.publishRate && cfg.publishRate > 0) {
+    const channel = cfg.subscribe ?? 'bench';
+    let id = 0;
+    // One timer per worker walks its open connections, so publishing costs no timer per connection.
+    const everyMs = Math.max(10, Math.min(1000, 1000 / cfg.publishRate));
+    const perTurn = (cfg.publishRate * everyMs) / 1000;
+    let carry = 0;
+    publishTimer = setInterval(() => {
+      carry += perTurn;
+      const rounds = Math.floor(carry);
+      carry -= rounds;
+      for (let r = 0; r < rounds; r++) {
+        for (const c of conns) {
+          if (c.state !== 2 || c.closing) continue;
+          const text = cfg.payload ?? `{"type":"publish","id":${++id},"channel":${JSON.stringify(channel)},"data":{"t":${now()}}}`;
+          if (c.send(text)) messagesSent++;
+        }
+      }
+    }, everyMs);
+  }
+
+  let tickN = 0;
+  const tick = (): void => {
+    const fds = countOpenFds('self') ?? 0;
+    if (fds > peakFds) peakFds = fds;
+    send({ type: 'tick', worker: cfg.index, n: tickN++, open, attempts: tickAttempts, successes: tickSuccesses, failures: tickFailures, handshake: tickHs.totalCount > 0 ? encodeHistogram(tickHs) : '', fds });
+    tickAttempts = tickSuccesses = tickFailures = 0;
+    tickHs = newHistogram();
+  };
+  let tickTimer: NodeJS.Timeout | undefined;
+  const firstTick = setTimeout(() => {
+    tick();
+    tickTimer = setInterval(tick, cfg.tickMs);
+  }, Math.max(0, cfg.startAt + cfg.tickMs - now()));
+
+  /** At the planned end, attempts still under way get until their own timeouts before they count as unfinished. */
+  const endGracefully = (): void => {
+    clearTimeout(scheduleTimer);
+    while (next < cfg.offsets.length) startOne(next++);
+    const deadline = now() + cfg.connectTimeoutMs + cfg.handshakeTimeoutMs;
+    const poll = (): void => {
+      if (stopped) return;
+      if (conns.some((c) => c.pending) && now() < deadline) setTimeout(poll, 50);
+      else stop();
+    };
+    poll();
+  };
+
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    clearTimeout(scheduleTimer);
+    clearInterval(publishTimer);
+    for (const c of conns) c.abandon();
+    const held = open;
+    for (const c of conns) c.close(cfg.teardown);
+    // Give clean closes their grace, then report.
+    const wait = cfg.teardown === 'clean' && held > 0 ? Math.min(2500, 200 + held / 10) : 50;
+    setTimeout(() => {
+      clearTimeout(firstTick);
+      clearInterval(tickTimer);
+      tick();
+      const done: DoneMessage = {
+        type: 'done',
+        worker: cfg.index,
+        attempts,
+        opened,
+        held,
+        peakOpen,
+        failures: [...buckets.values()],
+        messagesSent,
+        messagesReceived,
+        peakFds,
+        histograms: Object.fromEntries(Object.entries(hist).map(([k, h]) => [k, encodeHistogram(h)])),
+      };
+      send(done);
+      for (const c of conns) c.close('reset');
+      conns.length = 0;
+    }, wait);
+  };
+
+  const startTimer = setTimeout(schedule, Math.max(0, cfg.startAt - now()));
+  if (cfg.endAt !== null) {
+    setTimeout(() => {
+      clearTimeout(startTimer);
+      endGracefully();
+    }, Math.max(0, cfg.endAt - now()));
+  }
+  return { stop };
+}
+
+/** Entry point when forked by the coordinator. */
+if (process.send && process.env.FLOODGATE_BENCH_WORKER === '1') {
+  let handle: { stop: () => void } | undefined;
+  process.on('message', (m: ParentMessage) => {
+    if (m.type === 'start') handle = runWorker(m.config);
+    else if (m.type === 'stop') handle?.stop();
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', worker: Number(process.env.FLOODGATE_BENCH_WORKER_INDEX ?? 0) });
+}

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WebSocketServer } from 'ws';
+import { run } from '../../src/loadgen/index.js';
+import { isFloodgateError } from '../../src/errors.js';
+import { neverAcceptingServer, rawWsServer, resettingServer } from './fault-servers.js';
+
+const kinds = (r: { failures: { kind: string; side: string; count: number }[] }): Record<string, string> =>
+  Object.fromEntries(r.failures.map((f) => [f.kind, f.side]));
+
+describe('run() against a plain ws server', () => {
+  let wss: WebSocketServer;
+  let port: number;
+  before(async () => {
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((r) => wss.once('listening', r));
+    port = (wss.address() as { port: number }).port;
+    wss.on('connection', (ws) => ws.on('message', (m) => ws.send(m.toString())));
+  });
+  after(() => wss.close());
+
+  it('holds every connection, over two workers and source IPs, with echo latency and evidence', async () => {
+    const ticks: unknown[] = [];
+    const r = run({ url: `ws://127.0.0.1:${port}/`, connections: 120, rate: 400, durationMs: 1200, workers: 2, sourceIps: '127.0.0.2-127.0.0.4', publishRate: 5, tickMs: 300, thresholds: ['success_rate>=0.99'] });
+    r.on('tick', (t) => ticks.push(t));
+    const res = await r;
+    assert.equal(res.schema, 'floodgate.bench/1');
+    assert.equal(res.totals.attempts, 120);
+    assert.equal(res.totals.successes, 120);
+    assert.equal(res.failures.length, 0);
+    assert.ok(res.totals.messagesReceived > 0, 'echoed publishes arrive');
+    assert.ok(res.latencyMs.message.count > 0);
+    assert.equal(res.latencyMs.handshake.count, 120);
+    assert.ok(ticks.length > 0 && res.series.length > 0);
+    assert.ok(res.thresholds[0].ok);
+    assert.equal(res.evidence.attempts, 120);
+    assert.deepEqual(res.evidence.generator.sourceIps, ['127.0.0.2', '127.0.0.3', '127.0.0.4']);
+    assert.ok(res.evidence.kernel.before && res.evidence.kernel.delta);
+    assert.ok((res.evidence.socketStates.peak.ESTABLISHED ?? 0) >= 120);
+    assert.ok(res.diagnosis?.headline);
+  });
+});
+
+describe('run() classifies failures', () => {
+  it('nothing listening → connect.ECONNREFUSED, server side', async () => {
+    const res = await run({ url: 'tcp://127.0.0.1:1', connections: 10, durationMs: 0, workers: 1 });
+    assert.equal(res.totals.successes, 0);
+    assert.deepEqual(kinds(res), { 'connect.ECONNREFUSED': 'server' });
+    assert.match(res.diagnosis!.headline + res.diagnosis!.causes.map((c) => c.id).join(), /nothing-listening|refused|fail/);
+  });
+
+  it('a server that resets → ECONNRESET buckets with a raw example', async () => {
+    const srv = await resettingServer();
+    try {
+      const res = await run({ url: `ws://127.0.0.1:${srv.port}/`, connections: 10, durationMs: 300, workers: 1 });
+      assert.equal(res.totals.successes, 0);
+      assert.equal(res.totals.failures, 10);
+      for (const f of res.failures) {
+        assert.match(f.kind, /^(connect|upgrade)\.(ECONNRESET|closed)$/);
+        assert.ok(f.example.length > 0);
+      }
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('invalid UTF-8 and a bad close code → frames.* with the bytes', async () => {
+    let n = 0;
+    const srv = await rawWsServer((s) => {
+      if (n++ % 2 === 0) s.write(Buffer.from([0x81, 0x02, 0xff, 0xfe]));
+      else s.write(Buffer.from([0x88, 0x02, 0x03, 0xed])); // close 1005 is not allowed on the wire
+    });
+    try {
+      const res = await run({ url: `ws://127.0.0.1:${srv.port}/`, connections: 10, durationMs: 500, workers: 1 });
+      const k = kinds(res);
+      assert.equal(k['frames.invalid_utf8'], 'server');
+      assert.equal(k['frames.bad_close_code_1005'], 'server');
+      assert.match(res.failures.find((f) => f.kind === 'frames.invalid_utf8')!.example, /fffe/);
+      assert.equal(res.totals.opened, 10);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a server that closes with 4008 → frames.close_4008', async () => {
+    const srv = await rawWsServer((s) => s.write(Buffer.from([0x88, 0x06, 0x0f, 0xa8, 0x62, 0x75, 0x73, 0x79])));
+    try {
+      const res = await run({ url: `ws://127.0.0.1:${srv.port}/`, connections: 4, durationMs: 400, workers: 1 });
+      assert.equal(res.failures[0].kind, 'frames.close_4008');
+      assert.match(res.failures[0].example, /4008 "busy"/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('a listener that never accepts (backlog 1) → connect.ETIMEDOUT and upgrade.timeout', async () => {
+    const srv = await neverAcceptingServer();
+    try {
+      const res = await run({ url: `ws://127.0.0.1:${srv.port}/`, connections: 12, durationMs: 0, workers: 1, connectTimeoutMs: 1500, handshakeTimeoutMs: 1500 });
+      const k = kinds(res);
+      assert.equal(res.totals.successes, 0);
+      assert.equal(k['connect.ETIMEDOUT'], 'server');
+      assert.equal(k['upgrade.timeout'], 'server');
+      assert.equal(res.totals.failures, 12);
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('a generator fd budget too small → the pre-flight refuses with FG_ERR_BENCH_PLAN naming the limit', async () => {
+    await assert.rejects(run({ url: 'ws://127.0.0.1:1/', connections: 500, workers: 1, fdLimit: 200, durationMs: 0 }), (err: unknown) => {
+      assert.ok(isFloodgateError(err));
+      assert.equal(err.code, 'FG_ERR_BENCH_PLAN');
+      assert.match(err.message, /fd limit: 500 connections in one process need 564 fds, the per-process limit is 200 \(over by 364\); use --workers 4/);
+      return true;
+    });
+  });
+
+  it('too many connections for one source IP → the pre-flight names the port range', async () => {
+    await assert.rejects(run({ url: 'ws://127.0.0.1:1/', connections: 60_000, workers: 4, durationMs: 0 }), /ports: 60,000 connections per source IP need 60,000 ephemeral ports.*--source-ips/);
+  });
+
+  it('bad thresholds and targets are refused before any socket', async () => {
+    await assert.rejects(run({ url: 'http://x', connections: 1 }), /FG_ERR_BENCH_TARGET|scheme ws, wss or tcp/);
+    await assert.rejects(run({ url: 'ws://127.0.0.1:1/', connections: 1, thresholds: ['p98_foo<3'] }), /Expected `threshold`/);
+  });
+});
