@@ -1,0 +1,101 @@
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { parseDuration, parseRate } from '../loadgen/durations.js';
+import type { BenchOptions } from '../loadgen/types.js';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** `floodgate bench <url>` and `floodgate bench compare a.json b.json`: the CLI only parses and calls the API. */
+export function registerBench(program: Command): void {
+  const bench = program
+    .command('bench')
+    .description('Open, hold and classify WebSocket (ws://, wss://) or TCP (tcp://) connections against any server.')
+    .argument('[url]', 'target: ws://host:port/path, wss://… or tcp://host:port')
+    .option('-c, --connections <n>', 'connections to open', (v) => Number(v))
+    .option('--burst', 'open all connections at once (default when no --rate)')
+    .option('-r, --rate <r>', 'arrival rate, e.g. 500/s')
+    .option('--ramp-to <r>', 'ramp the arrival rate linearly to this rate')
+    .option('-d, --duration <d>', 'hold time after the last arrival (e.g. 30s)', '10s')
+    .option('--hold-forever', 'hold until SIGINT (bounded by --max-duration)')
+    .option('--max-duration <d>', 'upper bound for the whole run')
+    .option('-s, --scenario <file>', 'JSON/YAML scenario with several stages')
+    .option('-w, --workers <n>', 'worker processes (default: one per core, more if the fd limit needs it)', (v) => Number(v))
+    .option('--source-ips <list>', 'source addresses: 127.0.0.2-127.0.0.50 or a comma list')
+    .option('--protocol <p>', 'Sec-WebSocket-Protocol')
+    .option('-H, --header <h>', 'extra upgrade header "Name: value" (repeatable)', collect)
+    .option('--subscribe <channel>', 'send a Floodgate subscribe after open')
+    .option('--publish-rate <r>', 'messages per second per connection after open')
+    .option('--payload <text>', 'raw text frame to send at --publish-rate instead of a Floodgate publish')
+    .option('--connect-timeout <d>', 'TCP connect timeout', '10s')
+    .option('--handshake-timeout <d>', 'upgrade answer timeout', '10s')
+    .option('--teardown <mode>', 'clean (close handshake) or reset (no TIME_WAIT here)')
+    .option('--threshold <expr>', 'e.g. "success_rate>=0.99" (repeatable); exit 1 when broken', collect)
+    .option('--server-pid <pid>', 'sample this server process\'s fds during the run', (v) => Number(v))
+    .option('--fd-limit <n>', 'fd limit per process for the pre-flight (default: read it)', (v) => Number(v))
+    .option('--force', 'run even when the pre-flight refuses the plan')
+    .option('--json', 'print the result as JSON on stdout (schema: docs/bench.md)')
+    .option('--report <file>', 'write a self-contained HTML report')
+    .option('--out <file>', 'also write the JSON result to this file')
+    .action(async (url: string | undefined, o: Record<string, any>) => {
+      const { run, renderSummary, renderReport, loadScenario } = await import('../loadgen/index.js');
+      const { renderProgress } = await import('../loadgen/summary.js');
+      const scenario = o.scenario ? loadScenario(o.scenario) : {};
+      const headers: Record<string, string> = {};
+      for (const h of (o.header as string[] | undefined) ?? []) {
+        const i = h.indexOf(':');
+        if (i > 0) headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+      }
+      const options: BenchOptions = {
+        ...scenario,
+        url: url ?? (scenario.url as string),
+        connections: o.connections,
+        rate: o.rate ? parseRate(o.rate, 'rate') : undefined,
+        rampTo: o.rampTo ? parseRate(o.rampTo, 'ramp-to') : undefined,
+        durationMs: parseDuration(o.duration, 'duration'),
+        holdForever: o.holdForever,
+        maxDurationMs: o.maxDuration ? parseDuration(o.maxDuration, 'max-duration') : scenario.maxDurationMs,
+        workers: o.workers ?? scenario.workers,
+        sourceIps: o.sourceIps ?? scenario.sourceIps,
+        protocol: o.protocol ?? scenario.protocol,
+        headers: { ...scenario.headers, ...headers },
+        subscribe: o.subscribe ?? scenario.subscribe,
+        publishRate: o.publishRate ? parseRate(o.publishRate, 'publish-rate') : scenario.publishRate,
+        payload: o.payload ?? scenario.payload,
+        connectTimeoutMs: parseDuration(o.connectTimeout, 'connect-timeout'),
+        handshakeTimeoutMs: parseDuration(o.handshakeTimeout, 'handshake-timeout'),
+        teardown: o.teardown,
+        thresholds: [...(scenario.thresholds ?? []), ...((o.threshold as string[] | undefined) ?? [])],
+        serverPid: o.serverPid,
+        fdLimit: o.fdLimit,
+        force: o.force,
+      };
+      const r = run(options);
+      const tty = process.stderr.isTTY;
+      r.on('plan', (p) => {
+        if (!o.json) for (const w of p.warnings) process.stderr.write(`warning: ${w}\n`);
+      });
+      if (tty) r.on('tick', (t) => process.stderr.write(`\r${renderProgress(t)}\x1b[K`));
+      const onSigint = (): void => r.stop();
+      process.once('SIGINT', onSigint);
+      const result = await r;
+      process.off('SIGINT', onSigint);
+      if (tty) process.stderr.write('\n');
+      const json = JSON.stringify(result, null, 2);
+      if (o.out) writeFileSync(o.out, json);
+      if (o.report) writeFileSync(o.report, renderReport(result));
+      process.stdout.write(o.json ? `${json}\n` : `${renderSummary(result)}\n`);
+      if (result.thresholds.some((t) => !t.ok)) process.exitCode = 1;
+    });
+
+  bench
+    .command('compare')
+    .description('Compare two bench --json results (e.g. before and after tuning).')
+    .argument('<a>', 'first result file')
+    .argument('<b>', 'second result file')
+    .option('--json', 'print the rows as JSON')
+    .action(async (a: string, b: string, o: { json?: boolean }) => {
+      const { readResult, compareResults, renderComparison } = await import('../loadgen/compare.js');
+      const rows = compareResults(readResult(a), readResult(b));
+      process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : `${renderComparison(rows, a, b)}\n`);
+    });
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { isFloodgateError } from '../errors.js';
+import { registerServe } from './serve.js';
+import { registerOsCommands } from './os-commands.js';
+import { registerBench } from './bench.js';
+
+const program = new Command();
+program
+  .name('floodgate')
+  .description('WebSocket gateway, load generator and OS tooling for connection floods.')
+  .version(process.env.npm_package_version ?? '0.1.0')
+  .showHelpAfterError();
+
+// One register function per subcommand, each in its own file.
+registerServe(program);
+registerOsCommands(program);
+registerBench(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (isFloodgateError(err)) {
+    process.stderr.write(`floodgate: ${err.code}: ${err.message}\n`);
+  } else {
+    process.stderr.write(`floodgate: ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+  process.exitCode = process.exitCode || 2;
+});

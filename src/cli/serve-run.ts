@@ -1,0 +1,74 @@
+import { IpcBroker } from '../broker/ipc-broker.js';
+import { resolveSettings } from '../config/resolve.js';
+import { SERVER_SETTINGS, type ServerSettings } from '../config/server-settings.js';
+import { createGateway, type Gateway, type GatewayOptions } from '../server/gateway.js';
+import { readWorkerPlan, resolveWorkerCount, type WorkerPlan } from '../server/worker-plan.js';
+import type { WorkerReady } from '../server/workers.js';
+import { formatStartupReport } from '../server/startup-report.js';
+
+export interface ServeInput {
+  flags: Record<string, unknown>;
+  file?: string;
+}
+
+/** `floodgate serve`: start, print the effective settings, stop cleanly on SIGTERM/SIGINT. */
+export async function runServe(input: ServeInput): Promise<void> {
+  // --workers N: this process becomes the primary and forks N workers, which run the code below
+  const plan = readWorkerPlan();
+  if (!plan) {
+    const { values } = resolveSettings<ServerSettings>(SERVER_SETTINGS, { flags: input.flags, file: input.file, env: process.env });
+    const count = resolveWorkerCount(values.workers);
+    if (count > 1) {
+      const { runPrimary } = await import('../server/workers.js');
+      await runPrimary(values, count);
+      return;
+    }
+  }
+  const gateway = await createGateway(plan ? workerOptions(plan) : {}, {
+    flags: input.flags, file: input.file, env: process.env,
+    ...(plan?.ipcBroker ? { broker: new IpcBroker() } : {}),
+    ...(plan?.balance === 'reuseport' ? { listen: { reusePort: true, exclusive: true } } : {}),
+  });
+  if (plan) announceWorker(gateway, plan);
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      gateway.log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    gateway.log.info({ signal, connections: gateway.stats().connections.current }, 'shutting down');
+    // the bound: exit even if something below hangs
+    const timer = setTimeout(() => process.exit(1), gateway.settings.shutdownTimeout + 5000);
+    timer.unref();
+    gateway.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  // handlers first: a supervisor may signal as soon as it reads the startup line
+  process.on('SIGTERM', stop);
+  if (plan) {
+    // the primary forwards SIGTERM; a terminal's Ctrl-C reaches the whole group and is left to it
+    process.on('SIGINT', () => {});
+    process.on('disconnect', () => stop('SIGTERM')); // the primary is gone
+  } else {
+    process.on('SIGINT', stop);
+  }
+  if (plan && plan.index > 0) return; // one startup block is enough; the primary sums up the workers
+
+  const report = gateway.startupReport();
+  if (gateway.settings.logFormat === 'json') process.stdout.write(`${JSON.stringify(report)}\n`);
+  else process.stdout.write(formatStartupReport(report));
+  for (const w of report.warnings) gateway.log.warn(w);
+}
+
+/** A worker's share of the machine-wide budgets, ranked as flags (docs/operations.md). */
+function workerOptions(plan: WorkerPlan): GatewayOptions {
+  return { memoryLimit: plan.memoryLimit, maxConnections: plan.maxConnections };
+}
+
+function announceWorker(gateway: Gateway, plan: WorkerPlan): void {
+  const m: WorkerReady = {
+    fg: 'worker', t: 'ready', index: plan.index, pid: process.pid, port: gateway.port,
+    cap: gateway.capacity.maxConnections, capExplanation: gateway.capacity.explanation, backlogEffective: gateway.backlogEffective,
+  };
+  process.send?.(m);
+}
