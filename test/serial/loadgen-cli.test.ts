@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+import { WebSocketServer } from 'ws';
+import { createGateway } from '../../src/server/gateway.js';
+import { run, renderReport } from '../../src/loadgen/index.js';
+
+const root = new URL('../..', import.meta.url).pathname;
+const artifacts = join(root, 'test-artifacts');
+
+/** Async on purpose: the target server lives in this process and must keep accepting. */
+function cli(args: string[], prefix: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const cmd = [...prefix, process.execPath, '--import', 'tsx', join(root, 'src/cli/main.ts'), 'bench', ...args];
+  const child = spawn(cmd[0], cmd.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  return new Promise((res) => child.on('close', (status) => {
+    clearTimeout(kill);
+    res({ status, stdout, stderr });
+  }));
+}
+
+describe('floodgate bench (CLI, gateway, report)', () => {
+  let wss: WebSocketServer;
+  let port: number;
+  before(async () => {
+    mkdirSync(artifacts, { recursive: true });
+    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((r) => wss.once('listening', r));
+    port = (wss.address() as { port: number }).port;
+  });
+  after(() => wss.close());
+
+  it('--json prints the result and a broken threshold exits 1; compare reads two results', async () => {
+    const a = join(artifacts, 'bench-a.json');
+    const r = await cli([`ws://127.0.0.1:${port}/`, '-c', '50', '-d', '300ms', '--json', '--out', a, '--threshold', 'success_rate>=0.99', '--threshold', 'p99_handshake_ms<0']);
+    assert.equal(r.status, 1, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.equal(res.totals.successes, 50);
+    assert.deepEqual(res.thresholds.map((t: { ok: boolean }) => t.ok), [true, false]);
+    const b = join(artifacts, 'bench-b.json');
+    const r2 = await cli(['tcp://127.0.0.1:1', '-c', '5', '-d', '0s', '--out', b]);
+    assert.equal(r2.status, 0, r2.stderr);
+    assert.match(r2.stdout, /connect\.ECONNREFUSED\s+server\s+5/);
+    const c = await cli(['compare', a, b]);
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stdout, /success_rate\s+1\s+0/);
+  });
+
+  it('a scenario file with two stages (YAML)', async () => {
+    const f = join(artifacts, 'bench-scenario.yaml');
+    writeFileSync(f, `url: ws://127.0.0.1:${port}/\nstages:\n  - { connections: 20, duration: 200ms }\n  - { connections: 60, rate: 200, duration: 300ms }\n`);
+    const r = await cli(['-s', f, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.equal(res.stages.length, 2);
+    assert.equal(res.totals.attempts, 60);
+    assert.equal(res.totals.successes, 60);
+  });
+
+  it('generator EMFILE under a tiny fd limit, forced past the pre-flight, is classified generator-side', async () => {
+    const r = await cli([`ws://127.0.0.1:${port}/`, '-c', '300', '-w', '1', '-d', '300ms', '--force', '--json'], ['prlimit', '--nofile=160:160']);
+    assert.equal(r.status, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.match(res.plan.warnings.join(), /forced past the pre-flight: fd limit/);
+    const emfile = res.failures.find((f: { kind: string }) => f.kind === 'connect.EMFILE');
+    assert.ok(emfile, JSON.stringify(res.failures));
+    assert.equal(emfile.side, 'generator');
+    assert.ok(res.totals.successes > 0);
+  });
+
+  it('floodgate serve with a small cap: 503s with Retry-After, server side', async () => {
+    const gw = await createGateway({ host: '127.0.0.1', port: 0, maxConnections: 5, admissionTimeout: 0, logLevel: 'silent' } as never);
+    try {
+      const res = await run({ url: `ws://127.0.0.1:${gw.port}/`, connections: 20, durationMs: 500, workers: 1, serverPid: process.pid });
+      assert.equal(res.totals.successes, 5);
+      const b = res.failures.find((f) => f.kind === 'upgrade.status_503');
+      assert.ok(b, JSON.stringify(res.failures));
+      assert.equal(b.count, 15);
+      assert.equal(b.side, 'server');
+      assert.ok(b.retryAfter && b.retryAfter.length > 0);
+      assert.equal(res.evidence.server?.pid, process.pid);
+      assert.ok((res.evidence.server?.peakFds ?? 0) > 0);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('the HTML report renders its uPlot charts in Chromium', async () => {
+    const res = await run({ url: `ws://127.0.0.1:${port}/`, connections: 40, rate: 100, durationMs: 600, workers: 1, tickMs: 200 });
+    const file = join(artifacts, 'bench-report.html');
+    const html = renderReport(res);
+    assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=/, 'no external resources');
+    writeFileSync(file, html);
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    try {
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      await page.goto(`file://${file}`);
+      const canvases = await page.locator('.uplot canvas').count();
+      assert.equal(canvases, 3);
+      const painted = await page.evaluate(() => [...document.querySelectorAll('.uplot canvas')].map((c) => (c as HTMLCanvasElement).width > 0 && (c as HTMLCanvasElement).height > 0));
+      assert.deepEqual(painted, [true, true, true]);
+      assert.deepEqual(requests.filter((u) => !u.startsWith('file:')), []);
+      await page.screenshot({ path: join(artifacts, 'bench-report.png'), fullPage: true });
+      assert.ok(readFileSync(join(artifacts, 'bench-report.png')).length > 1000);
+    } finally {
+      await browser.close();
+    }
+  });
+});
