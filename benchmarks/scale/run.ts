@@ -1,0 +1,226 @@
+/**
+ * Scale suite:
+ *  1. Connections held and handshakes per second for 1 worker vs 2 workers (round-robin and
+ *     shared-socket balance): a simultaneous burst of raw-socket upgrades, the connections then
+ *     held; server CPU per 1,000 handshakes and how evenly the workers took them.
+ *  2. Fan-out messages per second: one publisher, S subscribers on one channel, through the
+ *     memory broker, the memory broker shared over IPC by 2 workers, Redis with 1 gateway, Redis
+ *     with 2 gateways (subscribers split across them).
+ * Prints a markdown section; writes benchmarks/results/scale.json. Bounded: a few minutes.
+ * FG_BENCH_SCALE_HOLD=100000 adds the soak goal: that many connections held by `--workers 6`.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { WebSocket } from 'ws';
+import { counterDelta, readKernelCounters } from '../../src/system/kernel-counters.js';
+import { countOpenFds } from '../../src/system/process-usage.js';
+import { freePort, startRedis, type RedisServer } from '../../test/helpers/redis-server.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const N = Number(process.env.FG_BENCH_CONNECTIONS ?? 10_000);
+const CLIENT_PROCS = 2;
+const SUBSCRIBERS = Number(process.env.FG_BENCH_SUBSCRIBERS ?? 200);
+const MESSAGES = Number(process.env.FG_BENCH_MESSAGES ?? 500);
+const HOLD_GOAL = Number(process.env.FG_BENCH_SCALE_HOLD ?? (process.env.FG_BENCH_SOAK ? 100_000 : 0));
+
+interface Server { child: ChildProcess; port: number; pids: number[] }
+
+/** CPU seconds (user + system) of a pid from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function startServer(flags: string[]): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-format', 'json', '--log-level', 'warn',
+    '--rate-burst', '1000000', '--rate-refill', '1000000', '--max-buffered-bytes', '64MB', ...flags], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const multi = flags.includes('--workers');
+  const pids = await new Promise<number[]>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (c) => {
+      buf += c;
+      for (const line of buf.split('\n')) {
+        if (multi && line.startsWith('{"workers"')) resolve([child.pid!, ...JSON.parse(line).workers.pids]);
+        if (!multi && line.startsWith('{"event":"listening"')) resolve([child.pid!]);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
+  });
+  return { child, port, pids };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  const exited = new Promise((r) => s.child.once('exit', r));
+  s.child.kill('SIGTERM');
+  await Promise.race([exited, sleep(20_000)]);
+  if (s.child.exitCode === null) s.child.kill('SIGKILL');
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** A burst of raw-socket upgrades from `procs` client processes (benchmarks/server/load-worker.ts). */
+async function burst(port: number, count: number, procs: number) {
+  const workers = Array.from({ length: procs }, () => fork(`${root}benchmarks/server/load-worker.ts`, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' }));
+  await sleep(1500); // let the client processes load before the clock starts
+  const started = performance.now();
+  // bounded: a socket the server closes without answering never settles in the load worker
+  const results = await Promise.all(workers.map((w, i) => new Promise<{ latencies: number[]; failures: Record<string, number> }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      for (const k of workers) k.kill('SIGKILL');
+      reject(new Error(`burst of ${count}: client process ${i} did not finish within 180 s`));
+    }, 180_000);
+    w.once('message', (m: any) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+    const share = Math.floor(count / procs) + (i < count % procs ? 1 : 0);
+    w.send({ cmd: 'open', port, count: share, sourceIps: [2, 3, 4, 5].map((k) => `127.0.${i + 10}.${k}`), spreadMs: 0 });
+  })));
+  const elapsedMs = performance.now() - started;
+  const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
+  const failures: Record<string, number> = {};
+  for (const r of results) for (const [k, v] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + v;
+  return {
+    latencies, failures, elapsedMs,
+    close: () => Promise.all(workers.map((w) => new Promise((r) => { w.once('exit', r); w.send({ cmd: 'close' }); }))),
+  };
+}
+
+async function connectionRun(name: string, flags: string[], count: number, procs: number) {
+  console.error(`scale: connections, ${name}`);
+  const s = await startServer(flags);
+  await sleep(1000);
+  const fdsBefore = s.pids.map((p) => countOpenFds(p) ?? 0);
+  const cpu0 = s.pids.reduce((t, p) => t + cpuSeconds(p), 0);
+  const k0 = readKernelCounters();
+  const b = await burst(s.port, count, procs);
+  const k1 = readKernelCounters();
+  await sleep(1000);
+  const cpu1 = s.pids.reduce((t, p) => t + cpuSeconds(p), 0);
+  // connections each process holds (fds now − fds before): how evenly the balance spread them
+  const perProcess = s.pids.map((p, i) => (countOpenFds(p) ?? 0) - fdsBefore[i]);
+  const held = b.latencies.length;
+  await b.close();
+  await stopServer(s);
+  const d = counterDelta(k0, k1);
+  return {
+    name, attempts: count, held, failures: b.failures,
+    handshakesPerSecond: Math.round(held / (b.elapsedMs / 1000)),
+    p50: pct(b.latencies, 50), p99: pct(b.latencies, 99),
+    serverCpuPer1000: ((cpu1 - cpu0) / held) * 1000,
+    perWorker: flags.includes('--workers') ? perProcess.slice(1) : perProcess,
+    listenOverflows: d['TcpExt.ListenOverflows'] ?? 0,
+  };
+}
+
+async function fanoutRun(name: string, servers: Server[], redis: RedisServer | undefined) {
+  const ports = servers.map((s) => s.port);
+  const procs = 2;
+  const subs = Array.from({ length: procs }, () => fork(`${root}benchmarks/scale/fanout-worker.ts`, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' }));
+  const done: Promise<number>[] = [];
+  const bounded = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+    Promise.race([p, sleep(ms).then((): T => { throw new Error(`${name}: ${what} not done within ${ms} ms`); })]);
+  await bounded(Promise.all(subs.map((w, i) => new Promise<void>((resolve, reject) => {
+    done.push(new Promise((r) => w.on('message', (m: any) => m.type === 'done' && r(m.at))));
+    w.on('message', (m: any) => {
+      if (m.type === 'ready') resolve();
+      if (m.type === 'error') reject(new Error(m.message));
+    });
+    w.send({ cmd: 'open', ports, count: SUBSCRIBERS / procs, channel: 'fan', expect: MESSAGES, i });
+  }))), 60_000, 'subscribing');
+  const pub = new WebSocket(`ws://127.0.0.1:${ports[0]}/`);
+  await new Promise((r) => pub.once('open', r));
+  let acked = 0;
+  let errors = 0;
+  const allAcked = new Promise<void>((resolve) => pub.on('message', (d) => {
+    const t = d.toString();
+    if (t.includes('"error"')) errors++;
+    if ((t.includes('"published"') || t.includes('"error"')) && ++acked === MESSAGES) resolve();
+  }));
+  const pids = [...servers.flatMap((s) => s.pids), ...(redis?.pid ? [redis.pid] : [])];
+  const cpu0 = pids.map(cpuSeconds);
+  const started = Date.now();
+  const payload = { px: 101.25, sym: 'ABCD', note: 'x'.repeat(64) };
+  for (let i = 0; i < MESSAGES; i++) pub.send(JSON.stringify({ type: 'publish', id: i, channel: 'fan', data: { ...payload, i } }));
+  await bounded(allAcked, 60_000, 'publishing');
+  if (errors > 0) throw new Error(`${name}: ${errors} publications refused`);
+  const end = Math.max(...(await bounded(Promise.all(done), 120_000, 'fan-out')));
+  const cpu = pids.map((p, i) => cpuSeconds(p) - cpu0[i]);
+  pub.terminate();
+  await Promise.all(subs.map((w) => new Promise((r) => { w.once('exit', r); w.send({ cmd: 'close' }); })));
+  const delivered = SUBSCRIBERS * MESSAGES;
+  const seconds = (end - started) / 1000;
+  const gatewayCpu = cpu.slice(0, servers.flatMap((s) => s.pids).length).reduce((a, b) => a + b, 0);
+  return {
+    name, subscribers: SUBSCRIBERS, messages: MESSAGES, delivered, seconds,
+    deliveredPerSecond: Math.round(delivered / seconds),
+    gatewayCpuMicrosPerDelivery: (gatewayCpu / delivered) * 1e6,
+    redisCpuSeconds: redis ? cpu[cpu.length - 1] : 0,
+  };
+}
+
+async function fanout(name: string, build: (redis?: RedisServer) => Promise<Server[]>, useRedis: boolean) {
+  console.error(`scale: fan-out, ${name}`);
+  const redis = useRedis ? await startRedis() : undefined;
+  const servers = await build(redis);
+  try {
+    await sleep(500);
+    return await fanoutRun(name, servers, redis);
+  } finally {
+    await Promise.all(servers.map(stopServer));
+    await redis?.kill();
+  }
+}
+
+// FG_BENCH_SCALE_HOLD_ONLY=1 runs only the hold goal (with FG_BENCH_SCALE_HOLD)
+const holdOnly = process.env.FG_BENCH_SCALE_HOLD_ONLY === '1';
+const connections = holdOnly ? [] : [
+  await connectionRun('1 process', [], N, CLIENT_PROCS),
+  await connectionRun('2 workers, round-robin', ['--workers', '2', '--worker-balance', 'round-robin'], N, CLIENT_PROCS),
+  await connectionRun('2 workers, shared socket', ['--workers', '2', '--worker-balance', 'shared'], N, CLIENT_PROCS),
+];
+// round-robin for the hold goal: an even spread keeps every worker under its 19,936-fd cap
+const hold = HOLD_GOAL > 0
+  ? [await connectionRun(`6 workers, round-robin (goal ${HOLD_GOAL})`, ['--workers', '6', '--worker-balance', 'round-robin'], HOLD_GOAL, 6)]
+  : [];
+if (holdOnly) {
+  console.log(JSON.stringify(hold, null, 1));
+  process.exit(0);
+}
+const fan = [
+  await fanout('memory, 1 process', async () => [await startServer([])], false),
+  await fanout('memory over IPC, 2 workers', async () => [await startServer(['--workers', '2'])], false),
+  await fanout('redis, 1 gateway', async (r) => [await startServer(['--broker', r!.url])], true),
+  await fanout('redis, 2 gateways', async (r) => [await startServer(['--broker', r!.url]), await startServer(['--broker', r!.url])], true),
+];
+
+mkdirSync(`${root}benchmarks/results`, { recursive: true });
+writeFileSync(`${root}benchmarks/results/scale.json`, JSON.stringify({ connections: [...connections, ...hold], fanout: fan, node: process.version }, null, 2));
+
+const ms = (x: number) => `${x.toFixed(0)} ms`;
+const base = connections[0] ?? hold[0];
+const memFan = fan[0];
+const out = [
+  '## Scale: workers and brokers',
+  '',
+  `Reproduce: \`npm run build && node --import tsx benchmarks/scale/run.ts\` (${N} simultaneous raw-socket upgrades from ${CLIENT_PROCS} client processes; fan-out: 1 publisher, ${SUBSCRIBERS} subscribers on one channel, ${MESSAGES} messages; clients, gateways and Redis share the 2 cores).`,
+  '',
+  '| gateway | held | handshakes/s | ratio | p50 | p99 | server CPU s per 1,000 | connections per worker | ListenOverflows Δ | failures |',
+  '|---|---|---|---|---|---|---|---|---|---|',
+  ...[...connections, ...hold].map((c) => `| ${c.name} | ${c.held}/${c.attempts} | ${c.handshakesPerSecond} | ${(c.handshakesPerSecond / base.handshakesPerSecond).toFixed(2)} | ${ms(c.p50)} | ${ms(c.p99)} | ${c.serverCpuPer1000.toFixed(3)} | ${c.perWorker.join(' / ')} | ${c.listenOverflows} | ${JSON.stringify(c.failures)} |`),
+  '',
+  '| broker | delivered | time | delivered msgs/s | ratio to memory | gateway CPU µs per delivery | Redis CPU s |',
+  '|---|---|---|---|---|---|---|',
+  ...fan.map((f) => `| ${f.name} | ${f.delivered} | ${f.seconds.toFixed(2)} s | ${f.deliveredPerSecond} | ${(f.deliveredPerSecond / memFan.deliveredPerSecond).toFixed(2)} | ${f.gatewayCpuMicrosPerDelivery.toFixed(2)} | ${f.redisCpuSeconds.toFixed(2)} |`),
+  '',
+];
+process.stdout.write(out.join('\n'));
