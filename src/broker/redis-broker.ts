@@ -78,6 +78,8 @@ export class RedisBroker implements Broker {
   private readonly scripts: ScriptCommands;
   private readonly watched = new Map<string, Watched>();
   private readonly byPubsub = new Map<string, Watched>();
+  /** Channels whose catch-up failed (Redis went away again, or the command connection was not back yet). */
+  private readonly stale = new Set<Watched>();
   private readonly prefix: string;
   private readonly limits: HistoryLimits;
   private readonly metaTtlMs: number;
@@ -120,7 +122,10 @@ export class RedisBroker implements Broker {
         if (!this.closed) this.lastError ??= `${role} connection to ${this.target} closed`;
         this.checkHealth();
       });
-      conn.on('ready', () => this.checkHealth());
+      conn.on('ready', () => {
+        this.checkHealth();
+        this.retryStale();
+      });
     }
     this.sub.on('ready', () => this.onSubscriberReady());
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
@@ -148,6 +153,7 @@ export class RedisBroker implements Broker {
       () => {
         this.pingFailed = false;
         this.checkHealth();
+        this.retryStale();
       },
       (err: Error) => {
         this.pingFailed = true;
@@ -231,7 +237,7 @@ export class RedisBroker implements Broker {
       throw err;
     }
     w.busy = false;
-    await this.catchUp(w);
+    await this.catchUpOrRetry(w);
   }
 
   unwatch(channel: string): void {
@@ -239,6 +245,7 @@ export class RedisBroker implements Broker {
     if (!w) return;
     this.watched.delete(channel);
     this.byPubsub.delete(w.pubsub);
+    this.stale.delete(w);
     if (this.sub.status === 'ready') this.sub.unsubscribe(w.pubsub).catch(() => {});
   }
 
@@ -268,7 +275,30 @@ export class RedisBroker implements Broker {
     }
     // a hole or a new epoch: read what is missing from the stream first
     w.queue.push(pub);
-    this.catchUp(w).catch(() => {});
+    this.catchUpOrRetry(w);
+  }
+
+  /**
+   * Catches up, and when that fails remembers the channel so that it is caught up as soon as
+   * Redis answers again: otherwise a hole left by an outage would go unnoticed until the
+   * channel's next publication, and its subscribers would not be told they missed messages.
+   */
+  private catchUpOrRetry(w: Watched): Promise<void> {
+    const running = this.catchUp(w);
+    running.catch(() => {
+      if (this.watched.get(w.name) === w) this.stale.add(w);
+    });
+    return running;
+  }
+
+  private retryStale(): void {
+    if (!this.healthy || this.stale.size === 0) return;
+    for (const w of [...this.stale]) {
+      this.stale.delete(w);
+      if (this.watched.get(w.name) !== w) continue;
+      w.ready = this.catchUpOrRetry(w);
+      w.ready.catch(() => {});
+    }
   }
 
   /**
@@ -349,8 +379,10 @@ export class RedisBroker implements Broker {
     const subscribed = this.sub.subscribe(...all.map((w) => w.pubsub));
     subscribed.catch((err: Error) => this.noteError(`resubscribe: ${err.message}`));
     for (const w of all) {
-      w.ready = subscribed.then(() => (this.watched.get(w.name) === w ? this.catchUp(w) : undefined));
-      w.ready.catch(() => {});
+      w.ready = subscribed.then(() => (this.watched.get(w.name) === w ? this.catchUpOrRetry(w) : undefined));
+      w.ready.catch(() => {
+        if (this.watched.get(w.name) === w) this.stale.add(w);
+      });
     }
   }
 

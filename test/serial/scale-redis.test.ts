@@ -89,6 +89,8 @@ test('Redis down: publish answered FG_ERR_PUBLISH_FAILED, /stats /metrics /healt
   p.send({ type: 'subscribe', id: 1, channel: 'outage' });
   p.send({ type: 'publish', id: 2, channel: 'outage', data: 'before' });
   const ok = await p.next((f) => f.id === 2 && f.type === 'published');
+  // subscribed before the outage, so that the node owes this session the channel's continuation
+  await p.next((f) => f.id === 1 && f.type === 'subscribed');
   await redis.kill();
   const deadline = Date.now() + 5000;
   while ((await getJson(b.port, '/stats')).body.broker.healthy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -112,10 +114,20 @@ test('Redis down: publish answered FG_ERR_PUBLISH_FAILED, /stats /metrics /healt
   const back = Date.now() + 8000;
   while ((await getJson(b.port, '/healthz')).status !== 200 && Date.now() < back) await new Promise((r2) => setTimeout(r2, 100));
   assert.equal((await getJson(b.port, '/healthz')).status, 200);
-  p.send({ type: 'publish', id: 5, channel: 'outage', data: 'after' });
-  const after2 = await p.next((f) => f.id === 5);
+  // this Redis keeps nothing on disk: the channel came back with a new epoch, so the node cannot
+  // prove its subscriber saw everything; it closes it (1001) to make it reconnect and recover
+  const closed = await Promise.race([p.closed, new Promise((r2) => setTimeout(() => r2('still open'), 5000))]);
+  assert.equal(closed, 1001);
+  assert.match(p.closeReason, /missed publications/);
+  const again = await openPeer(b.url);
+  peers.push(again);
+  again.send({ type: 'subscribe', id: 6, channel: 'outage', recover: { epoch: ok.epoch, offset: ok.offset } });
+  const resub = await again.next((f) => f.id === 6);
+  assert.deepEqual([resub.type, resub.recovered, resub.reason], ['subscribed', false, 'epoch_changed'], 'told, never silently given a gap');
+  again.send({ type: 'publish', id: 5, channel: 'outage', data: 'after' });
+  const after2 = await again.next((f) => f.id === 5);
   assert.equal(after2.type, 'published');
   assert.notEqual(after2.epoch, ok.epoch, 'Redis lost its keys: a new epoch');
-  const msg = await p.next((f) => f.type === 'message' && f.data === 'after');
+  const msg = await again.next((f) => f.type === 'message' && f.data === 'after');
   assert.equal(msg.epoch, after2.epoch);
 });
