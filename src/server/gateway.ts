@@ -514,6 +514,8 @@ export class Gateway {
     this.admission.close();
     const serverClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     this.server.close();
+    // close() waits for idle keep-alive HTTP connections (e.g. a /metrics scraper) to time out
+    this.server.closeIdleConnections();
     for (let i = this.acceptHead; i < this.acceptQueue.length; i++) this.acceptQueue[i].destroy();
     this.acceptQueue.length = 0;
     this.acceptHead = 0;
