@@ -269,7 +269,10 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
 
   const unexplained = causes.filter((c) => c.id === 'unexplained').reduce((s, c) => s + c.failures, 0);
   const headline = failed === 0
-    ? `All ${formatCount(evidence.attempts)} handshakes succeeded.`
+    ? causes.length === 0
+      ? `All ${formatCount(evidence.attempts)} handshakes succeeded.`
+      // nothing failed, yet the kernel dropped and the clients retried: say so up front
+      : `All ${formatCount(evidence.attempts)} handshakes succeeded, but not cleanly: ${causes.map((c) => c.id).join(', ')}.`
     : `${formatCount(failed)} of ${formatCount(evidence.attempts)} handshakes failed.`;
   const text = [
     headline,

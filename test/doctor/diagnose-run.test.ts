@@ -90,3 +90,13 @@ test('a queue never seen full adds a caveat (the overflows may be another listen
   assert.ok(d.causes[0].evidence.some((e) => /never seen full/.test(e)));
   assert.match(d.causes[0].fix!, /already deep, so accept\(\) was too slow/);
 });
+
+test('nothing failed but the kernel dropped SYNs and clients waited for retransmits: the headline says so', () => {
+  const d = diagnoseRun(evidence([], { 'TcpExt.ListenOverflows': 40_389, 'TcpExt.ListenDrops': 40_389 }, {
+    connectLatencyMs: { p50: 1_100, p99: 4_300, max: 4_650, atOrAboveOneSecond: 9_200 },
+    listener: { backlog: 511, somaxconn: 4096, maxAcceptQueue: 512 },
+  }));
+  assert.equal(d.failed, 0);
+  assert.equal(d.headline, 'All 12,000 handshakes succeeded, but not cleanly: accept-queue-overflow.');
+  assert.match(d.causes[0].verdict, /No attempt failed, but 9,200 connects waited for a SYN retransmit/);
+});
