@@ -43,8 +43,8 @@ export interface ServerSettings {
 }
 
 /**
- * Server RSS per idle connection measured by benchmarks/server-memory (docs/benchmarks.md),
- * rounded up and doubled for the send buffers and subscriptions a live connection adds.
+ * Server RSS per idle connection is about 5.1 KiB (benchmarks/server, docs/benchmarks.md); a live
+ * connection adds send buffers and subscriptions, so capacity is planned with 8 KiB.
  */
 export const MEASURED_BYTES_PER_CONNECTION = 8 * 1024;
 
