@@ -9,6 +9,8 @@ const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 export function registerBench(program: Command): void {
   const bench = program
     .command('bench')
+    // `bench compare … --json --report x.html`: those flags belong to compare, not to bench.
+    .enablePositionalOptions()
     .description('Open, hold and classify WebSocket (ws://, wss://) or TCP (tcp://) connections against any server.')
     .argument('[url]', 'target: ws://host:port/path, wss://… or tcp://host:port')
     .option('-c, --connections <n>', 'connections to open', (v) => Number(v))
@@ -89,13 +91,20 @@ export function registerBench(program: Command): void {
 
   bench
     .command('compare')
-    .description('Compare two bench --json results (e.g. before and after tuning).')
-    .argument('<a>', 'first result file')
-    .argument('<b>', 'second result file')
-    .option('--json', 'print the rows as JSON')
-    .action(async (a: string, b: string, o: { json?: boolean }) => {
+    .description('Compare two bench --json results (e.g. before and after tuning): key metrics, deltas and the better run.')
+    .argument('<a>', 'first result file (A, e.g. before)')
+    .argument('<b>', 'second result file (B, e.g. after)')
+    .option('--json', 'print the comparison rows as JSON on stdout (nothing else)')
+    .option('--report <file>', 'write a self-contained HTML report: both runs side by side, overlaid charts, failures')
+    .action(async (a: string, b: string, o: { json?: boolean; report?: string }) => {
       const { readResult, compareResults, renderComparison } = await import('../loadgen/compare.js');
-      const rows = compareResults(readResult(a), readResult(b));
+      const ra = readResult(a);
+      const rb = readResult(b);
+      const rows = compareResults(ra, rb);
+      if (o.report) {
+        const { renderComparisonReport } = await import('../loadgen/compare-html.js');
+        writeFileSync(o.report, renderComparisonReport(ra, rb, a, b));
+      }
       process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : `${renderComparison(rows, a, b)}\n`);
     });
 }

@@ -16,6 +16,9 @@ program
 registerServe(program);
 registerOsCommands(program);
 registerBench(program);
+// Options after a subcommand go to it (`bench compare a b --json` is compare's, not bench's). Set after
+// registering: subcommands copy this setting when created, and only `bench` (which has a subcommand) needs it.
+program.enablePositionalOptions();
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isFloodgateError(err)) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { FloodgateError } from '../errors.js';
-import type { BenchResult } from './types.js';
+import type { BenchResult, SeriesPoint } from './types.js';
 
 export interface ComparisonRow {
   metric: string;
@@ -9,6 +9,49 @@ export interface ComparisonRow {
   delta: number;
   /** b / a (NaN when a is 0). */
   ratio: number;
+  /** Which run did better on this metric; null when the metric has no better direction (attempts). */
+  better: 'a' | 'b' | 'same' | null;
+}
+
+/** Per-second rates of a run's series (intervals may be shorter than 1 s), time in seconds from the run's start. */
+export interface SeriesRates {
+  t: number[];
+  open: number[];
+  attempts: number[];
+  successes: number[];
+  failures: number[];
+}
+
+const round3 = (v: number): number => Math.round(v * 1000) / 1000;
+
+export function seriesRates(series: SeriesPoint[]): SeriesRates {
+  const out: SeriesRates = { t: [], open: [], attempts: [], successes: [], failures: [] };
+  let prev = 0;
+  for (const p of series) {
+    const span = p.t - prev > 0 ? p.t - prev : 1;
+    prev = p.t;
+    out.t.push(p.t);
+    out.open.push(p.open);
+    out.attempts.push(round3(p.attempts / span));
+    out.successes.push(round3(p.successes / span));
+    out.failures.push(round3(p.failures / span));
+  }
+  return out;
+}
+
+/**
+ * Completed handshakes per second: the mean from the run's start to the end of the last interval
+ * in which one completed, and the best single interval. Resolution is one series interval (1 s by default).
+ */
+export function handshakeRates(series: SeriesPoint[]): { mean: number; peak: number } {
+  const rates = seriesRates(series);
+  let total = 0;
+  let until = 0;
+  series.forEach((p, i) => {
+    total += p.successes;
+    if (p.successes > 0) until = rates.t[i];
+  });
+  return { mean: until > 0 ? round3(total / until) : 0, peak: Math.max(0, ...rates.successes) };
 }
 
 export function readResult(path: string): BenchResult {
@@ -25,31 +68,43 @@ export function readResult(path: string): BenchResult {
 /** Key metrics of two runs side by side (e.g. before and after tuning). */
 export function compareResults(a: BenchResult, b: BenchResult): ComparisonRow[] {
   const rows: ComparisonRow[] = [];
-  const add = (metric: string, x: number, y: number): void => {
-    rows.push({ metric, a: x, b: y, delta: Math.round((y - x) * 1000) / 1000, ratio: x === 0 ? NaN : Math.round((y / x) * 1000) / 1000 });
+  /** `up`: higher is better (1), lower is better (-1), no direction (0). */
+  const add = (metric: string, x: number, y: number, up: 1 | -1 | 0): void => {
+    const better = up === 0 ? null : x === y ? 'same' : (y > x) === (up === 1) ? 'b' : 'a';
+    rows.push({ metric, a: x, b: y, delta: round3(y - x), ratio: x === 0 ? NaN : round3(y / x), better });
   };
-  add('attempts', a.totals.attempts, b.totals.attempts);
-  add('successes', a.totals.successes, b.totals.successes);
-  add('success_rate', a.totals.successRate, b.totals.successRate);
-  add('failures', a.totals.failures, b.totals.failures);
-  add('peak_open', a.totals.peakOpen, b.totals.peakOpen);
+  const hsA = handshakeRates(a.series ?? []);
+  const hsB = handshakeRates(b.series ?? []);
+  add('attempts', a.totals.attempts, b.totals.attempts, 0);
+  add('successes', a.totals.successes, b.totals.successes, 1);
+  add('success_rate', a.totals.successRate, b.totals.successRate, 1);
+  add('failures', a.totals.failures, b.totals.failures, -1);
+  add('peak_open', a.totals.peakOpen, b.totals.peakOpen, 1);
+  add('handshakes_per_s', hsA.mean, hsB.mean, 1);
+  add('peak_handshakes_per_s', hsA.peak, hsB.peak, 1);
   for (const l of ['connect', 'handshake', 'firstMessage', 'message'] as const) {
-    for (const s of ['p50', 'p99', 'max'] as const) add(`${s}_${l}_ms`, a.latencyMs[l][s], b.latencyMs[l][s]);
+    // A run without samples has no latency to be better at.
+    const up = a.latencyMs[l].count > 0 && b.latencyMs[l].count > 0 ? -1 : 0;
+    for (const s of ['p50', 'p90', 'p99', 'max'] as const) add(`${s}_${l}_ms`, a.latencyMs[l][s], b.latencyMs[l][s], up);
   }
   const kinds = new Set([...a.failures.map((f) => f.kind), ...b.failures.map((f) => f.kind)]);
-  for (const k of kinds) add(`failures.${k}`, a.failures.find((f) => f.kind === k)?.count ?? 0, b.failures.find((f) => f.kind === k)?.count ?? 0);
+  for (const k of kinds) add(`failures.${k}`, a.failures.find((f) => f.kind === k)?.count ?? 0, b.failures.find((f) => f.kind === k)?.count ?? 0, -1);
   for (const k of ['TcpExt.ListenOverflows', 'TcpExt.ListenDrops', 'TcpExt.TCPReqQFullDoCookies', 'Tcp.EstabResets']) {
-    add(`kernel.${k}`, a.evidence?.kernel?.delta?.[k] ?? 0, b.evidence?.kernel?.delta?.[k] ?? 0);
+    add(`kernel.${k}`, a.evidence?.kernel?.delta?.[k] ?? 0, b.evidence?.kernel?.delta?.[k] ?? 0, -1);
   }
   return rows;
 }
 
+/** Rows worth showing: a metric that is 0 in both runs says nothing about the difference. */
+export const shownRows = (rows: ComparisonRow[]): ComparisonRow[] => rows.filter((r) => r.a !== 0 || r.b !== 0);
+
 export function renderComparison(rows: ComparisonRow[], nameA = 'a', nameB = 'b'): string {
   const w = Math.max(...rows.map((r) => r.metric.length), 6);
-  const out = [`${'metric'.padEnd(w)}  ${nameA.padStart(12)}  ${nameB.padStart(12)}  ${'delta'.padStart(10)}  ratio`];
-  for (const r of rows) {
-    if (r.a === 0 && r.b === 0) continue;
-    out.push(`${r.metric.padEnd(w)}  ${String(r.a).padStart(12)}  ${String(r.b).padStart(12)}  ${(r.delta > 0 ? '+' : '') + String(r.delta)}`.padEnd(w + 42) + `  ${Number.isNaN(r.ratio) ? '—' : `${r.ratio}×`}`);
+  const out = [`${'metric'.padEnd(w)}  ${nameA.padStart(12)}  ${nameB.padStart(12)}  ${'delta'.padStart(10)}  ${'ratio'.padEnd(8)}  better`];
+  for (const r of shownRows(rows)) {
+    const ratio = Number.isNaN(r.ratio) ? '—' : `${r.ratio}×`;
+    const better = r.better === 'a' ? nameA : r.better === 'b' ? nameB : r.better ?? '';
+    out.push(`${`${r.metric.padEnd(w)}  ${String(r.a).padStart(12)}  ${String(r.b).padStart(12)}  ${(r.delta > 0 ? '+' : '') + String(r.delta)}`.padEnd(w + 42)}  ${ratio.padEnd(8)}  ${better}`.trimEnd());
   }
   return out.join('\n');
 }

@@ -1,5 +1,6 @@
 export { run, BenchRun } from './run.js';
-export { compareResults, renderComparison } from './compare.js';
+export { compareResults, renderComparison, readResult } from './compare.js';
+export { renderComparisonReport } from './compare-html.js';
 export { renderSummary } from './summary.js';
 export { renderReport } from './report-html.js';
 export { loadScenario } from './scenario.js';

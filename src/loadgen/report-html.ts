@@ -1,19 +1,30 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { FailureBucket } from '../doctor/run-evidence.js';
 import type { BenchResult } from './types.js';
 
 const require = createRequire(import.meta.url);
 
-function uplotAssets(): { js: string; css: string } {
+/** uPlot's script and CSS, read from the installed package, to inline into a report. */
+export function uplotAssets(): { js: string; css: string } {
   return {
     js: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8'),
     css: readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8'),
   };
 }
 
-const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
+export const esc = (s: string): string => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] as string);
 /** JSON safe inside a <script> element. */
-const scriptJson = (v: unknown): string => JSON.stringify(v).replace(/</g, '\\u003c');
+export const scriptJson = (v: unknown): string => JSON.stringify(v).replace(/</g, '\\u003c');
+
+/** The failure breakdown as a table (every field escaped: the examples carry raw server text). */
+export function renderFailureTable(failures: FailureBucket[]): string {
+  if (failures.length === 0) return '<p>None.</p>';
+  const rows = failures
+    .map((f) => `<tr><td><code>${esc(String(f.kind))}</code></td><td>${esc(String(f.side))}</td><td>${esc(String(f.count))}</td><td>${esc(String(f.example))}${f.retryAfter ? ` (Retry-After ${esc(f.retryAfter.join(', '))})` : ''}</td></tr>`)
+    .join('');
+  return `<table><tr><th>kind</th><th>side</th><th>count</th><th>example</th></tr>${rows}</table>`;
+}
 
 /**
  * One self-contained HTML file (uPlot and its CSS inlined, no network): open connections,
@@ -35,9 +46,6 @@ export function renderReport(r: BenchResult): string {
   const latRows = Object.entries(r.latencyMs)
     .map(([k, l]) => `<tr><td>${esc(k)}</td><td>${l.count}</td><td>${l.p50}</td><td>${l.p90}</td><td>${l.p99}</td><td>${l.max}</td></tr>`)
     .join('');
-  const failRows = r.failures
-    .map((f) => `<tr><td><code>${esc(f.kind)}</code></td><td>${f.side}</td><td>${f.count}</td><td>${esc(f.example)}${f.retryAfter ? ` (Retry-After ${f.retryAfter.join(', ')})` : ''}</td></tr>`)
-    .join('');
   const thresholdRows = r.thresholds.map((t) => `<li class="${t.ok ? 'ok' : 'bad'}">${t.ok ? 'ok' : 'BROKEN'}: <code>${esc(t.expression)}</code> (actual ${t.actual})</li>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>floodgate bench — ${esc(r.target.url)}</title>
@@ -53,7 +61,7 @@ ${thresholdRows ? `<h2>Thresholds</h2><ul>${thresholdRows}</ul>` : ''}
 <h2>Over time</h2>
 <div id="open" class="chart"></div><div id="rates" class="chart"></div><div id="latency" class="chart"></div>
 <h2>Latency (ms)</h2><table><tr><th>measure</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>${latRows}</table>
-<h2>Failures</h2>${failRows ? `<table><tr><th>kind</th><th>side</th><th>count</th><th>example</th></tr>${failRows}</table>` : '<p>None.</p>'}
+<h2>Failures</h2>${renderFailureTable(r.failures)}
 <script>${js}</script>
 <script>
 const d = ${scriptJson(data)};

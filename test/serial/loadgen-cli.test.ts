@@ -10,6 +10,10 @@ import { run, renderReport } from '../../src/loadgen/index.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const artifacts = join(root, 'test-artifacts');
+/** Server text that ends up in a failure example (a close reason): the compare report must show it as text. */
+const EVIL = '<img src=x onerror=alert(1)>';
+
+const launchChromium = () => chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
 
 /** Async on purpose: the target server lives in this process and must keep accepting. */
 function cli(args: string[], prefix: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -34,6 +38,10 @@ describe('floodgate bench (CLI, gateway, report)', () => {
     wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
     await new Promise((r) => wss.once('listening', r));
     port = (wss.address() as { port: number }).port;
+    let n = 0;
+    wss.on('connection', (ws, req) => {
+      if (req.url === '/evil' && n++ % 2 === 0) ws.close(4000, EVIL);
+    });
   });
   after(() => wss.close());
 
@@ -98,7 +106,7 @@ describe('floodgate bench (CLI, gateway, report)', () => {
     const html = renderReport(res);
     assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=/, 'no external resources');
     writeFileSync(file, html);
-    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       const requests: string[] = [];
@@ -111,6 +119,48 @@ describe('floodgate bench (CLI, gateway, report)', () => {
       assert.deepEqual(requests.filter((u) => !u.startsWith('file:')), []);
       await page.screenshot({ path: join(artifacts, 'bench-report.png'), fullPage: true });
       assert.ok(readFileSync(join(artifacts, 'bench-report.png')).length > 1000);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('compare --report: both runs side by side, overlaid uPlot charts render in Chromium, server text stays text', async () => {
+    const a = join(artifacts, 'bench-compare-a.json');
+    const b = join(artifacts, 'bench-compare-b.json');
+    writeFileSync(a, JSON.stringify(await run({ url: `ws://127.0.0.1:${port}/`, connections: 40, rate: 100, durationMs: 600, workers: 1, tickMs: 200 })));
+    writeFileSync(b, JSON.stringify(await run({ url: `ws://127.0.0.1:${port}/evil`, connections: 40, durationMs: 600, workers: 1, tickMs: 200 })));
+    const file = join(artifacts, 'bench-compare.html');
+    const c = await cli(['compare', a, b, '--json', '--report', file]);
+    assert.equal(c.status, 0, c.stderr);
+    const rows = Object.fromEntries(JSON.parse(c.stdout).map((r: { metric: string }) => [r.metric, r]));
+    assert.deepEqual([rows.success_rate.a, rows.success_rate.b, rows.success_rate.better], [1, 0.5, 'a']);
+    const html = readFileSync(file, 'utf8');
+    assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=/, 'no external resources');
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      const requests: string[] = [];
+      const dialogs: string[] = [];
+      page.on('request', (r) => requests.push(r.url()));
+      page.on('dialog', (d) => {
+        dialogs.push(d.message());
+        void d.dismiss();
+      });
+      await page.goto(`file://${file}`);
+      const charts = await page.evaluate(() =>
+        [...document.querySelectorAll('.uplot')].map((u) => {
+          const c = u.querySelector('canvas') as HTMLCanvasElement;
+          return { title: u.querySelector('.u-title')?.textContent, w: c.width, h: c.height, series: u.querySelectorAll('.u-legend .u-series').length };
+        }),
+      );
+      assert.deepEqual(charts.map((x) => [x.title, x.series]), [['Open connections', 3], ['Attempts / successes / failures per second', 7]]);
+      assert.ok(charts.every((x) => x.w > 0 && x.h > 0), JSON.stringify(charts));
+      assert.ok((await page.getByText(EVIL, { exact: false }).count()) > 0, 'the close reason shows as text');
+      assert.equal(await page.locator('img').count(), 0);
+      assert.deepEqual(dialogs, []);
+      assert.deepEqual(requests.filter((u) => !u.startsWith('file:')), []);
+      await page.screenshot({ path: join(artifacts, 'bench-compare.png'), fullPage: true });
+      assert.ok(readFileSync(join(artifacts, 'bench-compare.png')).length > 1000);
     } finally {
       await browser.close();
     }
