@@ -11,7 +11,7 @@ export type { Broker, Publication, RecoverAnswer, BrokerStats } from './broker/b
 export { MemoryBroker } from './broker/memory-broker.js';
 export { CloseCode, closeCodeName } from './protocol/close-codes.js';
 export type * from './protocol/frames.js';
-export { run as bench, BenchRun, compareResults, renderComparison, renderComparisonReport, renderSummary, renderReport, loadScenario, checkThresholds, parseThreshold } from './loadgen/index.js';
+export { run, run as bench, BenchRun, compareResults, renderComparison, renderComparisonReport, renderSummary, renderReport, loadScenario, checkThresholds, parseThreshold } from './loadgen/index.js';
 export type { BenchOptions, BenchResult, Stage, SeriesPoint, LatencySummary, PlanSummary, ThresholdResult } from './loadgen/index.js';
 export { diagnoseRun, renderDiagnosis, type Diagnosis, type Cause, type CauseId } from './doctor/diagnose-run.js';
 export { EvidenceRecorder } from './doctor/evidence-recorder.js';

@@ -42,7 +42,8 @@ export interface RunEvidence {
   /** Host-wide kernel counters (/proc/net/netstat + snmp) before and after, and the delta. */
   kernel: { before: KernelCounters; after: KernelCounters; delta: KernelCounters };
   /** TCP socket states toward the target port: before, peak during the run, after. */
-  socketStates: { before: Record<string, number>; peak: Record<string, number>; after: Record<string, number> };
+  /** `peak` is over `samples` reads, spaced so that sampling takes at most 5% of a core (wider with more sockets). */
+  socketStates: { before: Record<string, number>; peak: Record<string, number>; after: Record<string, number>; samples?: number };
   /** The target's listening socket when it is on this machine (ss -ltn / /proc/net/tcp). */
   listener?: { backlog?: number; somaxconn?: number; maxAcceptQueue?: number };
   generator: {

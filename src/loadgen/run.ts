@@ -124,6 +124,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   let total = { open: 0, attempts: 0, successes: 0, failures: 0 };
   const lastOpen = new Array<number>(W).fill(0);
 
+  let settled = false;
   const onTick = (m: TickMessage): void => {
     peakFds = Math.max(peakFds, m.fds);
     lastOpen[m.worker] = m.open;
@@ -145,6 +146,12 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     series.push(p);
     total = { open: p.open, attempts: total.attempts + p.attempts, successes: total.successes + p.successes, failures: total.failures + p.failures };
     bench.emit('tick', { ...p, total: { ...total }, target: connections });
+    if (!settled && total.successes + total.failures >= connections) {
+      settled = true;
+      // every attempt has an outcome: the socket tables are at their fullest now
+      recorder.sample(true);
+      bench.emit('holding', { open: p.open, t: p.t });
+    }
   };
 
   const finished = new Promise<void>((resolve) => {
@@ -167,6 +174,8 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   });
 
   const sampler = setInterval(() => recorder.sample(), 250);
+  // and once just before the workers tear down at the planned end
+  const lastSample = plannedEnd === null ? undefined : setTimeout(() => recorder.sample(true), Math.max(0, plannedEnd - Date.now() - 100));
   const stopAll = (): void => {
     for (const c of children) if (c.connected) c.send({ type: 'stop' } satisfies ParentMessage);
   };
@@ -200,6 +209,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     await finished;
   } finally {
     clearInterval(sampler);
+    clearTimeout(lastSample);
     for (const c of children) if (c.connected) c.disconnect();
     setTimeout(killAll, 2000).unref();
   }
