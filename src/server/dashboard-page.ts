@@ -56,7 +56,7 @@ const CLIENT = String.raw`
   var samples = [];
   var MAX = 300;
   var charts = {};
-  var REASONS = ['over_capacity','admission_timeout','shutting_down','unauthorized','forbidden_origin'];
+  var REASONS = ['over_capacity','admission_timeout','accept_timeout','shutting_down','unauthorized','forbidden_origin'];
   var state = { samples: samples, charts: charts, intro: null, updates: 0 };
   window.floodgateDashboard = state;
 
@@ -72,6 +72,7 @@ const CLIENT = String.raw`
       ['admitted after a wait', '#d29922', function(s){ return s.rates.admittedAfterWait; }],
       ['503 over capacity', '#f85149', function(s){ return s.rates.rejected.over_capacity; }],
       ['503 admission timeout', '#ff7b72', function(s){ return s.rates.rejected.admission_timeout; }],
+      ['503 not read in time', '#db6d28', function(s){ return s.rates.rejected.accept_timeout; }],
       ['503 shutting down', '#ffa198', function(s){ return s.rates.rejected.shutting_down; }],
       ['401 unauthorized', '#a371f7', function(s){ return s.rates.rejected.unauthorized; }],
       ['403 origin', '#8b949e', function(s){ return s.rates.rejected.forbidden_origin; }]
@@ -185,6 +186,7 @@ function tile(label: string, valueId: string, subId?: string): string {
 const REASON_ROWS: [string, string][] = [
   ['over_capacity', '503 all slots taken'],
   ['admission_timeout', '503 no slot in time'],
+  ['accept_timeout', '503 not read in time (server behind)'],
   ['shutting_down', '503 shutting down'],
   ['unauthorized', '401 unauthorized'],
   ['forbidden_origin', '403 origin not allowed'],

@@ -268,9 +268,14 @@ export class Gateway {
   private readonly pump = (): void => {
     this.pumpScheduled = false;
     let handed = 0;
+    const now = Date.now();
     while (this.acceptHead < this.acceptQueue.length && handed < ACCEPT_BATCH) {
       const socket = this.acceptQueue[this.acceptHead++];
       if (socket.destroyed) continue;
+      if ((this.preUpgrade.get(socket) ?? Infinity) <= now) {
+        this.rejectUnread(socket);
+        continue;
+      }
       handed++;
       this.server.emit('connection', socket);
       socket.resume();
@@ -295,6 +300,16 @@ export class Gateway {
 
   private sweepPreUpgrade(): void {
     const now = Date.now();
+    // Sockets still in the accept queue were never read: the process is behind, not the client.
+    // They get a 503 with Retry-After rather than a reset. Deadlines follow queue order.
+    while (this.acceptHead < this.acceptQueue.length) {
+      const socket = this.acceptQueue[this.acceptHead];
+      const deadline = this.preUpgrade.get(socket);
+      if (!socket.destroyed && deadline !== undefined && deadline > now) break;
+      this.acceptHead++;
+      if (!socket.destroyed) this.rejectUnread(socket);
+      else this.preUpgrade.delete(socket);
+    }
     for (const [socket, deadline] of this.preUpgrade) {
       if (socket.destroyed) this.preUpgrade.delete(socket);
       else if (deadline <= now) {
@@ -303,6 +318,16 @@ export class Gateway {
         socket.destroy();
       }
     }
+  }
+
+  /** A socket that waited in the accept queue past its handshake deadline: 503, never a reset. */
+  private rejectUnread(socket: Socket): void {
+    this.preUpgrade.delete(socket);
+    this.counters.rejectedAcceptTimeout++;
+    socket.on('error', noop);
+    // accepted paused: read (and drop) the request so the client's FIN is seen and the socket closes
+    socket.resume();
+    rejectUpgrade(socket, 503, 'FG_ERR_OVER_CAPACITY', `server busy: the request was not read within ${this.settings.handshakeTimeout} ms`, this.settings.retryAfter);
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -478,7 +503,7 @@ export class Gateway {
         admitted: c.admitted,
         admittedAfterWait: this.admission.counters.admittedAfterWait,
         rejected: {
-          over_capacity: c.rejectedOverCapacity, admission_timeout: c.rejectedAdmissionTimeout, shutting_down: c.rejectedShuttingDown,
+          over_capacity: c.rejectedOverCapacity, admission_timeout: c.rejectedAdmissionTimeout, accept_timeout: c.rejectedAcceptTimeout, shutting_down: c.rejectedShuttingDown,
           unauthorized: c.rejectedUnauthorized, forbidden_origin: c.rejectedForbiddenOrigin,
         },
         handshakeFailures: c.handshakeFailures,

@@ -7,6 +7,8 @@ export interface GatewayCounters {
   admittedAfterWait: number;
   rejectedOverCapacity: number;
   rejectedAdmissionTimeout: number;
+  /** Accepted, but not even read before the handshake timeout: the process is behind. */
+  rejectedAcceptTimeout: number;
   rejectedShuttingDown: number;
   rejectedUnauthorized: number;
   rejectedForbiddenOrigin: number;
@@ -30,7 +32,7 @@ export interface GatewayCounters {
 
 export function newCounters(): GatewayCounters {
   return {
-    admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedShuttingDown: 0,
+    admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedShuttingDown: 0,
     rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
     messagesIn: 0, messagesOut: 0, publications: 0, publishFailures: 0, rateLimitedMessages: 0, badFrames: 0,
@@ -58,7 +60,7 @@ export interface GatewayStats {
   admission: {
     admitted: number;
     admittedAfterWait: number;
-    rejected: { over_capacity: number; admission_timeout: number; shutting_down: number; unauthorized: number; forbidden_origin: number };
+    rejected: { over_capacity: number; admission_timeout: number; accept_timeout: number; shutting_down: number; unauthorized: number; forbidden_origin: number };
     handshakeFailures: number;
     handshakeTimeouts: number;
   };
