@@ -24,19 +24,20 @@ export interface RunOutcome {
 }
 
 /**
- * Records the OS side of a run the way `floodgate doctor --run` needs it: counters, socket states
- * toward the target and the listener before, at their peak during (call `sample()` periodically,
- * e.g. every 100–250 ms), and after; the server's fds when its pid is known. A load generator calls
- * start(), sample()…, finish(outcome) and stores the result as `evidence`. Call finish() after
- * releasing the run's sockets: a process that used up its fds cannot read /proc any more.
- */
-/**
  * Share of one core the periodic samples may use. Reading every TCP socket costs in proportion to
  * their number (about 250 ms for 30,000 on loopback, where both ends count): at a fixed 250 ms
  * period that was a whole core taken from the server and the generator under test.
  */
 const SAMPLE_BUDGET = 0.05;
 
+/**
+ * Records the OS side of a run the way `floodgate doctor --run` needs it: counters, socket states
+ * toward the target and the listener before, at their peak during (call `sample()` often, e.g.
+ * every 250 ms: it reads only when SAMPLE_BUDGET allows; `sample(true)` at moments that matter,
+ * such as when every attempt has settled), and after; the server's fds when its pid is known. A load generator calls
+ * start(), sample()…, finish(outcome) and stores the result as `evidence`. Call finish() after
+ * releasing the run's sockets: a process that used up its fds cannot read /proc any more.
+ */
 export class EvidenceRecorder {
   private nextSampleAt = 0;
   private samples = 0;

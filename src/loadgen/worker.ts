@@ -165,7 +165,7 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
   let tickTimer: NodeJS.Timeout | undefined;
   const firstTick = setTimeout(() => {
     tick();
-    tickTimer = setInterval(tick, cfg.tickMs);
+    tickTimer = setInterval(() => tick(), cfg.tickMs);
   }, Math.max(0, cfg.startAt + cfg.tickMs - now()));
 
   /** At the planned end, attempts still under way get until their own timeouts before they count as unfinished. */
