@@ -2,7 +2,7 @@ import { availableParallelism, freemem } from 'node:os';
 import { FloodgateError } from '../errors.js';
 import { readFdLimits } from '../system/limits.js';
 import { readSysctl } from '../system/proc-files.js';
-import { countSocketStates, readTcpSockets } from '../system/socket-states.js';
+import { readPortStates } from '../system/socket-states.js';
 import type { PlanSummary } from './types.js';
 
 /** fds a worker keeps for itself (stdio, IPC, libuv, /proc reads). */
@@ -54,7 +54,7 @@ export function preflight(input: PreflightInput): PlanSummary {
   const ports = portRange ? portRange[1] - portRange[0] + 1 : 28_232;
   const ips = Math.max(1, input.sourceIps.length);
   const perIp = Math.ceil(input.connections / ips);
-  const timeWait = countSocketStates(readTcpSockets(), { port: input.targetPort }).TIME_WAIT ?? 0;
+  const timeWait = readPortStates(input.targetPort).states.TIME_WAIT ?? 0;
   const freePorts = ports - (input.sourceIps.length === 0 ? timeWait : 0);
   if (perIp > ports) {
     refusals.push(`ports: ${fmt(perIp)} connections per source IP need ${fmt(perIp)} ephemeral ports, ip_local_port_range gives ${fmt(ports)} per (source IP, destination) (over by ${fmt(perIp - ports)}); use --source-ips with at least ${Math.ceil(input.connections / ports)} addresses (e.g. 127.0.0.2-127.0.0.${1 + Math.ceil(input.connections / ports)} on loopback)`);

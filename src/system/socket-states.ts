@@ -97,7 +97,7 @@ export function countSocketStates(sockets: TcpSocket[], opts: StateCountOptions 
 }
 
 export interface PortStateCount {
-  /** Sockets whose local or remote port is the port, by state name. */
+  /** Sockets whose local or remote port is the port (every socket without a port), by state name. */
   states: Record<string, number>;
   /** Accept-queue length of the port's LISTEN socket(s) (the largest, if several). */
   listenRxQueue: number;
@@ -117,7 +117,7 @@ function hexAt(text: string, at: number, len: number): number {
  * it needs at their fixed offsets (no per-line split or objects): sampled during a run with tens
  * of thousands of sockets, the full parse above cost ~170 ms per read, this a tenth of that.
  */
-export function scanPortStates(text: string, port: number, into: PortStateCount = { states: {}, listenRxQueue: 0 }): PortStateCount {
+export function scanPortStates(text: string, port: number | undefined, into: PortStateCount = { states: {}, listenRxQueue: 0 }): PortStateCount {
   let line = text.indexOf('\n') + 1; // skip the header
   while (line > 0 && line < text.length) {
     const next = text.indexOf('\n', line);
@@ -130,7 +130,7 @@ export function scanPortStates(text: string, port: number, into: PortStateCount 
       const localPort = hexAt(text, local + addrLen + 1, 4);
       const remote = local + addrLen + 6;
       const remotePort = hexAt(text, remote + addrLen + 1, 4);
-      if (localPort === port || remotePort === port) {
+      if (port === undefined || localPort === port || remotePort === port) {
         const st = remote + addrLen + 6;
         const name = TCP_STATES[text.slice(st, st + 2)] ?? text.slice(st, st + 2);
         into.states[name] = (into.states[name] ?? 0) + 1;
@@ -142,8 +142,8 @@ export function scanPortStates(text: string, port: number, into: PortStateCount 
   return into;
 }
 
-/** State counts and the listener's accept queue for one port, IPv4 and IPv6. */
-export function readPortStates(port: number, pidNetDir = '/proc/net'): PortStateCount {
+/** State counts (of one port, or of all sockets) and the listener's accept queue, IPv4 and IPv6. */
+export function readPortStates(port: number | undefined, pidNetDir = '/proc/net'): PortStateCount {
   const out = scanPortStates(readProcFile(`${pidNetDir}/tcp`) ?? '', port);
   return scanPortStates(readProcFile(`${pidNetDir}/tcp6`) ?? '', port, out);
 }

@@ -23,6 +23,7 @@ test('scanPortStates counts what the full parse counts, for IPv4 and IPv6 rows, 
   assert.deepEqual(scanPortStates(V4, 0x1f90), { states: { LISTEN: 1, ESTABLISHED: 1, TIME_WAIT: 1 }, listenRxQueue: 3 });
   assert.deepEqual(scanPortStates(V6, 0x1f90), { states: { LISTEN: 1, SYN_RECV: 1 }, listenRxQueue: 7 });
   assert.deepEqual(scanPortStates(V4, 80).states, { ESTABLISHED: 1 });
+  for (const text of [V4, V6]) assert.deepEqual(scanPortStates(text, undefined).states, countSocketStates(parseProcNetTcp(text)), 'no port: every socket');
 });
 
 test('readPortStates agrees with the full parse on this machine\'s live tables', async () => {
