@@ -1,7 +1,7 @@
 /**
  * Scale suite:
  *  1. Connections held and handshakes per second for 1 worker vs 2 workers (round-robin and
- *     shared-socket balance): a simultaneous burst of raw-socket upgrades, the connections then
+ *     shared-socket balance): a simultaneous burst of upgrades from `floodgate bench`, the connections then
  *     held; server CPU per 1,000 handshakes and how evenly the workers took them.
  *  2. Fan-out messages per second: one publisher, S subscribers on one channel, through the
  *     memory broker, the memory broker shared over IPC by 2 workers, Redis with 1 gateway, Redis
@@ -13,7 +13,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
-import { counterDelta, readKernelCounters } from '../../src/system/kernel-counters.js';
+import { counterDelta, readKernelCounters, type KernelCounters } from '../../src/system/kernel-counters.js';
 import { countOpenFds, readRss } from '../../src/system/process-usage.js';
 import { run as bench } from '../../src/loadgen/run.js';
 import { freePort, startRedis, type RedisServer } from '../../test/helpers/redis-server.js';
@@ -65,102 +65,84 @@ async function stopServer(s: Server): Promise<void> {
   if (s.child.exitCode === null) s.child.kill('SIGKILL');
 }
 
-function pct(sorted: number[], p: number): number {
-  return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
-/** A burst of raw-socket upgrades from `procs` client processes (benchmarks/server/load-worker.ts). */
-async function burst(port: number, count: number, procs: number) {
-  const workers = Array.from({ length: procs }, () => fork(`${root}benchmarks/server/load-worker.ts`, [], { execArgv: ['--import', 'tsx'], stdio: 'inherit' }));
-  await sleep(1500); // let the client processes load before the clock starts
-  const started = performance.now();
-  // bounded: a socket the server closes without answering never settles in the load worker
-  const results = await Promise.all(workers.map((w, i) => new Promise<{ latencies: number[]; failures: Record<string, number> }>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      for (const k of workers) k.kill('SIGKILL');
-      reject(new Error(`burst of ${count}: client process ${i} did not finish within 180 s`));
-    }, 180_000);
-    w.once('message', (m: any) => {
-      clearTimeout(timer);
-      resolve(m);
-    });
-    const share = Math.floor(count / procs) + (i < count % procs ? 1 : 0);
-    w.send({ cmd: 'open', port, count: share, sourceIps: [2, 3, 4, 5].map((k) => `127.0.${i + 10}.${k}`), spreadMs: 0 });
-  })));
-  const elapsedMs = performance.now() - started;
-  const latencies = results.flatMap((r) => r.latencies).sort((a, b) => a - b);
-  const failures: Record<string, number> = {};
-  for (const r of results) for (const [k, v] of Object.entries(r.failures)) failures[k] = (failures[k] ?? 0) + v;
-  return {
-    latencies, failures, elapsedMs,
-    close: () => Promise.all(workers.map((w) => new Promise((r) => { w.once('exit', r); w.send({ cmd: 'close' }); }))),
-  };
-}
-
-async function connectionRun(name: string, flags: string[], count: number, procs: number) {
-  console.error(`scale: connections, ${name}`);
-  const s = await startServer(flags);
-  await sleep(1000);
-  const fdsBefore = s.pids.map((p) => countOpenFds(p) ?? 0);
-  const cpu0 = s.pids.reduce((t, p) => t + cpuSeconds(p), 0);
-  const k0 = readKernelCounters();
-  const b = await burst(s.port, count, procs);
-  const k1 = readKernelCounters();
-  await sleep(1000);
-  const cpu1 = s.pids.reduce((t, p) => t + cpuSeconds(p), 0);
-  // connections each process holds (fds now − fds before): how evenly the balance spread them
-  const perProcess = s.pids.map((p, i) => (countOpenFds(p) ?? 0) - fdsBefore[i]);
-  const held = b.latencies.length;
-  await b.close();
-  await stopServer(s);
-  const d = counterDelta(k0, k1);
-  return {
-    name, attempts: count, held, failures: b.failures,
-    handshakesPerSecond: Math.round(held / (b.elapsedMs / 1000)),
-    p50: pct(b.latencies, 50), p99: pct(b.latencies, 99),
-    serverCpuPer1000: ((cpu1 - cpu0) / held) * 1000,
-    perWorker: flags.includes('--workers') ? perProcess.slice(1) : perProcess,
-    listenOverflows: d['TcpExt.ListenOverflows'] ?? 0,
-  };
-}
-
 const HOLD_RATE = Number(process.env.FG_BENCH_SCALE_HOLD_RATE ?? 1000);
 
+interface Drive {
+  name: string;
+  flags: string[];
+  count: number;
+  /** Generator processes. */
+  procs: number;
+  /** Arrivals per second; omitted = a burst. */
+  rate?: number;
+  sourceIps: string;
+  holdMs: number;
+}
+
 /**
- * The hold goal: `count` connections held by `floodgate serve --workers 6`, driven by
- * `floodgate bench` in 6 processes at HOLD_RATE/s (a burst of 100,000 on 2 cores only measures
- * how long the kernel queues make clients wait). Per-worker connections and RSS are read at the peak.
+ * Opens `count` connections to a fresh `floodgate serve` with `floodgate bench` (its `run()`),
+ * and reads the server side when every attempt has settled: CPU, connections per worker (fds
+ * now − fds before) and RSS per connection. Handshakes per second are counted to that moment,
+ * which the bench reports at its 100 ms tick.
  */
-async function holdRun(count: number) {
-  console.error(`scale: hold ${count} with 6 workers at ${HOLD_RATE}/s`);
-  const s = await startServer(['--workers', '6', '--worker-balance', 'round-robin']);
+async function driveRun(d: Drive) {
+  console.error(`scale: ${d.name}`);
+  const s = await startServer(d.flags);
   await sleep(1000);
-  const fdsBefore = s.pids.map((p) => countOpenFds(p) ?? 0);
-  const rssBefore = s.pids.map((p) => readRss(p) ?? 0);
-  let perWorker: number[] = [];
-  let rssPerWorker: number[] = [];
+  const workerPids = d.flags.includes('--workers') ? s.pids.slice(1) : s.pids;
+  const fdsBefore = workerPids.map((p) => countOpenFds(p) ?? 0);
+  const rssBefore = workerPids.map((p) => readRss(p) ?? 0);
+  const k0 = readKernelCounters();
+  let cpu0 = 0;
+  let settled: { t: number; cpu: number; perWorker: number[]; rss: number[]; k: KernelCounters } | undefined;
   const run = bench({
-    url: `ws://127.0.0.1:${s.port}/`, connections: count, rate: HOLD_RATE, durationMs: 15_000, workers: 6,
-    sourceIps: '127.0.0.2-127.0.0.20', teardown: 'reset', serverPid: s.pids[0], tickMs: 1000, maxDurationMs: 30 * 60_000,
+    url: `ws://127.0.0.1:${s.port}/`, connections: d.count, rate: d.rate, durationMs: d.holdMs, workers: d.procs,
+    sourceIps: d.sourceIps, teardown: 'reset', serverPid: s.pids[0], tickMs: 100, maxDurationMs: 30 * 60_000,
   });
-  let sampled = false;
-  run.on('tick', (t: { total: { successes: number; failures: number } }) => {
-    if (sampled || t.total.successes + t.total.failures < count) return;
-    sampled = true;
-    perWorker = s.pids.slice(1).map((p, i) => (countOpenFds(p) ?? 0) - fdsBefore[i + 1]);
-    rssPerWorker = s.pids.slice(1).map((p, i) => (readRss(p) ?? 0) - rssBefore[i + 1]);
+  run.once('workers', () => (cpu0 = s.pids.reduce((t, p) => t + cpuSeconds(p), 0)));
+  run.once('holding', (h: { t: number }) => {
+    settled = {
+      t: h.t,
+      cpu: s.pids.reduce((t, p) => t + cpuSeconds(p), 0),
+      perWorker: workerPids.map((p, i) => (countOpenFds(p) ?? 0) - fdsBefore[i]),
+      rss: workerPids.map((p, i) => (readRss(p) ?? 0) - rssBefore[i]),
+      k: readKernelCounters(),
+    };
+    run.stop(); // measured: no need to hold on
   });
   const r = await run;
   await stopServer(s);
-  const held = perWorker.reduce((a, b) => a + b, 0);
+  if (!settled) throw new Error(`${d.name}: not every attempt settled within the run`);
+  const held = settled.perWorker.reduce((a, b) => a + b, 0);
   const failures: Record<string, number> = {};
   for (const f of r.failures) failures[f.kind] = (failures[f.kind] ?? 0) + f.count;
   return {
-    name: `6 workers, round-robin, ${HOLD_RATE}/s`, attempts: count, succeeded: r.totals.successes, peakOpen: r.totals.peakOpen,
-    heldByWorkers: held, perWorker, rssPerConnection: Math.round(rssPerWorker.reduce((a, b) => a + b, 0) / Math.max(1, held)),
-    handshake: r.latencyMs.handshake, failures, seconds: Math.round(r.durationMs / 100) / 10,
-    generatorPeakFdsPerProcess: r.evidence.generator.peakFdsPerProcess,
+    name: d.name, attempts: d.count, succeeded: r.totals.successes, held, failures,
+    handshakesPerSecond: Math.round(r.totals.successes / settled.t),
+    handshake: r.latencyMs.handshake,
+    serverCpuPer1000: ((settled.cpu - cpu0) / Math.max(1, r.totals.successes)) * 1000,
+    perWorker: settled.perWorker,
+    rssPerConnection: Math.round(settled.rss.reduce((a, b) => a + b, 0) / Math.max(1, held)),
+    listenOverflows: counterDelta(k0, settled.k)['TcpExt.ListenOverflows'] ?? 0,
+    seconds: Math.round(r.durationMs / 100) / 10,
   };
+}
+
+/** A simultaneous burst of `count` upgrades from `procs` generator processes. */
+function connectionRun(name: string, flags: string[], count: number, procs: number) {
+  return driveRun({ name, flags, count, procs, sourceIps: '127.0.10.2-127.0.10.9', holdMs: 60_000 });
+}
+
+/**
+ * The hold goal: `count` connections held by `floodgate serve --workers 6` from 6 generator
+ * processes at HOLD_RATE/s (a burst of 100,000 on 2 cores only measures how long the kernel
+ * queues make clients wait).
+ */
+function holdRun(count: number) {
+  return driveRun({
+    name: `6 workers, round-robin, ${HOLD_RATE}/s`, flags: ['--workers', '6', '--worker-balance', 'round-robin'],
+    count, procs: 6, rate: HOLD_RATE, sourceIps: '127.0.0.2-127.0.0.20', holdMs: 60_000,
+  });
 }
 
 async function fanoutRun(name: string, servers: Server[], redis: RedisServer | undefined) {
@@ -235,9 +217,9 @@ function holdTable(): string[] {
   return hold.length === 0 ? [] : [
     `Hold goal (\`npm run soak\`, or \`FG_BENCH_SCALE_HOLD=100000 FG_BENCH_SCALE_HOLD_ONLY=1 node --import tsx benchmarks/scale/run.ts\`): \`floodgate bench\` in 6 processes over 19 source addresses against \`floodgate serve --workers 6\`.`,
     '',
-    '| gateway | succeeded | peak open | held by workers | per worker | server RSS per connection | handshake p50 / p99 / max | failures | run |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...hold.map((h) => `| ${h.name} | ${h.succeeded}/${h.attempts} | ${h.peakOpen} | ${h.heldByWorkers} | ${h.perWorker.join(' / ')} | ${(h.rssPerConnection / 1024).toFixed(2)} KiB | ${ms(h.handshake.p50)} / ${ms(h.handshake.p99)} / ${ms(h.handshake.max)} | ${Object.keys(h.failures).length ? JSON.stringify(h.failures) : 'none'} | ${h.seconds} s |`),
+    '| gateway | succeeded | held by workers | per worker | server RSS per connection | handshake p50 / p99 / max | failures | run |',
+    '|---|---|---|---|---|---|---|---|',
+    ...hold.map((h) => `| ${h.name} | ${h.succeeded}/${h.attempts} | ${h.held} | ${h.perWorker.join(' / ')} | ${(h.rssPerConnection / 1024).toFixed(2)} KiB | ${ms(h.handshake.p50)} / ${ms(h.handshake.p99)} / ${ms(h.handshake.max)} | ${Object.keys(h.failures).length ? JSON.stringify(h.failures) : 'none'} | ${h.seconds} s |`),
     '',
   ];
 }
@@ -261,11 +243,11 @@ const memFan = fan[0];
 const out = [
   '## Scale: workers and brokers',
   '',
-  `Reproduce: \`npm run build && node --import tsx benchmarks/scale/run.ts\` (${N} simultaneous raw-socket upgrades from ${CLIENT_PROCS} client processes; fan-out: 1 publisher, ${SUBSCRIBERS} subscribers on one channel, ${MESSAGES} messages; clients, gateways and Redis share the 2 cores).`,
+  `Reproduce: \`npm run build && node --import tsx benchmarks/scale/run.ts\` (a burst of ${N} upgrades from \`floodgate bench\` in ${CLIENT_PROCS} processes, rate counted to the 100 ms tick where all had settled; fan-out: 1 publisher, ${SUBSCRIBERS} subscribers on one channel, ${MESSAGES} messages; clients, gateways and Redis share the 2 cores).`,
   '',
   '| gateway | held | handshakes/s | ratio | p50 | p99 | server CPU s per 1,000 | connections per worker | ListenOverflows Δ | failures |',
   '|---|---|---|---|---|---|---|---|---|---|',
-  ...connections.map((c) => `| ${c.name} | ${c.held}/${c.attempts} | ${c.handshakesPerSecond} | ${(c.handshakesPerSecond / base.handshakesPerSecond).toFixed(2)} | ${ms(c.p50)} | ${ms(c.p99)} | ${c.serverCpuPer1000.toFixed(3)} | ${c.perWorker.join(' / ')} | ${c.listenOverflows} | ${JSON.stringify(c.failures)} |`),
+  ...connections.map((c) => `| ${c.name} | ${c.held}/${c.attempts} | ${c.handshakesPerSecond} | ${(c.handshakesPerSecond / base.handshakesPerSecond).toFixed(2)} | ${ms(c.handshake.p50)} | ${ms(c.handshake.p99)} | ${c.serverCpuPer1000.toFixed(3)} | ${c.perWorker.join(' / ')} | ${c.listenOverflows} | ${Object.keys(c.failures).length ? JSON.stringify(c.failures) : 'none'} |`),
   '',
   ...holdTable(),
   '| broker | delivered | time | delivered msgs/s | ratio to memory | gateway CPU µs per delivery | Redis CPU s |',
