@@ -28,6 +28,7 @@ export const ErrorCodes = {
   FG_ERR_OVER_CAPACITY: 'All connection slots are taken and the admission queue is full or timed out (HTTP 503).',
   FG_ERR_SHUTTING_DOWN: 'The server is shutting down and admits no new connections (HTTP 503).',
   FG_ERR_NOT_FOUND: 'An HTTP request for a path the gateway does not serve.',
+  FG_ERR_STATS_UNAVAILABLE: 'The machine-wide stats could not be collected from the primary process (HTTP 503).',
   FG_ERR_INTERNAL: 'An unexpected server error while answering an HTTP request.',
   FG_ERR_DASHBOARD_OFF: 'The dashboard is turned off on this gateway (HTTP 404).',
   FG_ERR_DASHBOARD_TOKEN: 'The dashboard request has no token or a wrong one (HTTP 403).',

@@ -5,6 +5,8 @@ import { createGateway, type Gateway, type GatewayOptions } from '../server/gate
 import { readWorkerPlan, resolveWorkerCount, type WorkerPlan } from '../server/worker-plan.js';
 import type { WorkerReady } from '../server/workers.js';
 import { formatStartupReport } from '../server/startup-report.js';
+import { isMachineStatsMessage, MachineStatsClient } from '../server/machine-stats.js';
+import { sendJson } from '../server/send-json.js';
 
 export interface ServeInput {
   flags: Record<string, unknown>;
@@ -29,7 +31,10 @@ export async function runServe(input: ServeInput): Promise<void> {
     ...(plan?.ipcBroker ? { broker: new IpcBroker() } : {}),
     ...(plan?.balance === 'reuseport' ? { listen: { reusePort: true, exclusive: true } } : {}),
   });
-  if (plan) announceWorker(gateway, plan);
+  if (plan) {
+    serveMachineStats(gateway, plan);
+    announceWorker(gateway, plan);
+  }
   let signals = 0;
   const stop = (signal: NodeJS.Signals): void => {
     signals++;
@@ -63,6 +68,20 @@ export async function runServe(input: ServeInput): Promise<void> {
 /** A worker's share of the machine-wide budgets, ranked as flags (docs/operations.md). */
 function workerOptions(plan: WorkerPlan): GatewayOptions {
   return { memoryLimit: plan.memoryLimit, maxConnections: plan.maxConnections };
+}
+
+/** GET /stats/machine from any worker: the primary collects every worker's stats (docs/operations.md). */
+function serveMachineStats(gateway: Gateway, plan: WorkerPlan): void {
+  const client = new MachineStatsClient(plan.index, () => gateway.stats(), (m) => process.send?.(m));
+  process.on('message', (m: unknown) => {
+    if (isMachineStatsMessage(m)) client.onMessage(m);
+  });
+  gateway.route('/stats/machine', (_req, res) => {
+    client.ask().then(
+      (machine) => sendJson(res, 200, machine),
+      (err: Error) => sendJson(res, 503, { code: 'FG_ERR_STATS_UNAVAILABLE', message: err.message }),
+    );
+  });
 }
 
 function announceWorker(gateway: Gateway, plan: WorkerPlan): void {

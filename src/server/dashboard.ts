@@ -23,7 +23,7 @@ export function dashboardOf(gateway: Gateway): Dashboard | undefined {
 export function dashboardScope(node: string, env: NodeJS.ProcessEnv = process.env): string {
   const plan = readWorkerPlan(env);
   if (plan && plan.count > 1) {
-    return `Shows worker ${plan.index + 1} of ${plan.count} only (node ${node}); a reload may land on another worker. Aggregation across workers and nodes is not done yet.`;
+    return `Shows worker ${plan.index + 1} of ${plan.count} only (node ${node}); a reload may land on another worker. The page does not aggregate yet; GET /stats/machine sums all workers.`;
   }
   return `Shows this process only (node ${node}). With --workers or several nodes each one has its own page; aggregation is not done yet.`;
 }

@@ -21,6 +21,8 @@ import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { installDashboard } from './dashboard.js';
+import { aggregateStats } from './machine-stats.js';
+import { sendJson } from './send-json.js';
 import { rejectUpgrade } from './reject.js';
 import { monoMs, Session, type SessionContext } from './session.js';
 import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
@@ -175,6 +177,8 @@ export class Gateway {
       sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : this.shuttingDown ? 'shutting_down' : 'broker_down', node: this.node });
     });
     this.route('/stats', (_req, res) => sendJson(res, 200, this.stats()));
+    // one process: the machine is this process (`serve --workers` replaces this route in each worker)
+    this.route('/stats/machine', (_req, res) => sendJson(res, 200, aggregateStats([{ index: 0, stats: this.stats() }], 1)));
     this.route('/metrics', (_req, res) => {
       this.metricsRegistry ??= createMetrics(() => this.stats());
       this.metricsRegistry.metrics().then(
@@ -556,12 +560,6 @@ export class Gateway {
     this.log.info({ node: this.node }, 'gateway stopped');
     this.log.flush?.();
   }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
 }
 
 function createBroker(settings: Readonly<ServerSettings>, log: Logger): Broker {

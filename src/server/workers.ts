@@ -4,6 +4,7 @@ import { IpcBrokerHost } from '../broker/ipc-broker-host.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import { readMemoryLimit } from '../system/limits.js';
 import { createLogger } from './logger.js';
+import { isMachineStatsMessage, MachineStatsHost } from './machine-stats.js';
 import { chooseBalance, splitCapacity, WORKER_PLAN_ENV, type WorkerPlan } from './worker-plan.js';
 
 /** What a worker reports to the primary once it listens. */
@@ -45,6 +46,14 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
   await host?.start();
 
   const byIndex = new Map<number, Worker>();
+  const machineStats = new MachineStatsHost(
+    (index, m) => {
+      const w = byIndex.get(index);
+      if (w?.isConnected()) w.send(m);
+    },
+    () => [...byIndex.entries()].filter(([, w]) => w.isConnected()).map(([i]) => i),
+    count,
+  );
   const ready = new Map<number, WorkerReady>();
   const crashes: number[] = [];
   let stopping = false;
@@ -61,6 +70,10 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
           announced = true;
           announce();
         }
+        return;
+      }
+      if (isMachineStatsMessage(m)) {
+        machineStats.onMessage(index, m);
         return;
       }
       host?.onMessage(worker, m);

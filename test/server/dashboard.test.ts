@@ -83,7 +83,7 @@ test('isLoopbackHost and dashboardEnabled: `::` and 0.0.0.0 are not loopback; au
 test('dashboardScope names the node and says aggregation is not done, per worker too', () => {
   assert.match(dashboardScope('h:1', {}), /node h:1.*aggregation is not done yet/);
   const env = { [WORKER_PLAN_ENV]: JSON.stringify({ index: 1, count: 4 }) };
-  assert.match(dashboardScope('h:2', env), /worker 2 of 4 .*node h:2.*aggregation/i);
+  assert.match(dashboardScope('h:2', env), /worker 2 of 4 .*node h:2.*does not aggregate yet; GET \/stats\/machine sums all workers/);
 });
 
 test('loopback bind: self-contained page, SSE stream, the tick timer runs only while someone watches', async () => {

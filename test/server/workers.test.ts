@@ -69,6 +69,18 @@ test('serve --workers 2 without Redis: one port, connections on both workers, on
     assert.equal(health.status, 200);
     const stats = await getJson(port, '/stats');
     assert.equal(stats.body.broker.kind, 'memory-ipc');
+    // one worker answered /stats; /stats/machine sums both, whichever worker takes the request
+    assert.ok(stats.body.connections.current < 12, 'a worker holds only its share');
+    for (let i = 0; i < 2; i++) {
+      const machine = (await getJson(port, '/stats/machine')).body;
+      assert.deepEqual(machine.workers, { expected: 2, answered: 2, missing: [] });
+      assert.equal(machine.connections.current, 12);
+      assert.equal(machine.connections.cap, 12);
+      assert.equal(machine.admission.rejected.over_capacity, 2);
+      assert.equal(machine.messages.publications, 50);
+      assert.deepEqual(machine.perWorker.map((w: { index: number }) => w.index), [0, 1]);
+      assert.equal(machine.perWorker.reduce((t: number, w: { connections: number }) => t + w.connections, 0), 12);
+    }
   } finally {
     for (const p of peers) p.close();
     const code = await g.stop('SIGTERM');
