@@ -245,9 +245,15 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
   // 11. Timeouts with clean counters: slow, not dropped.
   const slow = take(isTimeout);
   if (slow.length > 0) {
-    add('slow-server', 'server', slow,
-      `${formatCount(sum(slow))} attempts timed out while the kernel dropped nothing (ListenOverflows and TCPReqQFullDrop flat): the server (or the generator on the same cores) was too slow to answer.`,
-      [...examples(slow), `TcpExt.ListenOverflows +${formatCount(overflows)}, TCPReqQFullDrop +${formatCount(reqQFullDrop)}`],
+    // A server too slow to read requests also gives up on some at its own header/handshake
+    // timeout: those end closed or reset before any answer, in the same run as the timeouts.
+    const gaveUp = take((b) => b.phase === 'upgrade' && isClosedEarly(b));
+    const also = gaveUp.length > 0
+      ? ` Another ${formatCount(sum(gaveUp))} were closed or reset before the upgrade answer: a server that falls this far behind drops requests it could not read within its own header or handshake timeout.`
+      : '';
+    add('slow-server', 'server', [...slow, ...gaveUp],
+      `${formatCount(sum(slow))} attempts timed out while the kernel dropped nothing (ListenOverflows and TCPReqQFullDrop flat): the server (or the generator on the same cores) was too slow to answer.${also}`,
+      [...examples(slow), ...examples(gaveUp), `TcpExt.ListenOverflows +${formatCount(overflows)}, TCPReqQFullDrop +${formatCount(reqQFullDrop)}`],
       'check the CPU of both processes during the run; add workers, lower the rate, or run the generator on another machine.');
   }
 

@@ -100,3 +100,20 @@ test('nothing failed but the kernel dropped SYNs and clients waited for retransm
   assert.equal(d.headline, 'All 12,000 handshakes succeeded, but not cleanly: accept-queue-overflow.');
   assert.match(d.causes[0].verdict, /No attempt failed, but 9,200 connects waited for a SYN retransmit/);
 });
+
+test('a server too slow to read requests: its early closes count with the timeouts, not as unexplained', () => {
+  const d = diagnoseRun(evidence([
+    bucket('upgrade.timeout', 39_294),
+    bucket('upgrade.ECONNRESET', 29_302),
+    bucket('upgrade.closed', 10_199),
+  ], { 'TcpExt.ListenOverflows': 0 }));
+  assert.deepEqual(d.causes.map((c) => [c.id, c.failures]), [['slow-server', 78_795]]);
+  assert.equal(d.unexplained, 0);
+  assert.match(d.causes[0].verdict, /39,294 attempts timed out .* Another 39,501 were closed or reset before the upgrade answer/);
+});
+
+test('early closes without timeouts stay unexplained (they may be the server\'s fd limit)', () => {
+  const d = diagnoseRun(evidence([bucket('upgrade.closed', 12)], {}));
+  assert.deepEqual(d.causes.map((c) => c.id), ['unexplained']);
+  assert.match(d.causes[0].verdict, /pass --server-pid/);
+});
