@@ -1,33 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { Client, type ClientOptions } from '../../src/client/index.js';
 import { backoffBounds } from '../../src/client/backoff.js';
 import { FloodgateError } from '../../src/errors.js';
 import { FakeServer } from './helpers/fake-server.js';
+import { until } from './helpers/exactly-once.js';
+import { freePort } from '../helpers/redis-server.js';
 
 const fast: ClientOptions = { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 };
 
-function until(pred: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (pred()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
-      setTimeout(tick, 5);
-    };
-    tick();
-  });
-}
-
-/** A port with nothing listening on it (bound once, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('options are validated at construction with the field, the value and the range', () => {
   assert.throws(() => new Client('http://x', { autoConnect: false }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /url/.test(e.message));

@@ -1,20 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { Client, type RecoveryEvent } from '../../src/client/index.js';
 import type { FloodgateError } from '../../src/errors.js';
 import { startGateway, type GatewayProcess } from '../helpers/scale-gateway.js';
 import { exactlyOnceScenario, until } from '../client/helpers/exactly-once.js';
+import { freePort } from '../helpers/redis-server.js';
 
 const fast = { initialDelay: 20, maxDelay: 200, circuitThreshold: 0 };
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('against a real `floodgate serve` process: exactly once across random drops, then SIGTERM restart (1001, epoch_changed)', async () => {
   const port = await freePort();

@@ -4,7 +4,7 @@ import { TcpProxy } from './tcp-proxy.js';
 
 const fast: ClientOptions = { initialDelay: 20, multiplier: 1.5, maxDelay: 200, circuitThreshold: 0, connectTimeout: 3000 };
 
-export function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
+export function until(pred: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const tick = () => {
