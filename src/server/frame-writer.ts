@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import * as wsModule from 'ws';
 import { WebSocket } from 'ws';
 
@@ -16,6 +17,7 @@ const Sender = (wsModule as unknown as { Sender: { frame(data: Buffer, options: 
 interface SenderInternals {
   _state: number;
   _queue: unknown[];
+  _socket: Socket;
   sendFrame(list: Buffer[], cb?: (err?: Error) => void): void;
 }
 
@@ -38,4 +40,34 @@ export function writePrebuilt(ws: WebSocket, wire: Buffer, payload: Buffer, comp
   } else {
     ws.send(payload, { binary: false });
   }
+}
+
+/** The payload of an unmasked server text frame built by buildTextFrame (header of 2, 4 or 10 bytes). */
+function payloadOf(wire: Buffer): Buffer {
+  const len7 = wire[1] & 0x7f;
+  return wire.subarray(len7 === 127 ? 10 : len7 === 126 ? 4 : 2);
+}
+
+/**
+ * Writes one prebuilt frame, or several in one corked write so the kernel sees one `writev`
+ * instead of one `write` per frame. Falls back to ws.send() per frame when ws's Sender is busy
+ * (then ws keeps the order).
+ */
+export function writePrebuiltFrames(ws: WebSocket, frames: Buffer | Buffer[]): void {
+  if (ws.readyState !== WebSocket.OPEN) return;
+  const sender = senderOf(ws);
+  const idle = sender !== undefined && sender._state === 0 && sender._queue.length === 0;
+  if (Buffer.isBuffer(frames)) {
+    if (idle) sender.sendFrame([frames]);
+    else ws.send(payloadOf(frames), { binary: false });
+    return;
+  }
+  if (idle) {
+    const socket = sender._socket;
+    socket.cork();
+    for (let i = 0; i < frames.length; i++) socket.write(frames[i]);
+    socket.uncork();
+    return;
+  }
+  for (let i = 0; i < frames.length; i++) ws.send(payloadOf(frames[i]), { binary: false });
 }

@@ -25,6 +25,7 @@ import { aggregateStats } from './machine-stats.js';
 import { sendJson } from './send-json.js';
 import { rejectUpgrade } from './reject.js';
 import { monoMs, Session, type SessionContext } from './session.js';
+import { WriteCoalescer } from './write-coalescer.js';
 import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
 import { buildStartupReport, type StartupReport } from './startup-report.js';
 
@@ -145,7 +146,7 @@ export class Gateway {
       maxPendingHandshakes: settings.maxPendingHandshakes,
     });
     this.ctx = {
-      settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log,
+      settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
       sessionClosed: (session) => {
         this.sessions.delete(session);
         this.admission.connectionClosed();
@@ -518,7 +519,7 @@ export class Gateway {
         rate_limited: c.closedRateLimited, bad_frames: c.closedBadFrames,
       },
       messages: {
-        in: c.messagesIn, out: c.messagesOut, publications: c.publications, publishFailures: c.publishFailures,
+        in: c.messagesIn, out: c.messagesOut, publicationWrites: c.publicationWrites, publications: c.publications, publishFailures: c.publishFailures,
         rateLimited: c.rateLimitedMessages, badFrames: c.badFrames, replayRequests: c.replayRequests,
         replayedMessages: c.replayedMessages, recoveryFailures: c.recoveryFailures,
       },

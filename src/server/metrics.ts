@@ -63,6 +63,7 @@ export function createMetrics(snapshot: () => GatewayStats): Registry {
   counter('floodgate_handshake_timeouts_total', 'Connections closed for not completing the upgrade in time.', (s) => s.admission.handshakeTimeouts);
   counter('floodgate_messages_received_total', 'Frames received from clients.', (s) => s.messages.in);
   counter('floodgate_messages_sent_total', 'Frames sent to clients.', (s) => s.messages.out);
+  counter('floodgate_publication_writes_total', 'Socket writes that carried publication frames (one write carries every frame a turn produced for that socket).', (s) => s.messages.publicationWrites);
   counter('floodgate_publications_total', 'Publications accepted.', (s) => s.messages.publications);
   counter('floodgate_publish_failures_total', 'Publications the broker refused.', (s) => s.messages.publishFailures);
   counter('floodgate_rate_limited_messages_total', 'Inbound frames dropped by the rate limit.', (s) => s.messages.rateLimited);

@@ -5,7 +5,8 @@ import { CloseCode } from '../protocol/close-codes.js';
 import { decodeClientFrame, encodeServerFrame } from '../protocol/codec.js';
 import type { ClientFrame, PublishFrame, ServerFrame, SubscribeFrame, UnsubscribeFrame } from '../protocol/frames.js';
 import type { ServerSettings } from '../config/server-settings.js';
-import { buildTextFrame, writePrebuilt } from './frame-writer.js';
+import { buildTextFrame, writePrebuilt, writePrebuiltFrames } from './frame-writer.js';
+import { MAX_BATCH_BYTES, type WriteCoalescer } from './write-coalescer.js';
 import type { GatewayCounters } from './stats.js';
 
 /** What a session needs from the gateway around it. */
@@ -18,6 +19,8 @@ export interface SessionContext {
     remove(channel: string, session: Session): void;
   };
   readonly log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  /** Flushes every session's outbox once per turn of the event loop. */
+  readonly coalescer: WriteCoalescer;
   /** The socket has closed and the session left its channels. */
   sessionClosed(session: Session): void;
 }
@@ -64,6 +67,11 @@ export class Session {
   lastFlushed = -1;
   stalledSince = 0;
   closing = false;
+  // publication frames of this turn, written together at its end (see write-coalescer.ts);
+  // the first apart, so the common turn with one frame allocates no array
+  private outFirst: Buffer | undefined = undefined;
+  private outMore: Buffer[] | undefined = undefined;
+  private outBytes = 0;
 
   constructor(id: string, ws: WebSocket, ctx: SessionContext, canUse: ((channel: string) => boolean) | undefined) {
     this.id = id;
@@ -84,6 +92,7 @@ export class Session {
 
   send(frame: ServerFrame): void {
     if (this.ws.readyState !== 1) return;
+    if (this.outFirst) this.flushOutbox(); // replies never overtake publications queued before them
     this.ws.send(encodeServerFrame(frame));
     this.ctx.counters.messagesOut++;
   }
@@ -99,6 +108,7 @@ export class Session {
   closeWith(code: number, reason: string): void {
     if (this.closing) return;
     this.closing = true;
+    if (this.outFirst) this.flushOutbox();
     try {
       this.ws.close(code, reason);
     } catch {
@@ -292,8 +302,35 @@ export class Session {
       this.closeWith(CloseCode.SLOW_CONSUMER, 'slow consumer');
       return;
     }
-    writePrebuilt(this.ws, wire, payload, this.ctx.settings.compression);
     this.ctx.counters.messagesOut++;
+    if (this.ctx.settings.compression) {
+      this.ctx.counters.publicationWrites++;
+      writePrebuilt(this.ws, wire, payload, true); // ws compresses message by message
+      return;
+    }
+    if (this.outFirst === undefined) {
+      this.outFirst = wire;
+      this.outBytes = wire.length;
+      this.ctx.coalescer.enlist(this);
+    } else {
+      if (this.outMore === undefined) this.outMore = [this.outFirst, wire];
+      else this.outMore.push(wire);
+      this.outBytes += wire.length;
+    }
+    if (this.outBytes >= MAX_BATCH_BYTES) this.flushOutbox();
+  }
+
+  /** Writes the frames queued this turn in one corked write; the coalescer calls it at the end of the turn. */
+  flushOutbox(): void {
+    const first = this.outFirst;
+    if (first === undefined) return;
+    const more = this.outMore;
+    this.outFirst = undefined;
+    this.outMore = undefined;
+    this.outBytes = 0;
+    if (this.ws.readyState !== 1) return;
+    this.ctx.counters.publicationWrites++;
+    writePrebuiltFrames(this.ws, more ?? first);
   }
 
   /** Called once when the socket has closed: leave every channel, free the slot. */

@@ -21,6 +21,8 @@ export interface GatewayCounters {
   closedBadFrames: number;
   messagesIn: number;
   messagesOut: number;
+  /** Socket writes that carried publication frames (several frames of one turn share one write). */
+  publicationWrites: number;
   publications: number;
   publishFailures: number;
   rateLimitedMessages: number;
@@ -35,7 +37,7 @@ export function newCounters(): GatewayCounters {
     admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedShuttingDown: 0,
     rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
-    messagesIn: 0, messagesOut: 0, publications: 0, publishFailures: 0, rateLimitedMessages: 0, badFrames: 0,
+    messagesIn: 0, messagesOut: 0, publicationWrites: 0, publications: 0, publishFailures: 0, rateLimitedMessages: 0, badFrames: 0,
     replayRequests: 0, replayedMessages: 0, recoveryFailures: 0,
   };
 }
@@ -68,6 +70,8 @@ export interface GatewayStats {
   messages: {
     in: number;
     out: number;
+    /** Socket writes that carried publication frames; `out` ÷ this is how many frames a write carried. */
+    publicationWrites: number;
     publications: number;
     publishFailures: number;
     rateLimited: number;
