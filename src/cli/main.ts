@@ -10,7 +10,13 @@ program
   .name('floodgate')
   .description('WebSocket gateway, load generator and OS tooling for connection floods.')
   .version(process.env.npm_package_version ?? '0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Usage errors (unknown option, missing argument) exit 2, as bad values and pre-flight refusals do:
+  // 1 is kept for "the run found a problem" (bench failures, doctor causes) so CI can tell them apart.
+  // Inherited by the subcommands registered below.
+  .exitOverride((err) => {
+    process.exit(err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2);
+  });
 
 // One register function per subcommand, each in its own file.
 registerServe(program);

@@ -33,7 +33,8 @@ export function readRunEvidence(file: string): RunEvidence {
 export function runDoctor(opts: DoctorOptions): { output: string; exitCode: number; report: unknown } {
   if (typeof opts.run === 'string') {
     const d = diagnoseRun(readRunEvidence(opts.run));
-    return { output: opts.json ? JSON.stringify(d, null, 2) : renderDiagnosis(d), exitCode: 0, report: d };
+    // 1 when the diagnosis names a cause (the run was not clean), 0 for a clean run
+    return { output: opts.json ? JSON.stringify(d, null, 2) : renderDiagnosis(d), exitCode: d.causes.length > 0 ? 1 : 0, report: d };
   }
   const targets: Targets = {
     connections: opts.targetConnections === undefined ? undefined : intFlag('--target-connections', opts.targetConnections, 1, 100_000_000),

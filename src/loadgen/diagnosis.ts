@@ -6,8 +6,12 @@ import type { BenchResult } from './types.js';
 export function diagnose(evidence: RunEvidence): BenchResult['diagnosis'] {
   try {
     const d = diagnoseRun(evidence);
-    return { headline: d.headline, causes: d.causes.map((c) => ({ id: c.id, side: c.side, verdict: c.verdict, fix: c.fix })) };
+    return {
+      headline: d.headline,
+      causes: d.causes.map((c) => ({ id: c.id, side: c.side, failures: c.failures, verdict: c.verdict, evidence: c.evidence, fix: c.fix })),
+      notes: d.notes,
+    };
   } catch (err) {
-    return { headline: `diagnosis unavailable: ${(err as Error).message}`, causes: [] };
+    return { headline: `diagnosis unavailable: ${(err as Error).message}`, causes: [], notes: [] };
   }
 }

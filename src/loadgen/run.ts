@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { EvidenceRecorder } from '../doctor/evidence-recorder.js';
 import type { FailureBucket } from '../doctor/run-evidence.js';
 import { diagnose } from './diagnosis.js';
+import { benchExit } from './exit-code.js';
 import { encodeHistogram, mergeEncoded, summarize } from './histograms.js';
 import { preflight } from './preflight.js';
 import { buildTimeline, stagesFrom } from './schedule.js';
@@ -276,6 +277,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     evidence,
   };
   result.diagnosis = diagnose(evidence);
+  result.exit = benchExit(result);
   return result;
 }
 

@@ -1,3 +1,4 @@
+import { benchExit, EXIT_RULE } from './exit-code.js';
 import type { BenchResult, LatencySummary } from './types.js';
 
 const fmt = (n: number): string => n.toLocaleString('en-US');
@@ -37,7 +38,10 @@ export function renderSummary(r: BenchResult): string {
   if (r.diagnosis) {
     out.push(`Diagnosis: ${r.diagnosis.headline}`);
     for (const c of r.diagnosis.causes) out.push(`  • [${c.side}] ${c.verdict}${c.fix ? `\n    Fix: ${c.fix}` : ''}`);
+    for (const n of r.diagnosis.notes ?? []) out.push(`  Note: ${n}`);
   }
+  const exit = r.exit ?? benchExit(r);
+  out.push(`Exit code ${exit.code}: ${exit.reason} (rule: ${EXIT_RULE}).`);
   return out.join('\n');
 }
 

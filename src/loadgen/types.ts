@@ -119,5 +119,14 @@ export interface BenchResult {
   failures: FailureBucket[];
   thresholds: ThresholdResult[];
   evidence: RunEvidence;
-  diagnosis?: { headline: string; causes: { id: string; side: string; verdict: string; fix?: string }[] };
+  /** The diagnosis `doctor --run` prints for this run: causes with their evidence lines, and notes. */
+  diagnosis?: BenchDiagnosis;
+  /** The process exit code for CI and why (see EXIT_RULE in exit-code.ts). */
+  exit?: { code: 0 | 1; reason: string };
+}
+
+export interface BenchDiagnosis {
+  headline: string;
+  causes: { id: string; side: string; failures: number; verdict: string; evidence: string[]; fix?: string }[];
+  notes: string[];
 }

@@ -48,11 +48,15 @@ test('doctor --run reads a bench result and prints the diagnosis; a bad file is 
     };
     writeFileSync(join(dir, 'result.json'), JSON.stringify({ summary: {}, evidence }));
     const r = run('doctor', '--run', join(dir, 'result.json'));
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.status, 1, 'a named cause exits 1');
     assert.match(r.stdout, /^10 of 100 handshakes failed\./);
     assert.match(r.stdout, /nothing was listening/);
     const j = JSON.parse(run('doctor', '--run', join(dir, 'result.json'), '--json').stdout);
     assert.equal(j.causes[0].id, 'nothing-listening');
+    writeFileSync(join(dir, 'clean.json'), JSON.stringify({ evidence: { ...evidence, successes: 100, failures: [] } }));
+    const clean = run('doctor', '--run', join(dir, 'clean.json'));
+    assert.equal(clean.status, 0, clean.stdout);
+    assert.equal(clean.stdout.trim(), 'All 100 handshakes succeeded.');
     writeFileSync(join(dir, 'bad.json'), '{"hello":1}');
     const bad = run('doctor', '--run', join(dir, 'bad.json'));
     assert.equal(bad.status, 2);

@@ -54,8 +54,14 @@ describe('floodgate bench (CLI, gateway, report)', () => {
     assert.deepEqual(res.thresholds.map((t: { ok: boolean }) => t.ok), [true, false]);
     const b = join(artifacts, 'bench-b.json');
     const r2 = await cli(['tcp://127.0.0.1:1', '-c', '5', '-d', '0s', '--out', b]);
-    assert.equal(r2.status, 0, r2.stderr);
+    assert.equal(r2.status, 1, 'a failed connection exits 1 when no threshold decides');
     assert.match(r2.stdout, /connect\.ECONNREFUSED\s+server\s+5/);
+    assert.match(r2.stdout, /^Exit code 1: 5 of 5 connections failed \(rule: exit 1 when any connection failed, unless --threshold/m);
+    const r3 = await cli(['tcp://127.0.0.1:1', '-c', '5', '-d', '0s', '--threshold', 'failures<=5', '--json']);
+    assert.equal(r3.status, 0, 'thresholds decide when given');
+    assert.deepEqual(JSON.parse(r3.stdout).exit, { code: 0, reason: 'all 1 threshold(s) held' });
+    const usage = await cli(['tcp://127.0.0.1:1', '--no-such-flag']);
+    assert.equal(usage.status, 2, usage.stderr);
     const c = await cli(['compare', a, b]);
     assert.equal(c.status, 0, c.stderr);
     assert.match(c.stdout, /success_rate\s+1\s+0/);
@@ -74,7 +80,7 @@ describe('floodgate bench (CLI, gateway, report)', () => {
 
   it('generator EMFILE under a tiny fd limit, forced past the pre-flight, is classified generator-side', async () => {
     const r = await cli([`ws://127.0.0.1:${port}/`, '-c', '300', '-w', '1', '-d', '300ms', '--force', '--json'], ['prlimit', '--nofile=160:160']);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.status, 1, r.stderr);
     const res = JSON.parse(r.stdout);
     assert.match(res.plan.warnings.join(), /forced past the pre-flight: fd limit/);
     const emfile = res.failures.find((f: { kind: string }) => f.kind === 'connect.EMFILE');
