@@ -39,8 +39,18 @@ export interface RunEvidence {
   attempts: number;
   successes: number;
   failures: FailureBucket[];
-  /** Host-wide kernel counters (/proc/net/netstat + snmp) before and after, and the delta. */
-  kernel: { before: KernelCounters; after: KernelCounters; delta: KernelCounters };
+  /** Kernel counters (/proc/net/netstat + snmp) before and after, and the delta. */
+  kernel: {
+    before: KernelCounters;
+    after: KernelCounters;
+    delta: KernelCounters;
+    /**
+     * Whose counters these are: `host` when the generator ran in the host's network namespace (every
+     * process on the machine adds to them), `netns` when it ran in a namespace of its own (only the
+     * processes in that namespace add to them). Absent in results from older versions: treat as `host`.
+     */
+    scope?: 'host' | 'netns';
+  };
   /** TCP socket states toward the target port: before, peak during the run, after. */
   /** `peak` is over `samples` reads, spaced so that sampling takes at most 5% of a core (wider with more sockets). */
   socketStates: { before: Record<string, number>; peak: Record<string, number>; after: Record<string, number>; samples?: number };
@@ -54,8 +64,28 @@ export interface RunEvidence {
     portRange?: [number, number];
     /** TIME_WAIT sockets toward the target at the end of the run. */
     timeWaitToTarget?: number;
+    /** Most attempts started and not yet answered at once (sum of each worker's peak: an upper bound with several). */
+    peakInFlight?: number;
   };
-  server?: { pid: number; fdLimit?: number; peakFds?: number; fdsAtEnd?: number };
+  /** With --server-pid: its fds, and when it stopped existing (direct evidence that the server died). */
+  server?: {
+    pid: number;
+    fdLimit?: number;
+    /** Open fds when the run started (the server's own files, listeners, logs: what connections do not use). */
+    fdsAtStart?: number;
+    peakFds?: number;
+    fdsAtEnd?: number;
+    /** ms after the run started at which the pid was first seen gone (or a zombie). */
+    exitedAtMs?: number;
+    /** CPU the server used between samples, in cores (1 = one core busy), and its state (R running, S sleeping…). */
+    cpu?: { fromMs: number; toMs: number; cores: number; state: string }[];
+  };
+  /** Per-interval progress (1 s by default): attempts started, upgrades completed, failures. */
+  series?: { t: number; attempts: number; successes: number; failures: number }[];
+  /** Order of outcomes, ms after the run started: the last successful upgrade and the first attempt closed before an answer. */
+  order?: { lastOpenMs?: number; firstEarlyCloseMs?: number };
+  /** The target answered with a Floodgate `welcome` frame: it is a Floodgate gateway (fixes can name its settings). */
+  floodgate?: boolean;
   /** Connect latency facts that reveal SYN drops (1 s, 3 s retransmit steps). */
   connectLatencyMs?: { p50: number; p99: number; max: number; atOrAboveOneSecond: number };
   /**

@@ -252,12 +252,27 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     startLag: summarize(merged.startLag),
   };
   const slow = countAtOrAbove(merged.connect, 1_000_000);
+  const lastOpenAt = Math.max(...done.map((d) => d.lastOpenAt ?? -Infinity));
+  const firstEarlyClose = Math.min(...done.map((d) => d.firstEarlyCloseAt ?? Infinity));
   const evidence = recorder.finish({
     attempts,
     successes,
     failures,
-    generator: { processes: W, fdLimitPerProcess: plan.fdLimitPerProcess, peakFdsPerProcess: Math.max(peakFds, ...done.map((d) => d.peakFds)), sourceIps },
+    generator: {
+      processes: W,
+      fdLimitPerProcess: plan.fdLimitPerProcess,
+      peakFdsPerProcess: Math.max(peakFds, ...done.map((d) => d.peakFds)),
+      sourceIps,
+      // the sum of each worker's peak: exact with one worker, an upper bound with several
+      peakInFlight: done.reduce((s, d) => s + (d.peakInFlight ?? 0), 0),
+    },
     connectLatencyMs: latencyMs.connect.count > 0 ? { p50: latencyMs.connect.p50, p99: latencyMs.connect.p99, max: latencyMs.connect.max, atOrAboveOneSecond: slow } : undefined,
+    series: series.map((p) => ({ t: p.t, attempts: p.attempts, successes: p.successes, failures: p.failures })),
+    order: {
+      lastOpenAt: Number.isFinite(lastOpenAt) ? lastOpenAt : undefined,
+      firstEarlyCloseAt: Number.isFinite(firstEarlyClose) ? firstEarlyClose : undefined,
+    },
+    floodgate: done.some((d) => d.welcome === true),
   });
   const base = { totals, latencyMs };
   const result: BenchResult = {

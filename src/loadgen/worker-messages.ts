@@ -54,6 +54,13 @@ export interface DoneMessage {
   messagesReceived: number;
   peakFds: number;
   histograms: Record<string, string>;
+  /** Most attempts of this worker started and not yet answered (connecting or waiting for the 101) at once. */
+  peakInFlight?: number;
+  /** Epoch ms of the last successful upgrade, and of the first attempt closed or reset before any answer. */
+  lastOpenAt?: number;
+  firstEarlyCloseAt?: number;
+  /** A Floodgate `welcome` frame arrived on some connection: the target is a Floodgate gateway. */
+  welcome?: boolean;
 }
 
 export type WorkerMessage = TickMessage | DoneMessage | { type: 'ready'; worker: number; fdLimit?: number };

@@ -36,6 +36,11 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
   let messagesSent = 0;
   let messagesReceived = 0;
   let peakFds = 0;
+  let inFlight = 0;
+  let peakInFlight = 0;
+  let lastOpenAt: number | undefined;
+  let firstEarlyCloseAt: number | undefined;
+  let welcome = false;
   let next = 0;
   let stopped = false;
   let publishTimer: NodeJS.Timeout | undefined;
@@ -64,6 +69,7 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
     hist.startLag.recordValue(Math.max(1, Math.round((t - planned) * 1000)));
     attempts++;
     tickAttempts++;
+    if (++inFlight > peakInFlight) peakInFlight = inFlight;
     let wasOpen = false;
     let openedAt = 0;
     let gotFirst = false;
@@ -71,7 +77,9 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
       onConnect: (us) => hist.connect.recordValue(Math.max(1, us)),
       onOpen: (us) => {
         wasOpen = true;
+        inFlight--;
         openedAt = now();
+        lastOpenAt = openedAt;
         opened++;
         open++;
         tickSuccesses++;
@@ -84,6 +92,11 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
       onFail: (f) => {
         if (stopped && wasOpen) return;
         if (wasOpen) open--;
+        else {
+          inFlight--;
+          // closed or reset before any answer: the order against successes tells a server out of fds
+          if (firstEarlyCloseAt === undefined && f.phase !== 'generator' && /^(closed|ECONNRESET|EPIPE)$/.test(f.detail)) firstEarlyCloseAt = now();
+        }
         failures++;
         tickFailures++;
         addFailure(f);
@@ -93,6 +106,7 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
         const t1 = now();
         if (!gotFirst) {
           gotFirst = true;
+          if (text.startsWith('{"type":"welcome"')) welcome = true;
           hist.firstMessage.recordValue(Math.max(1, Math.round((t1 - openedAt) * 1000)));
         }
         const i = text.indexOf('"t":');
@@ -208,6 +222,10 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
         messagesSent,
         messagesReceived,
         peakFds,
+        peakInFlight,
+        lastOpenAt,
+        firstEarlyCloseAt,
+        welcome,
         histograms: {
           connect: encodeHistogram(hist.connect),
           handshake: encodeHistogram(hist.handshake),

@@ -33,7 +33,11 @@ test('accept-queue overflow reads like the issue example', () => {
   assert.equal(d.causes.length, 1);
   assert.equal(d.causes[0].id, 'accept-queue-overflow');
   assert.equal(d.causes[0].failures, 2_220);
-  assert.match(d.text, /The kernel counted 2,231 ListenOverflows during the run and the listener's backlog is 128 \(somaxconn 4,096\): accept-queue overflow\. Fix: listen with backlog ≥ 2048 \(FLOODGATE_BACKLOG=2048\)/);
+  // sized from the attempts in flight (129 queued + 2,220 that waited = 2,349 → 3,072), not from the overflows
+  assert.match(d.text, /The kernel counted 2,231 ListenOverflows during the run and the listener's backlog is 128 \(somaxconn 4,096\): accept-queue overflow\. Fix: have the server listen with backlog ≥ 3072 \(Node: server\.listen\(\{ port, backlog: 3072 \}\)/);
+  assert.ok(d.causes[0].evidence.includes('sized from the attempts in flight: the queue held 129 (backlog 128) and 2,220 more waited for a SYN retransmit or timed out → 2,349, rounded up to 3,072. ListenOverflows (2,231) also count each retransmitted SYN, so they overstate the burst'), d.causes[0].evidence.join('\n'));
+  const gw = diagnoseRun({ ...evidence([bucket('upgrade.timeout', 2_220)], { 'TcpExt.ListenOverflows': 2_231 }, { listener: { backlog: 128, somaxconn: 4096, maxAcceptQueue: 129 } }), floodgate: true });
+  assert.match(gw.causes[0].fix!, /^listen with backlog ≥ 3072 \(FLOODGATE_BACKLOG=3072, or floodgate serve --backlog 3072/);
 });
 
 test('overflows without slow or failed attempts of this run are only a note (other traffic)', () => {
@@ -88,7 +92,7 @@ test('a queue never seen full adds a caveat (the overflows may be another listen
   }));
   assert.equal(d.causes[0].id, 'accept-queue-overflow');
   assert.ok(d.causes[0].evidence.some((e) => /never seen full/.test(e)));
-  assert.match(d.causes[0].fix!, /already deep, so accept\(\) was too slow/);
+  assert.match(d.causes[0].fix!, /already deep enough for the 53 attempts in flight, so accept\(\) was too slow/);
 });
 
 test('nothing failed but the kernel dropped SYNs and clients waited for retransmits: the headline says so', () => {
@@ -116,4 +120,85 @@ test('early closes without timeouts stay unexplained (they may be the server\'s 
   const d = diagnoseRun(evidence([bucket('upgrade.closed', 12)], {}));
   assert.deepEqual(d.causes.map((c) => c.id), ['unexplained']);
   assert.match(d.causes[0].verdict, /pass --server-pid/);
+});
+
+const series = (rows: [number, number, number, number][]): RunEvidence['series'] => rows.map(([t, attempts, successes, failures]) => ({ t, attempts, successes, failures }));
+
+test('a server that accepts and never answers: no-upgrade-answer, not slow-server', () => {
+  const d = diagnoseRun(evidence([bucket('upgrade.timeout', 40)], {}, {
+    attempts: 40, successes: 0,
+    connectLatencyMs: { p50: 0.4, p99: 2, max: 3, atOrAboveOneSecond: 0 },
+    socketStates: { before: {}, peak: { ESTABLISHED: 80 }, after: {} },
+  }));
+  assert.deepEqual(d.causes.map((c) => [c.id, c.failures]), [['no-upgrade-answer', 40]]);
+  assert.match(d.causes[0].verdict, /accepted and held, but the server never answered the upgrade request: no-upgrade-answer/);
+});
+
+test('closes after a successful upgrade: post-upgrade-close with the codes seen; the headline does not call them failed handshakes', () => {
+  const d = diagnoseRun(evidence([
+    { ...bucket('frames.close_1001', 20), example: 'server sent close 1001 "shutting down"' },
+    bucket('session.ECONNRESET', 10),
+  ], {}, { attempts: 40, successes: 10 }));
+  assert.equal(d.headline, '30 of 40 connections failed after a successful upgrade.');
+  assert.deepEqual(d.causes.map((c) => [c.id, c.failures]), [['post-upgrade-close', 30]]);
+  assert.match(d.causes[0].verdict, /Seen: close 1001 = going away \(the server is shutting down or restarting\): 20; ECONNRESET: 10\./);
+});
+
+test('a vanished --server-pid is named first, with the time, and explains the refusals and drops after it', () => {
+  const d = diagnoseRun(evidence([bucket('connect.ECONNREFUSED', 30), bucket('session.unexpected_close', 20)], {}, {
+    attempts: 60, successes: 10, server: { pid: 4242, fdLimit: 1024, peakFds: 40, exitedAtMs: 2_300 },
+  }));
+  assert.deepEqual(d.causes.map((c) => [c.id, c.failures]), [['server-exited', 50]]);
+  assert.match(d.causes[0].verdict, /^The server process \(pid 4242\) exited at t=2\.3 s during the run/);
+});
+
+test('server fd limit inferred without --server-pid: first N held, then every attempt closed before an answer; ranked above the overflows', () => {
+  const d = diagnoseRun(evidence([bucket('upgrade.closed', 900), bucket('connect.ETIMEDOUT', 3)], { 'TcpExt.ListenOverflows': 400 }, {
+    attempts: 1000, successes: 97,
+    order: { lastOpenMs: 300, firstEarlyCloseMs: 250 },
+    connectLatencyMs: { p50: 1, p99: 1100, max: 1200, atOrAboveOneSecond: 20 },
+    listener: { backlog: 511, somaxconn: 4096, maxAcceptQueue: 512 },
+  }));
+  assert.deepEqual(d.causes.map((c) => [c.id, c.failures]), [['unexplained', 900], ['accept-queue-overflow', 3]], 'a timeout among them breaks the pattern');
+  const clean = diagnoseRun(evidence([bucket('upgrade.closed', 900)], { 'TcpExt.ListenOverflows': 400 }, {
+    attempts: 1000, successes: 100,
+    order: { lastOpenMs: 300, firstEarlyCloseMs: 250 },
+    connectLatencyMs: { p50: 1, p99: 1100, max: 1200, atOrAboveOneSecond: 20 },
+    listener: { backlog: 511, somaxconn: 4096, maxAcceptQueue: 512 },
+  }));
+  assert.deepEqual(clean.causes.map((c) => [c.id, c.failures]), [['server-fds', 900], ['accept-queue-overflow', 0]]);
+  assert.match(clean.causes[0].verdict, /^The first 100 upgrades succeeded and stayed open; after that every attempt \(900\) was accepted and closed before any answer/);
+  assert.match(clean.causes[0].fix!, /must grow by at least 900/);
+  assert.match(clean.causes[1].verdict, /None of this run's failures are from it, but 20 connects waited/);
+  assert.doesNotMatch(clean.text, /No attempt failed/);
+});
+
+test('a periodically stalled loop: event-loop-stall from the series, confirmed by the server burning a core', () => {
+  const rows = series([[1, 20, 20, 0], [2, 20, 0, 0], [3, 20, 0, 0], [4, 20, 0, 0], [5, 20, 80, 0], [6, 20, 0, 0], [7, 20, 0, 0], [8, 20, 0, 0], [9, 0, 80, 0]]);
+  const cpu = [{ fromMs: 0, toMs: 9000, cores: 0.75, state: 'R' }];
+  const d = diagnoseRun(evidence([], {}, { attempts: 180, successes: 180, series: rows, server: { pid: 7, fdLimit: 1024, peakFds: 200, cpu } }));
+  assert.deepEqual(d.causes.map((c) => c.id), ['event-loop-stall']);
+  assert.match(d.causes[0].verdict, /No upgrade completed for 3 s, 3 s while attempts were waiting, and progress resumed after each gap, while the server burned 75% of a core: event-loop stall/);
+  const idle = diagnoseRun(evidence([], {}, { attempts: 180, successes: 180, series: rows, server: { pid: 7, cpu: [{ fromMs: 0, toMs: 9000, cores: 0.01, state: 'S' }] } }));
+  assert.deepEqual(idle.causes, [], 'an idle server is waiting on something else');
+  assert.match(idle.notes[0], /waiting on something/);
+  const steady = diagnoseRun(evidence([], {}, { attempts: 180, successes: 180, series: series([[1, 60, 60, 0], [2, 60, 60, 0], [3, 60, 60, 0]]) }));
+  assert.deepEqual(steady.causes, []);
+});
+
+test('resets that equal SyncookiesFailed get their rule; 5xx are their own cause', () => {
+  const d = diagnoseRun(evidence([bucket('connect.ECONNRESET', 41), bucket('upgrade.status_500', 5)], { 'TcpExt.SyncookiesFailed': 40, 'TcpExt.SyncookiesSent': 900 }));
+  assert.deepEqual(d.causes.map((c) => [c.id, c.failures]), [['syncookies-failed', 41], ['http-5xx', 5]]);
+});
+
+test('counters are labelled host-wide unless the run had a namespace of its own', () => {
+  const ev = evidence([bucket('upgrade.timeout', 50)], { 'TcpExt.ListenOverflows': 60 }, { listener: { backlog: 16, somaxconn: 16, maxAcceptQueue: 17 } });
+  const host = diagnoseRun(ev);
+  assert.match(host.causes[0].evidence[0], /\(host-wide\)$/);
+  assert.ok(host.causes[0].evidence.some((e) => /backlog equals net\.core\.somaxconn \(16\): the server probably asked for more and was capped/.test(e)));
+  assert.match(host.causes[0].fix!, /raise net\.core\.somaxconn from 16 to ≥ 128/);
+  assert.match(host.notes.at(-1)!, /host-wide.*ip netns exec fg floodgate bench/);
+  const ns = diagnoseRun({ ...ev, kernel: { ...ev.kernel, scope: 'netns' } });
+  assert.match(ns.causes[0].evidence[0], /\(this network namespace only\)$/);
+  assert.equal(ns.notes.length, 0);
 });
