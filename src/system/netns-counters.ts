@@ -1,5 +1,5 @@
 import { parseNetstat, type KernelCounters } from './kernel-counters.js';
-import { readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { readProcFile } from './proc-files.js';
 
 /**
@@ -14,13 +14,32 @@ export function readKernelCountersOf(pid: number | 'self'): KernelCounters {
 }
 
 /**
- * True when this process runs in a network namespace other than the host's (pid 1's): its kernel
- * counters then count only the traffic of that namespace. Unknown (pid 1 not readable) counts as
- * the host's, the cautious answer.
+ * True when this process runs in a network namespace other than the host's: its kernel counters
+ * then count only the traffic of that namespace. Compared with pid 1's namespace when it can be read;
+ * in a container that cannot read pid 1, a namespace made by `ip netns add` is recognised by its
+ * bind mount under /run/netns. Unknown counts as the host's, the cautious answer.
  */
 export function inOwnNetns(pid: number | 'self' = 'self'): boolean {
+  let own: string;
   try {
-    return readlinkSync(`/proc/${pid}/ns/net`) !== readlinkSync('/proc/1/ns/net');
+    own = readlinkSync(`/proc/${pid}/ns/net`);
+  } catch {
+    return false;
+  }
+  try {
+    return own !== readlinkSync('/proc/1/ns/net');
+  } catch {
+    // pid 1 not readable here
+  }
+  const ino = /\[(\d+)\]/.exec(own)?.[1];
+  try {
+    return readdirSync('/run/netns').some((n) => {
+      try {
+        return String(statSync(`/run/netns/${n}`).ino) === ino;
+      } catch {
+        return false;
+      }
+    });
   } catch {
     return false;
   }
