@@ -296,20 +296,22 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
     const cpu = stalls.map((s) => busyDuring(srv?.cpu, s.fromS * 1000, s.toS * 1000)).filter((x): x is NonNullable<typeof x> => x !== undefined);
     const known = cpu.length > 0;
     const cores = known ? cpu.reduce((s, c) => s + c.cores, 0) / cpu.length : undefined;
-    const burning = cores !== undefined && cores >= 0.5;
+    const states = cpu.map((c) => c.state).filter((s, i, a) => a.indexOf(s) === i);
+    // running (R) through the stalls: computing, even if a crowded machine gave it less than a core
+    const burning = cores !== undefined && (cores >= 0.5 || cpu.every((c) => c.state === 'R'));
     // without the pid, only a run whose connects were never slow: SYN retransmit gaps look the same
     const inferred = !known && slowConnects === 0 && overflows === 0;
     if (burning || inferred) {
       const gaveUp = take((b) => (isUpgradeWait(b) || (b.phase === 'upgrade' && isClosedEarly(b))));
       const ev = [renderStalls(stalls, evidence.series ?? []), ...examples(gaveUp)];
-      if (known) ev.push(`server CPU during the stalls: ${Math.round(cores! * 100)}% of a core (state ${cpu.map((c) => c.state).filter((s, i, a) => a.indexOf(s) === i).join('/')})`);
+      if (known) ev.push(`server CPU during the stalls: ${Math.round(cores! * 100)}% of a core (state ${states.join('/')})`);
       else ev.push('no --server-pid: inferred from the per-second series (connects stayed fast, so the kernel dropped nothing); pass --server-pid to see the server\'s CPU during the stalls');
       add('event-loop-stall', 'server', gaveUp,
-        `No upgrade completed for ${stalls.map((s) => `${(s.toS - s.fromS).toFixed(0)} s`).join(', ')} while attempts were waiting, and progress resumed after each gap${known ? `, while the server burned ${Math.round(cores! * 100)}% of a core` : ''}: event-loop stall (synchronous work blocks the server's loop).`,
+        `No upgrade completed for ${stalls.map((s) => `${(s.toS - s.fromS).toFixed(0)} s`).join(', ')} while attempts were waiting, and progress resumed after each gap${known ? `, while the server kept running (state ${states.join('/')}, ${Math.round(cores! * 100)}% of a core)` : ''}: event-loop stall (synchronous work blocks the server's loop).`,
         ev,
         'find the synchronous work on the event loop (node --cpu-prof, or --inspect and a CPU profile; typical: sync fs or crypto calls, JSON of large payloads, long loops) and move it off the loop (worker threads, chunking); more worker processes keep accepting while one stalls.');
     } else if (known && !burning) {
-      notes.push(`Progress stopped for ${stalls.map((s) => `${(s.toS - s.fromS).toFixed(0)} s`).join(', ')} while the server used ${Math.round(cores! * 100)}% of a core: it was waiting on something (a lock, a backend, the disk), not computing.`);
+      notes.push(`Progress stopped for ${stalls.map((s) => `${(s.toS - s.fromS).toFixed(0)} s`).join(', ')} while the server used ${Math.round(cores! * 100)}% of a core (state ${states.join('/')}): it was waiting on something (a lock, a backend, the disk), not computing.`);
     }
   }
 

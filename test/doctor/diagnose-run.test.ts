@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { diagnoseRun } from '../../src/doctor/diagnose-run.js';
 import type { FailureBucket, RunEvidence } from '../../src/doctor/run-evidence.js';
 
-// Recorded-shape evidence (the real reproductions are in test/serial/doctor-diagnose.test.ts);
+// Recorded-shape evidence (the real reproductions are in test/serial/diagnosis-ground-truth.test.ts, against the real floodgate bench);
 // these pin the wording and the attribution order of each rule.
 function evidence(failures: FailureBucket[], delta: Record<string, number>, extra: Partial<RunEvidence> = {}): RunEvidence {
   const failed = failures.reduce((s, b) => s + b.count, 0);
@@ -178,7 +178,7 @@ test('a periodically stalled loop: event-loop-stall from the series, confirmed b
   const cpu = [{ fromMs: 0, toMs: 9000, cores: 0.75, state: 'R' }];
   const d = diagnoseRun(evidence([], {}, { attempts: 180, successes: 180, series: rows, server: { pid: 7, fdLimit: 1024, peakFds: 200, cpu } }));
   assert.deepEqual(d.causes.map((c) => c.id), ['event-loop-stall']);
-  assert.match(d.causes[0].verdict, /No upgrade completed for 3 s, 3 s while attempts were waiting, and progress resumed after each gap, while the server burned 75% of a core: event-loop stall/);
+  assert.match(d.causes[0].verdict, /No upgrade completed for 3 s, 3 s while attempts were waiting, and progress resumed after each gap, while the server kept running \(state R, 75% of a core\): event-loop stall/);
   const idle = diagnoseRun(evidence([], {}, { attempts: 180, successes: 180, series: rows, server: { pid: 7, cpu: [{ fromMs: 0, toMs: 9000, cores: 0.01, state: 'S' }] } }));
   assert.deepEqual(idle.causes, [], 'an idle server is waiting on something else');
   assert.match(idle.notes[0], /waiting on something/);

@@ -37,7 +37,7 @@ const quick = ['--connect-timeout', '4s', '--handshake-timeout', '4s', '-w', '1'
 describe('diagnosis ground truth: real faults, real floodgate bench, one namespace per case', { skip }, () => {
   it('accept-queue overflow, burst: backlog 8 and a blocked loop; the suggested backlog holds the same burst', async () => {
     const ns = netns();
-    const srv = await ns.faultServer({ backlog: 8, blockMs: 2000, mode: '101' });
+    const srv = await ns.faultServer({ backlog: 8, blockOnFirstMs: 2000, mode: '101' });
     const { status, result } = await ns.bench([`ws://127.0.0.1:${srv.port}/`, '-c', '100', '-d', '0s', ...quick]);
     await stop(srv.child);
     assert.equal(result.evidence.kernel.scope, 'netns');
@@ -51,25 +51,26 @@ describe('diagnosis ground truth: real faults, real floodgate bench, one namespa
     assert.match(c.fix!, /Node: server\.listen\(\{ port, backlog: \d+ \}\)/, 'not a Floodgate gateway: the fix is in the server\'s terms');
     assert.equal(status, result.totals.failures > 0 ? 1 : 0);
     // ground truth for the size: the same burst against the same blocked server with that backlog
-    const fixed = await ns.faultServer({ backlog: n, blockMs: 2000, mode: '101' });
+    const fixed = await ns.faultServer({ backlog: n, blockOnFirstMs: 2000, mode: '101' });
     const again = await ns.bench([`ws://127.0.0.1:${fixed.port}/`, '-c', '100', '-d', '0s', ...quick]);
     await stop(fixed.child);
     assert.equal(again.result.evidence.kernel.delta['TcpExt.ListenOverflows'] ?? 0, 0, show(again.result));
     assert.equal(again.result.totals.successes, 100);
-    assert.deepEqual(ids(again.result), []);
+    // the loop is still blocked for 2 s, so the run may be named a stall, but nothing overflows any more
+    assert.ok(!ids(again.result).includes('accept-queue-overflow'), show(again.result));
     assert.equal(again.status, 0);
   });
 
   it('accept-queue overflow, slow ramp: 40/s into backlog 8 while the loop is blocked 1.5 s; the suggested backlog holds it', async () => {
     const ns = netns();
-    const srv = await ns.faultServer({ backlog: 8, blockMs: 1500, mode: '101' });
+    const srv = await ns.faultServer({ backlog: 8, blockOnFirstMs: 1500, mode: '101' });
     const args = (port: number) => [`ws://127.0.0.1:${port}/`, '-c', '60', '--rate', '40/s', '-d', '0s', ...quick];
     const { result } = await ns.bench(args(srv.port));
     await stop(srv.child);
     const c = cause(result, 'accept-queue-overflow');
     const n = sizeIn(c.fix, /backlog ≥ (\d+)/);
     assert.ok(n >= 32 && n <= 64, `about 60 arrive during the block (40/s × 1.5 s), got ${n}: ${c.evidence.join('\n')}`);
-    const fixed = await ns.faultServer({ backlog: n, blockMs: 1500, mode: '101' });
+    const fixed = await ns.faultServer({ backlog: n, blockOnFirstMs: 1500, mode: '101' });
     const again = await ns.bench(args(fixed.port));
     await stop(fixed.child);
     assert.equal(again.result.evidence.kernel.delta['TcpExt.ListenOverflows'] ?? 0, 0, show(again.result));
@@ -79,7 +80,7 @@ describe('diagnosis ground truth: real faults, real floodgate bench, one namespa
   it('somaxconn cap: the server asks for 1024, somaxconn 8 cuts it; the fix raises somaxconn to the right size', async () => {
     const ns = netns();
     ns.sysctl('net.core.somaxconn=8');
-    const srv = await ns.faultServer({ backlog: 1024, blockMs: 2000, mode: '101' });
+    const srv = await ns.faultServer({ backlog: 1024, blockOnFirstMs: 2000, mode: '101' });
     const { result } = await ns.bench([`ws://127.0.0.1:${srv.port}/`, '-c', '100', '-d', '0s', ...quick]);
     await stop(srv.child);
     const c = cause(result, 'accept-queue-overflow');
@@ -87,7 +88,7 @@ describe('diagnosis ground truth: real faults, real floodgate bench, one namespa
     const n = sizeIn(c.fix, /raise net\.core\.somaxconn from 8 to ≥ (\d+)/);
     assert.ok(n >= 100 && n <= 128, `got ${n}`);
     ns.sysctl(`net.core.somaxconn=${n}`);
-    const fixed = await ns.faultServer({ backlog: 1024, blockMs: 2000, mode: '101' });
+    const fixed = await ns.faultServer({ backlog: 1024, blockOnFirstMs: 2000, mode: '101' });
     const again = await ns.bench([`ws://127.0.0.1:${fixed.port}/`, '-c', '100', '-d', '0s', ...quick]);
     await stop(fixed.child);
     assert.equal(again.result.evidence.kernel.delta['TcpExt.ListenOverflows'] ?? 0, 0, show(again.result));
@@ -167,7 +168,7 @@ describe('diagnosis ground truth: real faults, real floodgate bench, one namespa
     const { result } = await ns.bench([`ws://127.0.0.1:${srv.port}/`, '-c', '140', '--rate', '20/s', '-d', '0s', '--server-pid', String(srv.pid), ...quick, '--handshake-timeout', '8s']);
     await stop(srv.child);
     const c = cause(result, 'event-loop-stall');
-    assert.match(c.verdict, /while the server burned \d+% of a core: event-loop stall/);
+    assert.match(c.verdict, /while the server kept running \(state R, \d+% of a core\): event-loop stall/);
     assert.ok(!ids(result).includes('slow-server'), show(result));
   });
 
@@ -239,6 +240,16 @@ describe('diagnosis ground truth: real faults, real floodgate bench, one namespa
     assert.deepEqual(ids(result), ['application-admission'], show(result));
     assert.equal(result.totals.successes, 3);
     assert.match(cause(result, 'application-admission').fix!, /FLOODGATE_MAX_CONNECTIONS/);
+  });
+
+  it('generator fd limit: the bench runs under prlimit --nofile 100, forced past its pre-flight; named generator-side', async () => {
+    const ns = netns();
+    const srv = await ns.faultServer({ mode: '101' });
+    const { status, result } = await ns.bench([`ws://127.0.0.1:${srv.port}/`, '-c', '120', '-d', '300ms', '--force', ...quick], ['prlimit', '--nofile=100:100']);
+    await stop(srv.child);
+    assert.equal(status, 1);
+    assert.equal(ids(result)[0], 'generator-fds', show(result));
+    assert.equal(cause(result, 'generator-fds').side, 'generator');
   });
 
   it('a healthy server: no cause, exit 0', async () => {
