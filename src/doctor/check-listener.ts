@@ -1,6 +1,7 @@
 import { FloodgateError } from '../errors.js';
 import { listeningPortsOf, pidsListeningOn, readListeners, type Listener } from '../system/listeners.js';
 import { readFdLimits, readSomaxconn } from '../system/limits.js';
+import { readLinuxSysctls } from '../system/sysctl-set.js';
 import { countOpenFds } from '../system/process-usage.js';
 import type { Finding } from './finding.js';
 import { formatCount, formatPercent } from './format.js';
@@ -52,7 +53,9 @@ export function gatherListenerFacts(input: ListenerCheckInput): { ports: number[
     const lim = readFdLimits(pid);
     fds = { pid, open, hard: lim.hard, soft: lim.soft };
   }
-  return { ports, facts: { listeners, somaxconn: readSomaxconn(), fds } };
+  // somaxconn is per network namespace: the listener's own (through nsenter when it lives in another)
+  const somaxconn = input.pid !== undefined ? readLinuxSysctls(input.pid).somaxconn : readSomaxconn();
+  return { ports, facts: { listeners, somaxconn, fds } };
 }
 
 export function judgeListener(input: ListenerCheckInput, ports: number[], facts: ListenerFacts): Finding[] {
@@ -85,6 +88,16 @@ export function judgeListener(input: ListenerCheckInput, ports: number[], facts:
         : smallBacklog
           ? `listen with a larger backlog (FLOODGATE_BACKLOG=${facts.somaxconn}) and restart: bursts over ${l.backlog} are dropped and retried after 1 s`
           : undefined,
+    });
+  }
+  for (const l of facts.listeners) {
+    if (facts.somaxconn === undefined || l.backlog !== facts.somaxconn) continue;
+    // the kernel keeps only min(requested, somaxconn): a backlog exactly at the cap is the usual sign of a cut
+    findings.push({
+      id: 'listener.capped', severity: 'warn',
+      title: `${l.address}:${l.port}'s backlog equals net.core.somaxconn (${formatCount(l.backlog)}): it was probably capped — the server asked for this much or more, and the requested value cannot be read back from the kernel.`,
+      evidence: [`ss -ltn Send-Q ${l.backlog} = net.core.somaxconn ${facts.somaxconn}`, 'effective backlog = min(requested, somaxconn), fixed at listen()'],
+      fix: `if the server asks for more than ${formatCount(facts.somaxconn)} (its config or listen() call says), raise net.core.somaxconn to that value (floodgate tune --backlog N) and restart it; if it asked for exactly this, nothing to do`,
     });
   }
   if (facts.fds) {

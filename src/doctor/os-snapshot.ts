@@ -1,6 +1,8 @@
 import { platform as osPlatform, totalmem } from 'node:os';
 import { readFdLimits, readMemoryLimit, type MemoryLimit } from '../system/limits.js';
 import { LINUX_TIME_WAIT_SECONDS, readLinuxSysctls, type LinuxSysctls } from '../system/sysctl-set.js';
+import { inOtherNetns } from '../system/listeners.js';
+import { inOwnNetns } from '../system/netns-counters.js';
 import { macTimeWaitSeconds, readMacSysctls, type MacSysctls } from '../system/macos-sysctl.js';
 
 /**
@@ -21,6 +23,10 @@ export interface OsSnapshot {
   memory: MemoryLimit;
   linux?: LinuxSysctls;
   mac?: MacSysctls;
+  /** The per-namespace settings were read in this pid's network namespace (it lives in another one than the doctor). */
+  netnsOf?: number;
+  /** The doctor itself runs outside the host's network namespace: host-wide settings may not be visible. */
+  readerInOwnNetns?: boolean;
 }
 
 export function snapshotFromLinux(linux: LinuxSysctls, fd: OsSnapshot['fdLimits'], memory: MemoryLimit): OsSnapshot {
@@ -62,5 +68,7 @@ export function readOsSnapshot(pid: number | 'self' = 'self'): OsSnapshot {
     return snapshotFromMac(mac, { pid, soft: undefined, hard: mac.maxFilesPerProc }, { bytes: totalmem(), source: 'physical' });
   }
   const fd = readFdLimits(pid);
-  return snapshotFromLinux(readLinuxSysctls(), { pid, soft: fd.soft, hard: fd.hard }, readMemoryLimit());
+  const other = typeof pid === 'number' && inOtherNetns(pid);
+  const snap = snapshotFromLinux(readLinuxSysctls(typeof pid === 'number' ? pid : undefined), { pid, soft: fd.soft, hard: fd.hard }, readMemoryLimit());
+  return { ...snap, netnsOf: other ? (pid as number) : undefined, readerInOwnNetns: inOwnNetns() };
 }

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import type { RunEvidence } from '../doctor/run-evidence.js';
+import { inOtherNetns } from './listeners.js';
 import { readSysctl } from './proc-files.js';
 
 /**
@@ -77,8 +79,43 @@ export function parseLinuxSysctls(read: (name: string) => string | undefined): L
   return out;
 }
 
-export function readLinuxSysctls(): LinuxSysctls {
-  return parseLinuxSysctls(readSysctl);
+/**
+ * Settings that are one value for the whole host, whatever network namespace reads them (measured on
+ * kernel 6.18: tcp_mem, rmem_max/wmem_max and netdev_max_backlog are not even visible outside the
+ * host's namespace; fs.* are the same everywhere; nf_conntrack_max is set on the host).
+ */
+export const HOST_WIDE_SYSCTLS: ReadonlySet<keyof LinuxSysctls> = new Set<keyof LinuxSysctls>([
+  'tcpMem', 'fileMax', 'nrOpen', 'netdevMaxBacklog', 'rmemMax', 'wmemMax', 'nfConntrackMax',
+]);
+
+/**
+ * The settings as seen by `pid`'s network namespace: the net.* files under /proc/sys show the
+ * namespace of the process that reads them, so for a process in another namespace (a container,
+ * `ip netns exec`) they are read through `nsenter -t PID -n` (root). Host-wide ones are read here.
+ * Without a pid, or for one in this namespace, the same as readLinuxSysctls().
+ */
+export function readLinuxSysctls(pid?: number): LinuxSysctls {
+  if (pid === undefined || !inOtherNetns(pid)) return parseLinuxSysctls(readSysctl);
+  const names = Object.entries(LINUX_SYSCTL_NAMES).filter(([f]) => !HOST_WIDE_SYSCTLS.has(f as keyof LinuxSysctls)).map(([, n]) => n);
+  const theirs = readSysctlsInNetnsOf(pid, names);
+  return parseLinuxSysctls((name) => (names.includes(name) ? theirs.get(name) : readSysctl(name)));
+}
+
+/** One `nsenter` for all names: "name<TAB>value" lines, empty value when the file is absent there. */
+function readSysctlsInNetnsOf(pid: number, names: string[]): Map<string, string> {
+  const script = 'for n in "$@"; do f=/proc/sys/$(echo "$n" | tr . /); if [ -r "$f" ]; then printf "%s\\t%s\\n" "$n" "$(cat "$f")"; fi; done';
+  const out = new Map<string, string>();
+  let text: string;
+  try {
+    text = execFileSync('nsenter', ['-t', String(pid), '-n', 'sh', '-c', script, 'sh', ...names], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    const tab = line.indexOf('\t');
+    if (tab > 0) out.set(line.slice(0, tab), line.slice(tab + 1).trim());
+  }
+  return out;
 }
 
 /** The subset a bench run stores in RunEvidence.settings. */
