@@ -17,7 +17,7 @@ function runFacts(r: BenchResult): string[] {
 }
 
 function metricRow(r: ComparisonRow): string {
-  const better = r.better === 'a' ? '<b class="a">A</b>' : r.better === 'b' ? '<b class="b">B</b>' : r.better === 'same' ? 'same' : '';
+  const better = r.better === 'a' ? '<b class="a">A</b>' : r.better === 'b' ? '<b class="b">B</b>' : r.better === 'same' ? 'same' : r.scope === 'host-wide' ? 'host-wide: not ranked' : '';
   const ratio = Number.isNaN(r.ratio) ? '—' : `${h(r.ratio)}×`;
   return `<tr><td><code>${h(r.metric)}</code></td><td>${h(r.a)}</td><td>${h(r.b)}</td><td>${r.delta > 0 ? '+' : ''}${h(r.delta)}</td><td>${ratio}</td><td>${better}</td></tr>`;
 }

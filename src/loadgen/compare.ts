@@ -9,8 +9,10 @@ export interface ComparisonRow {
   delta: number;
   /** b / a (NaN when a is 0). */
   ratio: number;
-  /** Which run did better on this metric; null when the metric has no better direction (attempts). */
+  /** Which run did better on this metric; null when the metric has no better direction (attempts) or is not the runs' own (host-wide counters). */
   better: 'a' | 'b' | 'same' | null;
+  /** Kernel counter rows: `host-wide` when either run counted the whole host's traffic (not ranked), `netns` when both had a namespace of their own. */
+  scope?: 'host-wide' | 'netns';
 }
 
 /** Per-second rates of a run's series (intervals may be shorter than 1 s), time in seconds from the run's start. */
@@ -89,8 +91,11 @@ export function compareResults(a: BenchResult, b: BenchResult): ComparisonRow[] 
   }
   const kinds = new Set([...a.failures.map((f) => f.kind), ...b.failures.map((f) => f.kind)]);
   for (const k of kinds) add(`failures.${k}`, a.failures.find((f) => f.kind === k)?.count ?? 0, b.failures.find((f) => f.kind === k)?.count ?? 0, -1);
+  // Host-wide counters count every process on the machine: shown, never used to rank the runs.
+  const own = a.evidence?.kernel?.scope === 'netns' && b.evidence?.kernel?.scope === 'netns';
   for (const k of ['TcpExt.ListenOverflows', 'TcpExt.ListenDrops', 'TcpExt.TCPReqQFullDoCookies', 'Tcp.EstabResets']) {
-    add(`kernel.${k}`, a.evidence?.kernel?.delta?.[k] ?? 0, b.evidence?.kernel?.delta?.[k] ?? 0, -1);
+    add(`kernel.${k}`, a.evidence?.kernel?.delta?.[k] ?? 0, b.evidence?.kernel?.delta?.[k] ?? 0, own ? -1 : 0);
+    rows[rows.length - 1].scope = own ? 'netns' : 'host-wide';
   }
   return rows;
 }
@@ -103,7 +108,7 @@ export function renderComparison(rows: ComparisonRow[], nameA = 'a', nameB = 'b'
   const out = [`${'metric'.padEnd(w)}  ${nameA.padStart(12)}  ${nameB.padStart(12)}  ${'delta'.padStart(10)}  ${'ratio'.padEnd(8)}  better`];
   for (const r of shownRows(rows)) {
     const ratio = Number.isNaN(r.ratio) ? '—' : `${r.ratio}×`;
-    const better = r.better === 'a' ? nameA : r.better === 'b' ? nameB : r.better ?? '';
+    const better = r.better === 'a' ? nameA : r.better === 'b' ? nameB : r.scope === 'host-wide' ? '(host-wide: not ranked)' : r.better ?? '';
     out.push(`${`${r.metric.padEnd(w)}  ${String(r.a).padStart(12)}  ${String(r.b).padStart(12)}  ${(r.delta > 0 ? '+' : '') + String(r.delta)}`.padEnd(w + 42)}  ${ratio.padEnd(8)}  ${better}`.trimEnd());
   }
   return out.join('\n');

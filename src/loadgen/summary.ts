@@ -28,9 +28,19 @@ export function renderSummary(r: BenchResult): string {
   }
   const e = r.evidence;
   const interesting = Object.entries(e.kernel.delta).filter(([k]) => /ListenOverflows|ListenDrops|ReqQFull|Syncookies|TimeWaitOverflow|AbortOnMemory|EstabResets|AttemptFails/.test(k));
-  if (interesting.length > 0) out.push(`Kernel (delta): ${interesting.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+  if (interesting.length > 0) {
+    const whose = e.kernel.scope === 'netns'
+      ? 'this network namespace only'
+      : 'host-wide: every process on this machine adds to them; for this run\'s own, run in a network namespace (ip netns exec)';
+    out.push(`Kernel (delta, ${whose}): ${interesting.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+  }
   out.push(`Sockets toward :${e.target.port}: peak ${Object.entries(e.socketStates.peak).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || 'none'}; TIME_WAIT at end ${fmt(e.generator.timeWaitToTarget ?? 0)}`);
-  out.push(`Generator: peak ${fmt(e.generator.peakFdsPerProcess ?? 0)} fds in one process (limit ${e.generator.fdLimitPerProcess === undefined ? 'unknown' : fmt(e.generator.fdLimitPerProcess)})${e.server ? `; server pid ${e.server.pid}: peak ${fmt(e.server.peakFds ?? 0)} fds (limit ${e.server.fdLimit ?? 'unknown'})` : ''}`);
+  const server = e.server === undefined
+    ? ''
+    : e.server.exitedAtMs !== undefined
+      ? `; server pid ${e.server.pid} exited at t=${(e.server.exitedAtMs / 1000).toFixed(1)} s (peak ${fmt(e.server.peakFds ?? 0)} fds before, limit ${e.server.fdLimit ?? 'unknown'})`
+      : `; server pid ${e.server.pid}: peak ${fmt(e.server.peakFds ?? 0)} fds (limit ${e.server.fdLimit ?? 'unknown'})`;
+  out.push(`Generator: peak ${fmt(e.generator.peakFdsPerProcess ?? 0)} fds in one process (limit ${e.generator.fdLimitPerProcess === undefined ? 'unknown' : fmt(e.generator.fdLimitPerProcess)})${server}`);
   if (r.thresholds.length > 0) {
     out.push('Thresholds:');
     for (const th of r.thresholds) out.push(`  ${th.ok ? 'ok    ' : 'BROKEN'} ${th.expression} (actual ${th.actual})`);

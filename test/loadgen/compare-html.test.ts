@@ -33,6 +33,13 @@ describe('renderComparisonReport() on two real runs', () => {
     assert.deepEqual([rows.success_rate.a, rows.success_rate.b, rows.success_rate.better], [1, 0.5, 'a']);
     assert.deepEqual([rows['failures.frames.close_4000'].a, rows['failures.frames.close_4000'].b, rows['failures.frames.close_4000'].better], [0, 10, 'a']);
     assert.equal(rows.attempts.better, null);
+    // host-wide counters count other processes too: shown, never ranked
+    const scoped = (r: BenchResult, scope: 'host' | 'netns'): BenchResult => ({ ...r, evidence: { ...r.evidence, kernel: { ...r.evidence.kernel, scope, delta: { 'TcpExt.ListenOverflows': r === a ? 0 : 5 } } } });
+    const host = Object.fromEntries(compareResults(scoped(a, 'host'), scoped(b, 'netns')).map((r) => [r.metric, r]));
+    assert.deepEqual([host['kernel.TcpExt.ListenOverflows'].scope, host['kernel.TcpExt.ListenOverflows'].better], ['host-wide', null]);
+    assert.match(renderComparison(compareResults(scoped(a, 'host'), scoped(b, 'host'))), /kernel\.TcpExt\.ListenOverflows\s+0\s+5\s+\+5\s+—\s+\(host-wide: not ranked\)/);
+    const ns = Object.fromEntries(compareResults(scoped(a, 'netns'), scoped(b, 'netns')).map((r) => [r.metric, r]));
+    assert.deepEqual([ns['kernel.TcpExt.ListenOverflows'].scope, ns['kernel.TcpExt.ListenOverflows'].better], ['netns', 'a']);
     assert.ok(rows.handshakes_per_s.a > 0 && rows.handshakes_per_s.b > 0);
     for (const l of ['connect', 'handshake']) for (const p of ['p50', 'p90', 'p99']) assert.ok(rows[`${p}_${l}_ms`].a > 0, `${p}_${l}_ms`);
     assert.match(renderComparison(compareResults(a, b), 'before', 'after'), /success_rate\s+1\s+0\.5\s+-0\.5\s+0\.5×\s+before/);
