@@ -24,7 +24,15 @@ function netns(): Netns {
   return ns;
 }
 
-const ids = (r: BenchResult): string[] => r.diagnosis!.causes.map((c) => c.id);
+const ids = (r: BenchResult): string[] => {
+  // FG_TEST_VERBOSE=1 prints each diagnosis as `doctor --run` would (the samples in docs/doctor.md come from here)
+  if (process.env.FG_TEST_VERBOSE) {
+    const d = r.diagnosis!;
+    const lines = [d.headline, ...d.causes.flatMap((c) => ['', `• ${c.verdict}`, ...c.evidence.map((e) => `    ${e}`), ...(c.fix ? [`  Fix: ${c.fix}`] : [])]), ...d.notes.map((n) => `\nNote: ${n}`)];
+    console.log(`----- ${r.target.url} exit ${r.exit?.code}\n${lines.join('\n')}`);
+  }
+  return r.diagnosis!.causes.map((c) => c.id);
+};
 const cause = (r: BenchResult, id: string) => {
   const c = r.diagnosis!.causes.find((x) => x.id === id);
   assert.ok(c, `no ${id} in: ${JSON.stringify(r.diagnosis, null, 1)}`);
