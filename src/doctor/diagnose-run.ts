@@ -131,8 +131,14 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
       ...examples(gone),
     ];
     if (srv.peakFds) ev.push(`server fds before it exited: peak ${formatCount(srv.peakFds)}${srv.fdLimit !== undefined ? ` of its hard limit ${formatCount(srv.fdLimit)}` : ''}`);
+    const refusedAfter = sum(gone.filter(isRefused));
+    const dropped = sum(gone) - refusedAfter;
+    const what = [
+      dropped > 0 ? `${formatCount(dropped)} connections it held or had not answered yet were dropped` : '',
+      refusedAfter > 0 ? `${formatCount(refusedAfter)} later attempts found nothing listening` : '',
+    ].filter(Boolean).join(' and ');
     add('server-exited', 'server', gone,
-      `The server process (pid ${srv.pid}) exited at t=${seconds(srv.exitedAtMs)} during the run${gone.length > 0 ? `: the ${formatCount(sum(gone))} connections it held or was still to answer were dropped, and later attempts found nothing listening` : ''}: server exited.`,
+      `The server process (pid ${srv.pid}) exited at t=${seconds(srv.exitedAtMs)} during the run${what ? `: ${what}` : ''}: server exited.`,
       ev,
       'read why it exited: its log and exit status (systemctl status, docker inspect / docker logs, journalctl), and dmesg for the OOM killer; a supervisor that restarts it shortens the gap but the clients still reconnect.');
   }
@@ -351,9 +357,12 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
     if (backlog !== undefined && somaxconn !== undefined && backlog === somaxconn) {
       ev.push(`the listener's backlog equals net.core.somaxconn (${formatCount(somaxconn)}): the server probably asked for more and was capped (the requested value cannot be read back)`);
     }
+    const ownCounters = evidence.kernel?.scope === 'netns';
     if (backlog !== undefined && queuePeak !== undefined && queuePeak < backlog) {
       // sampling can miss a short peak, so this is a caveat, not a veto
-      ev.push('the accept queue was never seen full: some of these overflows may belong to other listeners on this host');
+      ev.push(ownCounters
+        ? 'the accept queue was never seen full (it is sampled, so a short peak can be missed)'
+        : 'the accept queue was never seen full: some of these overflows may belong to other listeners on this host');
     }
     const listenerPart =
       backlog !== undefined ? ` and the listener's backlog is ${formatCount(backlog)}${somaxconn !== undefined ? ` (somaxconn ${formatCount(somaxconn)})` : ''}` : '';
@@ -362,10 +371,12 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
     const peakInFlight = evidence.generator.peakInFlight;
     const waited = Math.max(sum(timeouts), slowConnects);
     // what the queue held at its fullest: backlog + 1 when full, else the sampled peak
-    const held = backlog === undefined ? 0 : queuePeak !== undefined ? Math.min(backlog + 1, queuePeak) : backlog + 1;
+    // (with counters of this namespace only, an overflow means this queue was full, whatever the samples saw)
+    const held = backlog === undefined ? 0 : queuePeak !== undefined && !ownCounters ? Math.min(backlog + 1, queuePeak) : backlog + 1;
     const inFlight = Math.max(1, Math.min(peakInFlight ?? Infinity, held + waited));
     const wanted = Math.min(65535, roundUpBacklog(inFlight));
-    const arithmetic = `sized from the attempts in flight: the queue held ${formatCount(held)}${backlog !== undefined ? ` (backlog ${formatCount(backlog)})` : ''} and ${formatCount(waited)} more waited for a SYN retransmit or timed out → ${formatCount(held + waited)}${peakInFlight !== undefined ? `; the generator had at most ${formatCount(peakInFlight)} attempts in flight at once → ${formatCount(inFlight)}` : ''}, rounded up to ${formatCount(wanted)}. ListenOverflows (${formatCount(overflows)}) also count each retransmitted SYN, so they overstate the burst`;
+    const capped = peakInFlight !== undefined && peakInFlight < held + waited ? `, at most the ${formatCount(peakInFlight)} the generator had in flight at once` : '';
+    const arithmetic = `sized from the attempts in flight: the queue held ${formatCount(held)}${backlog !== undefined ? ` (backlog ${formatCount(backlog)})` : ''} + ${formatCount(waited)} more waited for a SYN retransmit or timed out = ${formatCount(held + waited)}${capped} → ${formatCount(inFlight)} in flight, rounded up to ${formatCount(wanted)}. ListenOverflows (${formatCount(overflows)}) also count each retransmitted SYN, so they overstate the burst`;
     ev.push(arithmetic);
     let fix: string;
     if (backlog !== undefined && backlog >= wanted) {

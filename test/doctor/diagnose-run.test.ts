@@ -35,7 +35,7 @@ test('accept-queue overflow reads like the issue example', () => {
   assert.equal(d.causes[0].failures, 2_220);
   // sized from the attempts in flight (129 queued + 2,220 that waited = 2,349 → 3,072), not from the overflows
   assert.match(d.text, /The kernel counted 2,231 ListenOverflows during the run and the listener's backlog is 128 \(somaxconn 4,096\): accept-queue overflow\. Fix: have the server listen with backlog ≥ 3072 \(Node: server\.listen\(\{ port, backlog: 3072 \}\)/);
-  assert.ok(d.causes[0].evidence.includes('sized from the attempts in flight: the queue held 129 (backlog 128) and 2,220 more waited for a SYN retransmit or timed out → 2,349, rounded up to 3,072. ListenOverflows (2,231) also count each retransmitted SYN, so they overstate the burst'), d.causes[0].evidence.join('\n'));
+  assert.ok(d.causes[0].evidence.includes('sized from the attempts in flight: the queue held 129 (backlog 128) + 2,220 more waited for a SYN retransmit or timed out = 2,349 → 2,349 in flight, rounded up to 3,072. ListenOverflows (2,231) also count each retransmitted SYN, so they overstate the burst'), d.causes[0].evidence.join('\n'));
   const gw = diagnoseRun({ ...evidence([bucket('upgrade.timeout', 2_220)], { 'TcpExt.ListenOverflows': 2_231 }, { listener: { backlog: 128, somaxconn: 4096, maxAcceptQueue: 129 } }), floodgate: true });
   assert.match(gw.causes[0].fix!, /^listen with backlog ≥ 3072 \(FLOODGATE_BACKLOG=3072, or floodgate serve --backlog 3072/);
 });
