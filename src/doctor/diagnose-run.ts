@@ -28,6 +28,7 @@ export type CauseId =
   | 'accept-queue-overflow'
   | 'syn-queue-overflow'
   | 'syncookies'
+  | 'syn-loss'
   | 'http-5xx'
   | 'http-status'
   | 'slow-server'
@@ -417,6 +418,29 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
       `The kernel answered ${formatCount(cookies)} SYNs with SYN cookies (SyncookiesSent / TCPReqQFullDoCookies) while ListenOverflows stayed flat: the SYN burst outran the SYN queue and was answered with cookies.`,
       [`TcpExt.SyncookiesSent +${formatCount(delta('TcpExt.SyncookiesSent'))}, TCPReqQFullDoCookies +${formatCount(delta('TcpExt.TCPReqQFullDoCookies'))} (${scope})`, ...examples(timeouts)],
       `${backlogFix(wanted, { floodgate, somaxconn: settings.somaxconn })}, so bursts fit in the queue.`);
+  }
+
+  // 14b. SYNs retransmitted although no queue here dropped any: lost on the way (or, for a target on
+  //      another host or namespace, dropped where this machine's counters cannot see).
+  const queueCauses = causes.some((c) => ['accept-queue-overflow', 'syn-queue-overflow', 'syncookies', 'syncookies-failed'].includes(c.id));
+  const connectTimeouts = [...remaining].filter((b) => b.kind === 'connect.ETIMEDOUT');
+  if (!queueCauses && (slowConnects > 0 || connectTimeouts.length > 0)) {
+    const lost = take((b) => connectTimeouts.includes(b));
+    const synRetrans = delta('TcpExt.TCPSynRetrans');
+    const local = evidence.target.local;
+    const ev = [
+      ...examples(lost),
+      `${formatCount(slowConnects)} connects took ≥ 1 s (a SYN or SYN-ACK was retransmitted)${cl ? `; connect p50 ${cl.p50} ms, p99 ${cl.p99} ms` : ''}`,
+      `TcpExt.TCPSynRetrans +${formatCount(synRetrans)}, ListenOverflows +${formatCount(overflows)}, TCPReqQFullDrop +${formatCount(reqQFullDrop)} (${scope})`,
+    ];
+    add('syn-loss', 'server', lost,
+      local
+        ? `${formatCount(slowConnects + sum(lost))} connects waited for SYN retransmits or timed out while no queue on this machine dropped anything (ListenOverflows and TCPReqQFullDrop flat): the SYNs or SYN-ACKs were lost on the way — SYN loss (a lossy link, a firewall or conntrack dropping them).`
+        : `${formatCount(slowConnects + sum(lost))} connects waited for SYN retransmits or timed out: SYN loss — ${evidence.target.host} is not on this machine (or in another network namespace), so its own drops are not in these counters: its accept queue may have overflowed, or the network lost the packets.`,
+      ev,
+      local
+        ? 'look at the path: packet loss (ip -s link, tc qdisc), firewall rules and the conntrack table (nf_conntrack_max, conntrack -S); SYN rate limits in a load balancer.'
+        : `on the server, run floodgate doctor --port ${evidence.target.port} (or floodgate watch --port ${evidence.target.port}) during a run to see its ListenOverflows and queue; if they stay flat, the network loses packets (mtr, ip -s link, tc qdisc, firewall and conntrack on the way).`);
   }
 
   // 15. HTTP errors: the server's own failures (5xx), then refusals (4xx, redirects).

@@ -13,7 +13,7 @@ after(async () => {
 });
 
 test('a listener whose loop is blocked: backlog from ss, queue depth at the backlog, fds of the pid', async () => {
-  const { child, line } = await startWithFirstLine([process.execPath, faultServer, JSON.stringify({ backlog: 8, blockMs: 4000 })]);
+  const { child, line } = await startWithFirstLine([process.execPath, faultServer, JSON.stringify({ backlog: 8, blockOnFirstMs: 60_000 })]);
   children.push(child);
   const { port, pid } = JSON.parse(line) as { port: number; pid: number };
   const sockets: Socket[] = [];

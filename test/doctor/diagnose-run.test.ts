@@ -202,3 +202,14 @@ test('counters are labelled host-wide unless the run had a namespace of its own'
   assert.match(ns.causes[0].evidence[0], /\(this network namespace only\)$/);
   assert.equal(ns.notes.length, 0);
 });
+
+test('slow connects with nothing dropped here: syn-loss, worded for a local target and for one whose counters are elsewhere', () => {
+  const local = diagnoseRun(evidence([bucket('connect.ETIMEDOUT', 2)], { 'TcpExt.TCPSynRetrans': 90 }, {
+    connectLatencyMs: { p50: 1_010, p99: 3_100, max: 3_200, atOrAboveOneSecond: 40 },
+  }));
+  assert.deepEqual(local.causes.map((c) => [c.id, c.failures]), [['syn-loss', 2]]);
+  assert.match(local.causes[0].verdict, /^42 connects waited for SYN retransmits or timed out while no queue on this machine dropped anything .*: the SYNs or SYN-ACKs were lost on the way — SYN loss/);
+  const remote = diagnoseRun({ ...evidence([], {}, { connectLatencyMs: { p50: 1_010, p99: 3_100, max: 3_200, atOrAboveOneSecond: 40 } }), target: { url: 'ws://10.0.0.5:8080/', host: '10.0.0.5', port: 8080, local: false } });
+  assert.match(remote.causes[0].verdict, /SYN loss — 10\.0\.0\.5 is not on this machine/);
+  assert.match(remote.causes[0].fix!, /^on the server, run floodgate doctor --port 8080/);
+});

@@ -87,7 +87,25 @@ export class Netns {
     });
   }
 
-  /** Kills every process group this namespace started and waits for them, then deletes the namespace. */
+  /**
+   * A veth pair between this namespace (`10.211.0.2`) and `server` (`10.211.0.1`): a real link, for
+   * faults tc netem injects. The addresses exist only inside the two namespaces; the veth names are
+   * random (interface names are per namespace, but they are created in the host's first).
+   */
+  linkTo(server: Netns): { serverIp: string; clientIp: string; clientDev: string } {
+    const tag = randomBytes(3).toString('hex');
+    const [a, b] = [`fgv${tag}s`, `fgv${tag}c`];
+    execFileSync('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+    execFileSync('ip', ['link', 'set', a, 'netns', server.name]);
+    execFileSync('ip', ['link', 'set', b, 'netns', this.name]);
+    execFileSync('ip', ['-n', server.name, 'addr', 'add', '10.211.0.1/30', 'dev', a]);
+    execFileSync('ip', ['-n', this.name, 'addr', 'add', '10.211.0.2/30', 'dev', b]);
+    execFileSync('ip', ['-n', server.name, 'link', 'set', a, 'up']);
+    execFileSync('ip', ['-n', this.name, 'link', 'set', b, 'up']);
+    return { serverIp: '10.211.0.1', clientIp: '10.211.0.2', clientDev: b };
+  }
+
+  /** Kills every process group this namespace started and waits for them, then deletes the namespace (and its veth ends). */
   async close(): Promise<void> {
     await Promise.all(this.groups.map(stop));
     try {
