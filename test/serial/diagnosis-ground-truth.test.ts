@@ -185,6 +185,16 @@ describe('diagnosis ground truth: real faults, real floodgate bench, one namespa
     assert.ok(!ids(result).includes('slow-server'), show(result));
   });
 
+  it('stalled event loop without --server-pid: inferred from the series, since no connect was slow', async () => {
+    const ns = netns();
+    const srv = await ns.faultServer({ mode: '101', blockOnFirstMs: 3500 });
+    const { result } = await ns.bench([`ws://127.0.0.1:${srv.port}/`, '-c', '100', '--rate', '25/s', '-d', '0s', ...quick, '--handshake-timeout', '8s']);
+    await stop(srv.child);
+    assert.deepEqual(ids(result), ['event-loop-stall'], show(result));
+    const c = cause(result, 'event-loop-stall');
+    assert.ok(c.evidence.some((e) => e.startsWith('no --server-pid: inferred from the per-second series')), c.evidence.join('\n'));
+  });
+
   it('never answers the upgrade: no-upgrade-answer, not slow server', async () => {
     const ns = netns();
     const srv = await ns.faultServer({ mode: 'silent' });
