@@ -15,7 +15,8 @@ program
   // 1 is kept for "the run found a problem" (bench failures, doctor causes) so CI can tell them apart.
   // Inherited by the subcommands registered below.
   .exitOverride((err) => {
-    process.exit(err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? 0 : 2);
+    // help and --version keep commander's own code (0, or 1 for help shown after a bare `floodgate`)
+    process.exit(err.exitCode === 0 || err.code === 'commander.help' ? err.exitCode : 2);
   });
 
 // One register function per subcommand, each in its own file.
