@@ -32,7 +32,7 @@ export function registerBench(program: Command): void {
     .option('--handshake-timeout <d>', 'upgrade answer timeout', '10s')
     .option('--teardown <mode>', 'clean (close handshake) or reset (no TIME_WAIT here)')
     .option('--threshold <expr>', 'e.g. "success_rate>=0.99" (repeatable); when given, they alone decide the exit code (1 when one is broken)', collect)
-    .option('--server-pid <pid>', 'sample this server process\'s fds during the run', (v) => Number(v))
+    .option('--server-pid <pid>', 'sample this server process\'s fds, CPU and state during the run, and notice if it exits', (v) => Number(v))
     .option('--fd-limit <n>', 'fd limit per process for the pre-flight (default: read it)', (v) => Number(v))
     .option('--force', 'run even when the pre-flight refuses the plan')
     .option('--json', 'print the result as JSON on stdout (schema: docs/bench.md)')
