@@ -312,7 +312,7 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
       const gaveUp = take((b) => (isUpgradeWait(b) || (b.phase === 'upgrade' && isClosedEarly(b))));
       const ev = [renderStalls(stalls, evidence.series ?? []), ...examples(gaveUp)];
       if (known) ev.push(`server CPU during the stalls: ${Math.round(cores! * 100)}% of a core (state ${states.join('/')})`);
-      else ev.push('no --server-pid: inferred from the per-second series (connects stayed fast, so the kernel dropped nothing); pass --server-pid to see the server\'s CPU during the stalls');
+      else ev.push('no --server-pid: inferred from the per-second series (connects stayed fast, so the kernel dropped nothing); a server starved of CPU by other processes looks the same: pass --server-pid to see its CPU and state during the stalls');
       add('event-loop-stall', 'server', gaveUp,
         `No upgrade completed for ${stalls.map((s) => `${(s.toS - s.fromS).toFixed(0)} s`).join(', ')} while attempts were waiting, and progress resumed after each gap${known ? `, while the server kept running (state ${states.join('/')}, ${Math.round(cores! * 100)}% of a core)` : ''}: event-loop stall (synchronous work blocks the server's loop).`,
         ev,
