@@ -195,6 +195,29 @@ describe('diagnosis ground truth: real faults, real floodgate bench, one namespa
     assert.ok(c.evidence.some((e) => e.startsWith('no --server-pid: inferred from the per-second series')), c.evidence.join('\n'));
   });
 
+  it('SYN loss on a real link: server and bench in two namespaces joined by a veth pair, a tc policer drops most of a SYN burst', async () => {
+    const server = netns();
+    const client = netns();
+    const link = client.linkTo(server);
+    // a token bucket that passes ~20 packets at once and ~100/s after (this kernel has tbf, not netem):
+    // a 100-connection burst loses most SYNs on the way, the way a policing link or middlebox does
+    client.exec(['tc', 'qdisc', 'add', 'dev', link.clientDev, 'root', 'tbf', 'rate', '64kbit', 'burst', '1600', 'limit', '1600']);
+    const srv = await server.faultServer({ mode: '101', host: link.serverIp });
+    const { result } = await client.bench([`ws://${link.serverIp}:${srv.port}/`, '-c', '100', '-d', '0s', ...quick, '--connect-timeout', '10s', '--handshake-timeout', '10s']);
+    await stop(srv.child);
+    assert.ok(result.evidence.connectLatencyMs!.atOrAboveOneSecond > 0, show(result));
+    assert.equal(ids(result)[0], 'syn-loss', show(result));
+    const c = cause(result, 'syn-loss');
+    assert.match(c.verdict, /SYN loss — 10\.211\.0\.1 is not on this machine \(or in another network namespace\)/);
+    assert.match(c.fix!, new RegExp(`floodgate doctor --port ${srv.port}`));
+    assert.ok(c.evidence.some((e) => /TcpExt\.TCPSynRetrans \+[1-9]/.test(e)), c.evidence.join('\n'));
+  });
+
+});
+
+// Faults in the application, not in a kernel queue: nothing here depends on timing or on the
+// machine's load, and each case has a namespace of its own, so they run side by side.
+describe('diagnosis ground truth: application faults, side by side', { skip, concurrency: 4 }, () => {
   it('never answers the upgrade: no-upgrade-answer, not slow server', async () => {
     const ns = netns();
     const srv = await ns.faultServer({ mode: 'silent' });
@@ -275,24 +298,6 @@ describe('diagnosis ground truth: real faults, real floodgate bench, one namespa
     assert.equal(status, 1);
     assert.equal(ids(result)[0], 'generator-fds', show(result));
     assert.equal(cause(result, 'generator-fds').side, 'generator');
-  });
-
-  it('SYN loss on a real link: server and bench in two namespaces joined by a veth pair, a tc policer drops most of a SYN burst', async () => {
-    const server = netns();
-    const client = netns();
-    const link = client.linkTo(server);
-    // a token bucket that passes ~20 packets at once and ~100/s after (this kernel has tbf, not netem):
-    // a 100-connection burst loses most SYNs on the way, the way a policing link or middlebox does
-    client.exec(['tc', 'qdisc', 'add', 'dev', link.clientDev, 'root', 'tbf', 'rate', '64kbit', 'burst', '1600', 'limit', '1600']);
-    const srv = await server.faultServer({ mode: '101', host: link.serverIp });
-    const { result } = await client.bench([`ws://${link.serverIp}:${srv.port}/`, '-c', '100', '-d', '0s', ...quick, '--connect-timeout', '10s', '--handshake-timeout', '10s']);
-    await stop(srv.child);
-    assert.ok(result.evidence.connectLatencyMs!.atOrAboveOneSecond > 0, show(result));
-    assert.equal(ids(result)[0], 'syn-loss', show(result));
-    const c = cause(result, 'syn-loss');
-    assert.match(c.verdict, /SYN loss — 10\.211\.0\.1 is not on this machine \(or in another network namespace\)/);
-    assert.match(c.fix!, new RegExp(`floodgate doctor --port ${srv.port}`));
-    assert.ok(c.evidence.some((e) => /TcpExt\.TCPSynRetrans \+[1-9]/.test(e)), c.evidence.join('\n'));
   });
 
   it('a healthy server: no cause, exit 0', async () => {
