@@ -2,6 +2,7 @@ import { FloodgateError } from '../errors.js';
 import { listeningPortsOf, pidsListeningOn, readListeners, type Listener } from '../system/listeners.js';
 import { readFdLimits, readSomaxconn } from '../system/limits.js';
 import { readLinuxSysctls } from '../system/sysctl-set.js';
+import { readProcFile } from '../system/proc-files.js';
 import { countOpenFds } from '../system/process-usage.js';
 import type { Finding } from './finding.js';
 import { formatCount, formatPercent } from './format.js';
@@ -29,6 +30,8 @@ export interface ListenerFacts {
   somaxconn?: number;
   /** The listening process's fds (from --pid, or the single owner of --port). */
   fds?: { pid?: number; open: number; hard?: number; soft?: number };
+  /** The listening process is `floodgate` (its command line says so): fixes may name Floodgate's settings. */
+  floodgate?: boolean;
 }
 
 export function gatherListenerFacts(input: ListenerCheckInput): { ports: number[]; facts: ListenerFacts } {
@@ -55,7 +58,8 @@ export function gatherListenerFacts(input: ListenerCheckInput): { ports: number[
   }
   // somaxconn is per network namespace: the listener's own (through nsenter when it lives in another)
   const somaxconn = input.pid !== undefined ? readLinuxSysctls(input.pid).somaxconn : readSomaxconn();
-  return { ports, facts: { listeners, somaxconn, fds } };
+  const floodgate = pid !== undefined && /floodgate|cli\/main\.[jt]s\0serve/.test(readProcFile(`/proc/${pid}/cmdline`) ?? '');
+  return { ports, facts: { listeners, somaxconn, fds, floodgate } };
 }
 
 export function judgeListener(input: ListenerCheckInput, ports: number[], facts: ListenerFacts): Finding[] {
@@ -86,7 +90,7 @@ export function judgeListener(input: ListenerCheckInput, ports: number[], facts:
       fix: severity !== 'ok'
         ? 'the server is not accepting fast enough: look for a blocked event loop, add workers, raise the backlog'
         : smallBacklog
-          ? `listen with a larger backlog (FLOODGATE_BACKLOG=${facts.somaxconn}) and restart: bursts over ${l.backlog} are dropped and retried after 1 s`
+          ? `${facts.floodgate ? `listen with a larger backlog (FLOODGATE_BACKLOG=${facts.somaxconn})` : `have the server listen with a larger backlog (Node: server.listen({ port, backlog: ${facts.somaxconn} }); nginx: listen … backlog=${facts.somaxconn})`} and restart: bursts over ${l.backlog} are dropped and retried after 1 s`
           : undefined,
     });
   }

@@ -53,3 +53,15 @@ test('fd usage against the hard limit: 70% warns, 90% alarms; nothing listening 
   assert.equal(level(900), 'error');
   assert.equal(judgeListener({ port: 9 }, [9], { listeners: [] })[0].id, 'listener.missing');
 });
+
+test('a small backlog gets a fix in the server\'s terms; a backlog equal to somaxconn is flagged as likely capped', () => {
+  const small = { listeners: [{ address: '0.0.0.0', port: 80, acceptQueue: 0, backlog: 128 }], somaxconn: 4096 };
+  const other = judgeListener({ port: 80 }, [80], small).find((f) => f.id === 'listener.backlog')!;
+  assert.equal(other.severity, 'warn');
+  assert.equal(other.fix, 'have the server listen with a larger backlog (Node: server.listen({ port, backlog: 4096 }); nginx: listen … backlog=4096) and restart: bursts over 128 are dropped and retried after 1 s');
+  const gw = judgeListener({ port: 80 }, [80], { ...small, floodgate: true }).find((f) => f.id === 'listener.backlog')!;
+  assert.match(gw.fix!, /^listen with a larger backlog \(FLOODGATE_BACKLOG=4096\)/);
+  const capped = judgeListener({ port: 80 }, [80], { listeners: [{ address: '0.0.0.0', port: 80, acceptQueue: 0, backlog: 4096 }], somaxconn: 4096 });
+  assert.deepEqual(capped.map((f) => [f.id, f.severity]), [['listener.backlog', 'ok'], ['listener.capped', 'warn']]);
+  assert.match(capped[1].title, /backlog equals net\.core\.somaxconn \(4,096\): it was probably capped .* the requested value cannot be read back/);
+});
