@@ -20,7 +20,9 @@ export const ErrorCodes = {
   FG_ERR_RATE_LIMITED: 'The connection sent messages faster than its token bucket allows; the message was dropped.',
   FG_ERR_FORBIDDEN_CHANNEL: 'The token does not allow this channel.',
   FG_ERR_PUBLISH_TOO_LARGE: 'A publication is larger than the history byte bound of its channel.',
-  FG_ERR_PUBLISH_FAILED: 'The broker could not accept the publication; it was not delivered.',
+  FG_ERR_PUBLISH_FAILED: 'The publication was definitely not published (the broker refused it, or the client never sent it); sending it again cannot make a duplicate.',
+  FG_ERR_PUBLISH_UNKNOWN: 'The outcome of a publish is unknown (a timeout or a lost connection after it was sent): it may or may not have been published.',
+  FG_ERR_PUBLISH_OUT_OF_ORDER: "The publication's publisher sequence number is not above the last one applied on its channel (a stale frame from an abandoned connection); it was not published.",
   FG_ERR_RECOVERY_FAILED: 'History recovery was asked for but could not be served.',
   // upgrade / admission (HTTP status answers, also counted in /stats)
   FG_ERR_UNAUTHORIZED: 'The upgrade request has no token, or the token is malformed, badly signed or expired.',
@@ -39,8 +41,7 @@ export const ErrorCodes = {
   FG_ERR_NOT_READY: 'The client did not reach the connected state within the given time.',
   FG_ERR_SERVER_ERROR: 'The server answered an operation with an error frame.',
   FG_ERR_CONNECT_FAILED: 'The connection attempt failed (refused, reset, DNS, TLS or a refused upgrade) before the welcome frame.',
-  FG_ERR_CONNECTION_LOST: 'The connection dropped before the server answered; the operation may or may not have taken effect.',
-  FG_ERR_REQUEST_TIMEOUT: 'The server did not answer a publish within requestTimeout; it may or may not have taken effect.',
+  FG_ERR_UPSTREAM_UNAVAILABLE: "A proxy or load balancer in front of the gateway refused the upgrade (HTTP 502/503/504 without the gateway's JSON body).",
   FG_ERR_PAYLOAD_TOO_LARGE: "A publish frame would be larger than the server's maxPayload; it was not sent.",
   FG_ERR_RECONNECT_EXHAUSTED: 'The client gave up after maxAttempts failed connection attempts in a row.',
   // load generator and OS tooling

@@ -20,6 +20,18 @@ export interface Position {
   offset: number;
 }
 
+/** What a publish may carry besides its data (docs/protocol.md, "Idempotent publish and publisher order"). */
+export interface PublishOptions {
+  idempotencyKey?: string;
+  publisher?: string;
+  seq?: number;
+}
+
+/** A publish's answer: `duplicate` when the idempotencyKey was seen and nothing new was published. */
+export interface PublishAnswer extends Position {
+  duplicate?: true;
+}
+
 export type RecoverAnswer =
   | { ok: true; epoch: string; offset: number; publications: Publication[] }
   | { ok: false; epoch: string; offset: number; reason: RecoveryFailure };
@@ -44,8 +56,13 @@ export interface Broker {
    */
   onGap?: (channel: string, reason: 'epoch_changed' | 'history_gone') => void;
   start(): Promise<void>;
-  /** Assigns the next offset, stores history, delivers. Rejects with FG_ERR_PUBLISH_* when it cannot. */
-  publish(channel: string, data: Json): Promise<Position>;
+  /**
+   * Assigns the next offset, stores history, delivers — unless `idempotencyKey` was seen on the
+   * channel within the idempotency window (then it answers the original position, `duplicate`),
+   * or `seq` is not above the publisher's last applied one (FG_ERR_PUBLISH_OUT_OF_ORDER). Rejects
+   * with FG_ERR_PUBLISH_FAILED (definitely not published) or FG_ERR_PUBLISH_UNKNOWN (maybe).
+   */
+  publish(channel: string, data: Json, options?: PublishOptions): Promise<PublishAnswer>;
   /** This node has subscribers on the channel (called on the first one) / no longer has (the last one left). */
   watch(channel: string): void;
   unwatch(channel: string): void;

@@ -59,7 +59,7 @@ export class IpcBrokerHost {
         this.drop(worker, m.channel);
         return;
       case 'publish':
-        this.broker.publish(m.channel, m.data).then(
+        this.broker.publish(m.channel, m.data, m.options).then(
           (pos) => send(worker, { fg: 'broker', t: 'reply', id: m.id, ok: true, value: pos }),
           (err: unknown) => send(worker, failure(m.id, err, 'FG_ERR_PUBLISH_FAILED')),
         );

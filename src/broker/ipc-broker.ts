@@ -1,6 +1,6 @@
 import { FloodgateError, type ErrorCode } from '../errors.js';
 import type { Json, RecoverPosition } from '../protocol/frames.js';
-import type { Broker, BrokerStats, Position, Publication, RecoverAnswer } from './broker.js';
+import type { Broker, BrokerStats, Position, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
 import { isBrokerMessage, type PrimaryToWorker, type WireRecoverAnswer, type WorkerToPrimary } from './ipc-messages.js';
 
 /** The slice of `process` this needs: a worker's IPC channel (injectable for tests). */
@@ -31,6 +31,8 @@ export class IpcBroker implements Broker {
   private nextId = 1;
   private watched = 0;
   private primaryStats: BrokerStats | undefined;
+  /** The last publication seen per watched channel: the position to answer when the primary cannot be asked. */
+  private readonly seen = new Map<string, Position>();
   private readonly listener = (m: unknown): void => this.onMessage(m);
 
   constructor(
@@ -55,14 +57,16 @@ export class IpcBroker implements Broker {
 
   private request<T>(kind: 'publish' | 'recover', m: WorkerToPrimary & { id: number }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const code: ErrorCode = kind === 'publish' ? 'FG_ERR_PUBLISH_FAILED' : 'FG_ERR_RECOVERY_FAILED';
       if (!this.post(m)) {
-        reject(new FloodgateError(code, 'the primary process is gone (IPC channel closed)'));
+        // never sent: definitely not published
+        reject(new FloodgateError(kind === 'publish' ? 'FG_ERR_PUBLISH_FAILED' : 'FG_ERR_RECOVERY_FAILED', 'the primary process is gone (IPC channel closed)'));
         return;
       }
       const timer = setTimeout(() => {
         this.pending.delete(m.id);
-        reject(new FloodgateError(code, `the primary process did not answer within ${this.timeoutMs} ms`));
+        // sent and not answered: the primary may have published it
+        const code: ErrorCode = kind === 'publish' ? 'FG_ERR_PUBLISH_UNKNOWN' : 'FG_ERR_RECOVERY_FAILED';
+        reject(new FloodgateError(code, `the primary process did not answer within ${this.timeoutMs} ms${kind === 'publish' ? '; the publication may have been published' : ''}`));
       }, this.timeoutMs);
       this.pending.set(m.id, { resolve: resolve as (v: unknown) => void, reject, timer, kind });
     });
@@ -72,6 +76,7 @@ export class IpcBroker implements Broker {
     if (!isBrokerMessage(raw)) return;
     const m = raw as PrimaryToWorker;
     if (m.t === 'message') {
+      this.seen.set(m.channel, { epoch: m.epoch, offset: m.offset });
       this.onPublication({ channel: m.channel, epoch: m.epoch, offset: m.offset, frame: Buffer.from(m.frame) });
     } else if (m.t === 'reply') {
       const p = this.pending.get(m.id);
@@ -85,9 +90,10 @@ export class IpcBroker implements Broker {
     }
   }
 
-  publish(channel: string, data: Json): Promise<Position> {
+  publish(channel: string, data: Json, options?: PublishOptions): Promise<PublishAnswer> {
     const id = this.nextId++;
-    return this.request<Position>('publish', { fg: 'broker', t: 'publish', id, channel, data });
+    const m: WorkerToPrimary & { id: number } = options === undefined ? { fg: 'broker', t: 'publish', id, channel, data } : { fg: 'broker', t: 'publish', id, channel, data, options };
+    return this.request<PublishAnswer>('publish', m);
   }
 
   watch(channel: string): void {
@@ -97,6 +103,7 @@ export class IpcBroker implements Broker {
 
   unwatch(channel: string): void {
     this.watched--;
+    this.seen.delete(channel);
     this.post({ fg: 'broker', t: 'unwatch', channel });
   }
 
@@ -108,7 +115,9 @@ export class IpcBroker implements Broker {
       a = await this.request<WireRecoverAnswer>('recover', m);
     } catch (err) {
       if (!since) throw err;
-      return { ok: false, epoch: since.epoch, offset: since.offset, reason: 'unavailable' };
+      // the channel's current position as far as this worker knows; unknown = '' / 0
+      const pos = this.seen.get(channel) ?? { epoch: '', offset: 0 };
+      return { ok: false, epoch: pos.epoch, offset: pos.offset, reason: 'unavailable' };
     }
     if (!a.ok) return a;
     const first = since ? since.offset + 1 : a.offset + 1;
@@ -136,7 +145,7 @@ export class IpcBroker implements Broker {
     this.port.off('message', this.listener);
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new FloodgateError(p.kind === 'publish' ? 'FG_ERR_PUBLISH_FAILED' : 'FG_ERR_RECOVERY_FAILED', 'broker closed'));
+      p.reject(new FloodgateError(p.kind === 'publish' ? 'FG_ERR_PUBLISH_UNKNOWN' : 'FG_ERR_RECOVERY_FAILED', 'broker closed before the primary answered'));
       this.pending.delete(id);
     }
   }

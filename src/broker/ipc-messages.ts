@@ -1,5 +1,5 @@
 import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
-import type { BrokerStats } from './broker.js';
+import type { BrokerStats, PublishAnswer, PublishOptions } from './broker.js';
 
 /**
  * Messages between cluster workers (IpcBroker) and the primary (IpcBrokerHost) over Node's IPC
@@ -7,7 +7,7 @@ import type { BrokerStats } from './broker.js';
  * Frames travel as strings: the IPC channel serialises JSON either way.
  */
 export type WorkerToPrimary =
-  | { fg: 'broker'; t: 'publish'; id: number; channel: string; data: Json }
+  | { fg: 'broker'; t: 'publish'; id: number; channel: string; data: Json; options?: PublishOptions }
   | { fg: 'broker'; t: 'recover'; id: number; channel: string; since?: RecoverPosition }
   | { fg: 'broker'; t: 'watch' | 'unwatch'; channel: string };
 
@@ -17,7 +17,7 @@ export type WireRecoverAnswer =
 
 export type PrimaryToWorker =
   | { fg: 'broker'; t: 'message'; channel: string; epoch: string; offset: number; frame: string }
-  | { fg: 'broker'; t: 'reply'; id: number; ok: true; value: { epoch: string; offset: number } | WireRecoverAnswer }
+  | { fg: 'broker'; t: 'reply'; id: number; ok: true; value: PublishAnswer | WireRecoverAnswer }
   | { fg: 'broker'; t: 'reply'; id: number; ok: false; code: string; message: string }
   | { fg: 'broker'; t: 'stats'; stats: BrokerStats };
 

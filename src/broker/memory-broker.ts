@@ -3,7 +3,8 @@ import { FloodgateError } from '../errors.js';
 import { encodeMessage } from '../protocol/codec.js';
 import type { Json, RecoverPosition } from '../protocol/frames.js';
 import { HistoryRing, type HistoryLimits } from '../server/history.js';
-import type { Broker, BrokerStats, Position, Publication, RecoverAnswer } from './broker.js';
+import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
+import { PublishGuard } from './publish-guard.js';
 
 interface ChannelState {
   epoch: string;
@@ -27,7 +28,12 @@ export class MemoryBroker implements Broker {
   private readonly channels = new Map<string, ChannelState>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly limits: HistoryLimits) {}
+  private readonly guard: PublishGuard;
+
+  /** `idempotencyWindowMs`: how long idempotency keys and publisher sequence numbers are remembered (0 = off). */
+  constructor(private readonly limits: HistoryLimits, idempotencyWindowMs = 300_000) {
+    this.guard = new PublishGuard(idempotencyWindowMs);
+  }
 
   async start(): Promise<void> {
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), 30_000);
@@ -43,7 +49,11 @@ export class MemoryBroker implements Broker {
     return ch;
   }
 
-  async publish(channel: string, data: Json): Promise<Position> {
+  async publish(channel: string, data: Json, options?: PublishOptions): Promise<PublishAnswer> {
+    const now = Date.now();
+    // synchronous from check to record: no other publish can come between them
+    const verdict = this.guard.check(channel, options, now);
+    if (verdict.kind === 'duplicate') return { ...verdict.position, duplicate: true };
     const ch = this.channel(channel);
     const offset = ch.offset + 1;
     const frame = Buffer.from(encodeMessage(channel, ch.epoch, offset, data));
@@ -51,9 +61,9 @@ export class MemoryBroker implements Broker {
       throw new FloodgateError('FG_ERR_PUBLISH_TOO_LARGE', `publication of ${frame.length} B exceeds historyBytes ${this.limits.maxBytes} B`);
     }
     ch.offset = offset;
-    const now = Date.now();
     ch.lastActivity = now;
     ch.history.push({ offset, frame, at: now });
+    this.guard.record(channel, options, { epoch: ch.epoch, offset }, now);
     if (ch.watched) this.onPublication({ channel, epoch: ch.epoch, offset, frame });
     return { epoch: ch.epoch, offset };
   }
@@ -86,6 +96,7 @@ export class MemoryBroker implements Broker {
   }
 
   private sweep(now: number): void {
+    this.guard.sweep(now);
     for (const [name, ch] of this.channels) {
       ch.history.expire(now);
       if (!ch.watched && ch.history.size === 0 && now - ch.lastActivity > IDLE_CHANNEL_MS) this.channels.delete(name);

@@ -2,9 +2,10 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { FloodgateError } from '../errors.js';
 import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
 import type { HistoryLimits } from '../server/history.js';
-import type { Broker, BrokerStats, Position, Publication, RecoverAnswer } from './broker.js';
+import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
+import { outOfOrder } from './publish-guard.js';
 import { newEpoch } from './memory-broker.js';
-import { PUBLISH_SCRIPT, READ_SCRIPT } from './redis-scripts.js';
+import { PUBLISH_SCRIPT, READ_FROM_SCRIPT, READ_SCRIPT } from './redis-scripts.js';
 
 /** The part of a pino logger the broker uses. */
 export interface BrokerLog {
@@ -20,10 +21,18 @@ export interface RedisBrokerOptions {
   log?: BrokerLog;
   /** Key and pub/sub prefix, so several gateways clusters can share one Redis. */
   prefix?: string;
-  /** A command that has not answered by then fails (publish → FG_ERR_PUBLISH_FAILED). */
+  /** A command that has not answered by then fails (publish → FG_ERR_PUBLISH_UNKNOWN, recovery → `unavailable`). @default 3000 */
   commandTimeoutMs?: number;
+  /**
+   * Redis counts as down (hung: SIGSTOP, a partition) when no ping has been answered for this
+   * long while the connection is open. A slow Redis answers late but answers: it stays up.
+   * @default 5000
+   */
+  downAfterMs?: number;
   /** How long the channel's epoch and offset outlive its last publish or subscribe. */
   metaTtlMs?: number;
+  /** How long idempotency keys and publisher sequence numbers are remembered (0 = off). @default 300000 */
+  idempotencyWindowMs?: number;
 }
 
 /** Why this node could not give its subscribers a channel's publications without a hole. */
@@ -45,14 +54,25 @@ interface Watched {
 }
 
 export interface RedisBrokerStats extends BrokerStats {
-  redis: { target: string; gapsFilled: number; gapsUnfillable: number; outages: number };
+  redis: {
+    target: string; gapsFilled: number; gapsUnfillable: number; outages: number;
+    /** Recoveries asked for, and the Redis reads that served them (batched per channel). */
+    recoveries: number; recoveryReads: number;
+  };
+}
+
+interface RecoverWaiter {
+  since: RecoverPosition | undefined;
+  resolve(a: RecoverAnswer): void;
+  reject(e: Error): void;
 }
 
 type ReadReply = [Buffer, number, Buffer, ...Buffer[]];
 
 interface ScriptCommands {
-  fgPublish(meta: string, stream: string, pubsub: string, ...args: (string | number)[]): Promise<[string, number]>;
+  fgPublish(meta: string, stream: string, pubsub: string, idem: string, seq: string, ...args: (string | number)[]): Promise<[string, number, string]>;
   fgReadBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<ReadReply>;
+  fgReadFromBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<ReadReply>;
 }
 
 const DEFAULT_META_TTL_MS = 24 * 3600_000;
@@ -83,19 +103,28 @@ export class RedisBroker implements Broker {
   private readonly prefix: string;
   private readonly limits: HistoryLimits;
   private readonly metaTtlMs: number;
+  private readonly idempotencyWindowMs: number;
   private readonly log: BrokerLog;
   private readonly target: string;
   private lastError: string | undefined;
   private wasHealthy = false;
-  private pingFailed = false;
+  /** performance.now() of the first ping in a row that has not been answered; 0 = none. */
+  private unansweredSince = 0;
+  private pingInFlight = false;
+  private readonly downAfterMs: number;
   private pingTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  private readonly counters = { gapsFilled: 0, gapsUnfillable: 0, outages: 0 };
+  /** Recoveries waiting for the next batch, per channel (see flushRecoveries). */
+  private recoverBatch = new Map<string, RecoverWaiter[]>();
+  private recoverFlushScheduled = false;
+  private readonly counters = { gapsFilled: 0, gapsUnfillable: 0, outages: 0, recoveries: 0, recoveryReads: 0 };
 
   constructor(options: RedisBrokerOptions) {
     this.limits = options.limits;
     this.prefix = options.prefix ?? 'fg:';
     this.metaTtlMs = options.limits.ttlMs === 0 ? 0 : Math.max(options.metaTtlMs ?? DEFAULT_META_TTL_MS, options.limits.ttlMs);
+    this.idempotencyWindowMs = options.idempotencyWindowMs ?? 300_000;
+    this.downAfterMs = options.downAfterMs ?? 5000;
     this.log = options.log ?? silentLog;
     const url = new URL(options.url);
     this.target = `${url.hostname}:${url.port || 6379}`;
@@ -104,7 +133,7 @@ export class RedisBroker implements Broker {
       // a publish must either be stored and numbered or be refused, never linger
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? 2000,
+      commandTimeout: options.commandTimeoutMs ?? 3000,
       connectTimeout: 2000,
       retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
       lazyConnect: true,
@@ -112,8 +141,9 @@ export class RedisBroker implements Broker {
     this.cmd = new Redis(options.url, { ...common, connectionName: 'floodgate-cmd' });
     // subscriptions are restored by onSubscriberReady(), which also fills the hole they left
     this.sub = new Redis(options.url, { ...common, connectionName: 'floodgate-sub', autoResubscribe: false, commandTimeout: undefined });
-    this.cmd.defineCommand('fgPublish', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand('fgPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('fgRead', { numberOfKeys: 2, lua: READ_SCRIPT });
+    this.cmd.defineCommand('fgReadFrom', { numberOfKeys: 2, lua: READ_FROM_SCRIPT });
     this.scripts = this.cmd as unknown as ScriptCommands;
 
     for (const [role, conn] of [['commands', this.cmd], ['subscriber', this.sub]] as const) {
@@ -144,20 +174,47 @@ export class RedisBroker implements Broker {
   }
 
   private get healthy(): boolean {
-    return !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready' && !this.pingFailed;
+    return !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready' && !this.hung;
+  }
+
+  /**
+   * Down, not slow: the connection is open but no ping has been answered for downAfterMs. One
+   * late answer (a busy Redis, or this process starved of CPU) is not an outage.
+   */
+  private get hung(): boolean {
+    return this.unansweredSince > 0 && performance.now() - this.unansweredSince > this.downAfterMs;
   }
 
   private probe(): void {
-    if (this.cmd.status !== 'ready') return;
+    if (this.cmd.status !== 'ready') {
+      this.unansweredSince = 0;
+      this.pingInFlight = false;
+      return;
+    }
+    if (this.pingInFlight) {
+      // Judge after this loop turn's I/O: when this process itself was stalled, the answer may
+      // be waiting in the socket, and timers run before I/O.
+      setImmediate(() => {
+        if (this.hung && this.wasHealthy) this.noteError(`no answer to PING for more than ${this.downAfterMs} ms`);
+      });
+      return;
+    }
+    this.pingInFlight = true;
+    const sentAt = performance.now();
+    if (this.unansweredSince === 0) this.unansweredSince = sentAt;
     this.cmd.ping().then(
       () => {
-        this.pingFailed = false;
+        this.pingInFlight = false;
+        this.unansweredSince = 0;
         this.checkHealth();
         this.retryStale();
       },
-      (err: Error) => {
-        this.pingFailed = true;
-        this.noteError(`ping: ${err.message}`);
+      () => {
+        // a ping that timed out is not an outage by itself: unansweredSince keeps counting
+        this.pingInFlight = false;
+        setImmediate(() => {
+          if (this.hung) this.noteError(`no answer to PING for more than ${this.downAfterMs} ms`);
+        });
       },
     );
   }
@@ -180,17 +237,17 @@ export class RedisBroker implements Broker {
       this.counters.outages++;
       this.log.error(
         { redis: this.target, err: this.lastError },
-        'redis broker: Redis unreachable; publishes fail with FG_ERR_PUBLISH_FAILED and recovery answers `unavailable` until it is back',
+        'redis broker: Redis unreachable (connection down, or no answer to PING for downAfterMs); publishes fail with FG_ERR_PUBLISH_FAILED and recovery answers `unavailable` until it is back',
       );
     }
   }
 
-  private keys(channel: string): { meta: string; stream: string; pubsub: string } {
+  private keys(channel: string): { meta: string; stream: string; pubsub: string; idem: string; seq: string } {
     const base = `${this.prefix}{${channel}}`;
-    return { meta: `${base}:m`, stream: `${base}:s`, pubsub: `${base}:p` };
+    return { meta: `${base}:m`, stream: `${base}:s`, pubsub: `${base}:p`, idem: `${base}:i:`, seq: `${base}:q:` };
   }
 
-  async publish(channel: string, data: Json): Promise<Position> {
+  async publish(channel: string, data: Json, options?: PublishOptions): Promise<PublishAnswer> {
     const text = JSON.stringify(data);
     const channelJson = JSON.stringify(channel);
     const size = Buffer.byteLength(text) + Buffer.byteLength(channelJson) + FRAME_OVERHEAD;
@@ -199,21 +256,27 @@ export class RedisBroker implements Broker {
       throw new FloodgateError('FG_ERR_PUBLISH_TOO_LARGE', `publication of about ${size} B exceeds historyBytes ${maxBytes} B`);
     }
     // only the command connection is needed to publish; a subscriber outage is repaired on reconnect
-    if (this.closed || this.cmd.status !== 'ready' || this.pingFailed) {
+    if (this.closed || this.cmd.status !== 'ready' || this.hung) {
       throw new FloodgateError('FG_ERR_PUBLISH_FAILED', `redis broker unavailable (${this.lastError ?? 'not connected'}); publication not accepted`);
     }
     // the byte bound, approximately: as many entries of this size as fit in historyBytes
     const maxlen = maxCount === 0 ? 0 : Math.max(1, Math.min(maxCount, Math.floor(maxBytes / size)));
     const k = this.keys(channel);
+    const key = options?.idempotencyKey;
+    const publisher = options?.seq !== undefined ? options.publisher : undefined;
     try {
-      const [epoch, offset] = await this.scripts.fgPublish(k.meta, k.stream, k.pubsub, channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlMs);
-      return { epoch, offset };
+      const [epoch, offset, status] = await this.scripts.fgPublish(
+        k.meta, k.stream, k.pubsub, `${k.idem}${key ?? ''}`, `${k.seq}${publisher ?? ''}`,
+        channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlMs,
+        this.idempotencyWindowMs, key === undefined ? '' : '1', publisher === undefined ? '' : options!.seq!,
+      );
+      if (status === 'stale') throw outOfOrder(channel, publisher!, options!.seq!, Number(offset));
+      return status === 'dup' ? { epoch, offset: Number(offset), duplicate: true } : { epoch, offset: Number(offset) };
     } catch (err) {
+      if (err instanceof FloodgateError) throw err;
       const msg = (err as Error).message;
       this.noteError(`publish: ${msg}`);
-      // a timeout leaves it unknown whether Redis applied it: say so rather than guess
-      const unsure = /timed? ?out/i.test(msg) ? ' (timed out: it may still have been stored and delivered)' : '';
-      throw new FloodgateError('FG_ERR_PUBLISH_FAILED', `redis broker: ${msg}${unsure}`);
+      throw new FloodgateError(...publishFailure(err as Error));
     }
   }
 
@@ -402,20 +465,69 @@ export class RedisBroker implements Broker {
   }
 
   async recover(channel: string, since?: RecoverPosition): Promise<RecoverAnswer> {
-    const unavailable = (err: unknown): RecoverAnswer => {
-      if (!since) {
-        throw new FloodgateError('FG_ERR_RECOVERY_FAILED', `redis broker unavailable: ${(err as Error).message ?? err}`);
-      }
-      return { ok: false, epoch: since.epoch, offset: since.offset, reason: 'unavailable' };
-    };
+    this.counters.recoveries++;
+    const w = this.watched.get(channel);
     try {
       // subscribed before reading: a publication after the read is then surely received live
-      await this.watched.get(channel)?.ready;
-      return await this.read(channel, since);
+      await w?.ready;
+      return await new Promise<RecoverAnswer>((resolve, reject) => {
+        let list = this.recoverBatch.get(channel);
+        if (list === undefined) {
+          list = [];
+          this.recoverBatch.set(channel, list);
+        }
+        list.push({ since, resolve, reject });
+        if (!this.recoverFlushScheduled) {
+          this.recoverFlushScheduled = true;
+          setImmediate(() => this.flushRecoveries());
+        }
+      });
     } catch (err) {
       this.noteError(`recover: ${(err as Error).message}`);
-      return unavailable(err);
+      if (!since) throw new FloodgateError('FG_ERR_RECOVERY_FAILED', `redis broker unavailable: ${(err as Error).message ?? err}`);
+      // the channel's position as this node last saw it: the session goes on from there, live
+      // publications follow it without a hole; unknown = '' / 0 (take the next message as is)
+      const known = this.watched.get(channel);
+      return known?.epoch !== undefined
+        ? { ok: false, epoch: known.epoch, offset: known.last, reason: 'unavailable' }
+        : { ok: false, epoch: '', offset: 0, reason: 'unavailable' };
     }
+  }
+
+  /**
+   * A failover burst brings thousands of recoveries within milliseconds, mostly for the same few
+   * channels. They are gathered for one loop turn and served with one read per channel (from the
+   * oldest position asked for), all sent in one pipeline: a burst costs Redis a handful of
+   * commands instead of thousands, and does not time out as if Redis were down.
+   */
+  private flushRecoveries(): void {
+    this.recoverFlushScheduled = false;
+    const batch = this.recoverBatch;
+    this.recoverBatch = new Map();
+    if (batch.size === 0) return;
+    const pipeline = this.cmd.pipeline();
+    const entries = [...batch];
+    for (const [channel, waiters] of entries) {
+      let from = Infinity;
+      for (const wt of waiters) if (wt.since !== undefined) from = Math.min(from, wt.since.offset + 1);
+      const k = this.keys(channel);
+      (pipeline as unknown as { fgReadFromBuffer(...a: (string | number)[]): void }).fgReadFromBuffer(
+        k.meta, k.stream, newEpoch(), from === Infinity ? -1 : from, Date.now(), this.limits.ttlMs, this.metaTtlMs,
+      );
+    }
+    this.counters.recoveryReads += entries.length;
+    pipeline.exec().then(
+      (results) => {
+        entries.forEach(([channel, waiters], i) => {
+          const [err, reply] = results?.[i] ?? [new Error('no reply'), undefined];
+          if (err) for (const wt of waiters) wt.reject(err);
+          else for (const wt of waiters) wt.resolve(answerFrom(channel, reply as ReadReply, wt.since));
+        });
+      },
+      (err: Error) => {
+        for (const [, waiters] of entries) for (const wt of waiters) wt.reject(err);
+      },
+    );
   }
 
   stats(): RedisBrokerStats {
@@ -437,4 +549,39 @@ export class RedisBroker implements Broker {
     clearInterval(this.pingTimer);
     await Promise.all([this.cmd, this.sub].map((c) => c.quit().catch(() => c.disconnect())));
   }
+}
+
+/**
+ * A failed publish command: `FG_ERR_PUBLISH_FAILED` only when it surely did not run (never sent,
+ * or Redis answered with an error, which a script raises before writing), else
+ * `FG_ERR_PUBLISH_UNKNOWN` (a timeout or a connection lost while it was in flight).
+ */
+export function publishFailure(err: Error): ['FG_ERR_PUBLISH_FAILED' | 'FG_ERR_PUBLISH_UNKNOWN', string] {
+  const msg = err.message;
+  if (err.name === 'ReplyError' || /isn't writeable|enableOfflineQueue/i.test(msg)) {
+    return ['FG_ERR_PUBLISH_FAILED', `redis broker: ${msg}; not published`];
+  }
+  return ['FG_ERR_PUBLISH_UNKNOWN', `redis broker: ${msg}; the publication may or may not have been stored and delivered`];
+}
+
+/**
+ * One requester's answer from a batched read: reply = {epoch, offset, first, frame…} holding the
+ * frames of offsets first…offset that are still in history (see READ_FROM_SCRIPT).
+ */
+export function answerFrom(channel: string, reply: ReadReply, since: RecoverPosition | undefined): RecoverAnswer {
+  const epoch = reply[0].toString();
+  const offset = Number(reply[1]);
+  const first = Number(reply[2]);
+  if (since === undefined) return { ok: true, epoch, offset, publications: [] };
+  if (since.epoch !== epoch) return { ok: false, epoch, offset, reason: 'epoch_changed' };
+  if (since.offset > offset) return { ok: false, epoch, offset, reason: 'offset_ahead' };
+  if (since.offset === offset) return { ok: true, epoch, offset, publications: [] };
+  if (since.offset + 1 < first) return { ok: false, epoch, offset, reason: 'history_gone' };
+  const publications: Publication[] = [];
+  for (let o = since.offset + 1; o <= offset; o++) {
+    const frame = reply[3 + o - first] as Buffer | undefined;
+    if (frame === undefined) return { ok: false, epoch, offset, reason: 'history_gone' };
+    publications.push({ channel, epoch, offset: o, frame });
+  }
+  return { ok: true, epoch, offset, publications };
 }

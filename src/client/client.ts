@@ -1,5 +1,5 @@
 import { FloodgateError, type ErrorCode } from '../errors.js';
-import { CHANNEL_PATTERN, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
+import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
 import { chooseDelay, type ChosenDelay } from './backoff.js';
 import { CircuitBreaker, type CircuitState, type CircuitTransition } from './circuit-breaker.js';
 import { attemptError, fatalCloseCode, knownCode, refusalIsFinal } from './close-policy.js';
@@ -55,6 +55,17 @@ export interface ClientEvents {
 export interface PublishResult {
   epoch: string;
   offset: number;
+  /** The server had already published this idempotencyKey (a retry): this is the original position. */
+  duplicate?: boolean;
+}
+
+export interface PublishOptions {
+  /**
+   * 1–64 characters. Within the server's `idempotencyWindow` a publish with the same key on the
+   * same channel is published once; a retry gets the original `{epoch, offset}`.
+   * @default `<publisherId>:<seq>` (unique per publish() call)
+   */
+  idempotencyKey?: string;
 }
 
 export interface ClientStats {
@@ -82,10 +93,21 @@ interface Connection {
   liveness: Liveness | undefined;
 }
 
-interface PendingPublish {
+/** A publish() between the call and its answer: kept until answered, refused or past its deadline. */
+interface OutboxEntry {
+  id: number;
+  channel: string;
+  /** The encoded frame, re-sent unchanged (same key, same seq) on retries. */
+  text: string;
+  /** Sent at least once: from then on a missing answer means "outcome unknown", not "not published". */
+  sent: boolean;
+  /** Generation of the connection it was last sent on. */
+  onConn: number;
+  retries: number;
   resolve(r: PublishResult): void;
   reject(e: FloodgateError): void;
   timer: ReturnType<typeof setTimeout>;
+  retryTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface ReadyWaiter {
@@ -96,6 +118,15 @@ interface ReadyWaiter {
 
 function utf8Length(text: string): number {
   return new TextEncoder().encode(text).length;
+}
+
+/** 18 random base-36 characters: names this client as a publisher (its `seq` counts per name). */
+function randomPublisherId(): string {
+  const bytes = new Uint8Array(9);
+  globalThis.crypto.getRandomValues(bytes);
+  let id = '';
+  for (const b of bytes) id += b.toString(36).padStart(2, '0');
+  return id;
 }
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
@@ -128,7 +159,13 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   private readonly subscribes: SubscribeQueue;
   /** From the welcome frame: publishes larger than this would close the connection (1009). */
   private maxPayload = Infinity;
-  private readonly pendingPubs = new Map<number, PendingPublish>();
+  /** Publishes not yet answered, in the order publish() was called (= seq order). */
+  private readonly outbox = new Map<number, OutboxEntry>();
+  /** The publisher id this client sends with every publish; `seq` increases per publish() call. */
+  readonly publisherId = randomPublisherId();
+  private pubSeq = 0;
+  /** From the welcome frame: retrying an unanswered publish is safe only when the server deduplicates. */
+  private idempotencyWindow = 0;
   private readyWaiters: ReadyWaiter[] = [];
   private nextId = 1;
   /** Failed attempts since the last welcome: the backoff exponent. */
@@ -179,7 +216,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       circuit: this.breaker.state,
       ...this.counts,
       subscriptions: this.subs.size,
-      pendingRequests: this.pendingPubs.size + this.subscribes.pendingCount,
+      pendingRequests: this.outbox.size + this.subscribes.pendingCount,
     };
   }
 
@@ -240,39 +277,102 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
 
   /**
    * Publishes and resolves with the publication's `{epoch, offset}` once the server acknowledged
-   * it. Waits up to `requestTimeout` for a connection first.
+   * it. Every publish carries an idempotencyKey and this client's publisher id and sequence
+   * number, so an unanswered publish is re-sent (after a reconnect, or when the server reports
+   * FG_ERR_PUBLISH_UNKNOWN) without risk of a second copy, and publishes apply in the order they
+   * were called or are refused (docs/client.md). Rejects with FG_ERR_PUBLISH_FAILED when it was
+   * surely not published, FG_ERR_PUBLISH_UNKNOWN when `requestTimeout` ran out after it was sent.
    */
-  async publish(channel: string, data: Json): Promise<PublishResult> {
-    if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) throw badChannel(channel);
+  publish(channel: string, data: Json, options: PublishOptions = {}): Promise<PublishResult> {
+    if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) return Promise.reject(badChannel(channel));
     if (data === undefined) {
-      throw new FloodgateError('FG_ERR_BAD_FRAME', 'Expected `data` to be a JSON value, got `undefined`', { field: 'data' });
+      return Promise.reject(new FloodgateError('FG_ERR_BAD_FRAME', 'Expected `data` to be a JSON value, got `undefined`', { field: 'data' }));
     }
-    const deadline = Date.now() + this.options.requestTimeout;
-    if (this._state !== 'connected') {
-      try {
-        await this.ready(this.options.requestTimeout);
-      } catch (err) {
-        if (err instanceof FloodgateError && err.code === 'FG_ERR_NOT_READY') {
-          throw new FloodgateError('FG_ERR_REQUEST_TIMEOUT', `publish to ${channel}: not connected within requestTimeout (${this.options.requestTimeout} ms)`, { channel });
-        }
-        throw err;
-      }
+    const key = options.idempotencyKey;
+    if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > MAX_KEY_LENGTH)) {
+      return Promise.reject(new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected \`idempotencyKey\` to be a string of 1 to ${MAX_KEY_LENGTH} characters, got ${JSON.stringify(key)} (${typeof key})`, { field: 'idempotencyKey', value: key }));
     }
+    if (this._state === 'closed') return Promise.reject(new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client is closed'));
+    const seq = ++this.pubSeq;
     const id = this.takeId();
-    const frame: ClientFrame = { type: 'publish', id, channel, data };
+    const frame: ClientFrame = { type: 'publish', id, channel, data, idempotencyKey: key ?? `${this.publisherId}:${seq}`, publisher: this.publisherId, seq };
     const text = JSON.stringify(frame);
-    // UTF-8 takes 1–3 bytes per UTF-16 unit: only encode when the length alone cannot decide.
-    if (text.length * 3 > this.maxPayload && (text.length > this.maxPayload || utf8Length(text) > this.maxPayload)) {
-      throw new FloodgateError('FG_ERR_PAYLOAD_TOO_LARGE', `publish to ${channel}: the frame is larger than the server's maxPayload (${this.maxPayload} bytes); not sent`, { channel, maxPayload: this.maxPayload });
+    if (this._state === 'connected' && this.tooLarge(text)) {
+      return Promise.reject(this.payloadTooLarge(channel));
     }
     return new Promise<PublishResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pendingPubs.delete(id);
-        reject(new FloodgateError('FG_ERR_REQUEST_TIMEOUT', `publish to ${channel}: no answer within requestTimeout (${this.options.requestTimeout} ms)`, { channel }));
-      }, Math.max(1, deadline - Date.now()));
-      this.pendingPubs.set(id, { resolve, reject, timer });
-      this.sendText(text);
+      const entry: OutboxEntry = {
+        id, channel, text, sent: false, onConn: 0, retries: 0, resolve, reject, retryTimer: undefined,
+        timer: setTimeout(() => this.expirePublish(entry), this.options.requestTimeout),
+      };
+      this.outbox.set(id, entry);
+      if (this._state === 'connected') this.sendPublish(entry);
     });
+  }
+
+  private tooLarge(text: string): boolean {
+    // UTF-8 takes 1–3 bytes per UTF-16 unit: only encode when the length alone cannot decide.
+    return text.length * 3 > this.maxPayload && (text.length > this.maxPayload || utf8Length(text) > this.maxPayload);
+  }
+
+  private payloadTooLarge(channel: string): FloodgateError {
+    return new FloodgateError('FG_ERR_PAYLOAD_TOO_LARGE', `publish to ${channel}: the frame is larger than the server's maxPayload (${this.maxPayload} bytes); not sent`, { channel, maxPayload: this.maxPayload });
+  }
+
+  private sendPublish(entry: OutboxEntry): void {
+    const conn = this.conn;
+    if (conn === undefined || !conn.welcomed) return;
+    if (!entry.sent && this.tooLarge(entry.text)) {
+      this.settlePublish(entry, this.payloadTooLarge(entry.channel));
+      return;
+    }
+    entry.sent = true;
+    entry.onConn = conn.gen;
+    this.sendText(entry.text);
+  }
+
+  private settlePublish(entry: OutboxEntry, outcome: FloodgateError | PublishResult): void {
+    if (this.outbox.get(entry.id) !== entry) return;
+    this.outbox.delete(entry.id);
+    clearTimeout(entry.timer);
+    if (entry.retryTimer !== undefined) clearTimeout(entry.retryTimer);
+    if (outcome instanceof FloodgateError) entry.reject(outcome);
+    else entry.resolve(outcome);
+  }
+
+  private expirePublish(entry: OutboxEntry): void {
+    const t = this.options.requestTimeout;
+    this.settlePublish(
+      entry,
+      entry.sent
+        ? new FloodgateError('FG_ERR_PUBLISH_UNKNOWN', `publish to ${entry.channel}: no answer within requestTimeout (${t} ms); it may or may not have been published`, { channel: entry.channel, retries: entry.retries })
+        : new FloodgateError('FG_ERR_PUBLISH_FAILED', `publish to ${entry.channel}: not connected within requestTimeout (${t} ms); not sent, not published`, { channel: entry.channel }),
+    );
+  }
+
+  /**
+   * After a (re)connect, in publish() order: unsent publishes go out, and so do those sent on a
+   * lost connection when the server deduplicates (same key, same seq: a copy that did arrive
+   * answers its original offset; a stale one is refused, never applied out of order).
+   */
+  private flushOutbox(conn: Connection): void {
+    for (const entry of [...this.outbox.values()]) {
+      if (entry.onConn === conn.gen) continue;
+      if (entry.sent && this.idempotencyWindow <= 0) {
+        this.settlePublish(entry, new FloodgateError('FG_ERR_PUBLISH_UNKNOWN', `publish to ${entry.channel}: the connection dropped before the answer and the server does not deduplicate (idempotencyWindow 0), so it is not re-sent; it may or may not have been published`, { channel: entry.channel }));
+        continue;
+      }
+      if (entry.sent) entry.retries++;
+      this.sendPublish(entry);
+    }
+  }
+
+  /** Stopped for good (or closed): what was sent may have been published, the rest was not. */
+  private failOutbox(code: ErrorCode | undefined, message: string): void {
+    for (const entry of [...this.outbox.values()]) {
+      const c: ErrorCode = code ?? (entry.sent ? 'FG_ERR_PUBLISH_UNKNOWN' : 'FG_ERR_PUBLISH_FAILED');
+      this.settlePublish(entry, new FloodgateError(c, `publish to ${entry.channel}: ${message}`, { channel: entry.channel, outcome: entry.sent ? 'unknown' : 'not_published' }));
+    }
   }
 
   /**
@@ -287,7 +387,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     this.clearTimers();
     const err = new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client was closed');
     this.rejectWaiters(err);
-    this.rejectPublishes(err);
+    this.failOutbox('FG_ERR_CLIENT_CLOSED', 'the client was closed');
     this.subscribes.clear();
     for (const sub of this.subs.values()) sub._setState('unsubscribed');
     this.subs.clear();
@@ -421,11 +521,9 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
         return;
       }
       case 'published': {
-        const p = f.id === undefined ? undefined : this.pendingPubs.get(f.id);
+        const p = f.id === undefined ? undefined : this.outbox.get(f.id);
         if (p === undefined) return;
-        this.pendingPubs.delete(f.id as number);
-        clearTimeout(p.timer);
-        p.resolve({ epoch: f.epoch, offset: f.offset });
+        this.settlePublish(p, f.duplicate === true ? { epoch: f.epoch, offset: f.offset, duplicate: true } : { epoch: f.epoch, offset: f.offset });
         return;
       }
       case 'error':
@@ -447,7 +545,10 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (t !== undefined) this.emit('circuit', t);
     this.setState('connected');
     this.maxPayload = typeof f.maxPayload === 'number' && f.maxPayload > 0 ? f.maxPayload : Infinity;
+    this.idempotencyWindow = typeof f.idempotencyWindow === 'number' ? f.idempotencyWindow : 0;
     this.emit('connected', { node: f.node, session: f.session, pingInterval: f.pingInterval, maxPayload: f.maxPayload });
+    if (this.conn !== conn) return; // a listener closed the client
+    this.flushOutbox(conn);
     this.subscribes.start(this.subs.values());
     if (this.options.pingInterval > 0) {
       conn.liveness = new Liveness(this.options, {
@@ -473,11 +574,20 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (f.channel !== undefined) details.channel = f.channel;
     const err = new FloodgateError(code, f.message, details);
     if (f.id !== undefined) {
-      const p = this.pendingPubs.get(f.id);
+      const p = this.outbox.get(f.id);
       if (p !== undefined) {
-        this.pendingPubs.delete(f.id);
-        clearTimeout(p.timer);
-        p.reject(err);
+        if (code === 'FG_ERR_PUBLISH_UNKNOWN' && this.idempotencyWindow > 0) {
+          // the broker timed out: ask again with the same key (a stored copy answers its offset)
+          if (p.retryTimer === undefined) {
+            p.retryTimer = setTimeout(() => {
+              p.retryTimer = undefined;
+              p.retries++;
+              if (this._state === 'connected') this.sendPublish(p);
+            }, Math.min(2000, 100 * 2 ** Math.min(p.retries, 5)));
+          }
+          return;
+        }
+        this.settlePublish(p, err);
         return;
       }
       if (this.subscribes.owns(f.id)) {
@@ -510,7 +620,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     }
     // An established connection was lost.
     this.counts.drops++;
-    this.rejectPublishes(new FloodgateError('FG_ERR_CONNECTION_LOST', 'the connection dropped before the server answered'));
+    // unanswered publishes stay in the outbox: re-sent after the reconnect (flushOutbox)
     this.subscribes.clear();
     for (const sub of this.subs.values()) sub._setState('subscribing');
     const fatal = conn.teardown === undefined ? fatalCloseCode(code, this.tokenRenewable) : undefined;
@@ -583,6 +693,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   private stop(code: ErrorCode, message: string): void {
     this.setState('disconnected');
     this.rejectWaiters(new FloodgateError(code, message));
+    this.failOutbox(undefined, `the client stopped reconnecting (${code}: ${message})`);
   }
 
   // ---- helpers ----
@@ -621,14 +732,6 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       if (w.timer !== undefined) clearTimeout(w.timer);
       w.reject(err);
     }
-  }
-
-  private rejectPublishes(err: FloodgateError): void {
-    for (const p of this.pendingPubs.values()) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
-    this.pendingPubs.clear();
   }
 
   private clearConnectionTimers(conn: Connection | undefined): void {

@@ -32,8 +32,15 @@ export function fatalCloseCode(code: number, tokenRenewable: boolean): ErrorCode
 export function attemptError(url: string, refused: RefusedUpgrade | undefined, code: number, reason: string, error?: Error): FloodgateError {
   if (refused !== undefined) {
     const fromBody = knownCode(refused.code) ? refused.code : undefined;
+    // The gateway's own 503 always carries a JSON body with its code and a Retry-After. A 503
+    // with neither (or a 502/504) comes from a proxy or load balancer in front (no healthy
+    // upstream, upstream timeout): not the gateway's admission, retried with the normal backoff.
     const byStatus: ErrorCode =
-      refused.status === 401 ? 'FG_ERR_UNAUTHORIZED' : refused.status === 403 ? 'FG_ERR_FORBIDDEN_ORIGIN' : refused.status === 503 ? 'FG_ERR_OVER_CAPACITY' : 'FG_ERR_CONNECT_FAILED';
+      refused.status === 401 ? 'FG_ERR_UNAUTHORIZED'
+        : refused.status === 403 ? 'FG_ERR_FORBIDDEN_ORIGIN'
+          : refused.status === 503 && refused.retryAfter !== undefined ? 'FG_ERR_OVER_CAPACITY'
+            : refused.status === 502 || refused.status === 503 || refused.status === 504 ? 'FG_ERR_UPSTREAM_UNAVAILABLE'
+              : 'FG_ERR_CONNECT_FAILED';
     const details: Record<string, unknown> = { status: refused.status };
     if (refused.retryAfter !== undefined) details.retryAfter = refused.retryAfter;
     return new FloodgateError(fromBody ?? byStatus, `upgrade refused with HTTP ${refused.status}${refused.message ? `: ${refused.message}` : ''}`, details);

@@ -1,6 +1,6 @@
 /** `floodgate/client`: the browser + Node client SDK. See docs/client.md. */
 export { Client } from './client.js';
-export type { ClientEvents, ClientState, ClientStats, ConnectedEvent, DisconnectedEvent, PublishResult, RecoveryEvent } from './client.js';
+export type { ClientEvents, ClientState, ClientStats, ConnectedEvent, DisconnectedEvent, PublishOptions, PublishResult, RecoveryEvent } from './client.js';
 export { Subscription } from './subscription.js';
 export type { GapEvent, MessageEvent, SubscribedEvent, SubscriptionEvents, SubscriptionState, SubscriptionStats } from './subscription.js';
 export { CLIENT_DEFAULTS, resolveClientOptions } from './options.js';

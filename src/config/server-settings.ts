@@ -29,6 +29,7 @@ export interface ServerSettings {
   historySize: number;
   historyBytes: number;
   historyTtl: number;
+  idempotencyWindow: number;
   authSecret: string;
   allowedOrigins: string[];
   shutdownTimeout: number;
@@ -79,6 +80,10 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'historySize', kind: 'int', min: 0, max: 10_000_000, default: 1000, doc: 'Messages kept per channel for recovery.' },
   { key: 'historyBytes', kind: 'size', min: 0, max: 1024 ** 3, default: 1024 ** 2, doc: 'Bytes of history kept per channel.' },
   { key: 'historyTtl', kind: 'duration', min: 0, max: 30 * 86_400_000, default: 300_000, doc: 'How long a message stays in history; 0 = no age bound.' },
+  {
+    key: 'idempotencyWindow', kind: 'duration', min: 0, max: 86_400_000, default: 300_000,
+    doc: 'How long a publish `idempotencyKey` (and a publisher\'s `seq`) is remembered per channel: a retry within it answers the original offset instead of publishing again; 0 = off.',
+  },
   { key: 'authSecret', kind: 'string', default: '', doc: 'Shared secret for HMAC-signed tokens; empty = no token check.' },
   { key: 'allowedOrigins', kind: 'list', default: [], doc: 'Origins allowed to upgrade (browsers send Origin); empty = any.' },
   { key: 'shutdownTimeout', kind: 'duration', min: 0, max: 600_000, default: 10_000, doc: 'On SIGTERM/SIGINT: how long to wait for clients to close before exiting.' },

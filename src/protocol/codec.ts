@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
-import { CHANNEL_PATTERN, type ClientFrame, type Json, type MessageFrame, type ServerFrame } from './frames.js';
+import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type MessageFrame, type ServerFrame } from './frames.js';
 
 const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
 const channel = z.string().regex(CHANNEL_PATTERN);
@@ -13,7 +13,12 @@ const clientFrameSchema = z.discriminatedUnion('type', [
     recover: z.object({ epoch: z.string().min(1).max(64), offset: z.number().int().min(0) }).optional(),
   }),
   z.object({ type: z.literal('unsubscribe'), id, channel }),
-  z.object({ type: z.literal('publish'), id, channel, data: z.json() }),
+  z.object({
+    type: z.literal('publish'), id, channel, data: z.json(),
+    idempotencyKey: z.string().min(1).max(MAX_KEY_LENGTH).optional(),
+    publisher: z.string().min(1).max(MAX_KEY_LENGTH).optional(),
+    seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+  }),
   z.object({ type: z.literal('ping'), id }),
 ]);
 
@@ -48,7 +53,11 @@ export function decodeClientFrame(text: string): DecodeResult {
     const path = issue?.path.join('.') || 'frame';
     return { ok: false, code: 'FG_ERR_BAD_FRAME', message: `${path}: ${issue?.message ?? 'invalid'}`, id: frameId };
   }
-  return { ok: true, frame: parsed.data as ClientFrame };
+  const frame = parsed.data as ClientFrame;
+  if (frame.type === 'publish' && frame.seq !== undefined && frame.publisher === undefined) {
+    return { ok: false, code: 'FG_ERR_BAD_FRAME', message: 'seq: needs `publisher` (the sequence is counted per publisher)', id: frameId };
+  }
+  return { ok: true, frame };
 }
 
 export function encodeServerFrame(frame: ServerFrame): string {

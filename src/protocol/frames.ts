@@ -27,6 +27,12 @@ export interface PublishFrame {
   id?: number;
   channel: string;
   data: Json;
+  /** 1–64 characters: within the server's idempotencyWindow the same key on the same channel is published once. */
+  idempotencyKey?: string;
+  /** 1–64 characters naming one publisher (the SDK: one per client); `seq` is checked per publisher and channel. */
+  publisher?: string;
+  /** The publisher's sequence number, increasing: a frame whose seq is not above the last applied one is refused. */
+  seq?: number;
 }
 export interface PingFrame {
   type: 'ping';
@@ -44,6 +50,8 @@ export interface WelcomeFrame {
   /** The connection's token bucket: clients pace themselves by these. */
   rateBurst: number;
   rateRefill: number;
+  /** ms for which an idempotencyKey is remembered (0 = publishes are not deduplicated). */
+  idempotencyWindow?: number;
 }
 
 export type RecoveryFailure = 'epoch_changed' | 'history_gone' | 'offset_ahead' | 'unavailable';
@@ -75,6 +83,8 @@ export interface PublishedFrame {
   channel: string;
   epoch: string;
   offset: number;
+  /** The idempotencyKey was seen within the window: this is the original publication's position, nothing new was published. */
+  duplicate?: true;
 }
 export interface UnsubscribedFrame {
   type: 'unsubscribed';
@@ -100,5 +110,8 @@ export type ServerFrame =
   | UnsubscribedFrame
   | PongFrame
   | ErrorFrame;
+
+/** Longest idempotencyKey and publisher id. */
+export const MAX_KEY_LENGTH = 64;
 
 export const CHANNEL_PATTERN = /^[A-Za-z0-9_\-:.@/]{1,128}$/;

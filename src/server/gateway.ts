@@ -434,7 +434,7 @@ export class Gateway {
     const s = this.settings;
     session.send({
       type: 'welcome', node: this.node, session: session.id, pingInterval: s.pingInterval, maxPayload: s.maxPayload,
-      rateBurst: s.rateBurst, rateRefill: s.rateRefill,
+      rateBurst: s.rateBurst, rateRefill: s.rateRefill, idempotencyWindow: s.idempotencyWindow,
     });
   }
 
@@ -519,7 +519,7 @@ export class Gateway {
         rate_limited: c.closedRateLimited, bad_frames: c.closedBadFrames,
       },
       messages: {
-        in: c.messagesIn, out: c.messagesOut, publicationWrites: c.publicationWrites, publications: c.publications, publishFailures: c.publishFailures,
+        in: c.messagesIn, out: c.messagesOut, publicationWrites: c.publicationWrites, publications: c.publications, publishFailures: c.publishFailures, duplicatePublishes: c.duplicatePublishes,
         rateLimited: c.rateLimitedMessages, badFrames: c.badFrames, replayRequests: c.replayRequests,
         replayedMessages: c.replayedMessages, recoveryFailures: c.recoveryFailures,
       },
@@ -565,8 +565,8 @@ export class Gateway {
 
 function createBroker(settings: Readonly<ServerSettings>, log: Logger): Broker {
   const limits = { maxCount: settings.historySize, maxBytes: settings.historyBytes, ttlMs: settings.historyTtl };
-  if (settings.broker === 'memory') return new MemoryBroker(limits);
-  if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log });
+  if (settings.broker === 'memory') return new MemoryBroker(limits, settings.idempotencyWindow);
+  if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow });
   throw new FloodgateError(
     'FG_ERR_INVALID_CONFIG',
     `Invalid value for \`broker\`: expected \`memory\` or a \`redis://host:port\` URL, got \`${settings.broker}\``,

@@ -267,14 +267,22 @@ export class Session {
       this.sendError('FG_ERR_FORBIDDEN_CHANNEL', `the token does not allow channel ${channel}`, id, channel);
       return;
     }
-    this.ctx.broker.publish(channel, frame.data).then(
+    const options = frame.idempotencyKey === undefined && frame.seq === undefined
+      ? undefined
+      : { idempotencyKey: frame.idempotencyKey, publisher: frame.publisher, seq: frame.seq };
+    this.ctx.broker.publish(channel, frame.data, options).then(
       (pos) => {
-        this.ctx.counters.publications++;
-        if (id !== undefined) this.send({ type: 'published', id, channel, epoch: pos.epoch, offset: pos.offset });
+        if (pos.duplicate) this.ctx.counters.duplicatePublishes++;
+        else this.ctx.counters.publications++;
+        if (id === undefined) return;
+        const reply: ServerFrame = { type: 'published', id, channel, epoch: pos.epoch, offset: pos.offset };
+        if (pos.duplicate) reply.duplicate = true;
+        this.send(reply);
       },
       (err: unknown) => {
         this.ctx.counters.publishFailures++;
-        const code = err instanceof FloodgateError ? err.code : 'FG_ERR_PUBLISH_FAILED';
+        // an error we cannot classify may have happened after the broker stored it
+        const code = err instanceof FloodgateError ? err.code : 'FG_ERR_PUBLISH_UNKNOWN';
         this.sendError(code, (err as Error).message, id, channel);
       },
     );

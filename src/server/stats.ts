@@ -25,6 +25,8 @@ export interface GatewayCounters {
   publicationWrites: number;
   publications: number;
   publishFailures: number;
+  /** Publishes answered from the idempotency window: a retry, nothing published again. */
+  duplicatePublishes: number;
   rateLimitedMessages: number;
   badFrames: number;
   replayRequests: number;
@@ -37,7 +39,7 @@ export function newCounters(): GatewayCounters {
     admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedShuttingDown: 0,
     rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
-    messagesIn: 0, messagesOut: 0, publicationWrites: 0, publications: 0, publishFailures: 0, rateLimitedMessages: 0, badFrames: 0,
+    messagesIn: 0, messagesOut: 0, publicationWrites: 0, publications: 0, publishFailures: 0, duplicatePublishes: 0, rateLimitedMessages: 0, badFrames: 0,
     replayRequests: 0, replayedMessages: 0, recoveryFailures: 0,
   };
 }
@@ -74,6 +76,7 @@ export interface GatewayStats {
     publicationWrites: number;
     publications: number;
     publishFailures: number;
+    duplicatePublishes: number;
     rateLimited: number;
     badFrames: number;
     replayRequests: number;

@@ -87,6 +87,20 @@ test('a 503 with Retry-After is waited out (recorded delay ≥ N s), then the cl
   await fake.stop();
 });
 
+test("a load balancer's 503 (HTML body, no Retry-After) is FG_ERR_UPSTREAM_UNAVAILABLE with the normal backoff, then the client connects", async () => {
+  const fake = await FakeServer.start();
+  fake.refuse = (n) => (n <= 2 ? { status: 503, body: '<html><body><h1>503 Service Unavailable</h1>No server is available.</body></html>' } : undefined);
+  const c = new Client(fake.url, { ...fast, random: () => 0.5 });
+  const errors: FloodgateError[] = [];
+  c.on('error', (e) => errors.push(e));
+  await c.ready(5000);
+  assert.equal(fake.upgrades, 3);
+  assert.deepEqual(errors.map((e) => [e.code, e.details?.status]), [['FG_ERR_UPSTREAM_UNAVAILABLE', 503], ['FG_ERR_UPSTREAM_UNAVAILABLE', 503]]);
+  assert.deepEqual(c.delays.map((d) => [d.reason, d.retryAfter]), [['backoff', undefined], ['backoff', undefined]]);
+  await c.close();
+  await fake.stop();
+});
+
 test('403 stops reconnecting; a fatal close code (4002) stops too', async () => {
   const fake = await FakeServer.start();
   fake.refuse = () => ({ status: 403, body: JSON.stringify({ code: 'FG_ERR_FORBIDDEN_ORIGIN', message: 'no' }) });

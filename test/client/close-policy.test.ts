@@ -17,7 +17,11 @@ test('every code the protocol marks reconnectable is reconnected; "fix the clien
 test('refused upgrades map to coded errors; 403 and fixed-token 401 are final', () => {
   assert.equal(attemptError('ws://x', { status: 503, retryAfter: 5 }, 1006, '').code, 'FG_ERR_OVER_CAPACITY');
   assert.equal(attemptError('ws://x', { status: 503, code: 'FG_ERR_SHUTTING_DOWN' }, 1006, '').code, 'FG_ERR_SHUTTING_DOWN');
-  assert.equal(attemptError('ws://x', { status: 502 }, 1006, '').code, 'FG_ERR_CONNECT_FAILED');
+  // a proxy's answer (no gateway body, no Retry-After) is not the gateway's admission
+  assert.equal(attemptError('ws://x', { status: 503 }, 1006, '').code, 'FG_ERR_UPSTREAM_UNAVAILABLE');
+  assert.equal(attemptError('ws://x', { status: 502 }, 1006, '').code, 'FG_ERR_UPSTREAM_UNAVAILABLE');
+  assert.equal(attemptError('ws://x', { status: 504 }, 1006, '').code, 'FG_ERR_UPSTREAM_UNAVAILABLE');
+  assert.equal(attemptError('ws://x', { status: 500 }, 1006, '').code, 'FG_ERR_CONNECT_FAILED');
   assert.equal(attemptError('ws://x', undefined, 1006, '', new Error('connect ECONNREFUSED')).message, 'could not connect to ws://x: connect ECONNREFUSED');
   assert.equal(refusalIsFinal({ status: 403 }, true), true);
   assert.equal(refusalIsFinal({ status: 401 }, false), true);
