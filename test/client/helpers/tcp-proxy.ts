@@ -9,6 +9,8 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   port: number;
   connections = 0;
+  /** While true, bytes from the gateway to the clients are dropped (see mute()). */
+  muted = false;
 
   constructor(private readonly targetPort: number, port = 0) {
     this.port = port;
@@ -33,7 +35,10 @@ export class TcpProxy {
         s.on('error', () => {});
       }
       client.pipe(upstream);
-      upstream.pipe(client);
+      // server → client: dropped while muted (the answer to a publish is lost, the publish is not)
+      upstream.on('data', (chunk: Buffer) => {
+        if (!this.muted) client.write(chunk);
+      });
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -46,8 +51,14 @@ export class TcpProxy {
     return this;
   }
 
+  /** Drops everything the gateway sends from now on, until cut() (which unmutes). */
+  mute(): void {
+    this.muted = true;
+  }
+
   /** Destroys every proxied connection; keeps listening. */
   cut(): number {
+    this.muted = false;
     const n = this.sockets.size;
     for (const s of this.sockets) s.destroy();
     return n;

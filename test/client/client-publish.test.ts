@@ -1,0 +1,97 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, type ClientOptions, type PublishResult } from '../../src/client/index.js';
+import { FloodgateError } from '../../src/errors.js';
+import { createGateway } from '../../src/server/gateway.js';
+import { freePort } from '../helpers/redis-server.js';
+import { until } from './helpers/exactly-once.js';
+import { TcpProxy } from './helpers/tcp-proxy.js';
+
+const quiet = { host: '127.0.0.1', port: 0, logLevel: 'silent' as const, rateBurst: 100_000, rateRefill: 100_000 };
+const fast: ClientOptions = { initialDelay: 20, multiplier: 1.5, maxDelay: 200, circuitThreshold: 0, connectTimeout: 3000, requestTimeout: 15_000 };
+
+test('an answer lost with the connection: publish() re-sends the same key after reconnecting and gets the original offset, published once', async () => {
+  const g = await createGateway(quiet);
+  const proxy = await new TcpProxy(g.port).start();
+  const pub = new Client(`ws://127.0.0.1:${proxy.port}/`, fast);
+  const sub = new Client(`ws://127.0.0.1:${g.port}/`, fast);
+  try {
+    const got: unknown[] = [];
+    const s = sub.subscribe('once', (m) => got.push([m.offset, m.data]));
+    await until(() => s.state === 'subscribed', 5000, 'subscribed');
+    await pub.ready(5000);
+    proxy.mute(); // the publish reaches the gateway, its answer does not come back
+    const answer = pub.publish('once', 'hello');
+    await until(() => g.stats().messages.publications === 1, 5000, 'the gateway published it');
+    proxy.cut();
+    const r = await answer;
+    assert.deepEqual(r, { epoch: r.epoch, offset: 1, duplicate: true });
+    assert.equal(pub.stats().connects, 2);
+    assert.deepEqual((await pub.publish('once', 'next')).offset, 2);
+    await until(() => got.length === 2, 5000, 'two messages');
+    assert.deepEqual(got, [[1, 'hello'], [2, 'next']]);
+    assert.equal(g.stats().messages.duplicatePublishes, 1);
+  } finally {
+    await pub.close();
+    await sub.close();
+    await proxy.stop();
+    await g.close(1000);
+  }
+});
+
+test('publisher order across reconnects: 300 pipelined publishes with 3 cuts apply once each, in the order publish() was called', async () => {
+  const g = await createGateway(quiet);
+  const proxy = await new TcpProxy(g.port).start();
+  const pub = new Client(`ws://127.0.0.1:${proxy.port}/`, fast);
+  const sub = new Client(`ws://127.0.0.1:${g.port}/`, fast);
+  try {
+    const got: number[] = [];
+    const s = sub.subscribe('order', (m) => got.push(m.data as number));
+    await until(() => s.state === 'subscribed', 5000, 'subscribed');
+    await pub.ready(5000);
+    const answers: Promise<PublishResult>[] = [];
+    for (let i = 1; i <= 300; i++) {
+      answers.push(pub.publish('order', i));
+      if (i % 100 === 50) {
+        // some of the last frames are in flight, some answered: cut mid-stream
+        const k = Math.ceil(i / 100);
+        await until(() => pub.stats().connects === k && pub.state === 'connected', 5000, 'connected before the cut');
+        await new Promise((r) => setImmediate(r));
+        proxy.cut();
+      }
+    }
+    const results = await Promise.all(answers);
+    const offsets = results.map((r) => r.offset);
+    assert.deepEqual(offsets, Array.from({ length: 300 }, (_, i) => i + 1), 'offsets follow publish() order, no gap, no second copy');
+    await until(() => got.length >= 300, 10_000, 'every message delivered');
+    assert.deepEqual(got, Array.from({ length: 300 }, (_, i) => i + 1));
+    assert.equal(pub.stats().connects, 4, 'three cuts, three reconnects');
+    console.log(`# 300 publishes, ${pub.stats().connects} connections, ${results.filter((r) => r.duplicate).length} answered as duplicates of a re-send`);
+  } finally {
+    await pub.close();
+    await sub.close();
+    await proxy.stop();
+    await g.close(1000);
+  }
+});
+
+test('requestTimeout: never sent = FG_ERR_PUBLISH_FAILED; sent and unanswered = FG_ERR_PUBLISH_UNKNOWN', async () => {
+  const nothing = new Client(`ws://127.0.0.1:${await freePort()}/`, { ...fast, requestTimeout: 300 });
+  await assert.rejects(nothing.publish('x', 1), (e: FloodgateError) => e.code === 'FG_ERR_PUBLISH_FAILED' && /not sent/.test(e.message));
+  await nothing.close();
+
+  const g = await createGateway(quiet);
+  const proxy = await new TcpProxy(g.port).start();
+  const c = new Client(`ws://127.0.0.1:${proxy.port}/`, { ...fast, requestTimeout: 500, pingInterval: 0 });
+  try {
+    await c.ready(5000);
+    proxy.mute();
+    await assert.rejects(c.publish('x', 1), (e: FloodgateError) => e.code === 'FG_ERR_PUBLISH_UNKNOWN');
+    assert.equal(g.stats().messages.publications, 1, 'it was in fact published: "unknown" was the honest answer');
+    await assert.rejects(c.publish('x', 1, { idempotencyKey: '' }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /idempotencyKey/.test(e.message));
+  } finally {
+    await c.close();
+    await proxy.stop();
+    await g.close(1000);
+  }
+});
