@@ -37,7 +37,7 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
  */
 export class RedisServer {
   private child: ChildProcess | undefined;
-  constructor(readonly port: number) {}
+  constructor(readonly port: number, private readonly extraArgs: string[] = []) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
@@ -48,7 +48,7 @@ export class RedisServer {
   }
 
   async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...this.extraArgs], {
       stdio: 'ignore',
     });
     await waitForPort(this.port);
@@ -65,8 +65,9 @@ export class RedisServer {
   }
 }
 
-export async function startRedis(): Promise<RedisServer> {
-  const r = new RedisServer(await freePort());
+/** `extraArgs` go to redis-server, e.g. `['--enable-debug-command', 'yes']` for DEBUG SLEEP. */
+export async function startRedis(extraArgs: string[] = []): Promise<RedisServer> {
+  const r = new RedisServer(await freePort(), extraArgs);
   await r.start();
   return r;
 }
