@@ -547,7 +547,14 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.pingTimer);
-    await Promise.all([this.cmd, this.sub].map((c) => c.quit().catch(() => c.disconnect())));
+    // QUIT politely, but a hung Redis must not hold the gateway's shutdown up
+    await Promise.all([this.cmd, this.sub].map(async (c) => {
+      let timer: NodeJS.Timeout | undefined;
+      const quit = c.quit().then(() => true, () => false);
+      const ok = await Promise.race([quit, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 1000)))]);
+      clearTimeout(timer);
+      if (!ok) c.disconnect();
+    }));
   }
 }
 

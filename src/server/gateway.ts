@@ -92,6 +92,8 @@ export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private readonly routes = new Map<string, RouteHandler>();
+  /** Sockets that carried plain HTTP requests (/healthz pollers, scrapers): closed at shutdown. */
+  private readonly httpSockets = new Set<Socket>();
   /** Sockets that have not yet sent a complete request or upgrade, with their deadline. */
   private readonly preUpgrade = new Map<Socket, number>();
   private preUpgradeTimer: NodeJS.Timeout | undefined;
@@ -337,6 +339,13 @@ export class Gateway {
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.preUpgrade.delete(req.socket); // from here Node's request and keep-alive timeouts apply
+    const sock = req.socket;
+    if (!this.httpSockets.has(sock)) {
+      this.httpSockets.add(sock);
+      sock.once('close', () => this.httpSockets.delete(sock));
+    }
+    // a kept-alive poller must not hold the shutdown up: this answer is its last on this socket
+    if (this.shuttingDown) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?')[0];
     const handler = req.method === 'GET' || req.method === 'HEAD' ? this.routes.get(path) : undefined;
     if (handler) {
@@ -556,7 +565,14 @@ export class Gateway {
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const sess of this.sessions) sess.ws.terminate();
     this.server.closeAllConnections();
-    await serverClosed;
+    // whatever is left (kept-alive HTTP clients, sockets mid-handshake) goes now: the listener's
+    // close waits for every socket it accepted
+    for (const sock of this.httpSockets) sock.destroy();
+    for (const sock of this.preUpgrade.keys()) sock.destroy();
+    this.preUpgrade.clear();
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([serverClosed, new Promise<void>((r) => (bound = setTimeout(r, 1000)))]);
+    clearTimeout(bound);
     await this.broker.close();
     this.log.info({ node: this.node }, 'gateway stopped');
     this.log.flush?.();
