@@ -17,6 +17,7 @@ import { countOpenFds } from '../system/process-usage.js';
 import { Admission } from './admission.js';
 import { channelMatcher, originAllowed, tokenFromRequest, verifyToken } from './auth.js';
 import { computeCapacity, type Capacity } from './capacity.js';
+import { HealthThread } from './health-thread.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -100,6 +101,8 @@ export class Gateway {
   private readonly ctx: SessionContext;
   private metricsRegistry: Registry | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** `healthPort`: /healthz answered by a thread of its own. */
+  private health: HealthThread | undefined;
   private closing: Promise<void> | undefined;
   private nextSessionId = 0;
   private peak = 0;
@@ -204,6 +207,11 @@ export class Gateway {
     return this.listening?.port ?? 0;
   }
 
+  /** The `healthPort` actually listened on (0 when off). */
+  get healthPort(): number {
+    return this.health?.port ?? 0;
+  }
+
   get host(): string {
     return this.listening?.host ?? this.settings.host;
   }
@@ -226,6 +234,18 @@ export class Gateway {
     }
     const addr = this.listener.address();
     this.listening = { host, port: typeof addr === 'object' && addr ? addr.port : this.settings.port };
+    if (this.settings.healthPort !== 'off') {
+      this.health = new HealthThread(
+        () => ({ shuttingDown: this.shuttingDown, brokerHealthy: this.broker.stats().healthy }),
+        { host, port: this.settings.healthPort, node: this.node, stallMs: 5000 },
+      );
+      try {
+        await this.health.start();
+      } catch (err) {
+        await this.close(0);
+        throw new FloodgateError('FG_ERR_LISTEN', `cannot listen on ${host}:${this.settings.healthPort} (healthPort): ${(err as Error).message}`);
+      }
+    }
     this.sweepTimer = setInterval(() => this.sweep(), 1000);
     this.sweepTimer.unref();
     this.preUpgradeTimer = setInterval(() => this.sweepPreUpgrade(), Math.max(50, Math.min(1000, this.settings.handshakeTimeout / 4)));
@@ -550,6 +570,7 @@ export class Gateway {
 
   private async doClose(timeoutMs: number): Promise<void> {
     this.shuttingDown = true;
+    this.health?.beat(); // the balancer's next check already says shutting_down
     this.admission.close();
     const serverClosed = new Promise<void>((resolve) => this.listener.close(() => resolve()));
     this.server.close();
@@ -573,6 +594,7 @@ export class Gateway {
     let bound: NodeJS.Timeout | undefined;
     await Promise.race([serverClosed, new Promise<void>((r) => (bound = setTimeout(r, 1000)))]);
     clearTimeout(bound);
+    await this.health?.close();
     await this.broker.close();
     this.log.info({ node: this.node }, 'gateway stopped');
     this.log.flush?.();

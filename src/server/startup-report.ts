@@ -7,7 +7,7 @@ export interface StartupReport {
   node: string;
   pid: number;
   node_version: string;
-  listen: { host: string; port: number; dualStack: boolean };
+  listen: { host: string; port: number; dualStack: boolean; healthPort?: number };
   backlog: { setting: number | 'max'; requested: number; somaxconn: number | null; effective: number; cappedBySomaxconn: boolean };
   timeouts: { handshakeMs: number; idleMs: number; pingIntervalMs: number; writeMs: number; admissionMs: number; shutdownMs: number };
   capacity: {
@@ -61,7 +61,7 @@ export function buildStartupReport(g: Gateway): StartupReport {
     node: g.node,
     pid: process.pid,
     node_version: process.version,
-    listen: { host: g.host, port: g.port, dualStack: g.host === '::' },
+    listen: { host: g.host, port: g.port, dualStack: g.host === '::', ...(g.healthPort > 0 ? { healthPort: g.healthPort } : {}) },
     backlog: {
       setting: s.backlog,
       requested: g.backlogRequested,
@@ -105,6 +105,7 @@ export function formatStartupReport(r: StartupReport): string {
   const lines = [
     `=== Floodgate gateway (${r.node}, node ${r.node_version}) ===`,
     row('listening on', `${host}:${r.listen.port}${r.listen.dualStack ? ' (IPv4 + IPv6)' : ''}`),
+    ...(r.listen.healthPort !== undefined ? [row('health checks on', `${host}:${r.listen.healthPort} (GET /healthz, own thread)`)] : []),
     row('broker', r.broker),
     '',
     '=== TCP/Network tuning ===',
