@@ -7,10 +7,12 @@ import { waitForPort } from './redis-server.js';
 /**
  * The HAProxy configuration docs/operations.md shows, with the ports filled in: WebSocket
  * upgrade passes through in `mode http`, `timeout tunnel` governs the connection once upgraded,
- * `/healthz` health checks take a node out (and cut its sessions) when it dies or its broker is
- * down, and `option redispatch` + `retries` send a reconnect that hits a dead node elsewhere.
+ * `/healthz` checks (on each gateway's `healthPort` when given, answered by its own thread) with
+ * a check timeout, three failures before down, two successes and a slow start before up, and no
+ * `shutdown-sessions`: a flap never cuts a node's clients. `option redispatch` + `retries` send
+ * a reconnect that hits a dead node elsewhere.
  */
-export function haproxyConfig(listenPort: number, backends: number[], maxconn = 9000): string {
+export function haproxyConfig(listenPort: number, backends: number[], maxconn = 9000, healthPorts: number[] = []): string {
   // every proxied connection holds two fds (client side + server side): maxconn ≈ (fd limit − margin) / 2
   return `global
     maxconn ${maxconn}
@@ -35,8 +37,9 @@ backend gateways
     balance leastconn
     option httpchk GET /healthz
     http-check expect status 200
-    default-server inter 500ms fall 2 rise 2 on-marked-down shutdown-sessions
-${backends.map((p, i) => `    server g${i + 1} 127.0.0.1:${p} check`).join('\n')}
+    timeout check 3s
+    default-server inter 2s fastinter 1s downinter 2s fall 3 rise 2 slowstart 10s
+${backends.map((p, i) => `    server g${i + 1} 127.0.0.1:${p} check${healthPorts[i] ? ` port ${healthPorts[i]}` : ''}`).join('\n')}
 `;
 }
 
@@ -49,12 +52,19 @@ export class Haproxy {
   private child: ChildProcess | undefined;
   private dir: string | undefined;
   output = '';
-  constructor(readonly port: number, readonly backends: number[]) {}
+  constructor(readonly port: number, readonly backends: number[], readonly healthPorts: number[] = []) {}
+
+  /** "Server gateways/gN is DOWN" lines so far, per server name. */
+  downEvents(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const m of this.output.matchAll(/Server gateways\/(\S+) is DOWN/g)) out[m[1]] = (out[m[1]] ?? 0) + 1;
+    return out;
+  }
 
   async start(): Promise<void> {
     this.dir = mkdtempSync(join(tmpdir(), 'fg-haproxy-'));
     const cfg = join(this.dir, 'haproxy.cfg');
-    writeFileSync(cfg, haproxyConfig(this.port, this.backends));
+    writeFileSync(cfg, haproxyConfig(this.port, this.backends, 9000, this.healthPorts));
     this.child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
     this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));

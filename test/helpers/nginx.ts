@@ -6,8 +6,9 @@ import { waitForPort } from './redis-server.js';
 
 /**
  * The nginx configuration docs/operations.md shows, with ports filled in. Open-source nginx has
- * no active health checks: a dead node is skipped after a failed connect (`max_fails`,
- * `proxy_next_upstream`), and the upgrade needs the `Upgrade`/`Connection` headers passed on.
+ * no active health checks: a dead node is skipped after failed connects (`max_fails=3`, so one
+ * slow connect on a busy box does not take a node out; `proxy_next_upstream` retries elsewhere),
+ * and the upgrade needs the `Upgrade`/`Connection` headers passed on.
  */
 export function nginxConfig(dir: string, listenPort: number, backends: number[]): string {
   return `worker_processes 1;
@@ -27,7 +28,7 @@ http {
 
     upstream gateways {
         least_conn;
-${backends.map((p) => `        server 127.0.0.1:${p} max_fails=1 fail_timeout=10s;`).join('\n')}
+${backends.map((p) => `        server 127.0.0.1:${p} max_fails=3 fail_timeout=10s;`).join('\n')}
     }
 
     server {
@@ -39,7 +40,7 @@ ${backends.map((p) => `        server 127.0.0.1:${p} max_fails=1 fail_timeout=10
             proxy_set_header Connection $connection_upgrade;
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_connect_timeout 2s;
+            proxy_connect_timeout 3s;
             proxy_read_timeout 1h;
             proxy_send_timeout 1h;
             proxy_buffering off;

@@ -1,0 +1,269 @@
+import { Client, type PublishResult } from '../../src/client/index.js';
+import type { FloodgateError } from '../../src/errors.js';
+import { CpuHog } from './cpu-hog.js';
+import { CuttingProxy } from './cutting-proxy.js';
+import { Haproxy } from './haproxy.js';
+import { freePort, startRedis, type RedisServer } from './redis-server.js';
+import { startGateway, type GatewayProcess } from './scale-gateway.js';
+
+/**
+ * The chaos run: SDK clients → a cutting TCP proxy → HAProxy (the docs/operations.md config) →
+ * 3 gateways → Redis. A publisher (an SDK client behind the same proxy) numbers its messages per
+ * channel; a gateway is killed with SIGKILL and Redis is restarted empty, optionally under a CPU
+ * hog on every core. What comes out is checked against what the publisher was told:
+ *  - lost: acknowledged, never delivered to a subscriber, and not covered by a `recovered: false`;
+ *  - duplicated: one publish (channel, seq) delivered twice (two offsets, or twice the same);
+ *  - out of order: a channel's publisher seq not increasing at a subscriber;
+ *  - refused but delivered: answered "definitely not published" (FG_ERR_PUBLISH_FAILED, …) and
+ *    yet delivered — the outcome codes would be lying.
+ */
+export interface ChaosOptions {
+  clients: number;
+  channels: number;
+  ratePerSecond: number;
+  seconds: number;
+  /** Share of the proxied connections cut per second (0.1 = 10 %/s). */
+  cutPerSecond: number;
+  /** Seconds into the run: SIGKILL one gateway. */
+  killAt?: number;
+  /** Seconds into the run: SIGKILL Redis and start it again, empty, after redisDownMs. */
+  redisRestartAt?: number;
+  redisDownMs?: number;
+  /** Burn every core (bounded by `timeout`) for the whole run. */
+  hogCores?: number;
+  log?: (line: string) => void;
+}
+
+export interface ChaosFigures {
+  published: number;
+  acknowledged: number;
+  duplicateAnswers: number;
+  refused: Record<string, number>;
+  unknown: number;
+  deliveries: number;
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+  refusedButDelivered: number;
+  gaps: number;
+  recoveredFalse: Record<string, number>;
+  reconnects: number;
+  cuts: number;
+  /** HAProxy "is DOWN" events per server; `killed` names the SIGKILLed one. */
+  downEvents: Record<string, number>;
+  killed: string | undefined;
+  seconds: number;
+}
+
+interface Got {
+  epoch: string;
+  offset: number;
+  seq: number;
+}
+
+/** One subscriber × channel: what arrived, and the ranges a `recovered: false` excused. */
+interface Track {
+  got: Got[];
+  /** [epoch, fromOffset (exclusive), toOffset (inclusive; Infinity = the rest of that epoch)] */
+  excused: [string, number, number][];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
+  const log = o.log ?? (() => {});
+  const started = Date.now();
+  const hog = new CpuHog();
+  let redis: RedisServer | undefined;
+  const gateways: GatewayProcess[] = [];
+  let lb: Haproxy | undefined;
+  let cutter: CuttingProxy | undefined;
+  const clients: Client[] = [];
+  let publisher: Client | undefined;
+  let killed: string | undefined;
+  try {
+    redis = await startRedis();
+    const healthPorts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const hp = await freePort();
+      healthPorts.push(hp);
+      gateways.push(await startGateway(await freePort(), [
+        '--broker', redis.url, '--node-id', `g${i + 1}`, '--health-port', String(hp),
+        '--rate-burst', '100000', '--rate-refill', '100000', '--log-level', 'warn', '--history-size', '10000',
+      ]));
+    }
+    lb = new Haproxy(await freePort(), gateways.map((g) => g.port), healthPorts);
+    await lb.start();
+    cutter = await new CuttingProxy(lb.port).start();
+    const url = `ws://127.0.0.1:${cutter.port}/`;
+    const channels = Array.from({ length: o.channels }, (_, i) => `chaos-${i}`);
+    const clientOpts = { initialDelay: 100, maxDelay: 2000, jitterMode: 'full' as const, circuitThreshold: 0, connectTimeout: 5000, pingInterval: 5000, pongTimeout: 5000 };
+
+    const tracks: Track[] = [];
+    let gaps = 0;
+    const recoveredFalse: Record<string, number> = {};
+    for (let i = 0; i < o.clients; i++) {
+      const c = new Client(url, clientOpts);
+      clients.push(c);
+      for (const ch of channels) {
+        const t: Track = { got: [], excused: [] };
+        tracks.push(t);
+        const sub = c.subscribe(ch, (m) => t.got.push({ epoch: m.epoch, offset: m.offset, seq: (m.data as { seq: number }).seq }));
+        sub.on('gap', () => gaps++);
+        sub.on('subscribed', (ev) => {
+          if (!ev.recovering || ev.recovered) return;
+          recoveredFalse[ev.reason ?? 'unknown'] = (recoveredFalse[ev.reason ?? 'unknown'] ?? 0) + 1;
+          // what the subscriber missed is excused: the rest of the epoch it knew, and the new
+          // position's epoch up to the offset it was given
+          const last = t.got[t.got.length - 1];
+          if (last !== undefined) t.excused.push([last.epoch, last.offset, Infinity]);
+          t.excused.push([ev.epoch, 0, ev.offset]);
+        });
+      }
+    }
+    await Promise.all(clients.map((c) => c.ready(30_000)));
+    const subsReady = Date.now() + 30_000;
+    while (clients.some((c) => channels.some((ch) => c.getSubscription(ch)?.state !== 'subscribed')) && Date.now() < subsReady) await sleep(50);
+    log(`# chaos: ${o.clients} clients × ${o.channels} channels subscribed through the cutting proxy → HAProxy → 3 gateways`);
+
+    publisher = new Client(url, { ...clientOpts, requestTimeout: 20_000 });
+    await publisher.ready(30_000);
+    if (o.hogCores) hog.start(o.hogCores, o.seconds + 120);
+    cutter.cutEvery(100, o.cutPerSecond / 10);
+
+    const nextSeq = channels.map(() => 0);
+    const acked = new Map<string, Map<number, PublishResult>>(channels.map((ch) => [ch, new Map()]));
+    const refusedSeqs = new Map<string, Set<number>>(channels.map((ch) => [ch, new Set()]));
+    const refused: Record<string, number> = {};
+    let unknown = 0;
+    let duplicateAnswers = 0;
+    const outcomes: Promise<void>[] = [];
+    const total = Math.round(o.ratePerSecond * o.seconds);
+    const t0 = Date.now();
+    let redisRestart: Promise<void> | undefined;
+    for (let n = 0; n < total; n++) {
+      const due = t0 + (n * 1000) / o.ratePerSecond;
+      const wait = due - Date.now();
+      if (wait > 0) await sleep(wait);
+      const elapsed = (Date.now() - t0) / 1000;
+      if (o.killAt !== undefined && killed === undefined && elapsed >= o.killAt) {
+        killed = 'g2';
+        log(`# chaos: kill -9 ${killed} at ${elapsed.toFixed(1)} s`);
+        void gateways[1].stop('SIGKILL');
+      }
+      if (o.redisRestartAt !== undefined && redisRestart === undefined && elapsed >= o.redisRestartAt) {
+        log(`# chaos: Redis SIGKILL at ${elapsed.toFixed(1)} s, back empty after ${o.redisDownMs ?? 1000} ms`);
+        const r = redis;
+        redisRestart = r.kill().then(() => sleep(o.redisDownMs ?? 1000)).then(() => r.start());
+      }
+      const k = n % channels.length;
+      const ch = channels[k];
+      const seq = ++nextSeq[k];
+      outcomes.push(publisher.publish(ch, { seq }).then(
+        (r) => {
+          acked.get(ch)!.set(seq, r);
+          if (r.duplicate) duplicateAnswers++;
+        },
+        (e: FloodgateError) => {
+          if (e.code === 'FG_ERR_PUBLISH_UNKNOWN') unknown++;
+          else {
+            refused[e.code] = (refused[e.code] ?? 0) + 1;
+            refusedSeqs.get(ch)!.add(seq);
+          }
+        },
+      ));
+    }
+    await redisRestart;
+    await Promise.all(outcomes);
+    cutter.stopCutting();
+    hog.stop();
+
+    // drain: every subscriber reaches the last acknowledged offset of each channel's final epoch
+    const finalPos = new Map<string, { epoch: string; offset: number }>();
+    for (const ch of channels) {
+      for (const r of acked.get(ch)!.values()) {
+        const f = finalPos.get(ch);
+        if (f === undefined || (r.epoch !== f.epoch ? true : r.offset > f.offset)) {
+          // the last epoch is the one of the highest seq
+          finalPos.set(ch, { epoch: r.epoch, offset: r.offset });
+        }
+      }
+      const bySeq = [...acked.get(ch)!.entries()].sort((a, b) => a[0] - b[0]);
+      if (bySeq.length > 0) {
+        const lastEpoch = bySeq[bySeq.length - 1][1].epoch;
+        const maxOff = Math.max(...bySeq.filter(([, r]) => r.epoch === lastEpoch).map(([, r]) => r.offset));
+        finalPos.set(ch, { epoch: lastEpoch, offset: maxOff });
+      }
+    }
+    const caughtUp = (t: Track, ch: string): boolean => {
+      const f = finalPos.get(ch);
+      if (f === undefined) return true;
+      return t.got.some((g) => g.epoch === f.epoch && g.offset >= f.offset) || t.excused.some(([e, , to]) => e === f.epoch && to >= f.offset);
+    };
+    const drainUntil = Date.now() + 30_000;
+    while (Date.now() < drainUntil && tracks.some((t, i) => !caughtUp(t, channels[i % channels.length]))) await sleep(100);
+
+    // the verdict
+    let lost = 0;
+    let duplicated = 0;
+    let outOfOrder = 0;
+    let refusedButDelivered = 0;
+    let deliveries = 0;
+    tracks.forEach((t, i) => {
+      const ch = channels[i % channels.length];
+      deliveries += t.got.length;
+      const seen = new Set<number>();
+      let prev = 0;
+      for (const g of t.got) {
+        if (seen.has(g.seq)) duplicated++;
+        seen.add(g.seq);
+        if (g.seq <= prev) outOfOrder++;
+        prev = Math.max(prev, g.seq);
+        if (refusedSeqs.get(ch)!.has(g.seq)) refusedButDelivered++;
+      }
+      const have = new Set(t.got.map((g) => `${g.epoch}/${g.offset}`));
+      for (const r of acked.get(ch)!.values()) {
+        if (have.has(`${r.epoch}/${r.offset}`)) continue;
+        if (t.excused.some(([e, from, to]) => e === r.epoch && r.offset > from && r.offset <= to)) continue;
+        lost++;
+      }
+    });
+    const stats = [...clients, publisher].map((c) => c.stats());
+    const figures: ChaosFigures = {
+      published: total,
+      acknowledged: [...acked.values()].reduce((n, m) => n + m.size, 0),
+      duplicateAnswers,
+      refused,
+      unknown,
+      deliveries,
+      lost,
+      duplicated,
+      outOfOrder,
+      refusedButDelivered,
+      gaps,
+      recoveredFalse,
+      reconnects: stats.reduce((n, s) => n + Math.max(0, s.connects - 1), 0),
+      cuts: cutter.cuts,
+      downEvents: lb.downEvents(),
+      killed,
+      seconds: Math.round((Date.now() - started) / 1000),
+    };
+    return figures;
+  } finally {
+    hog.stop();
+    cutter?.stopCutting();
+    await Promise.all([...clients, ...(publisher ? [publisher] : [])].map((c) => c.close()));
+    await cutter?.stop();
+    await lb?.stop();
+    await Promise.all(gateways.map((g) => g.stop('SIGTERM')));
+    await redis?.kill();
+  }
+}
+
+export function formatFigures(f: ChaosFigures): string {
+  return [
+    `published ${f.published}, acknowledged ${f.acknowledged} (${f.duplicateAnswers} answered as duplicates of a re-send), refused ${JSON.stringify(f.refused)}, outcome unknown ${f.unknown}`,
+    `deliveries ${f.deliveries}: lost ${f.lost}, duplicated ${f.duplicated}, out of publisher order ${f.outOfOrder}, refused-but-delivered ${f.refusedButDelivered}, gap events ${f.gaps}`,
+    `recovered:false by reason ${JSON.stringify(f.recoveredFalse)}; reconnects ${f.reconnects}, proxy cuts ${f.cuts}; HAProxy down events ${JSON.stringify(f.downEvents)} (killed: ${f.killed ?? 'none'}); ${f.seconds} s`,
+  ].join('\n# ');
+}
