@@ -7,7 +7,7 @@ import { haproxyAvailable } from '../helpers/haproxy.js';
 const skip = haproxyAvailable() ? false : 'haproxy is not installed (apt-get install -y haproxy)';
 
 test('chaos: 30 SDK clients behind a proxy cutting 10 %/s, HAProxy, 3 gateways; kill -9 of a gateway, Redis restarted empty: nothing lost silently, no duplicate, publisher order, honest outcome codes', { skip, timeout: 180_000 }, async () => {
-  const f = await runChaos({ clients: 30, channels: 4, ratePerSecond: 100, seconds: 20, cutPerSecond: 0.1, killAt: 5, redisRestartAt: 12, redisDownMs: 1000, log: (l) => console.log(l) });
+  const f = await runChaos({ clients: 30, channels: 4, ratePerSecond: 100, seconds: 15, cutPerSecond: 0.1, killAt: 4, redisRestartAt: 9, redisDownMs: 1000, log: (l) => console.log(l) });
   console.log(`# ${formatFigures(f)}`);
   assert.equal(f.lost, 0, 'acknowledged and never delivered without a recovered:false');
   assert.equal(f.duplicated, 0, 'one publish delivered twice');
@@ -20,7 +20,7 @@ test('chaos: 30 SDK clients behind a proxy cutting 10 %/s, HAProxy, 3 gateways; 
 });
 
 test('a CPU hog on both cores and a gateway killed: the documented HAProxy config marks no healthy gateway down', { skip, timeout: 180_000 }, async () => {
-  const f = await runChaos({ clients: 30, channels: 4, ratePerSecond: 100, seconds: 20, cutPerSecond: 0.1, killAt: 5, hogCores: 2, log: (l) => console.log(l) });
+  const f = await runChaos({ clients: 30, channels: 4, ratePerSecond: 100, seconds: 15, cutPerSecond: 0.1, killAt: 4, hogCores: 2, log: (l) => console.log(l) });
   console.log(`# under a CPU hog: ${formatFigures(f)}`);
   const healthyDown = Object.entries(f.downEvents).filter(([name]) => name !== f.killed);
   assert.deepEqual(healthyDown, [], 'healthy gateways marked down');

@@ -1,0 +1,29 @@
+// The chaos suite at size: `npm run soak` (FG_BENCH_SOAK=1) runs 200 SDK clients behind a proxy
+// cutting 10 % of connections per second, HAProxy, 3 gateways on Redis, a publisher at 500 msg/s
+// for 60 s, kill -9 of a gateway and a Redis restart, then the same under a CPU hog on both cores.
+// `npm run bench -- chaos` runs the small variant (the one in `npm test`). Prints a markdown section.
+import { formatFigures, runChaos, type ChaosFigures, type ChaosOptions } from '../../test/helpers/chaos.js';
+
+const soak = process.env.FG_BENCH_SOAK === '1';
+const base: ChaosOptions = soak
+  ? { clients: 200, channels: 10, channelsPerClient: 2, ratePerSecond: 500, seconds: 60, cutPerSecond: 0.1, killAt: 15, redisRestartAt: 35, redisDownMs: 1000 }
+  : { clients: 30, channels: 4, ratePerSecond: 100, seconds: 20, cutPerSecond: 0.1, killAt: 5, redisRestartAt: 12, redisDownMs: 1000 };
+const log = (l: string): void => void process.stderr.write(`${l}\n`);
+
+const runs: [string, ChaosFigures][] = [];
+runs.push(['kill -9 + Redis restart', await runChaos({ ...base, log })]);
+runs.push(['kill -9 under a CPU hog (2 cores)', await runChaos({ ...base, redisRestartAt: undefined, hogCores: 2, log })]);
+
+const row = (name: string, f: ChaosFigures): string => {
+  const healthyDown = Object.entries(f.downEvents).filter(([n]) => n !== f.killed).reduce((n, [, v]) => n + v, 0);
+  return `| ${name} | ${f.acknowledged}/${f.published} | ${JSON.stringify(f.refused)} | ${f.unknown} | ${f.deliveries} | ${f.lost} | ${f.duplicated} | ${f.outOfOrder} | ${f.refusedButDelivered} | ${JSON.stringify(f.recoveredFalse)} | ${f.reconnects} | ${healthyDown} / ${f.downEvents[f.killed ?? ''] ?? 0} | ${f.seconds} s |`;
+};
+console.log(`## chaos (${soak ? 'soak' : 'small'}: ${base.clients} clients × ${base.channels} channels, ${base.ratePerSecond} msg/s for ${base.seconds} s, ${base.cutPerSecond * 100} % of connections cut per second)
+
+| run | acknowledged | refused (not published) | outcome unknown | deliveries | lost | duplicated | out of order | refused but delivered | recovered:false by reason | reconnects | down events healthy / killed | time |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+${runs.map(([n, f]) => row(n, f)).join('\n')}
+`);
+for (const [n, f] of runs) log(`# ${n}: ${formatFigures(f)}`);
+const bad = runs.some(([, f]) => f.lost + f.duplicated + f.outOfOrder + f.refusedButDelivered > 0);
+process.exit(bad ? 1 : 0);
