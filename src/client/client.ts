@@ -576,8 +576,12 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (f.id !== undefined) {
       const p = this.outbox.get(f.id);
       if (p !== undefined) {
-        if (code === 'FG_ERR_PUBLISH_UNKNOWN' && this.idempotencyWindow > 0) {
-          // the broker timed out: ask again with the same key (a stored copy answers its offset)
+        // Unknown: the broker timed out. And a re-sent publish refused as "not published" by a
+        // broker that could not be asked (FG_ERR_PUBLISH_FAILED) says nothing about an earlier
+        // copy that may have been stored before the connection dropped: still unknown. Ask again
+        // with the same key until requestTimeout (a stored copy answers its original offset).
+        const unknown = code === 'FG_ERR_PUBLISH_UNKNOWN' || (code === 'FG_ERR_PUBLISH_FAILED' && p.retries > 0);
+        if (unknown && this.idempotencyWindow > 0) {
           if (p.retryTimer === undefined) {
             p.retryTimer = setTimeout(() => {
               p.retryTimer = undefined;
