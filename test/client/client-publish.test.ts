@@ -5,6 +5,7 @@ import { FloodgateError } from '../../src/errors.js';
 import { createGateway } from '../../src/server/gateway.js';
 import { freePort } from '../helpers/redis-server.js';
 import { until } from './helpers/exactly-once.js';
+import { FakeServer } from './helpers/fake-server.js';
 import { TcpProxy } from './helpers/tcp-proxy.js';
 
 const quiet = { host: '127.0.0.1', port: 0, logLevel: 'silent' as const, rateBurst: 100_000, rateRefill: 100_000 };
@@ -93,5 +94,35 @@ test('requestTimeout: never sent = FG_ERR_PUBLISH_FAILED; sent and unanswered = 
     await c.close();
     await proxy.stop();
     await g.close(1000);
+  }
+});
+
+test('a re-sent publish refused FG_ERR_PUBLISH_FAILED (broker down on the new path) stays unknown and is asked again with the same key', async () => {
+  const fake = await FakeServer.start();
+  fake.welcomeExtra = { idempotencyWindow: 300_000 };
+  // 1st copy: stored, answer lost with the connection; 2nd (after reconnect): the broker is down;
+  // 3rd: the broker is back and knows the key
+  fake.publishAnswer = (f, n) => {
+    if (n === 1) {
+      setImmediate(() => fake.dropAll());
+      return null;
+    }
+    if (n === 2) return { type: 'error', id: f.id, code: 'FG_ERR_PUBLISH_FAILED', message: 'redis broker unavailable', channel: f.channel };
+    return { type: 'published', id: f.id, channel: f.channel, epoch: 'fake-epoch', offset: 1, duplicate: true };
+  };
+  const c = new Client(fake.url, fast);
+  try {
+    await c.ready(5000);
+    const r = await c.publish('p', 'x');
+    assert.deepEqual(r, { epoch: 'fake-epoch', offset: 1, duplicate: true });
+    const sent = fake.frames.filter((f) => f.type === 'publish');
+    assert.equal(sent.length, 3);
+    assert.equal(new Set(sent.map((f) => `${f.idempotencyKey}|${f.publisher}|${f.seq}`)).size, 1, 'the same key, publisher and seq every time');
+    // a first attempt refused FG_ERR_PUBLISH_FAILED is final: nothing was sent before it
+    fake.publishAnswer = (f) => ({ type: 'error', id: f.id, code: 'FG_ERR_PUBLISH_FAILED', message: 'down', channel: f.channel });
+    await assert.rejects(c.publish('p', 'y'), (e: FloodgateError) => e.code === 'FG_ERR_PUBLISH_FAILED');
+  } finally {
+    await c.close();
+    await fake.stop();
   }
 });

@@ -28,6 +28,11 @@ export class FakeServer {
   recoverAnswer: (recover: { epoch: string; offset: number }) => Record<string, unknown> = () => ({ recovered: true, replayed: 0 });
   offset = 0;
   port = 0;
+  /** Extra fields of the `welcome` frame (e.g. `idempotencyWindow`). */
+  welcomeExtra: Record<string, unknown> = {};
+  /** Answer to the n-th publish frame (1-based): a frame to send, `null` for no answer, undefined for the default `published`. */
+  publishAnswer: ((f: any, n: number) => Record<string, unknown> | null | undefined) | undefined;
+  publishes = 0;
   private raw = new Set<Socket>();
 
   constructor() {
@@ -68,7 +73,7 @@ export class FakeServer {
     this.sockets.add(ws);
     ws.on('close', () => this.sockets.delete(ws));
     ws.on('error', () => {});
-    if (this.welcome) ws.send(JSON.stringify({ type: 'welcome', node: 'fake', session: String(this.upgrades), pingInterval: 25000, maxPayload: 16384 }));
+    if (this.welcome) ws.send(JSON.stringify({ type: 'welcome', node: 'fake', session: String(this.upgrades), pingInterval: 25000, maxPayload: 16384, ...this.welcomeExtra }));
     ws.on('message', (raw) => {
       const f = JSON.parse(raw.toString());
       this.frames.push(f);
@@ -77,7 +82,11 @@ export class FakeServer {
         const extra = f.recover ? this.recoverAnswer(f.recover) : {};
         ws.send(JSON.stringify({ type: 'subscribed', id: f.id, channel: f.channel, epoch: this.epoch, offset: this.offset, ...extra }));
       }
-      else if (f.type === 'publish') ws.send(JSON.stringify({ type: 'published', id: f.id, channel: f.channel, epoch: this.epoch, offset: ++this.offset }));
+      else if (f.type === 'publish') {
+        const custom = this.publishAnswer?.(f, ++this.publishes);
+        if (custom === null) return;
+        ws.send(JSON.stringify(custom ?? { type: 'published', id: f.id, channel: f.channel, epoch: this.epoch, offset: ++this.offset }));
+      }
     });
   }
 
