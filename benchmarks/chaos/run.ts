@@ -11,8 +11,14 @@ const base: ChaosOptions = soak
 const log = (l: string): void => void process.stderr.write(`${l}\n`);
 
 const runs: [string, ChaosFigures][] = [];
-runs.push(['kill -9 + Redis restart', await runChaos({ ...base, log })]);
-runs.push(['kill -9 under a CPU hog (2 cores)', await runChaos({ ...base, redisRestartAt: undefined, hogCores: 2, log })]);
+for (const [name, o] of [
+  ['kill -9 + Redis restart', { ...base, log }],
+  ['kill -9 under a CPU hog (2 cores)', { ...base, redisRestartAt: undefined, hogCores: 2, log }],
+] as [string, ChaosOptions][]) {
+  const f = await runChaos(o);
+  log(`# ${name}: ${formatFigures(f)}`);
+  runs.push([name, f]);
+}
 
 const row = (name: string, f: ChaosFigures): string => {
   const healthyDown = Object.entries(f.downEvents).filter(([n]) => n !== f.killed).reduce((n, [, v]) => n + v, 0);
@@ -24,6 +30,5 @@ console.log(`## chaos (${soak ? 'soak' : 'small'}: ${base.clients} clients × ${
 |---|---|---|---|---|---|---|---|---|---|---|---|---|
 ${runs.map(([n, f]) => row(n, f)).join('\n')}
 `);
-for (const [n, f] of runs) log(`# ${n}: ${formatFigures(f)}`);
 const bad = runs.some(([, f]) => f.lost + f.duplicated + f.outOfOrder + f.refusedButDelivered > 0);
 process.exit(bad ? 1 : 0);

@@ -67,7 +67,8 @@ export async function runServe(input: ServeInput): Promise<void> {
 
 /** A worker's share of the machine-wide budgets, ranked as flags (docs/operations.md). */
 function workerOptions(plan: WorkerPlan): GatewayOptions {
-  return { memoryLimit: plan.memoryLimit, maxConnections: plan.maxConnections };
+  // one process can hold healthPort: the first worker answers for the machine
+  return { memoryLimit: plan.memoryLimit, maxConnections: plan.maxConnections, ...(plan.index > 0 ? { healthPort: 'off' } : {}) };
 }
 
 /** GET /stats/machine from any worker: the primary collects every worker's stats (docs/operations.md). */

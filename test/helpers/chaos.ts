@@ -93,7 +93,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       gateways.push(await startGateway(await freePort(), [
         '--broker', redis.url, '--node-id', `g${i + 1}`, '--health-port', String(hp),
         '--rate-burst', '100000', '--rate-refill', '100000', '--log-level', 'warn', '--history-size', '10000',
-      ]));
+      ], {}, 60_000)); // a loaded box (a previous run's hog, other suites) starts slowly
     }
     lb = new Haproxy(await freePort(), gateways.map((g) => g.port), healthPorts);
     await lb.start();

@@ -49,14 +49,19 @@ export class GatewayProcess {
 }
 
 /** Starts `floodgate serve` on 127.0.0.1:port with the given flags and waits for its startup block. */
-export async function startGateway(port: number, flags: string[], env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
+export async function startGateway(port: number, flags: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<GatewayProcess> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-format', 'json', ...flags],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   const g = new GatewayProcess(child, port);
-  await g.waitFor(flags.includes('--workers') ? /"workers":\{/ : /"listening"|"listen"/);
+  try {
+    await g.waitFor(flags.includes('--workers') ? /"workers":\{/ : /"listening"|"listen"/, timeoutMs);
+  } catch (err) {
+    await g.stop('SIGKILL'); // never leave a half-started gateway behind
+    throw err;
+  }
   return g;
 }
 
