@@ -118,8 +118,10 @@ export class Subscription extends TypedEmitter<SubscriptionEvents> {
     // Without a successful recovery, start from the channel's current position: the
     // application was told (recovered: false) to reload its state.
     if (!recovering || f.recovered !== true) {
-      this._epoch = f.epoch;
-      this._offset = f.offset;
+      // epoch '' = the server could not tell the position (`unavailable` with nothing seen):
+      // no position until the next message, which is then taken as the start
+      this._epoch = f.epoch === '' ? undefined : f.epoch;
+      this._offset = f.epoch === '' ? 0 : f.offset;
     }
     this._setState('subscribed');
     this.emit('subscribed', ev);

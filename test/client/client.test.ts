@@ -251,3 +251,27 @@ test('unsubscribe sends the frame and stops delivery; since recovers from a stor
   await c.close();
   await fake.stop();
 });
+
+test('recovered:false `unavailable` with no known position (epoch ""): no gap event, the next message is the start, a resubscribe before it does not send a bad `recover`', async () => {
+  const fake = await FakeServer.start();
+  fake.recoverAnswer = () => ({ recovered: false, reason: 'unavailable', epoch: '', offset: 0 });
+  const c = new Client(fake.url, fast);
+  try {
+    const got: number[] = [];
+    const sub = c.subscribe('u', (m) => got.push(m.offset), { since: { epoch: 'e1', offset: 5 } });
+    await until(() => sub.state === 'subscribed', 5000, 'subscribed');
+    assert.equal(sub.position, undefined);
+    fake.dropAll();
+    await until(() => fake.frames.filter((f) => f.type === 'subscribe').length === 2 && sub.state === 'subscribed', 5000, 'resubscribed');
+    const resub = fake.frames.filter((f) => f.type === 'subscribe')[1];
+    assert.equal(resub.recover, undefined, 'nothing known to recover from');
+    fake.broadcast({ type: 'message', channel: 'u', epoch: 'e1', offset: 9, data: 'x' });
+    fake.broadcast({ type: 'message', channel: 'u', epoch: 'e1', offset: 10, data: 'y' });
+    await until(() => got.length === 2, 5000, 'two messages');
+    assert.deepEqual(got, [9, 10]);
+    assert.equal(sub.stats.gaps, 0);
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
