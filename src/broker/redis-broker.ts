@@ -138,7 +138,9 @@ export class RedisBroker implements Broker {
       retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
       lazyConnect: true,
     };
-    this.cmd = new Redis(options.url, { ...common, connectionName: 'floodgate-cmd' });
+    // a publish in flight when the connection drops is answered FG_ERR_PUBLISH_UNKNOWN; ioredis
+    // must not run it again on the next connection behind that answer's back
+    this.cmd = new Redis(options.url, { ...common, connectionName: 'floodgate-cmd', autoResendUnfulfilledCommands: false });
     // subscriptions are restored by onSubscriberReady(), which also fills the hole they left
     this.sub = new Redis(options.url, { ...common, connectionName: 'floodgate-sub', autoResubscribe: false, commandTimeout: undefined });
     this.cmd.defineCommand('fgPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });

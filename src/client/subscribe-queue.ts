@@ -113,7 +113,9 @@ export class SubscribeQueue {
     const othersInFlight = [...this.pending.values()].some((q) => q.sub === p.sub);
     if (code === 'FG_ERR_ALREADY_SUBSCRIBED' && (othersInFlight || p.sub.state === 'subscribed')) return undefined;
     if (!othersInFlight) this.inflight.delete(p.sub);
-    if (code === 'FG_ERR_RATE_LIMITED' && this.deps.isCurrent(p.sub)) {
+    // rate-limited, or the broker could not serve it (Redis down in a failover): transient,
+    // asked again after a backoff pause instead of waiting for the next reconnect
+    if ((code === 'FG_ERR_RATE_LIMITED' || code === 'FG_ERR_RECOVERY_FAILED') && this.deps.isCurrent(p.sub)) {
       if (!othersInFlight) this.queue.unshift(p.sub);
       this.pauseFor();
       return undefined;

@@ -275,3 +275,18 @@ test('recovered:false `unavailable` with no known position (epoch ""): no gap ev
     await fake.stop();
   }
 });
+
+test('a subscribe refused FG_ERR_RECOVERY_FAILED (broker down) is asked again after a backoff pause, without waiting for a reconnect', async () => {
+  const fake = await FakeServer.start();
+  fake.subscribeRefusal = (_f, n) => (n <= 2 ? { code: 'FG_ERR_RECOVERY_FAILED', message: 'redis broker unavailable' } : undefined);
+  const c = new Client(fake.url, fast);
+  try {
+    const sub = c.subscribe('r');
+    await until(() => sub.state === 'subscribed', 5000, 'subscribed on the third try');
+    assert.equal(fake.subscribes, 3);
+    assert.equal(fake.upgrades, 1, 'on the same connection');
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});

@@ -66,6 +66,8 @@ interface Got {
 /** One subscriber × channel: what arrived, and the ranges a `recovered: false` excused. */
 interface Track {
   ch: string;
+  /** A recovered:false without a position: the next message is the start, what came before it is excused. */
+  awaitingStart: boolean;
   got: Got[];
   /** [epoch, fromOffset (exclusive), toOffset (inclusive; Infinity = the rest of that epoch)] */
   excused: [string, number, number][];
@@ -111,9 +113,15 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       const per = Math.min(o.channelsPerClient ?? channels.length, channels.length);
       for (let j = 0; j < per; j++) {
         const ch = channels[(i + j) % channels.length];
-        const t: Track = { ch, got: [], excused: [] };
+        const t: Track = { ch, awaitingStart: false, got: [], excused: [] };
         tracks.push(t);
-        const sub = c.subscribe(ch, (m) => t.got.push({ epoch: m.epoch, offset: m.offset, seq: (m.data as { seq: number }).seq }));
+        const sub = c.subscribe(ch, (m) => {
+          if (t.awaitingStart) {
+            t.awaitingStart = false;
+            t.excused.push([m.epoch, 0, m.offset - 1]);
+          }
+          t.got.push({ epoch: m.epoch, offset: m.offset, seq: (m.data as { seq: number }).seq });
+        });
         sub.on('gap', () => gaps++);
         sub.on('subscribed', (ev) => {
           if (!ev.recovering || ev.recovered) return;
@@ -121,13 +129,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
           // what the subscriber missed is excused: the rest of the epoch it knew, and the new
           // position's epoch up to the offset it was given
           const last = t.got[t.got.length - 1];
-          if (last !== undefined) t.excused.push([last.epoch, last.offset, Infinity]);
-          t.excused.push([ev.epoch, 0, ev.offset]);
+          if (ev.epoch === '') {
+            // position unknown (`unavailable`, nothing seen): excused up to the next message
+            if (last !== undefined) t.excused.push([last.epoch, last.offset, Infinity]);
+            t.awaitingStart = true;
+          } else if (last !== undefined && last.epoch === ev.epoch) {
+            t.excused.push([ev.epoch, last.offset, ev.offset]);
+          } else {
+            if (last !== undefined) t.excused.push([last.epoch, last.offset, Infinity]);
+            t.excused.push([ev.epoch, 0, ev.offset]);
+          }
         });
       }
     }
-    await Promise.all(clients.map((c) => c.ready(30_000)));
-    const subsReady = Date.now() + 30_000;
+    await Promise.all(clients.map((c) => c.ready(120_000)));
+    const subsReady = Date.now() + 120_000;
     while (tracks.some((t, i) => clients[Math.floor(i / Math.min(o.channelsPerClient ?? channels.length, channels.length))].getSubscription(t.ch)?.state !== 'subscribed') && Date.now() < subsReady) await sleep(50);
     log(`# chaos: ${o.clients} clients × ${o.channelsPerClient ?? o.channels} of ${o.channels} channels subscribed through the cutting proxy → HAProxy → 3 gateways`);
 

@@ -33,6 +33,9 @@ export class FakeServer {
   /** Answer to the n-th publish frame (1-based): a frame to send, `null` for no answer, undefined for the default `published`. */
   publishAnswer: ((f: any, n: number) => Record<string, unknown> | null | undefined) | undefined;
   publishes = 0;
+  /** `{code, message}` to refuse the n-th subscribe frame (1-based) with an error, undefined to answer it. */
+  subscribeRefusal: ((f: any, n: number) => { code: string; message: string } | undefined) | undefined;
+  subscribes = 0;
   private raw = new Set<Socket>();
 
   constructor() {
@@ -78,6 +81,9 @@ export class FakeServer {
       const f = JSON.parse(raw.toString());
       this.frames.push(f);
       if (f.type === 'ping' && this.answerPings) ws.send(JSON.stringify({ type: 'pong', id: f.id }));
+      else if (f.type === 'subscribe' && this.subscribeRefusal?.(f, ++this.subscribes) !== undefined) {
+        ws.send(JSON.stringify({ type: 'error', id: f.id, channel: f.channel, ...this.subscribeRefusal(f, this.subscribes) }));
+      }
       else if (f.type === 'subscribe') {
         const extra = f.recover ? this.recoverAnswer(f.recover) : {};
         ws.send(JSON.stringify({ type: 'subscribed', id: f.id, channel: f.channel, epoch: this.epoch, offset: this.offset, ...extra }));
