@@ -129,6 +129,9 @@ function randomPublisherId(): string {
   return id;
 }
 
+/** Publishes unanswered on one connection at most; more wait in the outbox, in order. */
+export const PUBLISH_WINDOW = 256;
+
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
 let wsFactory: Promise<TransportFactory | undefined> | undefined;
@@ -166,6 +169,9 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   private pubSeq = 0;
   /** From the welcome frame: retrying an unanswered publish is safe only when the server deduplicates. */
   private idempotencyWindow = 0;
+  /** Publishes sent on the current connection and not yet answered (bounded by PUBLISH_WINDOW). */
+  private inflightPubs = 0;
+  private pumping = false;
   private readyWaiters: ReadyWaiter[] = [];
   private nextId = 1;
   /** Failed attempts since the last welcome: the backoff exponent. */
@@ -306,7 +312,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
         timer: setTimeout(() => this.expirePublish(entry), this.options.requestTimeout),
       };
       this.outbox.set(id, entry);
-      if (this._state === 'connected') this.sendPublish(entry);
+      if (this._state === 'connected') this.pumpOutbox();
     });
   }
 
@@ -326,18 +332,43 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       this.settlePublish(entry, this.payloadTooLarge(entry.channel));
       return;
     }
+    if (entry.onConn !== conn.gen) this.inflightPubs++;
     entry.sent = true;
     entry.onConn = conn.gen;
     this.sendText(entry.text);
   }
 
+  /**
+   * Sends, in publish() order, what this connection has not carried yet, while fewer than
+   * PUBLISH_WINDOW are unanswered on it: a reconnect re-sends a bounded burst, not the whole
+   * backlog of a slow server at once (which would only make it slower), and the rest follow as
+   * answers come back.
+   */
+  private pumpOutbox(): void {
+    const conn = this.conn;
+    if (this.pumping || conn === undefined || !conn.welcomed) return;
+    this.pumping = true;
+    try {
+      for (const entry of this.outbox.values()) {
+        if (this.inflightPubs >= PUBLISH_WINDOW) break;
+        if (entry.onConn === conn.gen) continue;
+        if (entry.sent) entry.retries++;
+        this.sendPublish(entry);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
   private settlePublish(entry: OutboxEntry, outcome: FloodgateError | PublishResult): void {
     if (this.outbox.get(entry.id) !== entry) return;
     this.outbox.delete(entry.id);
+    if (this.conn !== undefined && entry.onConn === this.conn.gen) this.inflightPubs--;
     clearTimeout(entry.timer);
     if (entry.retryTimer !== undefined) clearTimeout(entry.retryTimer);
     if (outcome instanceof FloodgateError) entry.reject(outcome);
     else entry.resolve(outcome);
+    if (this._state === 'connected') this.pumpOutbox();
   }
 
   private expirePublish(entry: OutboxEntry): void {
@@ -356,15 +387,14 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
    * answers its original offset; a stale one is refused, never applied out of order).
    */
   private flushOutbox(conn: Connection): void {
-    for (const entry of [...this.outbox.values()]) {
-      if (entry.onConn === conn.gen) continue;
-      if (entry.sent && this.idempotencyWindow <= 0) {
+    this.inflightPubs = 0;
+    if (this.idempotencyWindow <= 0) {
+      for (const entry of [...this.outbox.values()]) {
+        if (!entry.sent || entry.onConn === conn.gen) continue;
         this.settlePublish(entry, new FloodgateError('FG_ERR_PUBLISH_UNKNOWN', `publish to ${entry.channel}: the connection dropped before the answer and the server does not deduplicate (idempotencyWindow 0), so it is not re-sent; it may or may not have been published`, { channel: entry.channel }));
-        continue;
       }
-      if (entry.sent) entry.retries++;
-      this.sendPublish(entry);
     }
+    this.pumpOutbox();
   }
 
   /** Stopped for good (or closed): what was sent may have been published, the rest was not. */
@@ -585,8 +615,11 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
           if (p.retryTimer === undefined) {
             p.retryTimer = setTimeout(() => {
               p.retryTimer = undefined;
-              p.retries++;
-              if (this._state === 'connected') this.sendPublish(p);
+              // on the same connection only: after a reconnect pumpOutbox re-sends it in order
+              if (this._state === 'connected' && p.onConn === this.conn?.gen) {
+                p.retries++;
+                this.sendPublish(p);
+              }
             }, Math.min(2000, 100 * 2 ** Math.min(p.retries, 5)));
           }
           return;
