@@ -44,6 +44,8 @@ export interface ChaosFigures {
   unknown: number;
   deliveries: number;
   lost: number;
+  /** Acknowledged, not delivered by the end of the drain, and nothing later arrived either. */
+  undelivered: number;
   duplicated: number;
   outOfOrder: number;
   refusedButDelivered: number;
@@ -214,11 +216,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       if (f === undefined) return true;
       return t.got.some((g) => g.epoch === f.epoch && g.offset >= f.offset) || t.excused.some(([e, , to]) => e === f.epoch && to >= f.offset);
     };
-    const drainUntil = Date.now() + 30_000;
+    const drainUntil = Date.now() + 60_000;
     while (Date.now() < drainUntil && tracks.some((t) => !caughtUp(t, t.ch))) await sleep(100);
 
     // the verdict
     let lost = 0;
+    let undelivered = 0;
     let duplicated = 0;
     let outOfOrder = 0;
     let refusedButDelivered = 0;
@@ -236,10 +239,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
         if (refusedSeqs.get(ch)!.has(g.seq)) refusedButDelivered++;
       }
       const have = new Set(t.got.map((g) => `${g.epoch}/${g.offset}`));
+      const maxIn = new Map<string, number>();
+      const lastIndex = new Map<string, number>();
+      t.got.forEach((g, k) => {
+        maxIn.set(g.epoch, Math.max(maxIn.get(g.epoch) ?? 0, g.offset));
+        lastIndex.set(g.epoch, k);
+      });
       for (const r of acked.get(ch)!.values()) {
         if (have.has(`${r.epoch}/${r.offset}`)) continue;
         if (t.excused.some(([e, from, to]) => e === r.epoch && r.offset > from && r.offset <= to)) continue;
-        lost++;
+        // a hole (something later in that epoch arrived) is a loss; past the last arrival it may
+        // only be late (the drain ceiling ran out on an overloaded box)
+        const li = lastIndex.get(r.epoch);
+        const movedOn = li !== undefined && li < t.got.length - 1; // later arrivals are of another epoch
+        if ((maxIn.get(r.epoch) ?? 0) > r.offset || movedOn) lost++;
+        else undelivered++;
       }
     });
     const stats = [...clients, publisher].map((c) => c.stats());
@@ -251,6 +265,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       unknown,
       deliveries,
       lost,
+      undelivered,
       duplicated,
       outOfOrder,
       refusedButDelivered,
@@ -262,6 +277,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       killed,
       seconds: Math.round((Date.now() - started) / 1000),
     };
+    for (const g of gateways) {
+      const lines = g.stderr.trim().split('\n').filter(Boolean);
+      log(`# chaos: gateway ${g.port} logged ${lines.length} warn/error lines; last: ${lines.slice(-3).map((l) => l.slice(0, 300)).join(' | ')}`);
+    }
     return figures;
   } finally {
     hog.stop();
@@ -277,7 +296,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
 export function formatFigures(f: ChaosFigures): string {
   return [
     `published ${f.published}, acknowledged ${f.acknowledged} (${f.duplicateAnswers} answered as duplicates of a re-send), refused ${JSON.stringify(f.refused)}, outcome unknown ${f.unknown}`,
-    `deliveries ${f.deliveries}: lost ${f.lost}, duplicated ${f.duplicated}, out of publisher order ${f.outOfOrder}, refused-but-delivered ${f.refusedButDelivered}, gap events ${f.gaps}`,
+    `deliveries ${f.deliveries}: lost ${f.lost}, not delivered by the end of the drain ${f.undelivered}, duplicated ${f.duplicated}, out of publisher order ${f.outOfOrder}, refused-but-delivered ${f.refusedButDelivered}, gap events ${f.gaps}`,
     `recovered:false by reason ${JSON.stringify(f.recoveredFalse)}; reconnects ${f.reconnects}, proxy cuts ${f.cuts}; HAProxy down events ${JSON.stringify(f.downEvents)} (killed: ${f.killed ?? 'none'}); ${f.seconds} s`,
   ].join('\n# ');
 }

@@ -10,6 +10,7 @@ test('chaos: 30 SDK clients behind a proxy cutting 10 %/s, HAProxy, 3 gateways; 
   const f = await runChaos({ clients: 30, channels: 4, ratePerSecond: 100, seconds: 15, cutPerSecond: 0.1, killAt: 4, redisRestartAt: 9, redisDownMs: 1000, log: (l) => console.log(l) });
   console.log(`# ${formatFigures(f)}`);
   assert.equal(f.lost, 0, 'acknowledged and never delivered without a recovered:false');
+  assert.equal(f.undelivered, 0, 'acknowledged and not delivered by the end');
   assert.equal(f.duplicated, 0, 'one publish delivered twice');
   assert.equal(f.outOfOrder, 0, 'publisher order');
   assert.equal(f.refusedButDelivered, 0, '"not published" answers that were delivered');
@@ -25,6 +26,7 @@ test('a CPU hog on both cores and a gateway killed: the documented HAProxy confi
   const healthyDown = Object.entries(f.downEvents).filter(([name]) => name !== f.killed);
   assert.deepEqual(healthyDown, [], 'healthy gateways marked down');
   assert.equal(f.lost, 0);
+  assert.equal(f.undelivered, 0);
   assert.equal(f.duplicated, 0);
   assert.equal(f.outOfOrder, 0);
   assert.equal(f.refusedButDelivered, 0);
