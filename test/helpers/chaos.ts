@@ -49,6 +49,8 @@ export interface ChaosFigures {
   duplicated: number;
   outOfOrder: number;
   refusedButDelivered: number;
+  /** Refused before Redis lost its data, then a stale copy applied in the new epoch (documented limit). */
+  refusedThenAppliedAfterDataLoss: number;
   gaps: number;
   recoveredFalse: Record<string, number>;
   reconnects: number;
@@ -156,7 +158,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
 
     const nextSeq = channels.map(() => 0);
     const acked = new Map<string, Map<number, PublishResult>>(channels.map((ch) => [ch, new Map()]));
-    const refusedSeqs = new Map<string, Set<number>>(channels.map((ch) => [ch, new Set()]));
+    /** seq → when the refusal came (ms) */
+    const refusedSeqs = new Map<string, Map<number, number>>(channels.map((ch) => [ch, new Map()]));
+    let redisLostAt = Infinity;
     const refused: Record<string, number> = {};
     let unknown = 0;
     let duplicateAnswers = 0;
@@ -177,6 +181,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       if (o.redisRestartAt !== undefined && redisRestart === undefined && elapsed >= o.redisRestartAt) {
         log(`# chaos: Redis SIGKILL at ${elapsed.toFixed(1)} s, back empty after ${o.redisDownMs ?? 1000} ms`);
         const r = redis;
+        redisLostAt = Date.now();
         redisRestart = r.kill().then(() => sleep(o.redisDownMs ?? 1000)).then(() => r.start());
       }
       const k = n % channels.length;
@@ -191,7 +196,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
           if (e.code === 'FG_ERR_PUBLISH_UNKNOWN') unknown++;
           else {
             refused[e.code] = (refused[e.code] ?? 0) + 1;
-            refusedSeqs.get(ch)!.add(seq);
+            refusedSeqs.get(ch)!.set(seq, Date.now());
           }
         },
       ));
@@ -225,6 +230,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
     let duplicated = 0;
     let outOfOrder = 0;
     let refusedButDelivered = 0;
+    let refusedThenAppliedAfterDataLoss = 0;
+    const epochsSeen = new Map<string, Set<string>>(channels.map((ch) => [ch, new Set([...acked.get(ch)!.values()].map((r) => r.epoch))]));
     let deliveries = 0;
     tracks.forEach((t) => {
       const ch = t.ch;
@@ -236,7 +243,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
         seen.add(g.seq);
         if (g.seq <= prev) outOfOrder++;
         prev = Math.max(prev, g.seq);
-        if (refusedSeqs.get(ch)!.has(g.seq)) refusedButDelivered++;
+        const refusedAt = refusedSeqs.get(ch)!.get(g.seq);
+        if (refusedAt !== undefined) {
+          // refused before Redis lost its data, delivered in the epoch after: a stale copy the
+          // broker could no longer recognise (keys and seqs went with the data; documented)
+          if (refusedAt < redisLostAt && g.epoch === finalPos.get(ch)?.epoch && epochsSeen.get(ch)!.size > 1) refusedThenAppliedAfterDataLoss++;
+          else refusedButDelivered++;
+        }
       }
       const have = new Set(t.got.map((g) => `${g.epoch}/${g.offset}`));
       const maxIn = new Map<string, number>();
@@ -269,6 +282,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       duplicated,
       outOfOrder,
       refusedButDelivered,
+      refusedThenAppliedAfterDataLoss,
       gaps,
       recoveredFalse,
       reconnects: stats.reduce((n, s) => n + Math.max(0, s.connects - 1), 0),
@@ -296,7 +310,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
 export function formatFigures(f: ChaosFigures): string {
   return [
     `published ${f.published}, acknowledged ${f.acknowledged} (${f.duplicateAnswers} answered as duplicates of a re-send), refused ${JSON.stringify(f.refused)}, outcome unknown ${f.unknown}`,
-    `deliveries ${f.deliveries}: lost ${f.lost}, not delivered by the end of the drain ${f.undelivered}, duplicated ${f.duplicated}, out of publisher order ${f.outOfOrder}, refused-but-delivered ${f.refusedButDelivered}, gap events ${f.gaps}`,
+    `deliveries ${f.deliveries}: lost ${f.lost}, not delivered by the end of the drain ${f.undelivered}, duplicated ${f.duplicated}, out of publisher order ${f.outOfOrder}, refused-but-delivered ${f.refusedButDelivered} (+ ${f.refusedThenAppliedAfterDataLoss} stale copies applied after Redis lost its data), gap events ${f.gaps}`,
     `recovered:false by reason ${JSON.stringify(f.recoveredFalse)}; reconnects ${f.reconnects}, proxy cuts ${f.cuts}; HAProxy down events ${JSON.stringify(f.downEvents)} (killed: ${f.killed ?? 'none'}); ${f.seconds} s`,
   ].join('\n# ');
 }
