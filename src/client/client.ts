@@ -624,6 +624,12 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
           }
           return;
         }
+        if (code === 'FG_ERR_PUBLISH_OUT_OF_ORDER' && p.retries > 0) {
+          // a newer publish was applied first; this one's earlier copy may have been stored and
+          // its key forgotten (Redis restarted without persistence): not "surely not published"
+          this.settlePublish(p, new FloodgateError('FG_ERR_PUBLISH_UNKNOWN', `publish to ${p.channel}: a re-sent copy was refused as out of order (${f.message}); an earlier copy may have been published`, { ...details, cause: 'FG_ERR_PUBLISH_OUT_OF_ORDER' }));
+          return;
+        }
         this.settlePublish(p, err);
         return;
       }

@@ -49,7 +49,7 @@ export interface ChaosFigures {
   duplicated: number;
   outOfOrder: number;
   refusedButDelivered: number;
-  /** Refused before Redis lost its data, then a stale copy applied in the new epoch (documented limit). */
+  /** Refused on one side of Redis losing its data, delivered in an epoch on the other side (keys and seqs went with the data; documented limit). */
   refusedThenAppliedAfterDataLoss: number;
   gaps: number;
   recoveredFalse: Record<string, number>;
@@ -247,7 +247,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
         if (refusedAt !== undefined) {
           // refused before Redis lost its data, delivered in the epoch after: a stale copy the
           // broker could no longer recognise (keys and seqs went with the data; documented)
-          if (refusedAt < redisLostAt && g.epoch === finalPos.get(ch)?.epoch && epochsSeen.get(ch)!.size > 1) refusedThenAppliedAfterDataLoss++;
+          const postLoss = g.epoch === finalPos.get(ch)?.epoch && epochsSeen.get(ch)!.size > 1;
+          if ((refusedAt < redisLostAt && postLoss) || (refusedAt >= redisLostAt && !postLoss)) refusedThenAppliedAfterDataLoss++;
           else refusedButDelivered++;
         }
       }
@@ -310,7 +311,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
 export function formatFigures(f: ChaosFigures): string {
   return [
     `published ${f.published}, acknowledged ${f.acknowledged} (${f.duplicateAnswers} answered as duplicates of a re-send), refused ${JSON.stringify(f.refused)}, outcome unknown ${f.unknown}`,
-    `deliveries ${f.deliveries}: lost ${f.lost}, not delivered by the end of the drain ${f.undelivered}, duplicated ${f.duplicated}, out of publisher order ${f.outOfOrder}, refused-but-delivered ${f.refusedButDelivered} (+ ${f.refusedThenAppliedAfterDataLoss} stale copies applied after Redis lost its data), gap events ${f.gaps}`,
+    `deliveries ${f.deliveries}: lost ${f.lost}, not delivered by the end of the drain ${f.undelivered}, duplicated ${f.duplicated}, out of publisher order ${f.outOfOrder}, refused-but-delivered ${f.refusedButDelivered} (+ ${f.refusedThenAppliedAfterDataLoss} across Redis losing its data), gap events ${f.gaps}`,
     `recovered:false by reason ${JSON.stringify(f.recoveredFalse)}; reconnects ${f.reconnects}, proxy cuts ${f.cuts}; HAProxy down events ${JSON.stringify(f.downEvents)} (killed: ${f.killed ?? 'none'}); ${f.seconds} s`,
   ].join('\n# ');
 }
