@@ -7,7 +7,7 @@ import { Peer } from '../helpers/ws-peer.js';
 
 test('SIGTERM with a keep-alive /healthz poller and a WebSocket connected: exits 0 within shutdownTimeout, logs "gateway stopped"', async () => {
   const port = await freePort();
-  const gw = await startGateway(port, ['--shutdown-timeout', '2000']);
+  const gw = await startGateway(port, ['--shutdown-timeout', '2000'], {}, 60_000); // a loaded box starts slowly
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   let polls = 0;
   let polling = true;
