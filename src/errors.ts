@@ -51,6 +51,8 @@ export const ErrorCodes = {
   FG_ERR_UNSUPPORTED_PLATFORM: 'This operation needs an OS facility that this platform does not have.',
   FG_ERR_NOT_ROOT: 'The operation changes kernel settings and needs root.',
   FG_ERR_RUN_FILE: 'A bench result file could not be read or has the wrong shape.',
+  FG_ERR_BENCH_SYNC: 'The synchronized start of bench segments failed: Redis unreachable, a segment missing at the barrier, a late or duplicate segment, or a start time in the past.',
+  FG_ERR_BENCH_MERGE: 'Bench results cannot be merged into one run: different targets or scenarios, duplicate or missing segments.',
   FG_ERR_TUNE: 'A kernel setting could not be changed or restored (sysctl -w failed, or nothing recorded to revert).',
 } as const;
 

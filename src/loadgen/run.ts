@@ -1,16 +1,20 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { EvidenceRecorder } from '../doctor/evidence-recorder.js';
 import type { FailureBucket } from '../doctor/run-evidence.js';
+import { FloodgateError } from '../errors.js';
 import { diagnose } from './diagnosis.js';
 import { benchExit } from './exit-code.js';
 import { encodeHistogram, mergeEncoded, summarize } from './histograms.js';
 import { preflight } from './preflight.js';
 import { buildTimeline, stagesFrom } from './schedule.js';
+import { parseSegment, segmentLabel, segmentSourceIps, segmentStages, segmentTimeline } from './segment.js';
+import { parseSyncUrl, pushResult, waitAtBarrier } from './sync.js';
 import { parseSourceIps, parseTarget } from './target.js';
 import { checkThresholds, parseThreshold } from './thresholds.js';
-import type { BenchOptions, BenchResult, PlanSummary, SeriesPoint } from './types.js';
+import type { BenchOptions, BenchResult, ClockInfo, PlanSummary, SeriesPoint } from './types.js';
 import type { DoneMessage, ParentMessage, TickMessage, WorkerConfig, WorkerMessage } from './worker-messages.js';
 
 /** The worker module next to this one (.ts under tsx, .js from dist). */
@@ -72,14 +76,31 @@ export function run(options: BenchOptions): BenchRun {
 
 async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   const target = parseTarget(o.url);
-  const stages = stagesFrom(o);
+  const scenario = stagesFrom(o);
   const thresholds = o.thresholds ?? [];
   thresholds.forEach(parseThreshold);
-  const sourceIps = parseSourceIps(o.sourceIps);
-  const connections = stages[stages.length - 1].connections;
+  const segment = parseSegment(o.segment);
+  const sync = o.sync === undefined ? undefined : parseSyncUrl(o.sync);
+  if (sync && !segment) throw new FloodgateError('FG_ERR_BENCH_SYNC', `Expected \`segment\` (i/N) with \`sync\` ${sync.url}: the barrier waits for N segments`);
+  const requestedStart = parseStartAt(o.startAt);
+  const syncTimeoutMs = o.syncTimeoutMs ?? 60_000;
+  if (!(Number.isFinite(syncTimeoutMs) && syncTimeoutMs >= 0)) throw new FloodgateError('FG_ERR_BENCH_SYNC', `Expected \`syncTimeout\` to be a duration of 0 ms or more, got \`${o.syncTimeoutMs}\``);
+  const label = o.label ?? hostname();
+  let timeline = buildTimeline(scenario);
+  let stages = scenario;
+  let sourceIps = parseSourceIps(o.sourceIps);
+  if (segment) {
+    const whole = scenario[scenario.length - 1].connections;
+    if (whole < segment.count) {
+      throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected at most ${whole} segments for a scenario of ${whole} connections (every segment needs one), got \`segment\` ${segmentLabel(segment)}`);
+    }
+    stages = segmentStages(scenario, segment);
+    timeline = segmentTimeline(timeline, segment);
+    sourceIps = segmentSourceIps(sourceIps, segment);
+  }
+  const connections = timeline.offsets.length;
   const plan: PlanSummary = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force });
   bench.emit('plan', plan);
-  const timeline = buildTimeline(stages);
   const tickMs = o.tickMs ?? 1000;
   const W = plan.workers;
 
@@ -110,9 +131,29 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   // After `ready`: the workers have loaded their modules, so a caller's baseline excludes start-up.
   bench.emit('workers', children.map((c) => c.pid));
 
+  // Time zero: agreed at the barrier, given by --start-at, or just after the workers are ready.
+  let startAt = Date.now() + 100 + W * 20;
+  let clock: ClockInfo = { startAt: '', source: 'local' };
+  try {
+    if (sync && segment) {
+      bench.emit('barrier', { runId: sync.runId, segment: segmentLabel(segment) });
+      const s = await waitAtBarrier({ target: sync, segment, label, timeoutMs: syncTimeoutMs, earliestStartAt: requestedStart });
+      startAt = s.startAt;
+      clock = { startAt: '', source: 'redis', skewMs: s.skewMs, rttMs: s.rttMs, runId: s.runId, waitedMs: s.waitedMs };
+    } else if (requestedStart !== undefined) {
+      const late = Date.now() - requestedStart;
+      if (late > 1000) throw new FloodgateError('FG_ERR_BENCH_SYNC', `\`startAt\` ${new Date(requestedStart).toISOString()} is ${(late / 1000).toFixed(1)} s in the past on this machine's clock (now ${new Date().toISOString()}) once the workers were ready: pick a later start`);
+      startAt = requestedStart;
+      clock = { startAt: '', source: 'start-at' };
+    }
+  } catch (err) {
+    killAll();
+    throw err;
+  }
+  clock.startAt = new Date(startAt).toISOString();
+  bench.emit('start', { ...clock });
   const recorder = new EvidenceRecorder({ url: target.url, host: target.host, port: target.port, local: LOOPBACK.test(target.host), serverPid: o.serverPid });
   recorder.start();
-  const startAt = Date.now() + 100 + W * 20;
   const holdForever = o.holdForever === true;
   const maxEnd = o.maxDurationMs !== undefined ? startAt + o.maxDurationMs : undefined;
   const plannedEnd = holdForever ? maxEnd ?? null : Math.min(startAt + timeline.endMs, maxEnd ?? Infinity);
@@ -134,7 +175,8 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     list.push(m);
     if (list.length < W) return;
     ticks.delete(m.n);
-    const hs = summarize(mergeEncoded(list.map((x) => x.handshake)));
+    const hsHist = mergeEncoded(list.map((x) => x.handshake));
+    const hs = summarize(hsHist);
     const p: SeriesPoint = {
       t: Math.round(((m.n + 1) * tickMs) / 100) / 10,
       open: list.reduce((s, x) => s + x.open, 0),
@@ -144,6 +186,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
       handshakeP50: hs.p50,
       handshakeP99: hs.p99,
     };
+    if (hsHist.totalCount > 0) p.handshakeHist = encodeHistogram(hsHist);
     series.push(p);
     total = { open: p.open, attempts: total.attempts + p.attempts, successes: total.successes + p.successes, failures: total.failures + p.failures };
     bench.emit('tick', { ...p, total: { ...total }, target: connections });
@@ -290,10 +333,31 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     failures,
     thresholds: checkThresholds(base, thresholds),
     evidence,
+    machine: { label, hostname: hostname() },
+    clock,
   };
+  if (segment) result.segment = { index: segment.index, count: segment.count, scenario };
   result.diagnosis = diagnose(evidence);
   result.exit = benchExit(result);
+  if (sync && segment) {
+    try {
+      bench.emit('stored', { ...(await pushResult(sync, segment, JSON.stringify(result))), runId: sync.runId });
+    } catch (err) {
+      // the run is done and the caller still gets its result: say so, do not throw it away
+      bench.emit('warning', (err as Error).message);
+    }
+  }
   return result;
+}
+
+/** `--start-at`: ISO 8601 (with a zone) or epoch ms. */
+function parseStartAt(v: string | number | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = typeof v === 'number' ? v : /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(t) || (typeof v === 'string' && !/^\d+$/.test(v) && !/(Z|[+-]\d\d:?\d\d)$/i.test(v.trim()))) {
+    throw new FloodgateError('FG_ERR_BENCH_SYNC', `Expected \`startAt\` as an ISO 8601 time with a zone (e.g. 2026-12-01T21:00:00Z) or epoch ms, got \`${v}\``);
+  }
+  return t;
 }
 
 /** Count of recorded values at or above `us` (connects stuck behind SYN retransmits). */

@@ -43,6 +43,16 @@ export interface BenchOptions {
   force?: boolean;
   /** Emit `tick` every this many ms (default 1000). */
   tickMs?: number;
+  /** Run only segment i of N of the scenario (`"2/4"` or `{ index: 2, count: 4 }`): see segment.ts. */
+  segment?: string | { index: number; count: number };
+  /** Name of this machine in merged reports (default: the hostname). */
+  label?: string;
+  /** Start at this wall-clock time (ISO 8601 or epoch ms); with `sync`, on Redis's clock. */
+  startAt?: string | number;
+  /** `redis://host:port/<run-id>`: wait for all segments at a Redis barrier, start together, store the result there. */
+  sync?: string;
+  /** How long to wait at the barrier for the other segments (default 60 s). */
+  syncTimeoutMs?: number;
 }
 
 export interface LatencySummary {
@@ -65,6 +75,8 @@ export interface SeriesPoint {
   failures: number;
   handshakeP50: number;
   handshakeP99: number;
+  /** The interval's handshake histogram (compressed base64, µs), so merged runs get exact per-interval percentiles. */
+  handshakeHist?: string;
 }
 
 export interface ThresholdResult {
@@ -123,10 +135,50 @@ export interface BenchResult {
   diagnosis?: BenchDiagnosis;
   /** The process exit code for CI and why (see EXIT_RULE in exit-code.ts). */
   exit?: { code: 0 | 1; reason: string };
+  /** The machine that ran it: `--label` (default the hostname). Absent on merged results and on results from before segments existed. */
+  machine?: { label: string; hostname: string };
+  /** Time zero of the series and how it was agreed (`local`, `--start-at`, or a Redis barrier with this machine's clock skew). */
+  clock?: ClockInfo;
+  /** Present when this run was one segment of a scenario (`--segment i/N`): `stages` above are its share, `scenario` the whole. */
+  segment?: { index: number; count: number; scenario: Stage[] };
+  /** Present on a merged result (`bench merge`): one entry per machine, with its own evidence and diagnosis. */
+  parts?: MergedPart[];
 }
 
 export interface BenchDiagnosis {
   headline: string;
-  causes: { id: string; side: string; failures: number; verdict: string; evidence: string[]; fix?: string }[];
+  /** On a merged run (`bench merge`): the machines whose own evidence showed the cause. */
+  causes: { id: string; side: string; failures: number; verdict: string; evidence: string[]; fix?: string; machines?: string[] }[];
   notes: string[];
+}
+
+export interface ClockInfo {
+  /** Time zero of `series` (planned start of offset 0), ISO, on this machine's clock. */
+  startAt: string;
+  source: 'local' | 'start-at' | 'redis';
+  /** Redis clock − this machine's clock, ms, and the round trip of the measurement. */
+  skewMs?: number;
+  rttMs?: number;
+  runId?: string;
+  /** Time spent waiting for the other segments at the barrier. */
+  waitedMs?: number;
+}
+
+/** One machine's share of a merged run, as `bench merge` keeps it. */
+export interface MergedPart {
+  label: string;
+  hostname?: string;
+  file?: string;
+  segment?: { index: number; count: number };
+  clock?: ClockInfo;
+  /** Where this part's series starts in the merged series, s (0 with a synchronized start). */
+  offsetS: number;
+  startedAt: string;
+  durationMs: number;
+  stages: Stage[];
+  plan: PlanSummary;
+  totals: BenchResult['totals'];
+  failures: FailureBucket[];
+  evidence: RunEvidence;
+  diagnosis?: BenchResult['diagnosis'];
 }
