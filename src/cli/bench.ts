@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseDuration, parseRate } from '../loadgen/durations.js';
 import type { BenchOptions } from '../loadgen/types.js';
+import { registerBenchMerge } from './bench-merge.js';
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
@@ -38,6 +39,14 @@ export function registerBench(program: Command): void {
     .option('--json', 'print the result as JSON on stdout (schema: docs/bench.md)')
     .option('--report <file>', 'write a self-contained HTML report')
     .option('--out <file>', 'also write the JSON result to this file')
+    // several machines as one run (docs/bench.md, "Many machines")
+    .option('--segment <i/N>', 'run segment i of N of the scenario (N machines with i = 1…N add up to the whole)')
+    .option('--label <name>', 'name of this machine in merged reports (default: the hostname)')
+    .option('--start-at <time>', 'start at this ISO 8601 time (with --sync: on Redis\'s clock)')
+    .option('--sync <url>', 'redis://host:port/<run-id>: wait for all N segments, start together, store the result in Redis')
+    .option('--sync-timeout <d>', 'how long to wait for the other segments at the barrier', '60s')
+    .option('--merged-out <file>', 'with --sync: the segment that stores the last result writes the merged JSON here')
+    .option('--merged-report <file>', 'with --sync: the segment that stores the last result writes the merged HTML report here')
     .action(async (url: string | undefined, o: Record<string, any>) => {
       const { run, renderSummary, renderReport, loadScenario } = await import('../loadgen/index.js');
       const { renderProgress } = await import('../loadgen/summary.js');
@@ -70,12 +79,24 @@ export function registerBench(program: Command): void {
         serverPid: o.serverPid,
         fdLimit: o.fdLimit,
         force: o.force,
+        segment: o.segment,
+        label: o.label,
+        startAt: o.startAt,
+        sync: o.sync,
+        syncTimeoutMs: parseDuration(o.syncTimeout, 'sync-timeout'),
       };
       const r = run(options);
       const tty = process.stderr.isTTY;
       r.on('plan', (p) => {
         if (!o.json) for (const w of p.warnings) process.stderr.write(`warning: ${w}\n`);
       });
+      r.on('barrier', (b) => process.stderr.write(`segment ${b.segment} of run ${b.runId}: waiting at the start barrier\n`));
+      r.on('start', (c) => {
+        if (c.source !== 'local') process.stderr.write(`${describeStart(c)}\n`);
+      });
+      r.on('warning', (w) => process.stderr.write(`warning: ${w}\n`));
+      let stored: { stored: number; count: number } | undefined;
+      r.on('stored', (s) => (stored = s));
       if (tty) r.on('tick', (t) => process.stderr.write(`\r${renderProgress(t)}\x1b[K`));
       const onSigint = (): void => r.stop();
       process.once('SIGINT', onSigint);
@@ -85,10 +106,18 @@ export function registerBench(program: Command): void {
       const json = JSON.stringify(result, null, 2);
       if (o.out) writeFileSync(o.out, json);
       if (o.report) writeFileSync(o.report, renderReport(result));
+      if ((o.mergedOut || o.mergedReport) && o.sync && stored && stored.stored >= stored.count) {
+        // this segment stored the last result: it writes the run's merged files
+        const { runMerge } = await import('./bench-merge.js');
+        await runMerge([], { from: o.sync, wait: '10s', out: o.mergedOut, report: o.mergedReport });
+        process.stderr.write(`merged ${stored.count} segments into ${[o.mergedOut, o.mergedReport].filter(Boolean).join(' and ')}\n`);
+      }
       process.stdout.write(o.json ? `${json}\n` : `${renderSummary(result)}\n`);
       // 1 when a connection failed or a threshold broke; see EXIT_RULE (docs/bench.md, "Exit codes")
       process.exitCode = result.exit?.code ?? 0;
     });
+
+  registerBenchMerge(bench);
 
   bench
     .command('compare')
@@ -108,4 +137,13 @@ export function registerBench(program: Command): void {
       }
       process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : `${renderComparison(rows, a, b)}\n`);
     });
+}
+
+/** One stderr line on how time zero was agreed, with the clock skew against Redis when there was a barrier. */
+function describeStart(c: { startAt: string; source: string; skewMs?: number; rttMs?: number; runId?: string; waitedMs?: number }): string {
+  if (c.source === 'redis') {
+    const sign = (c.skewMs ?? 0) >= 0 ? '+' : '';
+    return `run ${c.runId}: all segments ready after ${((c.waitedMs ?? 0) / 1000).toFixed(1)} s, start at ${c.startAt} (this clock); clock skew vs Redis ${sign}${c.skewMs} ms (±${Math.round(((c.rttMs ?? 0) / 2) * 1000) / 1000} ms)`;
+  }
+  return c.source === 'start-at' ? `start at ${c.startAt} (--start-at, this machine's clock)` : `start at ${c.startAt}`;
 }

@@ -26,6 +26,27 @@ export function renderFailureTable(failures: FailureBucket[]): string {
   return `<table><tr><th>kind</th><th>side</th><th>count</th><th>example</th></tr>${rows}</table>`;
 }
 
+const KERNEL_OF_INTEREST = /ListenOverflows|ListenDrops|ReqQFull|Syncookies|TimeWaitOverflow|AbortOnMemory|EstabResets|AttemptFails/;
+
+/** A merged run's machines, each with its own counters, socket states and diagnosis (host-wide facts are per machine). */
+export function renderMachines(parts: NonNullable<BenchResult['parts']>): string {
+  const rows = parts.map((p) => {
+    const e = p.evidence;
+    const kernel = Object.entries(e.kernel?.delta ?? {}).filter(([k, v]) => KERNEL_OF_INTEREST.test(k) && v !== 0).map(([k, v]) => `${k} +${v}`).join(', ') || '—';
+    const peak = Object.entries(e.socketStates?.peak ?? {}).map(([k, v]) => `${k} ${v}`).join(', ') || '—';
+    const range = e.generator.portRange ?? e.settings?.ipLocalPortRange;
+    return `<tr><td><b>${esc(p.label)}</b>${p.hostname && p.hostname !== p.label ? `<br><small>${esc(p.hostname)}</small>` : ''}</td>`
+      + `<td>${p.segment ? `${p.segment.index}/${p.segment.count}` : '—'}</td>`
+      + `<td>${p.totals.successes} / ${p.totals.attempts}</td>`
+      + `<td>${p.clock?.skewMs !== undefined ? `${p.clock.skewMs} ms (rtt ${p.clock.rttMs} ms)` : esc(p.clock?.source ?? '—')}${p.offsetS ? `<br>offset ${p.offsetS} s` : ''}</td>`
+      + `<td>${esc(kernel)}</td><td>${esc(peak)}; TIME_WAIT at end ${e.generator.timeWaitToTarget ?? 0}</td>`
+      + `<td>${range ? `${range[0]}–${range[1]}` : '—'}; ${e.generator.processes} process(es), peak ${e.generator.peakFdsPerProcess ?? '?'} fds</td>`
+      + `<td>${esc(p.diagnosis?.headline ?? '')}${(p.diagnosis?.causes ?? []).map((c) => `<br>[${esc(c.side)}] ${esc(c.verdict)}`).join('')}</td></tr>`;
+  }).join('');
+  return `<h2>Machines</h2><p>Kernel counters and socket states are per machine (each its own network namespace); the diagnosis above reads each machine's own.</p>`
+    + `<table id="machines"><tr><th>machine</th><th>segment</th><th>held / attempts</th><th>clock skew vs Redis</th><th>kernel (delta)</th><th>sockets toward the target (peak)</th><th>ports, processes</th><th>diagnosis</th></tr>${rows}</table>`;
+}
+
 /**
  * One self-contained HTML file (uPlot and its CSS inlined, no network): open connections,
  * attempt/success/failure rates and handshake percentiles over time, the failure breakdown,
@@ -54,14 +75,15 @@ body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}table{border-collaps
 .chart{margin:1em 0}.ok{color:#060}.bad{color:#b00;font-weight:bold}code{font-size:12px}</style></head>
 <body>
 <h1>floodgate bench</h1>
-<p><code>${esc(r.target.url)}</code> · started ${esc(r.startedAt)} · ${(r.durationMs / 1000).toFixed(1)} s · ${r.plan.workers} worker process(es)</p>
+<p><code>${esc(r.target.url)}</code> · started ${esc(r.startedAt)} · ${(r.durationMs / 1000).toFixed(1)} s · ${r.plan.workers} worker process(es)${r.parts ? ` on ${r.parts.length} machines (merged)` : ''}${r.segment ? ` · segment ${r.segment.index}/${r.segment.count} on ${esc(r.machine?.label ?? '')}` : ''}</p>
 <p>Attempts <b>${r.totals.attempts}</b>, held to the end <b>${r.totals.successes}</b> (success rate <b>${(r.totals.successRate * 100).toFixed(2)}%</b>), peak open ${r.totals.peakOpen}, failures ${r.totals.failures}.</p>
-${r.diagnosis ? `<p><b>Diagnosis:</b> ${esc(r.diagnosis.headline)}</p><ul>${r.diagnosis.causes.map((c) => `<li>[${c.side}] ${esc(c.verdict)}${c.fix ? `<br>Fix: ${esc(c.fix)}` : ''}</li>`).join('')}</ul>` : ''}
+${r.diagnosis ? `<p><b>Diagnosis:</b> ${esc(r.diagnosis.headline)}</p><ul>${r.diagnosis.causes.map((c) => `<li>[${esc(c.side)}] ${esc(c.verdict)}${c.fix ? `<br>Fix: ${esc(c.fix)}` : ''}</li>`).join('')}</ul>` : ''}
 ${thresholdRows ? `<h2>Thresholds</h2><ul>${thresholdRows}</ul>` : ''}
 <h2>Over time</h2>
 <div id="open" class="chart"></div><div id="rates" class="chart"></div><div id="latency" class="chart"></div>
 <h2>Latency (ms)</h2><table><tr><th>measure</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>${latRows}</table>
 <h2>Failures</h2>${renderFailureTable(r.failures)}
+${r.parts ? renderMachines(r.parts) : ''}
 <script>${js}</script>
 <script>
 const d = ${scriptJson(data)};

@@ -11,6 +11,12 @@ export function renderSummary(r: BenchResult): string {
   const out: string[] = [];
   out.push(`floodgate bench ${r.target.url}: ${fmt(t.attempts)} attempts in ${(r.durationMs / 1000).toFixed(1)} s, ${r.plan.workers} worker process(es)${r.plan.sourceIps.length ? `, ${r.plan.sourceIps.length} source IPs` : ''}`);
   for (const w of r.plan.warnings) out.push(`  warning: ${w}`);
+  if (r.segment) out.push(`  segment ${r.segment.index}/${r.segment.count} on ${r.machine?.label ?? 'this machine'}: ${fmt(r.plan.connections)} of the scenario's ${fmt(r.segment.scenario[r.segment.scenario.length - 1].connections)} connections`);
+  if (r.clock?.source === 'redis') out.push(`  started at ${r.clock.startAt} after a Redis barrier (run ${r.clock.runId}); clock skew vs Redis ${r.clock.skewMs} ms, round trip ${r.clock.rttMs} ms`);
+  if (r.parts) {
+    out.push(`Machines (${r.parts.length}, merged):`);
+    for (const p of r.parts) out.push(`  ${machineLine(p)}`);
+  }
   out.push(`  held to the end ${fmt(t.successes)} / ${fmt(t.attempts)} (success rate ${(t.successRate * 100).toFixed(2)}%), opened ${fmt(t.opened)}, peak open ${fmt(t.peakOpen)}`);
   if (t.messagesSent + t.messagesReceived > 0) out.push(`  messages sent ${fmt(t.messagesSent)}, received ${fmt(t.messagesReceived)}`);
   out.push('Latency:');
@@ -53,6 +59,15 @@ export function renderSummary(r: BenchResult): string {
   const exit = r.exit ?? benchExit(r);
   out.push(`Exit code ${exit.code}: ${exit.reason} (rule: ${EXIT_RULE}).`);
   return out.join('\n');
+}
+
+/** One machine of a merged run: its share, outcome, clock and what its own diagnosis says. */
+export function machineLine(p: NonNullable<BenchResult['parts']>[number]): string {
+  const seg = p.segment ? ` ${p.segment.index}/${p.segment.count}` : '';
+  const skew = p.clock?.skewMs !== undefined ? `, skew ${p.clock.skewMs} ms` : '';
+  const off = p.offsetS !== 0 ? `, series offset ${p.offsetS} s` : '';
+  const top = p.failures.slice(0, 3).map((f) => `${f.kind} ${fmt(f.count)}`).join(', ');
+  return `${p.label}${seg}: ${fmt(p.totals.successes)}/${fmt(p.totals.attempts)} held${top ? ` (${top})` : ''}${skew}${off} — ${p.diagnosis?.headline ?? ''}`;
 }
 
 /** One progress line for stderr on a TTY. */
