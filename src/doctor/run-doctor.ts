@@ -4,6 +4,7 @@ import { MEASURED_BYTES_PER_CONNECTION } from '../config/server-settings.js';
 import { checkLimits, type Targets } from './check-limits.js';
 import { checkListener, type ListenerReport } from './check-listener.js';
 import { diagnoseRun, renderDiagnosis } from './diagnose-run.js';
+import { diagnoseMergedRunFile, renderMachinesDiagnosis } from './diagnose-machines.js';
 import { readOsSnapshot } from './os-snapshot.js';
 import { renderLimitsReport } from './render-limits.js';
 import { intFlag, rateFlag, ratioFlag, sizeFlag } from './parse-input.js';
@@ -32,6 +33,8 @@ export function readRunEvidence(file: string): RunEvidence {
 /** The whole `floodgate doctor` command minus argv parsing: returns what to print and the exit code. */
 export function runDoctor(opts: DoctorOptions): { output: string; exitCode: number; report: unknown } {
   if (typeof opts.run === 'string') {
+    const merged = diagnoseMergedRunFile(opts.run);
+    if (merged) return { output: opts.json ? JSON.stringify(merged, null, 2) : renderMachinesDiagnosis(merged), exitCode: 0, report: merged };
     const d = diagnoseRun(readRunEvidence(opts.run));
     // 1 when the diagnosis names a cause (the run was not clean), 0 for a clean run
     return { output: opts.json ? JSON.stringify(d, null, 2) : renderDiagnosis(d), exitCode: d.causes.length > 0 ? 1 : 0, report: d };

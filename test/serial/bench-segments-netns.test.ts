@@ -106,4 +106,14 @@ test('3 segments from 3 namespace hosts, Redis barrier, serve --workers 2: merge
   assert.equal(await again.exited, 0, again.stderr);
   const m2 = JSON.parse(again.stdout) as BenchResult;
   assert.deepEqual(m2.totals, m.totals);
+
+  // doctor --run on the merged run diagnoses each machine from its own counters, under its label
+  const doctor = new NsProcess(hosts[0].ns, [...node, 'doctor', '--run', merged], { cwd: root });
+  procs.push(doctor);
+  assert.equal(await doctor.exited, 0, doctor.stderr);
+  assert.match(doctor.stdout, /handshakes failed across 3 machines \(each diagnosed from its own counters\)/);
+  const section = (label: string): string => doctor.stdout.split(`== ${label} ==`)[1]?.split('\n== ')[0] ?? '';
+  assert.match(section('host-2'), /EADDRNOTAVAIL\/EADDRINUSE: the generator's ephemeral ports/);
+  assert.match(section('host-2'), /ip_local_port_range 40000–40019: 20 ports/);
+  assert.match(section('host-1'), /^\nAll 80 handshakes succeeded\./);
 });
