@@ -15,8 +15,9 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const results = join(root, 'benchmarks', 'results');
 const N = Number(process.env.FG_BENCH_CONNECTIONS ?? 24_000);
 const S = Number(process.env.FG_BENCH_SEGMENTS ?? 3);
-const RATE = Number(process.env.FG_BENCH_RATE ?? 2000);
+const RATE = Number(process.env.FG_BENCH_RATE ?? 500);
 const HOLD = process.env.FG_BENCH_HOLD ?? '10s';
+const BALANCE = process.env.FG_BENCH_BALANCE ?? 'shared';
 const node = [process.execPath, join(root, 'dist/cli/main.js')];
 const fmt = (n: number): string => n.toLocaleString('en-US');
 
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
     const redis = new NsProcess(gateway.ns, ['redis-server', '--bind', gateway.ip, '--port', '6390', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--protected-mode', 'no']);
     procs.push(redis);
     await waitForRedisIn(gateway.ns, gateway.ip, 6390);
-    const serve = new NsProcess(gateway.ns, [...node, 'serve', '--host', gateway.ip, '--port', '8080', '--workers', '2', '--worker-balance', 'round-robin', '--log-format', 'json'], { cwd: root });
+    const serve = new NsProcess(gateway.ns, [...node, 'serve', '--host', gateway.ip, '--port', '8080', '--workers', '2', '--worker-balance', BALANCE, '--log-format', 'json'], { cwd: root });
     procs.push(serve);
     await serve.waitFor(/"workers":\{/, 60_000);
     const sync = `redis://${gateway.ip}:6390/${tag}`;
@@ -84,13 +85,13 @@ async function main(): Promise<void> {
       perMachine: parts.map((p) => ({ label: p.label, segment: p.segment, held: p.totals.successes, attempts: p.totals.attempts, peakFds: p.evidence.generator.peakFdsPerProcess, skewMs: p.clock?.skewMs, rttMs: p.clock?.rttMs, waitedMs: p.clock?.waitedMs })),
       diagnosis: m.diagnosis?.headline,
       wallS,
-      command: `${args(1).join(' ')}  (on each host k = 1…${S})`,
+      command: `${args(1).join(' ').replaceAll(`${root}`, '').replace(/--segment 1\//, '--segment k/').replace(/--label host-1/, '--label host-k').replace(/segments-1\.json/, 'segments-k.json')}`,
     };
     writeFileSync(join(results, 'segments.json'), JSON.stringify(summary, null, 2));
     const rows = summary.perMachine.map((p) => `| ${p.label} | ${p.segment?.index}/${p.segment?.count} | ${fmt(p.held)} / ${fmt(p.attempts)} | ${fmt(p.peakFds ?? 0)} | ${p.skewMs} ms (rtt ${p.rttMs} ms) |`).join('\n');
     console.log(`## segments
 
-${S} load hosts (network namespaces on one bridge) each ran segment k/${S} of one scenario of ${fmt(N)} connections at ${fmt(RATE)}/s, held ${HOLD}, against \`floodgate serve --workers 2 --worker-balance round-robin\` in a gateway namespace; they started together at a Redis barrier and the last one wrote the merged run.
+${S} load hosts (network namespaces on one bridge) each ran segment k/${S} of one scenario of ${fmt(N)} connections at ${fmt(RATE)}/s, held ${HOLD}, against \`floodgate serve --workers 2 --worker-balance ${BALANCE}\` in a gateway namespace; they started together at a Redis barrier and the last one wrote the merged run.
 
 | | |
 |---|---|
@@ -106,7 +107,7 @@ ${S} load hosts (network namespaces on one bridge) each ran segment k/${S} of on
 ${rows}
 
 One generator process can hold at most about 19,900 connections here (20,000 fds per process); the merged run held ${fmt(m.totals.successes)}.
-Command on each host: \`floodgate ${summary.command}\`.
+Command on host k (1…${S}): \`floodgate ${summary.command}\`. Reproduce: \`npm run bench -- segments\` (root; FG_BENCH_CONNECTIONS, FG_BENCH_RATE, FG_BENCH_HOLD, FG_BENCH_BALANCE).
 `);
   } finally {
     await cleanup();

@@ -43,7 +43,7 @@ export function renderMachines(parts: NonNullable<BenchResult['parts']>): string
       + `<td>${range ? `${range[0]}–${range[1]}` : '—'}; ${e.generator.processes} process(es), peak ${e.generator.peakFdsPerProcess ?? '?'} fds</td>`
       + `<td>${esc(p.diagnosis?.headline ?? '')}${(p.diagnosis?.causes ?? []).map((c) => `<br>[${esc(c.side)}] ${esc(c.verdict)}`).join('')}</td></tr>`;
   }).join('');
-  return `<h2>Machines</h2><p>Kernel counters and socket states are per machine (each its own network namespace); the diagnosis above reads each machine's own.</p>`
+  return `<h2>Machines</h2><p>Kernel counters and socket states belong to one machine (one network namespace): each row is that machine's own, and the diagnosis above reads each machine's own.</p>`
     + `<table id="machines"><tr><th>machine</th><th>segment</th><th>held / attempts</th><th>clock skew vs Redis</th><th>kernel (delta)</th><th>sockets toward the target (peak)</th><th>ports, processes</th><th>diagnosis</th></tr>${rows}</table>`;
 }
 
