@@ -131,8 +131,9 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   // After `ready`: the workers have loaded their modules, so a caller's baseline excludes start-up.
   bench.emit('workers', children.map((c) => c.pid));
 
-  // Time zero: agreed at the barrier, given by --start-at, or just after the workers are ready.
-  let startAt = Date.now() + 100 + W * 20;
+  // Time zero: agreed at the barrier, given by --start-at, or just after the workers are ready and
+  // the recorder has read its "before" (which takes a while with many sockets on the host).
+  let startAt: number | undefined;
   let clock: ClockInfo = { startAt: '', source: 'local' };
   try {
     if (sync && segment) {
@@ -150,10 +151,11 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     killAll();
     throw err;
   }
-  clock.startAt = new Date(startAt).toISOString();
-  bench.emit('start', { ...clock });
   const recorder = new EvidenceRecorder({ url: target.url, host: target.host, port: target.port, local: LOOPBACK.test(target.host), serverPid: o.serverPid });
   recorder.start();
+  startAt ??= Date.now() + 100 + W * 20;
+  clock.startAt = new Date(startAt).toISOString();
+  bench.emit('start', { ...clock });
   const holdForever = o.holdForever === true;
   const maxEnd = o.maxDurationMs !== undefined ? startAt + o.maxDurationMs : undefined;
   const plannedEnd = holdForever ? maxEnd ?? null : Math.min(startAt + timeline.endMs, maxEnd ?? Infinity);
