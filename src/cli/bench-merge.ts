@@ -10,6 +10,7 @@ export interface MergeCliOptions {
   partial?: boolean;
   from?: string;
   wait?: string;
+  threshold?: string[];
 }
 
 /** Reads the inputs (files, or every segment's result stored in Redis by `--sync`), merges them, writes and prints. */
@@ -23,7 +24,7 @@ export async function runMerge(files: string[], o: MergeCliOptions): Promise<Ben
     const stored = await fetchResults(target, parseDuration(o.wait ?? '0s', 'wait'));
     for (const s of stored) inputs.push({ result: JSON.parse(s.json) as BenchResult, source: `${target.url}#${s.index}` });
   }
-  const merged = mergeResults(inputs, { partial: o.partial });
+  const merged = mergeResults(inputs, { partial: o.partial, thresholds: o.threshold });
   await writeMerged(merged, o);
   return merged;
 }
@@ -47,6 +48,7 @@ export function registerBenchMerge(bench: Command): void {
     .option('--partial', 'merge even when some of the N segments are missing')
     .option('--out <file>', 'write the merged result (floodgate.bench/1 JSON) to this file')
     .option('--report <file>', 'write a self-contained HTML report of the merged run, with a section per machine')
+    .option('--threshold <expr>', 'also judge the merged run, e.g. "successes>=200000" (repeatable); exit 1 when broken', (v: string, prev: string[] = []) => [...prev, v])
     .option('--json', 'print the merged result as JSON on stdout (nothing else)')
     .action(async (files: string[], o: MergeCliOptions) => {
       const merged = await runMerge(files, o);

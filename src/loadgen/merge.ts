@@ -4,7 +4,7 @@ import { FloodgateError } from '../errors.js';
 import type { KernelCounters } from '../system/kernel-counters.js';
 import { decodeHistogram, encodeHistogram, mergeEncoded, newHistogram, summarize } from './histograms.js';
 import { diagnoseParts } from './merge-diagnosis.js';
-import { checkThresholds } from './thresholds.js';
+import { checkThresholds, parseThreshold } from './thresholds.js';
 import type { BenchResult, MergedPart, PlanSummary, SeriesPoint, Stage } from './types.js';
 
 /**
@@ -24,6 +24,8 @@ export interface MergeInput {
 export interface MergeOptions {
   /** Merge the segments given even when some of the N are missing. */
   partial?: boolean;
+  /** More threshold expressions for the merged run (the inputs' own are checked again too). */
+  thresholds?: string[];
 }
 
 const json = (v: unknown): string => JSON.stringify(v);
@@ -124,7 +126,8 @@ export function mergeResults(inputs: MergeInput[], opts: MergeOptions = {}): Ben
     evidence: r.evidence,
     diagnosis: perPart[k],
   }));
-  const thresholds = [...new Set(results.flatMap((r) => r.thresholds.map((t) => t.expression)))];
+  const thresholds = [...new Set([...results.flatMap((r) => r.thresholds.map((t) => t.expression)), ...(opts.thresholds ?? [])])];
+  thresholds.forEach(parseThreshold);
   const base = { totals, latencyMs };
   const stages = scenario && !opts.partial ? scenario : sumStages(results.map((r) => r.stages));
   return {

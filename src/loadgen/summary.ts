@@ -15,6 +15,12 @@ export function renderSummary(r: BenchResult): string {
   if (r.clock?.source === 'redis') out.push(`  started at ${r.clock.startAt} after a Redis barrier (run ${r.clock.runId}); clock skew vs Redis ${r.clock.skewMs} ms, round trip ${r.clock.rttMs} ms`);
   if (r.parts) {
     out.push(`Machines (${r.parts.length}, merged):`);
+    const skews = r.parts.map((p) => p.clock?.skewMs).filter((x): x is number => x !== undefined);
+    if (skews.length > 0) {
+      const lo = Math.min(...skews);
+      const hi = Math.max(...skews);
+      out.push(`  clocks vs Redis: ${lo} … ${hi} ms (machines apart by up to ${Math.round((hi - lo) * 1000) / 1000} ms; each start corrected by its own skew)`);
+    }
     for (const p of r.parts) out.push(`  ${machineLine(p)}`);
   }
   out.push(`  held to the end ${fmt(t.successes)} / ${fmt(t.attempts)} (success rate ${(t.successRate * 100).toFixed(2)}%), opened ${fmt(t.opened)}, peak open ${fmt(t.peakOpen)}`);

@@ -68,6 +68,8 @@ const keys = (runId: string): { count: string; segments: string; start: string; 
 
 /** KEYS count, segments, start; ARGV N, index, info, token, ttl s, lead ms, earliest start ms (0 = none). */
 const REGISTER = `
+-- Redis 5/6 replicate scripts verbatim unless told otherwise, which forbids a write after TIME
+if redis.replicate_commands then redis.replicate_commands() end
 local started = redis.call('GET', KEYS[3])
 if started then return {'started', started} end
 local n = redis.call('GET', KEYS[1])

@@ -151,6 +151,9 @@ describe('bench merge', { timeout: 120_000 }, () => {
     const row = (m: string) => rows.find((x) => x.metric === m)!;
     assert.deepEqual([row('attempts').a, row('attempts').b], [101, 101]);
     assert.deepEqual([row('successes').a, row('successes').b], [101, 101]);
+    const judged = await cli(['merge', ...files, '--threshold', 'successes>=101', '--threshold', 'attempts>=102', '--json']);
+    assert.equal(judged.status, 1, judged.stderr);
+    assert.deepEqual((JSON.parse(judged.stdout) as BenchResult).thresholds.map((t) => [t.expression, t.ok]), [['successes>=101', true], ['attempts>=102', false]]);
     const bad = await cli(['merge', files[0], files[1]]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /FG_ERR_BENCH_MERGE: Missing segment 3\/3/);

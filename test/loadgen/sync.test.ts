@@ -62,8 +62,9 @@ describe('bench --sync (Redis barrier)', { timeout: 120_000 }, () => {
     const stored: number[] = [];
     runs.forEach((r) => r.on('stored', (s: { stored: number }) => stored.push(s.stored)));
     const results = await Promise.all(runs);
-    assert.deepEqual(results.map((r) => r.totals.attempts), [11, 10, 10]);
-    assert.deepEqual(results.map((r) => r.totals.successes), [11, 10, 10]);
+    const why = JSON.stringify(results.map((r) => ({ failures: r.failures, clock: r.clock, lag: r.latencyMs.startLag, warnings: r.plan.warnings })));
+    assert.deepEqual(results.map((r) => r.totals.attempts), [11, 10, 10], why);
+    assert.deepEqual(results.map((r) => r.totals.successes), [11, 10, 10], why);
     for (const r of results) {
       assert.equal(r.clock?.source, 'redis');
       assert.equal(r.segment?.count, 3);
