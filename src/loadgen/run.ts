@@ -131,8 +131,11 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   // After `ready`: the workers have loaded their modules, so a caller's baseline excludes start-up.
   bench.emit('workers', children.map((c) => c.pid));
 
-  // Time zero: agreed at the barrier, given by --start-at, or just after the workers are ready and
-  // the recorder has read its "before" (which takes a while with many sockets on the host).
+  // The recorder's "before" reads every TCP socket of the host, which takes seconds on a busy one:
+  // done first, so that a start agreed at the barrier is not spent reading /proc.
+  const recorder = new EvidenceRecorder({ url: target.url, host: target.host, port: target.port, local: LOOPBACK.test(target.host), serverPid: o.serverPid });
+  recorder.start();
+  // Time zero: agreed at the barrier, given by --start-at, or just after the reads above.
   let startAt: number | undefined;
   let clock: ClockInfo = { startAt: '', source: 'local' };
   try {
@@ -151,8 +154,6 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     killAll();
     throw err;
   }
-  const recorder = new EvidenceRecorder({ url: target.url, host: target.host, port: target.port, local: LOOPBACK.test(target.host), serverPid: o.serverPid });
-  recorder.start();
   startAt ??= Date.now() + 100 + W * 20;
   clock.startAt = new Date(startAt).toISOString();
   bench.emit('start', { ...clock });

@@ -4,12 +4,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { WebSocketServer } from 'ws';
 import { isFloodgateError } from '../../src/errors.js';
 import { decodeHistogram, encodeHistogram, newHistogram, summarize } from '../../src/loadgen/histograms.js';
 import { run } from '../../src/loadgen/index.js';
 import { mergeResults, mergeSeries } from '../../src/loadgen/merge.js';
 import type { BenchResult } from '../../src/loadgen/types.js';
+import { startWsServerProcess } from '../helpers/ws-server-process.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const clone = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
@@ -34,24 +34,23 @@ function cli(args: string[]): Promise<{ status: number | null; stdout: string; s
 }
 
 describe('bench merge', { timeout: 120_000 }, () => {
-  let wss: WebSocketServer;
+  let server: { url: string; stop: () => Promise<void> };
   let url: string;
   let dir: string;
   let segments: BenchResult[];
   let whole: BenchResult;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fg-merge-'));
-    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise((r) => wss.once('listening', r));
-    url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/`;
+    server = await startWsServerProcess();
+    url = server.url;
     // one scenario of 101 connections at 7/s… in 50 ms steps, split 3 ways, and once whole
     const scenario = { url, stages: [{ connections: 5, durationMs: 100 }, { connections: 101, rate: 700, durationMs: 200 }], workers: 1, tickMs: 250 };
     segments = [];
     for (const i of [1, 2, 3]) segments.push(await run({ ...scenario, segment: `${i}/3`, label: `m${i}` }));
     whole = await run(scenario);
   });
-  after(() => {
-    wss.close();
+  after(async () => {
+    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

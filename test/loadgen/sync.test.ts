@@ -1,7 +1,6 @@
 // The Redis start barrier and result store of `bench --sync`, against a real redis-server on a free port.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { WebSocketServer } from 'ws';
 import { isFloodgateError } from '../../src/errors.js';
 import { decodeHistogram } from '../../src/loadgen/histograms.js';
 import { run } from '../../src/loadgen/index.js';
@@ -9,6 +8,7 @@ import { mergeResults } from '../../src/loadgen/merge.js';
 import { fetchResults, measureSkew, openSync, parseSyncUrl, waitAtBarrier } from '../../src/loadgen/sync.js';
 import type { BenchResult } from '../../src/loadgen/types.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startWsServerProcess } from '../helpers/ws-server-process.js';
 
 const syncError = (re: RegExp) => (e: unknown): boolean => {
   assert.ok(isFloodgateError(e), String(e));
@@ -19,18 +19,16 @@ const syncError = (re: RegExp) => (e: unknown): boolean => {
 
 describe('bench --sync (Redis barrier)', { timeout: 120_000 }, () => {
   let redis: RedisServer;
-  let wss: WebSocketServer;
-  let port: number;
+  let server: { url: string; stop: () => Promise<void> };
   let n = 0;
   const url = (): string => `redis://127.0.0.1:${redis.port}/test-${process.pid}-${++n}`;
   before(async () => {
     redis = await startRedis();
-    wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise((r) => wss.once('listening', r));
-    port = (wss.address() as { port: number }).port;
+    // in its own process: three coordinators in this one would starve it (see the helper)
+    server = await startWsServerProcess();
   });
   after(async () => {
-    wss.close();
+    await server.stop();
     await redis.kill();
   });
 
@@ -56,7 +54,7 @@ describe('bench --sync (Redis barrier)', { timeout: 120_000 }, () => {
   it('three segments start at one instant on Redis\'s clock, store their results, and merge to the whole scenario', async () => {
     const sync = url();
     const runs = [1, 2, 3].map((i) => run({
-      url: `ws://127.0.0.1:${port}/`, connections: 31, rate: 62, durationMs: 200, workers: 1, tickMs: 250,
+      url: server.url, connections: 31, rate: 62, durationMs: 200, workers: 1, tickMs: 250,
       segment: `${i}/3`, sync, label: `host-${i}`, syncTimeoutMs: 60_000,
     }));
     const stored: number[] = [];
@@ -128,15 +126,15 @@ describe('bench --sync (Redis barrier)', { timeout: 120_000 }, () => {
   });
 
   it('unreachable Redis, a missing --segment and a start time in the past are coded errors', async () => {
-    await assert.rejects(run({ url: `ws://127.0.0.1:${port}/`, connections: 2, durationMs: 0, workers: 1, segment: '1/2', sync: 'redis://127.0.0.1:1/x', syncTimeoutMs: 1000 }), syncError(/Could not reach Redis for `sync` redis:\/\/127.0.0.1:1\/x/));
-    await assert.rejects(run({ url: `ws://127.0.0.1:${port}/`, connections: 2, durationMs: 0, sync: url() }), syncError(/Expected `segment` \(i\/N\) with `sync`/));
-    await assert.rejects(run({ url: `ws://127.0.0.1:${port}/`, connections: 2, durationMs: 0, workers: 1, startAt: '2020-01-01T00:00:00Z' }), syncError(/`startAt` 2020-01-01T00:00:00.000Z is .* s in the past/));
-    await assert.rejects(run({ url: `ws://127.0.0.1:${port}/`, connections: 2, durationMs: 0, startAt: 'tomorrow' }), syncError(/ISO 8601 time with a zone/));
+    await assert.rejects(run({ url: server.url, connections: 2, durationMs: 0, workers: 1, segment: '1/2', sync: 'redis://127.0.0.1:1/x', syncTimeoutMs: 1000 }), syncError(/Could not reach Redis for `sync` redis:\/\/127.0.0.1:1\/x/));
+    await assert.rejects(run({ url: server.url, connections: 2, durationMs: 0, sync: url() }), syncError(/Expected `segment` \(i\/N\) with `sync`/));
+    await assert.rejects(run({ url: server.url, connections: 2, durationMs: 0, workers: 1, startAt: '2020-01-01T00:00:00Z' }), syncError(/`startAt` 2020-01-01T00:00:00.000Z is .* s in the past/));
+    await assert.rejects(run({ url: server.url, connections: 2, durationMs: 0, startAt: 'tomorrow' }), syncError(/ISO 8601 time with a zone/));
   });
 
   it('waiting for stored results names the missing segments', async () => {
     const sync = url();
-    const r = await run({ url: `ws://127.0.0.1:${port}/`, connections: 4, durationMs: 0, workers: 1, segment: '1/1', sync });
+    const r = await run({ url: server.url, connections: 4, durationMs: 0, workers: 1, segment: '1/1', sync });
     assert.equal(r.totals.successes, 4);
     const two = parseSyncUrl(url());
     await assert.rejects(fetchResults(two, 100), syncError(/is unknown to Redis/));
