@@ -108,8 +108,8 @@ export function connectSync(target: SyncTarget): ScriptClient {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    connectTimeout: 5000,
-    commandTimeout: 5000,
+    connectTimeout: 10_000,
+    commandTimeout: 10_000,
     retryStrategy: (attempt) => (attempt > 5 ? null : 200 * attempt),
     connectionName: 'floodgate-bench-sync',
   });
@@ -121,15 +121,22 @@ export function connectSync(target: SyncTarget): ScriptClient {
   return client as ScriptClient;
 }
 
-export async function openSync(target: SyncTarget): Promise<ScriptClient> {
-  const client = connectSync(target);
-  try {
-    await client.connect();
-  } catch (err) {
-    client.disconnect();
-    throw new FloodgateError('FG_ERR_BENCH_SYNC', `Could not reach Redis for \`sync\` ${target.url}: ${(err as Error).message}`);
+/** Connects, trying a few times: one slow connect on a busy machine should not cost a whole run. */
+export async function openSync(target: SyncTarget, attempts = 3): Promise<ScriptClient> {
+  let last: Error | undefined;
+  for (let i = 0; i < attempts; i++) {
+    const client = connectSync(target);
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      client.disconnect();
+      last = err as Error;
+      if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|WRONGPASS|NOAUTH/.test(last.message)) break; // an answer, not a slow network
+      await new Promise((r) => setTimeout(r, 250 * (i + 1)));
+    }
   }
-  return client;
+  throw new FloodgateError('FG_ERR_BENCH_SYNC', `Could not reach Redis for \`sync\` ${target.url}: ${last?.message}`);
 }
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
