@@ -5,6 +5,7 @@
 #
 #   HOSTS="load1 load2 load3" TARGET=ws://gw.example:8080/ REDIS=redis://redis.example:6379 \
 #   CONNECTIONS=150000 RATE=1500/s HOLD=60s ./bench-ssh.sh
+# BENCH_FLAGS adds flags to every segment (e.g. "-w 4 --source-ips 10.0.0.1-10.0.0.40").
 set -eu
 : "${HOSTS:?list the load hosts}" "${TARGET:?ws://host:port/ of the server}" "${REDIS:?redis://host:port reachable by every host}"
 CONNECTIONS=${CONNECTIONS:-10000}
@@ -19,7 +20,7 @@ pids=""
 for host in $HOSTS; do
   i=$((i + 1))
   $SSH "$host" floodgate bench "$TARGET" -c "$CONNECTIONS" --rate "$RATE" -d "$HOLD" --teardown reset \
-    --segment "$i/$N" --sync "$REDIS/$RUN_ID" --label "$host" >"$RUN_ID-$host.log" 2>&1 &
+    --segment "$i/$N" --sync "$REDIS/$RUN_ID" --label "$host" ${BENCH_FLAGS:-} >"$RUN_ID-$host.log" 2>&1 &
   pids="$pids $!"
 done
 failed=0

@@ -46,7 +46,7 @@ function podEnv(env: { name: string; value: string }[], overrides: Record<string
   return out;
 }
 
-function sh(argv: string[], env: Record<string, string>, cwd = root, timeoutMs = 90_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function sh(argv: string[], env: Record<string, string>, cwd = root, timeoutMs = 240_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const child = spawn(argv[0], argv.slice(1), { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let stdout = '';
   let stderr = '';
@@ -59,7 +59,7 @@ function sh(argv: string[], env: Record<string, string>, cwd = root, timeoutMs =
   }));
 }
 
-describe('docs/bench.md "Many machines" examples', { timeout: 180_000 }, () => {
+describe('docs/bench.md "Many machines" examples', { timeout: 600_000 }, () => {
   let redis: RedisServer;
   let wss: WebSocketServer;
   let target: string;
@@ -132,7 +132,7 @@ describe('docs/bench.md "Many machines" examples', { timeout: 180_000 }, () => {
     const runId = `ssh-${process.pid}`;
     const r = await sh(['sh', join(root, 'docs/examples/bench-ssh.sh')], {
       PATH, SSH: 'fake-ssh', HOSTS: 'load1 load2 load3', TARGET: target, REDIS: `redis://127.0.0.1:${redis.port}`,
-      CONNECTIONS: '20', RATE: '100/s', HOLD: '200ms', RUN_ID: runId,
+      CONNECTIONS: '20', RATE: '100/s', HOLD: '200ms', RUN_ID: runId, BENCH_FLAGS: '-w 1',
     }, dir);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /held to the end 20 \/ 20/);
