@@ -48,12 +48,12 @@ export function registerBenchMerge(bench: Command): void {
     .option('--partial', 'merge even when some of the N segments are missing')
     .option('--out <file>', 'write the merged result (floodgate.bench/1 JSON) to this file')
     .option('--report <file>', 'write a self-contained HTML report of the merged run, with a section per machine')
-    .option('--threshold <expr>', 'also judge the merged run, e.g. "successes>=200000" (repeatable); exit 1 when broken', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--threshold <expr>', 'also judge the merged run, e.g. "successes>=200000" (repeatable); when any is given, the thresholds decide the exit code', (v: string, prev: string[] = []) => [...prev, v])
     .option('--json', 'print the merged result as JSON on stdout (nothing else)')
     .action(async (files: string[], o: MergeCliOptions) => {
       const merged = await runMerge(files, o);
       const { renderSummary } = await import('../loadgen/summary.js');
       process.stdout.write(o.json ? `${JSON.stringify(merged, null, 2)}\n` : `${renderSummary(merged)}\n`);
-      if (merged.thresholds.some((t) => !t.ok)) process.exitCode = 1;
+      process.exitCode = merged.exit?.code ?? 0;
     });
 }

@@ -34,7 +34,11 @@ export function readRunEvidence(file: string): RunEvidence {
 export function runDoctor(opts: DoctorOptions): { output: string; exitCode: number; report: unknown } {
   if (typeof opts.run === 'string') {
     const merged = diagnoseMergedRunFile(opts.run);
-    if (merged) return { output: opts.json ? JSON.stringify(merged, null, 2) : renderMachinesDiagnosis(merged), exitCode: 0, report: merged };
+    if (merged) {
+      // as for one machine: 1 when any machine's diagnosis names a cause
+      const exitCode = merged.machines.some((m) => m.diagnosis.causes.length > 0) ? 1 : 0;
+      return { output: opts.json ? JSON.stringify(merged, null, 2) : renderMachinesDiagnosis(merged), exitCode, report: merged };
+    }
     const d = diagnoseRun(readRunEvidence(opts.run));
     // 1 when the diagnosis names a cause (the run was not clean), 0 for a clean run
     return { output: opts.json ? JSON.stringify(d, null, 2) : renderDiagnosis(d), exitCode: d.causes.length > 0 ? 1 : 0, report: d };

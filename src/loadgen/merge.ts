@@ -4,6 +4,7 @@ import { FloodgateError } from '../errors.js';
 import type { KernelCounters } from '../system/kernel-counters.js';
 import { decodeHistogram, encodeHistogram, mergeEncoded, newHistogram, summarize } from './histograms.js';
 import { diagnoseParts } from './merge-diagnosis.js';
+import { benchExit } from './exit-code.js';
 import { checkThresholds, parseThreshold } from './thresholds.js';
 import type { BenchResult, MergedPart, PlanSummary, SeriesPoint, Stage } from './types.js';
 
@@ -130,7 +131,7 @@ export function mergeResults(inputs: MergeInput[], opts: MergeOptions = {}): Ben
   thresholds.forEach(parseThreshold);
   const base = { totals, latencyMs };
   const stages = scenario && !opts.partial ? scenario : sumStages(results.map((r) => r.stages));
-  return {
+  const result: BenchResult = {
     schema: 'floodgate.bench/1',
     target: results[0].target,
     startedAt: new Date(Math.min(...starts)).toISOString(),
@@ -149,6 +150,9 @@ export function mergeResults(inputs: MergeInput[], opts: MergeOptions = {}): Ben
     clock: { startAt: new Date(z0).toISOString(), source: results.every((r) => r.clock?.source === 'redis') ? 'redis' : results.every((r) => r.clock?.source === 'start-at') ? 'start-at' : 'local', runId: results[0].clock?.runId },
     parts,
   };
+  // the same rule as one machine's run: failures fail it unless thresholds decide
+  result.exit = benchExit(result);
+  return result;
 }
 
 /** Labels as given (`--label`, else the hostname, else the file name), made unique with the segment or position. */
