@@ -66,7 +66,8 @@ test('Retry-After sets a floor of N seconds plus up to jitter·N, and wins over 
   // A longer backoff than Retry-After is kept.
   const long = chooseDelay(defaults(() => 0.5), 20, 1);
   assert.equal(long.reason, 'backoff');
-  assert.ok(long.delay >= 1000);
+  // attempt 20 is at the 60 s cap: drawn from [45 s, 60 s], the middle of it for random 0.5
+  assert.equal(long.delay, 52_500);
 });
 
 test('parseRetryAfter reads seconds and HTTP dates, and ignores junk', () => {

@@ -31,8 +31,13 @@ test('rejects bad frames with a code and keeps the id', () => {
   for (const [text, code] of cases) {
     const r = decodeClientFrame(text);
     assert.equal(r.ok, false, text);
-    if (!r.ok) assert.equal(r.code, code, text);
+    if (!r.ok) {
+      assert.equal(r.code, code, text);
+      const id = (/"id":(-?\d+)/.exec(text) ?? [])[1];
+      if (id !== undefined && Number(id) >= 0) assert.equal(r.id, Number(id), `${text} keeps its id`);
+    }
   }
   const r = decodeClientFrame('{"type":"nope","id":42}');
-  assert.ok(!r.ok && r.id === 42);
+  assert.equal(r.ok, false);
+  if (!r.ok) assert.deepEqual([r.code, r.id], ['FG_ERR_UNKNOWN_TYPE', 42]);
 });
