@@ -74,25 +74,40 @@ test('dashboard in Chromium: numbers and charts follow connections, 503s and mes
     // messages in and out, rate-limited ones (burst 5), one replay request
     const [sub, pub] = clients;
     sub.send(JSON.stringify({ type: 'subscribe', id: 1, channel: 'dash', recover: { epoch: 'none', offset: 0 } }));
+    const answers: { type: string; id?: number; code?: string }[] = [];
+    pub.on('message', (d) => answers.push(JSON.parse(d.toString())));
     for (let i = 0; i < 12; i++) pub.send(JSON.stringify({ type: 'publish', id: 100 + i, channel: 'dash', data: { i } }));
+    // every publish is answered (ack or error): then the server's counters are final
+    const end12 = Date.now() + 10_000;
+    while (answers.filter((a) => (a.id ?? 0) >= 100).length < 12 && Date.now() < end12) await new Promise((r) => setTimeout(r, 20));
+    const limited = answers.filter((a) => a.type === 'error' && a.code === 'FG_ERR_RATE_LIMITED').length;
+    // burst 5 and 1 token/s: the 12 frames arrive together, so the last 7 are dropped
+    assert.equal(limited, 7, JSON.stringify(answers));
+    assert.equal(answers.filter((a) => a.type === 'published').length, 5);
+    assert.equal(g.stats().messages.rateLimited, 7);
 
     // no named inner functions: tsx would wrap them in a helper the page does not have (and the
     // page's CSP forbids a string predicate)
     await page.waitForFunction(
-      ({ cap, rejected }) => {
+      ({ cap, rejected, limited }) => {
         const c = (window as any).floodgateDashboard.charts;
         const t = [ 'v-conn-current', 'r-over_capacity-total', 'v-rejected-total', 'v-ratelimited', 'v-replay'].map((id) => document.getElementById(id)!.textContent);
         const m = [c.conn.data[1], c.adm.data[1], c.adm.data[3], c.msg.data[1], c.msg.data[2], c.msg.data[3]]
           .map((a: (number | null)[]) => Math.max(0, ...a.filter((x) => x != null) as number[]));
-        return t[0] === String(cap) && t[1] === String(rejected) && t[2] === String(rejected) && Number(t[3]) > 0 && Number(t[4]) >= 1
+        return t[0] === String(cap) && t[1] === String(rejected) && t[2] === String(rejected) && t[3] === String(limited) && t[4] === '1'
           && m[0] === cap && m[1] > 0 && m[2] > 0 && m[3] > 0 && m[4] > 0 && m[5] > 0;
       },
-      { cap: CAP, rejected: REJECTED },
+      { cap: CAP, rejected: REJECTED, limited: 7 },
       { timeout: 10_000, polling: 200 },
     );
+    // the bars show this process's own RSS and fds against their limits (the gateway runs here)
+    const s = g.stats();
     const rssPct = Number(await page.getAttribute('#b-rss', 'data-pct'));
-    assert.ok(rssPct > 0 && rssPct <= 100, `RSS bar ${rssPct}%`);
-    assert.ok(Number(await page.getAttribute('#b-fds', 'data-pct')) > 0, 'fd bar');
+    const rssExpected = (100 * process.memoryUsage().rss) / s.memory.limit;
+    assert.ok(rssPct > rssExpected / 2 && rssPct < rssExpected * 2, `RSS bar ${rssPct}%, this process ${rssExpected}%`);
+    const fdPct = Number(await page.getAttribute('#b-fds', 'data-pct'));
+    const fdExpected = (100 * s.fds.open) / s.fds.limit;
+    assert.ok(fdPct > fdExpected / 2 && fdPct < fdExpected * 2, `fd bar ${fdPct}%, this process ${fdExpected}%`);
     // a few more ticks so the screenshot shows lines over time, not two points
     await page.waitForFunction(() => (window as any).floodgateDashboard.samples.length >= 5, undefined, { timeout: 10_000 });
     mkdirSync(`${root}test-artifacts`, { recursive: true });
