@@ -30,6 +30,8 @@ interface SubState {
   lastOffset: number;
   /** While the broker answers a subscribe, live publications wait here (then deduplicated by offset). */
   pending: Publication[] | undefined;
+  /** An unsubscribe that arrived before the subscribe was answered: done right after the answer. */
+  unsubscribe?: UnsubscribeFrame;
 }
 
 /** Monotonic whole milliseconds since the process started. */
@@ -241,6 +243,7 @@ export class Session {
         const pending = sub.pending!;
         sub.pending = undefined;
         for (const pub of pending) this.deliver(pub, buildTextFrame(pub.frame));
+        if (sub.unsubscribe) this.unsubscribe(sub.unsubscribe);
       },
       (err: unknown) => {
         if (this.subs?.get(channel) !== sub) return;
@@ -248,11 +251,19 @@ export class Session {
         this.ctx.hub.remove(channel, this);
         this.ctx.counters.recoveryFailures++;
         this.sendError('FG_ERR_RECOVERY_FAILED', `subscribe failed: ${(err as Error).message}`, id, channel);
+        if (sub.unsubscribe) this.unsubscribe(sub.unsubscribe);
       },
     );
   }
 
   private unsubscribe(frame: UnsubscribeFrame): void {
+    const sub = this.subs?.get(frame.channel);
+    if (sub?.pending && !sub.unsubscribe) {
+      // the subscribe is not answered yet: answer it first (every request with an id gets its
+      // answer, in order), then this unsubscribe
+      sub.unsubscribe = frame;
+      return;
+    }
     if (!this.subs?.delete(frame.channel)) {
       this.sendError('FG_ERR_NOT_SUBSCRIBED', `not subscribed to ${frame.channel}`, frame.id, frame.channel);
       return;
