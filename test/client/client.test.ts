@@ -5,7 +5,6 @@ import { backoffBounds } from '../../src/client/backoff.js';
 import { FloodgateError } from '../../src/errors.js';
 import { FakeServer } from './helpers/fake-server.js';
 import { until } from './helpers/exactly-once.js';
-import { freePort } from '../helpers/redis-server.js';
 
 const fast: ClientOptions = { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 };
 
@@ -46,7 +45,7 @@ test('connects, shares one socket between subscriptions, publishes with an ack, 
 });
 
 test('reconnect delays are recorded and each lies within the jitter bounds of its attempt', async () => {
-  const port = await freePort();
+  const port = 1; // nothing listens on port 1: every attempt is refused, and no other test can take it
   const seq = [0, 0.999, 0.5, 0.1, 0.9, 0.3, 0.7];
   let i = 0;
   const opts = { initialDelay: 10, multiplier: 2, maxDelay: 80, jitter: 0.5, jitterMode: 'partial' as const };
@@ -124,8 +123,10 @@ test('403 stops reconnecting; a fatal close code (4002) stops too', async () => 
 });
 
 test('the circuit breaker opens after N failures, tells the app, half-opens after the cool-down and closes', async () => {
-  const port = await freePort();
-  const c = new Client(`ws://127.0.0.1:${port}/`, { initialDelay: 5, maxDelay: 20, circuitThreshold: 3, circuitWindow: 10_000, circuitCooldown: 300 });
+  // the server's port stays ours while it is "down" (connections reset), so no other test can take it
+  const fake = await FakeServer.start();
+  fake.down = true;
+  const c = new Client(fake.url, { initialDelay: 5, maxDelay: 20, circuitThreshold: 3, circuitWindow: 10_000, circuitCooldown: 300 });
   const circuit: string[] = [];
   c.on('circuit', (t) => circuit.push(t.state));
   const readyP = c.ready(5000);
@@ -135,7 +136,7 @@ test('the circuit breaker opens after N failures, tells the app, half-opens afte
   const failuresWhenOpened = c.stats().failures;
   assert.equal(failuresWhenOpened, 3);
   assert.equal(c.delays.at(-1)?.reason, 'circuit-open');
-  const fake = await FakeServer.start(port);
+  fake.down = false;
   await c.ready(5000);
   assert.deepEqual(circuit.slice(-2), ['half-open', 'closed']);
   assert.equal(circuit[0], 'open');

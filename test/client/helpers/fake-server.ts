@@ -36,11 +36,17 @@ export class FakeServer {
   /** `{code, message}` to refuse the n-th subscribe frame (1-based) with an error, undefined to answer it. */
   subscribeRefusal: ((f: any, n: number) => { code: string; message: string } | undefined) | undefined;
   subscribes = 0;
+  /** While true, every new TCP connection is reset at once: a server that is down, on a port we keep. */
+  down = false;
   private raw = new Set<Socket>();
 
   constructor() {
     this.http = createServer((_req, res) => res.writeHead(404).end());
     this.http.on('connection', (s) => {
+      if (this.down) {
+        s.resetAndDestroy();
+        return;
+      }
       this.raw.add(s);
       s.on('close', () => this.raw.delete(s));
       s.on('error', () => {}); // clients that reset are part of the tests
