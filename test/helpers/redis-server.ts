@@ -1,7 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 
-/** A free TCP port on 127.0.0.1 (bound then released). */
+/**
+ * A free TCP port on 127.0.0.1 (bound then released). Racy: another process may bind it before the
+ * caller does. Only for daemons that cannot listen on port 0 and report the port back (redis-server,
+ * haproxy, nginx); start our own servers on port 0 and read the port instead.
+ */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

@@ -9,7 +9,7 @@ export class GatewayProcess {
   stdout = '';
   stderr = '';
   readonly exited: Promise<number | null>;
-  constructor(readonly child: ChildProcess, readonly port: number) {
+  constructor(readonly child: ChildProcess, public port: number) {
     child.stdout!.on('data', (c: Buffer) => (this.stdout += c.toString()));
     child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
     this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
@@ -48,7 +48,11 @@ export class GatewayProcess {
   }
 }
 
-/** Starts `floodgate serve` on 127.0.0.1:port with the given flags and waits for its startup block. */
+/**
+ * Starts `floodgate serve` on 127.0.0.1:port with the given flags and waits for its startup block.
+ * Pass port 0 to let the kernel choose (no race with other tests for a "free" port); the port is
+ * then read back from the startup block (`listen.port`, or `workers.port` with --workers).
+ */
 export async function startGateway(port: number, flags: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<GatewayProcess> {
   const child = spawn(
     process.execPath,
@@ -62,7 +66,19 @@ export async function startGateway(port: number, flags: string[], env: NodeJS.Pr
     await g.stop('SIGKILL'); // never leave a half-started gateway behind
     throw err;
   }
+  if (port === 0) g.port = listenedPort(g.stdout);
   return g;
+}
+
+/** The port from `serve --log-format json`'s startup block. */
+export function listenedPort(stdout: string): number {
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const j = JSON.parse(line) as { workers?: { port?: number }; event?: string; listen?: { port?: number } };
+    if (j.workers?.port) return j.workers.port;
+    if (j.event === 'listening' && j.listen?.port && !stdout.includes('{"workers":')) return j.listen.port;
+  }
+  throw new Error(`no port in the startup block: ${stdout.slice(0, 500)}`);
 }
 
 export function getJson(port: number, path: string): Promise<{ status: number; body: any }> {

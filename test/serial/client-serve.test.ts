@@ -4,15 +4,14 @@ import { Client, type RecoveryEvent } from '../../src/client/index.js';
 import type { FloodgateError } from '../../src/errors.js';
 import { startGateway, type GatewayProcess } from '../helpers/scale-gateway.js';
 import { exactlyOnceScenario, until } from '../client/helpers/exactly-once.js';
-import { freePort } from '../helpers/redis-server.js';
 
 const fast = { initialDelay: 20, maxDelay: 200, circuitThreshold: 0 };
 
 
 test('against a real `floodgate serve` process: exactly once across random drops, then SIGTERM restart (1001, epoch_changed)', async () => {
-  const port = await freePort();
   const flags = ['--history-size', '10000', '--rate-burst', '1000000', '--rate-refill', '1000000'];
-  let gw: GatewayProcess = await startGateway(port, flags);
+  let gw: GatewayProcess = await startGateway(0, flags);
+  const port = gw.port; // the restart below binds this port again: the client reconnects to the same URL
   const c = new Client(`ws://127.0.0.1:${port}/`, fast);
   try {
     console.log(`# ${await exactlyOnceScenario(port, 2000, 3)}`);
@@ -40,8 +39,8 @@ test('against a real `floodgate serve` process: exactly once across random drops
 });
 
 test('against a real `floodgate serve` process: 503 + Retry-After is honoured', async () => {
-  const port = await freePort();
-  const gw = await startGateway(port, ['--max-connections', '1', '--admission-timeout', '0', '--retry-after', '1']);
+  const gw = await startGateway(0, ['--max-connections', '1', '--admission-timeout', '0', '--retry-after', '1']);
+  const port = gw.port;
   const a = new Client(`ws://127.0.0.1:${port}/`, fast);
   const b = new Client(`ws://127.0.0.1:${port}/`, { ...fast, autoConnect: false });
   try {

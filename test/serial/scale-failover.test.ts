@@ -68,7 +68,7 @@ for (const proxy of proxies) test(
     let publisher: Peer | undefined;
     try {
       for (let i = 0; i < 3; i++) {
-        gateways.push(await startGateway(await freePort(), ['--broker', redis.url, '--node-id', `g${i}`, '--rate-burst', '1000', '--rate-refill', '1000']));
+        gateways.push(await startGateway(0, ['--broker', redis.url, '--node-id', `g${i}`, '--rate-burst', '1000', '--rate-refill', '1000']));
       }
       lb = proxy.make(await freePort(), gateways.map((g) => g.port));
       await lb.start();

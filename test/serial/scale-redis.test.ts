@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import { openPeer, type Peer } from '../helpers/ws-peer.js';
-import { freePort, startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { getJson, startGateway, type GatewayProcess } from '../helpers/scale-gateway.js';
 
 let redis: RedisServer;
@@ -12,7 +12,7 @@ const peers: Peer[] = [];
 before(async () => {
   redis = await startRedis();
   for (let i = 0; i < 2; i++) {
-    gateways.push(await startGateway(await freePort(), ['--broker', redis.url, '--node-id', `node-${i}`, '--history-size', '500', '--rate-burst', '1000', '--rate-refill', '1000']));
+    gateways.push(await startGateway(0, ['--broker', redis.url, '--node-id', `node-${i}`, '--history-size', '500', '--rate-burst', '1000', '--rate-refill', '1000']));
   }
 });
 

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { chooseBalance, resolveWorkerCount, reusePortSupported, splitCapacity } from '../../src/server/worker-plan.js';
 import { FloodgateError } from '../../src/errors.js';
 import { openPeer, rawUpgrade, type Peer } from '../helpers/ws-peer.js';
-import { freePort } from '../helpers/redis-server.js';
 import { getJson, startGateway } from '../helpers/scale-gateway.js';
 
 test('the machine budget is split across workers; the fd part stays per process', () => {
@@ -32,9 +31,9 @@ test('reusePort is used only where Node supports it, else round-robin', () => {
 });
 
 test('serve --workers 2 without Redis: one port, connections on both workers, one sequence per channel, recovery across workers, cap split', async () => {
-  const port = await freePort();
   // round-robin: deterministic spread, so both workers surely hold connections
-  const g = await startGateway(port, ['--workers', '2', '--worker-balance', 'round-robin', '--max-connections', '12', '--admission-timeout', '0', '--history-size', '100']);
+  const g = await startGateway(0, ['--workers', '2', '--worker-balance', 'round-robin', '--max-connections', '12', '--admission-timeout', '0', '--history-size', '100']);
+  const port = g.port;
   const peers: Peer[] = [];
   try {
     const workers = JSON.parse(g.stdout.split('\n').find((l) => l.startsWith('{"workers"'))!).workers;
@@ -70,7 +69,8 @@ test('serve --workers 2 without Redis: one port, connections on both workers, on
     const stats = await getJson(port, '/stats');
     assert.equal(stats.body.broker.kind, 'memory-ipc');
     // one worker answered /stats; /stats/machine sums both, whichever worker takes the request
-    assert.ok(stats.body.connections.current < 12, 'a worker holds only its share');
+    // 12 held and each worker capped at 6: each holds exactly 6
+    assert.equal(stats.body.connections.current, 6, 'a worker holds only its share');
     for (let i = 0; i < 2; i++) {
       const machine = (await getJson(port, '/stats/machine')).body;
       assert.deepEqual(machine.workers, { expected: 2, answered: 2, missing: [] });
@@ -89,8 +89,7 @@ test('serve --workers 2 without Redis: one port, connections on both workers, on
 });
 
 test('serve --workers 2 with the default (shared socket) balance serves and stops cleanly', async () => {
-  const port = await freePort();
-  const g = await startGateway(port, ['--workers', '2']);
+  const g = await startGateway(0, ['--workers', '2']);
   try {
     const workers = JSON.parse(g.stdout.split('\n').find((l) => l.startsWith('{"workers"'))!).workers;
     assert.match(workers.balance, /shared/);
