@@ -581,7 +581,9 @@ export class Gateway {
     this.acceptHead = 0;
     clearInterval(this.sweepTimer);
     clearInterval(this.preUpgradeTimer);
-    for (const sess of this.sessions) sess.closeWith(CloseCode.GOING_AWAY, 'server shutting down');
+    // the deadline below cuts off whoever is left; a shorter per-session grace would make
+    // shutdownTimeout meaningless past 1 s (a slow reader gets its close frame late)
+    for (const sess of this.sessions) sess.closeWith(CloseCode.GOING_AWAY, 'server shutting down', timeoutMs);
     const deadline = Date.now() + timeoutMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const sess of this.sessions) sess.ws.terminate();

@@ -106,8 +106,11 @@ export class Session {
     this.send(frame);
   }
 
-  /** Closes with a code; a peer that does not answer the close frame is cut off shortly after. */
-  closeWith(code: number, reason: string): void {
+  /**
+   * Closes with a code; a peer that does not answer the close frame is cut off `graceMs` later
+   * (1 s, or the whole shutdownTimeout when the server shuts down).
+   */
+  closeWith(code: number, reason: string, graceMs = 1000): void {
     if (this.closing) return;
     this.closing = true;
     if (this.outFirst) this.flushOutbox();
@@ -117,7 +120,7 @@ export class Session {
       this.ws.terminate();
       return;
     }
-    setTimeout(() => this.ws.terminate(), 1000).unref();
+    setTimeout(() => this.ws.terminate(), graceMs).unref();
   }
 
   private takeToken(now: number): boolean {
