@@ -92,9 +92,11 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
         return;
       }
       log.error({ worker: index, pid: worker.process.pid, code, signal }, 'worker exited unexpectedly; starting a replacement in 1 s');
+      // not unref'd: when every worker is gone this timer is all that keeps the primary alive
+      // (with unref() the primary exited 0 instead of replacing them)
       setTimeout(() => {
         if (!stopping) fork(index);
-      }, 1000).unref();
+      }, 1000);
     });
   };
 
