@@ -2,6 +2,11 @@
 // CPU seconds per 1,000 handshakes, for N connections (FG_BENCH_CONNECTIONS, default 15,000)
 // spread over source IPs and 2 worker processes. Prints a markdown section; writes
 // benchmarks/results/loadgen.json. Run: node --import tsx benchmarks/loadgen/run.ts
+//
+// Same method for both clients: the whole process tree (this process, which is floodgate's
+// coordinator when run() runs in-process and only the driver for ws, plus the client worker
+// processes), baseline taken after the workers have loaded their code and before the first
+// connection, end value once every connection is held.
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,22 +36,24 @@ async function startServer(): Promise<{ child: ChildProcess; port: number }> {
   return { child, port };
 }
 
-function coordinatorSeconds(since: NodeJS.CpuUsage): number {
-  const d = process.cpuUsage(since);
-  return (d.user + d.system) / 1e6;
-}
-
 interface Measure { held: number; rssPerConnKB: number; cpuPer1000: number; serverCpuPer1000: number; wallS: number }
+
+/** The tree's RSS and CPU: this process plus the client workers. */
+function treeUsage(pids: number[]): { rss: number; cpu: number } {
+  return { rss: process.memoryUsage.rss() + sum(pids, (p) => readRss(p) ?? 0), cpu: cpuSeconds(process.pid) + sum(pids, cpuSeconds) };
+}
 
 async function measureOurs(url: string, serverPid: number): Promise<Measure> {
   const r = run({ url, connections: N, rate: RATE, durationMs: 600_000, workers: W, sourceIps: SOURCE_IPS, teardown: 'reset', tickMs: 500 });
-  const pids = await new Promise<number[]>((res) => r.once('workers', res));
-  await sleep(300);
-  const rss0 = sum(pids, (p) => readRss(p) ?? 0);
-  // this process is the bench coordinator (run() in-process): its evidence sampling counts too
-  const self0 = process.cpuUsage();
-  const cpu0 = sum(pids, cpuSeconds);
-  const s0 = cpuSeconds(serverPid);
+  // 'workers' is emitted synchronously after the workers loaded and before the first connection
+  // is scheduled, so the baseline is read inside the listener
+  let base = { rss: 0, cpu: 0 };
+  let s0 = 0;
+  const pids = await new Promise<number[]>((res) => r.once('workers', (p: number[]) => {
+    base = treeUsage(p);
+    s0 = cpuSeconds(serverPid);
+    res(p);
+  }));
   const t0 = performance.now();
   let open = 0;
   let attempts = 0;
@@ -55,13 +62,15 @@ async function measureOurs(url: string, serverPid: number): Promise<Measure> {
     attempts = t.total.attempts;
     if ((attempts >= N && open + 0 >= attempts - 0) || performance.now() - t0 > 90_000) res();
   }));
-  await sleep(1000); // let lazily allocated buffers settle
+  const wallS = (performance.now() - t0) / 1000;
+  await sleep(1000); // let lazily allocated buffers settle (the same for both clients)
+  const end = treeUsage(pids);
   const m: Measure = {
     held: open,
-    rssPerConnKB: (sum(pids, (p) => readRss(p) ?? 0) - rss0) / open / 1024,
-    cpuPer1000: ((sum(pids, cpuSeconds) - cpu0 + coordinatorSeconds(self0)) / open) * 1000,
+    rssPerConnKB: (end.rss - base.rss) / open / 1024,
+    cpuPer1000: ((end.cpu - base.cpu) / open) * 1000,
     serverCpuPer1000: ((cpuSeconds(serverPid) - s0) / open) * 1000,
-    wallS: (performance.now() - t0) / 1000,
+    wallS,
   };
   r.stop();
   const res = await r;
@@ -72,10 +81,8 @@ async function measureOurs(url: string, serverPid: number): Promise<Measure> {
 async function measureWs(url: string, serverPid: number): Promise<Measure> {
   const kids = Array.from({ length: W }, () => fork(here('./ws-client-worker.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
   await Promise.all(kids.map((k) => new Promise((r) => k.once('message', r))));
-  await sleep(300);
   const pids = kids.map((k) => k.pid!);
-  const rss0 = sum(pids, (p) => readRss(p) ?? 0);
-  const cpu0 = sum(pids, cpuSeconds);
+  const base = treeUsage(pids);
   const s0 = cpuSeconds(serverPid);
   const t0 = performance.now();
   const results = await Promise.all(kids.map((k, index) => {
@@ -86,10 +93,11 @@ async function measureWs(url: string, serverPid: number): Promise<Measure> {
   const wallS = (performance.now() - t0) / 1000;
   await sleep(1000);
   const held = results.reduce((s, x) => s + x.opened, 0);
+  const end = treeUsage(pids);
   const m: Measure = {
     held,
-    rssPerConnKB: (sum(pids, (p) => readRss(p) ?? 0) - rss0) / held / 1024,
-    cpuPer1000: ((sum(pids, cpuSeconds) - cpu0) / held) * 1000,
+    rssPerConnKB: (end.rss - base.rss) / held / 1024,
+    cpuPer1000: ((end.cpu - base.cpu) / held) * 1000,
     serverCpuPer1000: ((cpuSeconds(serverPid) - s0) / held) * 1000,
     wallS,
   };
@@ -123,7 +131,9 @@ console.log(`## Load generator: floodgate bench vs the ws client
 
 ${N.toLocaleString('en-US')} connections held against a plain \`ws\` server (own process), ${W} client processes, ${SOURCE_IPS.length} source IPs, arrivals at ${RATE}/s. Command: \`node --import tsx benchmarks/loadgen/run.ts\` (FG_BENCH_CONNECTIONS to change N).
 
-| client | held | RSS per held connection | client CPU s per 1,000 handshakes (all its processes) | server CPU s per 1,000 |
+Both clients measured the same way: the whole process tree (this benchmark process — floodgate's coordinator, or only the driver for ws — plus ${W} client worker processes), baseline after the workers loaded their code and before the first connection, end value 1 s after every connection is held.
+
+| client | held | RSS per held connection (tree) | client CPU s per 1,000 handshakes (tree) | server CPU s per 1,000 |
 |---|---|---|---|---|
 | floodgate bench (raw net) | ${ours.held} | ${r2(ours.rssPerConnKB)} KB | ${r3(ours.cpuPer1000)} | ${r3(ours.serverCpuPer1000)} |
 | ws npm client | ${wsc.held} | ${r2(wsc.rssPerConnKB)} KB | ${r3(wsc.cpuPer1000)} | ${r3(wsc.serverCpuPer1000)} |
