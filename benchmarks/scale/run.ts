@@ -16,7 +16,7 @@ import { WebSocket } from 'ws';
 import { counterDelta, readKernelCounters, type KernelCounters } from '../../src/system/kernel-counters.js';
 import { countOpenFds, readRss } from '../../src/system/process-usage.js';
 import { run as bench } from '../../src/loadgen/run.js';
-import { freePort, startRedis, type RedisServer } from '../../test/helpers/redis-server.js';
+import { startRedis, type RedisServer } from '../../test/helpers/redis-server.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -28,20 +28,32 @@ const HOLD_GOAL = Number(process.env.FG_BENCH_SCALE_HOLD ?? (process.env.FG_BENC
 
 interface Server { child: ChildProcess; port: number; pids: number[] }
 
-/** CPU seconds (user + system) of a pid from /proc/<pid>/stat. */
+/**
+ * CPU seconds (user + system) of a pid from /proc/<pid>/stat. Throws when the process is gone:
+ * a worker that died mid-run must fail the run, not silently drop out of the sum.
+ */
 function cpuSeconds(pid: number): number {
+  let stat: string;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the CPU time of pid ${pid} (did a gateway process die?): ${(err as Error).message}`);
   }
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Open fds of a pid; throws instead of counting a dead process as 0. */
+function openFds(pid: number): number {
+  const n = countOpenFds(pid);
+  if (n === undefined) throw new Error(`cannot count the open fds of pid ${pid} (did a gateway process die?)`);
+  return n;
 }
 
 async function startServer(flags: string[]): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-format', 'json', '--log-level', 'warn',
+  // port 0: the kernel picks a free port and the startup block says which (no race for a released one)
+  let port = 0;
+  const child = spawn(process.execPath, [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn',
     '--rate-burst', '1000000', '--rate-refill', '1000000', '--max-buffered-bytes', '64MB', ...flags], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const multi = flags.includes('--workers');
   const pids = await new Promise<number[]>((resolve, reject) => {
@@ -49,8 +61,14 @@ async function startServer(flags: string[]): Promise<Server> {
     child.stdout!.on('data', (c) => {
       buf += c;
       for (const line of buf.split('\n')) {
-        if (multi && line.startsWith('{"workers"')) resolve([child.pid!, ...JSON.parse(line).workers.pids]);
-        if (!multi && line.startsWith('{"event":"listening"')) resolve([child.pid!]);
+        if (multi && line.startsWith('{"workers"')) {
+          port = JSON.parse(line).workers.port;
+          resolve([child.pid!, ...JSON.parse(line).workers.pids]);
+        }
+        if (!multi && line.startsWith('{"event":"listening"')) {
+          port = JSON.parse(line).listen.port;
+          resolve([child.pid!]);
+        }
       }
     });
     child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
@@ -90,7 +108,7 @@ async function driveRun(d: Drive) {
   const s = await startServer(d.flags);
   await sleep(1000);
   const workerPids = d.flags.includes('--workers') ? s.pids.slice(1) : s.pids;
-  const fdsBefore = workerPids.map((p) => countOpenFds(p) ?? 0);
+  const fdsBefore = workerPids.map(openFds);
   const rssBefore = workerPids.map((p) => readRss(p) ?? 0);
   const k0 = readKernelCounters();
   let cpu0 = 0;
@@ -104,7 +122,7 @@ async function driveRun(d: Drive) {
     settled = {
       t: h.t,
       cpu: s.pids.reduce((t, p) => t + cpuSeconds(p), 0),
-      perWorker: workerPids.map((p, i) => (countOpenFds(p) ?? 0) - fdsBefore[i]),
+      perWorker: workerPids.map((p, i) => openFds(p) - fdsBefore[i]),
       rss: workerPids.map((p, i) => (readRss(p) ?? 0) - rssBefore[i]),
       k: readKernelCounters(),
     };
@@ -217,7 +235,7 @@ function holdTable(): string[] {
   return hold.length === 0 ? [] : [
     `Hold goal (\`npm run soak\`, or \`FG_BENCH_SCALE_HOLD=100000 FG_BENCH_SCALE_HOLD_ONLY=1 node --import tsx benchmarks/scale/run.ts\`): \`floodgate bench\` in 6 processes over 19 source addresses against \`floodgate serve --workers 6\`.`,
     '',
-    '| gateway | succeeded | held by workers | per worker | server RSS per connection | handshake p50 / p99 / max | failures | run |',
+    '| gateway | succeeded | held by workers (fds) | fds opened per worker | server RSS per connection | handshake p50 / p99 / max | failures | run |',
     '|---|---|---|---|---|---|---|---|',
     ...hold.map((h) => `| ${h.name} | ${h.succeeded}/${h.attempts} | ${h.held} | ${h.perWorker.join(' / ')} | ${(h.rssPerConnection / 1024).toFixed(2)} KiB | ${ms(h.handshake.p50)} / ${ms(h.handshake.p99)} / ${ms(h.handshake.max)} | ${Object.keys(h.failures).length ? JSON.stringify(h.failures) : 'none'} | ${h.seconds} s |`),
     '',
@@ -245,7 +263,9 @@ const out = [
   '',
   `Reproduce: \`npm run build && node --import tsx benchmarks/scale/run.ts\` (a burst of ${N} upgrades from \`floodgate bench\` in ${CLIENT_PROCS} processes, rate counted to the 100 ms tick where all had settled; fan-out: 1 publisher, ${SUBSCRIBERS} subscribers on one channel, ${MESSAGES} messages; clients, gateways and Redis share the 2 cores).`,
   '',
-  '| gateway | held | handshakes/s | ratio | p50 | p99 | server CPU s per 1,000 | connections per worker | ListenOverflows Δ | failures |',
+  '"held (fds)" and "fds opened per worker" count each gateway process\'s open file descriptors at the settled moment minus before the burst: one per held socket, so they stand for connections held, not for what the gateway itself reports.',
+  '',
+  '| gateway | held (fds) | handshakes/s | ratio | p50 | p99 | server CPU s per 1,000 | fds opened per worker | ListenOverflows Δ | failures |',
   '|---|---|---|---|---|---|---|---|---|---|',
   ...connections.map((c) => `| ${c.name} | ${c.held}/${c.attempts} | ${c.handshakesPerSecond} | ${(c.handshakesPerSecond / base.handshakesPerSecond).toFixed(2)} | ${ms(c.handshake.p50)} | ${ms(c.handshake.p99)} | ${c.serverCpuPer1000.toFixed(3)} | ${c.perWorker.join(' / ')} | ${c.listenOverflows} | ${Object.keys(c.failures).length ? JSON.stringify(c.failures) : 'none'} |`),
   '',
