@@ -1,27 +1,46 @@
 #!/usr/bin/env node
-// `npm run bench`: builds, runs every suite in benchmarks/<suite>/run.ts one after the other
-// (each prints a markdown section and writes benchmarks/results/<suite>.json), and rewrites
-// docs/benchmarks.md from their output. `npm run soak` runs the suites' soak variants
-// (FG_BENCH_SOAK=1: longer holds, more connections). Suites bound their own time and count.
-// Run one suite: `npm run bench -- server`.
+// `npm run bench`: builds, runs every suite in benchmarks/<suite>/run.ts one after the other, and
+// rewrites docs/benchmarks.md entirely from the kept results. Each suite prints its markdown
+// section on stdout and writes its raw numbers to benchmarks/results/<suite>.json; this script
+// keeps the section as benchmarks/results/<suite>.md (with the run's date, Node version and
+// suite time), so the page is always assembled from files that sit next to their raw data.
+//
+//   npm run bench                 all suites, then the page
+//   npm run bench -- server       one suite, then the page (the other sections from their kept results)
+//   npm run bench -- --page       only reassemble the page from benchmarks/results/
+//   npm run soak                  the suites' soak variants (FG_BENCH_SOAK=1); the page is not touched
+//
+// Suites bound their own time and count. Nothing on the page is written by hand: a claim about a
+// figure belongs in the suite that measures it, computed from that run's numbers.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+const results = join(root, 'benchmarks', 'results');
 const soak = process.argv.includes('--soak');
+const pageOnly = process.argv.includes('--page');
 const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const suites = readdirSync(join(root, 'benchmarks'), { withFileTypes: true })
+const allSuites = readdirSync(join(root, 'benchmarks'), { withFileTypes: true })
   .filter((d) => d.isDirectory() && existsSync(join(root, 'benchmarks', d.name, 'run.ts')))
   .map((d) => d.name)
-  .filter((name) => only.length === 0 || only.includes(name))
   .sort();
+const unknown = only.filter((name) => !allSuites.includes(name));
+if (unknown.length > 0) {
+  console.error(`unknown suite(s): ${unknown.join(', ')}; the suites are ${allSuites.join(', ')}`);
+  process.exit(2);
+}
+const suites = pageOnly ? [] : allSuites.filter((name) => only.length === 0 || only.includes(name));
 
-const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
-if (build.status !== 0) process.exit(1);
-mkdirSync(join(root, 'benchmarks', 'results'), { recursive: true });
+mkdirSync(results, { recursive: true });
+if (suites.length > 0) {
+  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+  if (build.status !== 0) process.exit(1);
+}
 
-const sections = [];
+const fdLimit = /^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 'unknown';
+const machine = `${cpus().length} cores, ${Math.round(totalmem() / 1024 ** 3)} GiB, ${fdLimit} fds per process`;
 let failed = false;
 for (const suite of suites) {
   console.error(`\n=== benchmark suite: ${suite} ===`);
@@ -35,23 +54,33 @@ for (const suite of suites) {
     timeout: 30 * 60_000,
   });
   process.stdout.write(r.stdout ?? '');
+  if (soak) continue; // soak runs are longer variants; they do not replace the page's sections
+  const stamp = `_Run ${new Date(started).toISOString()} on Node ${process.version}, ${machine}; suite time ${Math.round((Date.now() - started) / 1000)} s; raw results: [\`benchmarks/results/${suite}.json\`](../benchmarks/results/${suite}.json)._`;
   if (r.status !== 0) {
     failed = true;
-    sections.push(`## ${suite}\n\nThe suite failed (exit ${r.status ?? r.signal}) in this run.\n`);
+    // a failed run replaces the section: the page must not show numbers the last run did not confirm
+    writeFileSync(join(results, `${suite}.md`), `## ${suite}\n\nThe suite failed (exit ${r.status ?? r.signal}) in its last run, ${new Date(started).toISOString()}; rerun \`npm run bench -- ${suite}\`.\n`);
   } else {
-    sections.push(`${r.stdout.trim()}\n\n_Suite time: ${Math.round((Date.now() - started) / 1000)} s._\n`);
+    writeFileSync(join(results, `${suite}.md`), `${r.stdout.trim()}\n\n${stamp}\n`);
   }
 }
 
-if (only.length === 0 && !soak) {
+if (!soak) {
+  const sections = allSuites.map((suite) => {
+    const file = join(results, `${suite}.md`);
+    return existsSync(file) ? readFileSync(file, 'utf8').trim() : `## ${suite}\n\nNot run yet: \`npm run bench -- ${suite}\`.`;
+  });
   const header = `# Benchmarks
 
-Measured on this project's machine (2 cores, 24 GiB, loopback only, 20,000 fds per process), with
-the load generator and the server sharing the two cores. Each suite runs its baseline in the same
-run and reports ratios; absolute numbers move with the machine's load. Regenerate this page with
-\`npm run bench\` (all suites, several minutes) or one suite with \`npm run bench -- <suite>\`
-(then paste its section). Generated ${new Date().toISOString()} on Node ${process.version}.
+Generated by \`npm run bench\` from the results kept in \`benchmarks/results/\` (one markdown section
+and one JSON file of raw numbers per suite); nothing on this page is written by hand. Each section
+ends with when and on what machine it ran. Everything runs on loopback with the load generator and
+the server sharing the cores, so absolute numbers move with the machine's load; each suite compares
+against a baseline measured in the same run.
+Regenerate everything with \`npm run bench\` (several minutes, on a quiet machine), one suite with
+\`npm run bench -- <suite>\`.
 `;
-  writeFileSync(join(root, 'docs', 'benchmarks.md'), `${header}\n${sections.join('\n')}`);
+  writeFileSync(join(root, 'docs', 'benchmarks.md'), `${header}\n${sections.join('\n\n')}\n`);
+  console.error(`docs/benchmarks.md rewritten from ${allSuites.length} sections`);
 }
 process.exit(failed ? 1 : 0);
