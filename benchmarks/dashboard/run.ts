@@ -16,8 +16,8 @@ const WINDOW_MS = Number(process.env.FG_BENCH_DASH_WINDOW_MS ?? 20_000);
 const CONNECTIONS = Number(process.env.FG_BENCH_DASH_CONNECTIONS ?? 5000);
 const WATCHERS = 10;
 const SETTLE_MS = Number(process.env.FG_BENCH_DASH_SETTLE_MS ?? 8000);
-/** Scenarios run interleaved, ROUNDS times; the table shows the mean, the JSON every round. */
-const ROUNDS = Number(process.env.FG_BENCH_DASH_ROUNDS ?? 2);
+/** Scenarios run interleaved, ROUNDS times; the table shows min / median / max, the JSON every round. */
+const ROUNDS = Number(process.env.FG_BENCH_DASH_ROUNDS ?? 3);
 const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
@@ -134,26 +134,47 @@ for (let r = 0; r < ROUNDS; r++) {
   for (const [name, dash, w, c] of plan) round.push(await measure(name, dash, w, c));
   rounds.push(round);
 }
-const mean = (xs: number[]): number => Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 100) / 100;
-const rows: Row[] = plan.map((_, i) => {
+interface Spread { min: number; median: number; max: number }
+const r2 = (x: number): number => Math.round(x * 100) / 100;
+function spread(xs: number[]): Spread {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  return { min: r2(s[0]), median: r2(mid), max: r2(s[s.length - 1]) };
+}
+const show = (x: Spread | null): string => (x === null ? '–' : ROUNDS === 1 ? String(x.median) : `${x.min} / ${x.median} / ${x.max}`);
+const rows = plan.map((_, i) => {
   const all = rounds.map((round) => round[i]);
   return {
-    ...all[0],
-    cpuMsPerSecond: mean(all.map((x) => x.cpuMsPerSecond)),
-    wakeupsPerSecond: mean(all.map((x) => x.wakeupsPerSecond)),
-    eventsPerWatcherPerSecond: all[0].eventsPerWatcherPerSecond === null ? null : mean(all.map((x) => x.eventsPerWatcherPerSecond!)),
-    bytesPerSecond: all[0].bytesPerSecond === null ? null : Math.round(mean(all.map((x) => x.bytesPerSecond!))),
+    scenario: all[0].scenario,
+    cpuMsPerSecond: spread(all.map((x) => x.cpuMsPerSecond)),
+    wakeupsPerSecond: spread(all.map((x) => x.wakeupsPerSecond)),
+    eventsPerWatcherPerSecond: all[0].eventsPerWatcherPerSecond === null ? null : spread(all.map((x) => x.eventsPerWatcherPerSecond!)),
+    bytesPerSecond: all[0].bytesPerSecond === null ? null : spread(all.map((x) => x.bytesPerSecond!)),
   };
 });
+
+/** "off" vs "on, nobody watching": a difference is only claimed when the rounds' ranges do not overlap. */
+function compare(off: (typeof rows)[number], on: (typeof rows)[number]): string {
+  const a = off.cpuMsPerSecond;
+  const b = on.cpuMsPerSecond;
+  const ranges = `off ${a.min}–${a.max} ms/s, on and unwatched ${b.min}–${b.max} ms/s over ${ROUNDS} rounds`;
+  if (ROUNDS < 2) return `One round only: no spread to judge a difference by (${ranges}).`;
+  return a.max < b.min || b.max < a.min
+    ? `${on.scenario} vs ${off.scenario}: a difference beyond the run-to-run spread (${ranges}).`
+    : `${on.scenario} vs ${off.scenario}: no difference beyond the run-to-run spread (${ranges}).`;
+}
 
 const lines = [
   '## Dashboard',
   '',
-  `Gateway process CPU (utime+stime from /proc, 10 ms resolution) over ${WINDOW_MS / 1000} s windows after ${SETTLE_MS / 1000} s to settle, mean of ${ROUNDS} interleaved rounds (per-round values in benchmarks/results/dashboard.json); wake-ups = voluntary context switches. Idle connections are held by the benchmark process. \`npx tsx benchmarks/dashboard/run.ts\``,
+  `Gateway process CPU (utime+stime from /proc, 10 ms resolution) over ${WINDOW_MS / 1000} s windows after ${SETTLE_MS / 1000} s to settle, ${ROUNDS} interleaved rounds shown as min / median / max (per-round values in benchmarks/results/dashboard.json); wake-ups = voluntary context switches. Idle connections are held by the benchmark process. \`npx tsx benchmarks/dashboard/run.ts\``,
   '',
   '| scenario | gateway CPU ms/s | wake-ups/s | events/s per watcher | SSE bytes/s (all watchers) |',
   '|---|---:|---:|---:|---:|',
-  ...rows.map((r) => `| ${r.scenario} | ${r.cpuMsPerSecond} | ${r.wakeupsPerSecond} | ${r.eventsPerWatcherPerSecond ?? '–'} | ${r.bytesPerSecond ?? '–'} |`),
+  ...rows.map((r) => `| ${r.scenario} | ${show(r.cpuMsPerSecond)} | ${show(r.wakeupsPerSecond)} | ${show(r.eventsPerWatcherPerSecond)} | ${show(r.bytesPerSecond)} |`),
+  '',
+  `- ${compare(rows[0], rows[1])}`,
+  `- ${compare(rows[3], rows[4])}`,
   '',
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

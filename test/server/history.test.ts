@@ -15,7 +15,8 @@ test('history is bounded by count, bytes and age, oldest first out', () => {
   const byBytes = new HistoryRing({ maxCount: 1000, maxBytes: 100, ttlMs: 0 });
   for (let i = 1; i <= 20; i++) byBytes.push(entry(i, 30));
   assert.equal(byBytes.size, 3);
-  assert.ok(byBytes.bytes <= 100);
+  assert.equal(byBytes.bytes, 90, 'three 30-byte entries: a fourth would pass 100');
+  assert.equal(byBytes.oldestOffset(), 18);
 
   const byAge = new HistoryRing({ maxCount: 1000, maxBytes: 1e9, ttlMs: 500 });
   byAge.push(entry(1, 10, 1000));
