@@ -171,10 +171,15 @@ const ms = (x: number) => `${x.toFixed(0)} ms`;
 const [mw, mf, mfs] = memory;
 const [bw, bf] = burst;
 const out = [
-  '## Server: memory per idle connection and a 15,000-connection burst',
+  '## Server: memory per idle connection and a connection burst',
   '',
   `Reproduce: \`npm run bench -- server\` (FG_BENCH_CONNECTIONS=${N}; load driven by \`floodgate bench\`'s \`run()\` in ${WORKERS} worker processes over 127.0.1.2–10 source addresses; clients and server share the 2 cores).`,
   '',
+  `${N.toLocaleString('en-US')} connections held, then a burst of ${N.toLocaleString('en-US')} simultaneous upgrades.`,
+  '',
+  ...(memory.some((m) => m.bytesPerConnection <= 0)
+    ? [`**RSS moved by less than its noise in this run** (a per-connection figure ≤ 0): ${N.toLocaleString('en-US')} connections are too few to measure memory per connection; run with more (FG_BENCH_CONNECTIONS).`, '']
+    : []),
   '| server | held | RSS before | RSS after | RSS per connection | ratio to ws |',
   '|---|---|---|---|---|---|',
   ...memory.map((m) => `| ${m.server} | ${m.held} | ${kb(m.rssBefore)} | ${kb(m.rssAfter)} | **${kb(m.bytesPerConnection)}** | ${(m.bytesPerConnection / mw.bytesPerConnection).toFixed(2)} |`),
