@@ -285,8 +285,10 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     successes,
     failures: failures.reduce((s, b) => s + b.count, 0),
     successRate: attempts > 0 ? Math.round((successes / attempts) * 1e6) / 1e6 : 0,
-    // Per-tick sums can miss a peak between ticks; one worker knows its own exactly.
-    peakOpen: Math.max(series.reduce((m, p) => Math.max(m, p.open), 0), W === 1 ? done[0]?.peakOpen ?? 0 : 0),
+    // Per-tick sums can miss a peak between ticks; one worker knows its own exactly; and every
+    // connection held at the end was open at the same moment (on a slow machine the last
+    // connections may open after the last tick that saw them all).
+    peakOpen: Math.max(series.reduce((m, p) => Math.max(m, p.open), 0), W === 1 ? done[0]?.peakOpen ?? 0 : 0, successes),
     messagesSent: done.reduce((s, d) => s + d.messagesSent, 0),
     messagesReceived: done.reduce((s, d) => s + d.messagesReceived, 0),
   };
