@@ -1,6 +1,7 @@
 // The SDK's documented behaviour against the real gateway (not the scriptable fake server):
 // token functions with real auth, unsubscribe, `since`, publish acks, the close codes that stop
-// it, FG_ERR_CONNECTION_LOST, FG_ERR_NOT_READY and a throwing listener.
+// it, FG_ERR_NOT_READY and a throwing listener. (What a publish in flight during a drop turns into
+// is the publish-semantics work's to test.)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -184,25 +185,6 @@ for (const [code, name, bytes] of [
     }
   });
 }
-
-test('a publish in flight when the connection drops rejects with FG_ERR_CONNECTION_LOST', async () => {
-  const g = await createGateway(quiet);
-  const relay = await new Relay(g.port).start();
-  const c = new Client(`ws://127.0.0.1:${relay.port}/`, { ...fast, requestTimeout: 60_000 });
-  try {
-    await c.ready(10_000);
-    relay.hold = true; // the publish leaves the client but never reaches the gateway
-    const p = c.publish('lost', 1);
-    await until(() => relay.heldBytes > 0, 5000, 'the publish is on the wire');
-    relay.cut();
-    await assert.rejects(p, (e: FloodgateError) => e.code === 'FG_ERR_CONNECTION_LOST');
-    assert.equal(g.stats().messages.publications, 0, 'it really was not published');
-  } finally {
-    await c.close();
-    await relay.stop();
-    await g.close(1000);
-  }
-});
 
 test('ready(timeout) rejects with FG_ERR_NOT_READY while the upgrade cannot complete', async () => {
   const g = await createGateway(quiet);
