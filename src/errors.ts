@@ -10,7 +10,7 @@ export const ErrorCodes = {
   FG_ERR_LISTEN: 'The server could not listen on the requested host and port.',
   FG_ERR_CAPACITY: 'The computed connection cap is zero: the memory or fd limit leaves no room for connections.',
   // protocol, sent to clients in `error` frames
-  FG_ERR_BAD_FRAME: 'An inbound frame is not valid JSON or does not match the protocol.',
+  FG_ERR_BAD_FRAME: 'An inbound frame is not valid JSON, nests deeper than maxDepth, or does not match the protocol.',
   FG_ERR_BINARY_FRAME: 'A binary frame was received; the protocol uses JSON text frames only.',
   FG_ERR_UNKNOWN_TYPE: 'An inbound frame has a `type` the server does not know.',
   FG_ERR_BAD_CHANNEL: 'A channel name is empty, too long or has characters outside the allowed set.',
@@ -31,7 +31,7 @@ export const ErrorCodes = {
   FG_ERR_SHUTTING_DOWN: 'The server is shutting down and admits no new connections (HTTP 503).',
   FG_ERR_NOT_FOUND: 'An HTTP request for a path the gateway does not serve.',
   FG_ERR_STATS_UNAVAILABLE: 'The machine-wide stats could not be collected from the primary process (HTTP 503).',
-  FG_ERR_INTERNAL: 'An unexpected server error while answering an HTTP request.',
+  FG_ERR_INTERNAL: 'An unexpected server error while answering an HTTP request or handling one frame.',
   FG_ERR_DASHBOARD_OFF: 'The dashboard is turned off on this gateway (HTTP 404).',
   FG_ERR_DASHBOARD_TOKEN: 'The dashboard request has no token or a wrong one (HTTP 403).',
   // client SDK

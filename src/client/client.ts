@@ -1,5 +1,6 @@
 import { FloodgateError, type ErrorCode } from '../errors.js';
 import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
+import { readServerFrame } from '../protocol/server-frame.js';
 import { chooseDelay, type ChosenDelay } from './backoff.js';
 import { CircuitBreaker, type CircuitState, type CircuitTransition } from './circuit-breaker.js';
 import { attemptError, fatalCloseCode, knownCode, refusalIsFinal } from './close-policy.js';
@@ -520,13 +521,13 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   private onText(conn: Connection, text: string): void {
     if (this.conn !== conn) return;
     conn.liveness?.activity();
-    let f: ServerFrame;
-    try {
-      f = JSON.parse(text) as ServerFrame;
-    } catch {
-      this.emit('error', new FloodgateError('FG_ERR_BAD_FRAME', 'the server sent a frame that is not JSON'));
+    // a frame of the wrong shape would otherwise throw inside this handler, i.e. inside the socket's event
+    const read = readServerFrame(text);
+    if (!read.ok) {
+      this.emit('error', new FloodgateError('FG_ERR_BAD_FRAME', read.reason));
       return;
     }
+    const f = read.frame;
     switch (f.type) {
       case 'message': {
         const sub = this.subs.get(f.channel);

@@ -19,6 +19,7 @@ export interface ServerSettings {
   pingInterval: number;
   writeTimeout: number;
   maxPayload: number;
+  maxDepth: number;
   compression: boolean;
   maxBufferedBytes: number;
   slowConsumerChecks: number;
@@ -71,6 +72,10 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'pingInterval', kind: 'duration', min: 500, max: 3_600_000, default: 25_000, doc: 'How often the server pings each WebSocket.' },
   { key: 'writeTimeout', kind: 'duration', min: 100, max: 600_000, default: 10_000, doc: 'A socket whose send buffer makes no progress for this long is closed.' },
   { key: 'maxPayload', kind: 'size', min: 64, max: 64 * 1024 ** 2, default: 16 * 1024, doc: 'Largest inbound frame; larger ones close the connection with 1009.' },
+  {
+    key: 'maxDepth', kind: 'int', min: 2, max: 256, default: 32,
+    doc: 'Deepest nesting of arrays/objects in an inbound frame (the frame itself is level 1); deeper frames get an `error` FG_ERR_BAD_FRAME and are dropped.',
+  },
   { key: 'compression', kind: 'boolean', default: false, doc: 'permessage-deflate; off by default because of its memory cost per connection.' },
   { key: 'maxBufferedBytes', kind: 'size', min: 1024, max: 1024 ** 3, default: 1024 ** 2, doc: 'Send-buffer bound per connection; over it, the connection is a slow consumer.' },
   { key: 'slowConsumerChecks', kind: 'int', min: 1, max: 1000, default: 3, doc: 'Consecutive 1-second checks over maxBufferedBytes before a slow consumer is closed (4× the bound closes at once).' },

@@ -65,7 +65,7 @@ export class Connection {
   /** 0 connecting, 1 upgrading, 2 open, 3 done */
   state = 0;
   private buf: Buffer | undefined;
-  private frameState: { fragments?: Buffer[]; fragOpcode?: number } = {};
+  private frameState: { fragments?: Buffer[]; fragOpcode?: number; fragBytes?: number } = {};
   private timer: NodeJS.Timeout | undefined;
   private t0 = 0;
   closing = false;
@@ -173,9 +173,14 @@ export class Connection {
   }
 
   private frames(buf: Buffer): void {
-    const { events, rest } = parseFrames(buf, this.frameState);
-    if (rest.length > 0) this.buf = Buffer.from(rest);
-    for (const e of events) this.event(e);
+    // whatever the server sends, it ends as a counted failure of this connection, never a throw in the worker
+    try {
+      const { events, rest } = parseFrames(buf, this.frameState);
+      if (rest.length > 0) this.buf = Buffer.from(rest);
+      for (const e of events) this.event(e);
+    } catch (err) {
+      this.fail('frames', 'decoder_error', `reading a server frame failed: ${(err as Error).message}`);
+    }
   }
 
   private event(e: FrameEvent): void {

@@ -18,7 +18,10 @@ export function isValidCloseCode(code: number): boolean {
  * Parses server→client frames from `buf`. Returns the events and the bytes not yet consumed.
  * Fragmented messages are joined (kept in `state.fragments`).
  */
-export function parseFrames(buf: Buffer, state: { fragments?: Buffer[]; fragOpcode?: number }): { events: FrameEvent[]; rest: Buffer } {
+/** Largest server message (or sum of fragments) the generator accepts: no Floodgate frame comes near it. */
+export const MAX_SERVER_MESSAGE = 64 * 1024 * 1024;
+
+export function parseFrames(buf: Buffer, state: { fragments?: Buffer[]; fragOpcode?: number; fragBytes?: number }): { events: FrameEvent[]; rest: Buffer } {
   const events: FrameEvent[] = [];
   let off = 0;
   while (buf.length - off >= 2) {
@@ -40,6 +43,10 @@ export function parseFrames(buf: Buffer, state: { fragments?: Buffer[]; fragOpco
       head = 10;
     }
     if (masked) head += 4;
+    // a length the generator would wait for forever (or buffer without bound) ends the connection now
+    if (len > MAX_SERVER_MESSAGE || (state.fragBytes ?? 0) + len > MAX_SERVER_MESSAGE) {
+      return { events: [...events, { kind: 'error', detail: 'message_too_big', example: `server frame of ${len} B (limit ${MAX_SERVER_MESSAGE} B)` }], rest: Buffer.alloc(0) };
+    }
     if (buf.length - off < head + len) break;
     const raw = `fin=${fin ? 1 : 0} rsv=${rsv >> 4} opcode=${opcode} masked=${masked ? 1 : 0} len=${len}`;
     if (rsv !== 0) return { events: [...events, { kind: 'error', detail: 'protocol_error', example: `reserved bits set (${raw})` }], rest: Buffer.alloc(0) };
@@ -68,15 +75,18 @@ export function parseFrames(buf: Buffer, state: { fragments?: Buffer[]; fragOpco
     if (opcode === 0) {
       if (!state.fragments) return { events: [...events, { kind: 'error', detail: 'protocol_error', example: `continuation without a start (${raw})` }], rest: Buffer.alloc(0) };
       state.fragments.push(Buffer.from(payload));
+      state.fragBytes = (state.fragBytes ?? 0) + len;
       if (!fin) continue;
       data = Buffer.concat(state.fragments);
       op = state.fragOpcode ?? 1;
       state.fragments = undefined;
+      state.fragBytes = 0;
     } else if (opcode === 1 || opcode === 2) {
       if (state.fragments) return { events: [...events, { kind: 'error', detail: 'protocol_error', example: `new message inside a fragmented one (${raw})` }], rest: Buffer.alloc(0) };
       if (!fin) {
         state.fragments = [Buffer.from(payload)];
         state.fragOpcode = opcode;
+        state.fragBytes = len;
         continue;
       }
       data = payload;

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
 import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type MessageFrame, type ServerFrame } from './frames.js';
+import { isUtf8 } from 'node:buffer';
+import { DEFAULT_MAX_DEPTH, exceedsDepth } from './depth.js';
 
 const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
 const channel = z.string().regex(CHANNEL_PATTERN);
@@ -28,8 +30,26 @@ export type DecodeResult =
 
 const KNOWN_TYPES = new Set(['subscribe', 'unsubscribe', 'publish', 'ping']);
 
-/** Decodes one inbound text frame. Never throws: a bad frame yields a coded error for the client. */
-export function decodeClientFrame(text: string): DecodeResult {
+/** Echoes a client's value in an error message without echoing kilobytes of it. */
+function preview(value: unknown): string {
+  const s = typeof value === 'string' ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value) : typeof value === 'object' && value !== null ? (Array.isArray(value) ? 'an array' : 'an object') : String(value);
+  return s;
+}
+
+/**
+ * Decodes one inbound frame (text, or its UTF-8 bytes). Never throws: a bad frame yields a coded
+ * error for the client. `maxDepth` bounds the nesting of the whole frame (its own object is level
+ * 1) and is checked without recursion before anything recursive (schema check, re-encoding)
+ * sees the value.
+ */
+export function decodeClientFrame(input: string | Uint8Array, maxDepth: number = DEFAULT_MAX_DEPTH): DecodeResult {
+  let text: string;
+  if (typeof input === 'string') {
+    text = input;
+  } else {
+    if (!isUtf8(input)) return { ok: false, code: 'FG_ERR_BAD_FRAME', message: 'frame is not valid UTF-8' };
+    text = Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -41,8 +61,12 @@ export function decodeClientFrame(text: string): DecodeResult {
   }
   const obj = raw as Record<string, unknown>;
   const frameId = typeof obj.id === 'number' && Number.isSafeInteger(obj.id) && obj.id >= 0 ? obj.id : undefined;
+  // JSON.parse is iterative in V8, so a deep frame parses; everything after it may recurse
+  if (exceedsDepth(text, maxDepth)) {
+    return { ok: false, code: 'FG_ERR_BAD_FRAME', message: `frame nests deeper than maxDepth ${maxDepth} levels of arrays/objects (the frame itself is level 1)`, id: frameId };
+  }
   if (typeof obj.type !== 'string' || !KNOWN_TYPES.has(obj.type)) {
-    return { ok: false, code: 'FG_ERR_UNKNOWN_TYPE', message: `unknown frame type ${JSON.stringify(obj.type)}; expected subscribe, unsubscribe, publish or ping`, id: frameId };
+    return { ok: false, code: 'FG_ERR_UNKNOWN_TYPE', message: `unknown frame type ${preview(obj.type)}; expected subscribe, unsubscribe, publish or ping`, id: frameId };
   }
   if ('channel' in obj && (typeof obj.channel !== 'string' || !CHANNEL_PATTERN.test(obj.channel))) {
     return { ok: false, code: 'FG_ERR_BAD_CHANNEL', message: 'channel must be 1–128 characters of A-Z a-z 0-9 _ - : . @ /', id: frameId };

@@ -1,13 +1,59 @@
 import type { ServerFrame } from './frames.js';
 
 /**
- * Decodes a server frame on the client side. Kept apart from codec.ts so that browser bundles of
- * the SDK do not pull in zod. Throws on malformed input (a server bug).
+ * Reads a server frame on the client side. Kept apart from codec.ts so that browser bundles of
+ * the SDK do not pull in zod. Never throws: whatever arrives (a server bug, a proxy page, a
+ * hostile endpoint) is either a frame whose fields have the types the SDK relies on, or a reason.
+ * Frames of a type this version does not know pass through (newer servers may add some).
  */
-export function decodeServerFrame(text: string): ServerFrame {
-  const frame = JSON.parse(text) as ServerFrame;
-  if (frame === null || typeof frame !== 'object' || typeof frame.type !== 'string') {
-    throw new Error('server frame without a type');
+export type ServerFrameResult = { ok: true; frame: ServerFrame } | { ok: false; reason: string };
+
+type Check = 'string' | 'number' | 'boolean' | 'string?' | 'number?' | 'boolean?' | 'any';
+
+const SHAPES: Record<string, Record<string, Check>> = {
+  welcome: { node: 'string', session: 'string', pingInterval: 'number', maxPayload: 'number', rateBurst: 'number?', rateRefill: 'number?', exp: 'number?' },
+  subscribed: { id: 'number?', channel: 'string', epoch: 'string', offset: 'number', recovered: 'boolean?', replayed: 'number?', reason: 'string?' },
+  message: { channel: 'string', epoch: 'string', offset: 'number', data: 'any' },
+  published: { id: 'number?', channel: 'string', epoch: 'string', offset: 'number' },
+  unsubscribed: { id: 'number?', channel: 'string' },
+  pong: { id: 'number?' },
+  refreshed: { id: 'number?', exp: 'number' },
+  error: { id: 'number?', code: 'string', message: 'string', channel: 'string?' },
+};
+
+function fits(value: unknown, check: Check): boolean {
+  switch (check) {
+    case 'any':
+      return value !== undefined;
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'number?':
+      return value === undefined || (typeof value === 'number' && Number.isFinite(value));
+    case 'string':
+    case 'boolean':
+      return typeof value === check;
+    case 'string?':
+      return value === undefined || typeof value === 'string';
+    case 'boolean?':
+      return value === undefined || typeof value === 'boolean';
   }
-  return frame;
+}
+
+export function readServerFrame(text: string): ServerFrameResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text); // iterative in V8: deep nesting parses, and nothing below recurses
+  } catch {
+    return { ok: false, reason: 'the server sent a frame that is not JSON' };
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, reason: 'the server sent a frame that is not a JSON object' };
+  const f = raw as Record<string, unknown>;
+  if (typeof f.type !== 'string') return { ok: false, reason: 'the server sent a frame without a string `type`' };
+  const shape = Object.prototype.hasOwnProperty.call(SHAPES, f.type) ? SHAPES[f.type] : undefined;
+  if (shape !== undefined) {
+    for (const key in shape) {
+      if (!fits(f[key], shape[key])) return { ok: false, reason: `the server sent a \`${f.type}\` frame whose \`${key}\` is not a ${shape[key].replace('?', '')}` };
+    }
+  }
+  return { ok: true, frame: raw as ServerFrame };
 }

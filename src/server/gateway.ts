@@ -63,7 +63,19 @@ const WRAP = 2 ** 30;
 
 // Shared listeners (not closures per connection): `this` is the WebSocket.
 function onWsMessage(this: TrackedSocket, data: RawData, isBinary: boolean): void {
-  this[kSession]?.onMessage(data, isBinary);
+  const session = this[kSession];
+  if (session === undefined) return;
+  // Nothing one frame does may escape to the process: a throw here would be uncaught and take
+  // every other connection down with it. The session answers FG_ERR_INTERNAL and carries on.
+  try {
+    session.onMessage(data, isBinary);
+  } catch (err) {
+    session.failed(err);
+  }
+}
+/** ws reports a protocol violation (RSV bits, bad UTF-8, oversized frame…) here, then closes with its code. */
+function onWsError(this: TrackedSocket, err: Error & { code?: string }): void {
+  this[kSession]?.protocolViolation(err.code);
 }
 function onWsClose(this: TrackedSocket): void {
   const s = this[kSession];
@@ -458,7 +470,7 @@ export class Gateway {
     this.sessions.add(session);
     if (this.sessions.size > this.peak) this.peak = this.sessions.size;
     ws.on('message', onWsMessage);
-    ws.on('error', noop); // errors end in 'close'; ws has already picked the close code
+    ws.on('error', onWsError); // errors end in 'close'; ws has already picked the close code
     ws.once('close', onWsClose);
     const s = this.settings;
     session.send({
@@ -546,11 +558,13 @@ export class Gateway {
       closed: {
         slow_consumer: c.closedSlowConsumer, write_timeout: c.closedWriteTimeout, idle_timeout: c.closedIdleTimeout,
         rate_limited: c.closedRateLimited, bad_frames: c.closedBadFrames,
+        protocol_error: c.closedProtocolError, invalid_utf8: c.closedInvalidUtf8, message_too_big: c.closedTooBig,
       },
       messages: {
         in: c.messagesIn, out: c.messagesOut, publicationWrites: c.publicationWrites, publications: c.publications, publishFailures: c.publishFailures, duplicatePublishes: c.duplicatePublishes,
         rateLimited: c.rateLimitedMessages, badFrames: c.badFrames, replayRequests: c.replayRequests,
         replayedMessages: c.replayedMessages, recoveryFailures: c.recoveryFailures,
+        internalErrors: c.internalErrors,
       },
       channels: { local: this.hub.channelCount, subscriptions: this.hub.subscriptions },
       broker: this.broker.stats(),

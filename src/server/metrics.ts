@@ -69,6 +69,7 @@ export function createMetrics(snapshot: () => GatewayStats): Registry {
   counter('floodgate_duplicate_publishes_total', 'Publishes answered from the idempotency window (retries; nothing published again).', (s) => s.messages.duplicatePublishes);
   counter('floodgate_rate_limited_messages_total', 'Inbound frames dropped by the rate limit.', (s) => s.messages.rateLimited);
   counter('floodgate_bad_frames_total', 'Malformed inbound frames.', (s) => s.messages.badFrames);
+  counter('floodgate_internal_errors_total', 'Exceptions caught while handling one inbound frame (a server bug).', (s) => s.messages.internalErrors);
   counter('floodgate_replay_requests_total', 'Subscribes that asked to recover.', (s) => s.messages.replayRequests);
   counter('floodgate_replayed_messages_total', 'Messages replayed from history.', (s) => s.messages.replayedMessages);
   counter('floodgate_recovery_failures_total', 'Recoveries answered recovered:false.', (s) => s.messages.recoveryFailures);

@@ -165,13 +165,32 @@ export class Session {
       this.badFrame('FG_ERR_BINARY_FRAME', 'binary frames are not part of the protocol; send JSON text frames');
       return;
     }
-    const decoded = decodeClientFrame(data.toString());
+    const decoded = decodeClientFrame(data.toString(), this.ctx.settings.maxDepth);
     if (!decoded.ok) {
       this.badFrame(decoded.code, decoded.message, decoded.id);
       return;
     }
     this.badInARow = 0;
     this.handle(decoded.frame);
+  }
+
+  /** An exception escaped the handling of one frame: answered, counted, logged; the connection stays. */
+  failed(err: unknown): void {
+    this.ctx.counters.internalErrors++;
+    this.ctx.log.warn({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err), session: this.id }, 'frame handling failed');
+    try {
+      this.sendError('FG_ERR_INTERNAL', 'the server failed to handle this frame; it was dropped');
+    } catch {
+      this.ws.terminate();
+    }
+  }
+
+  /** ws found a protocol violation and closes with 1002/1007/1009 itself; counted by kind. */
+  protocolViolation(code: string | undefined): void {
+    const c = this.ctx.counters;
+    if (code === 'WS_ERR_INVALID_UTF8') c.closedInvalidUtf8++;
+    else if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') c.closedTooBig++;
+    else c.closedProtocolError++;
   }
 
   private badFrame(code: ErrorCode, message: string, id?: number): void {
@@ -256,7 +275,7 @@ export class Session {
         this.sendError('FG_ERR_RECOVERY_FAILED', `subscribe failed: ${(err as Error).message}`, id, channel);
         if (sub.unsubscribe) this.unsubscribe(sub.unsubscribe);
       },
-    );
+    ).catch((err: unknown) => this.failed(err)); // a throw in the answer must not become an unhandled rejection
   }
 
   private unsubscribe(frame: UnsubscribeFrame): void {
@@ -299,7 +318,7 @@ export class Session {
         const code = err instanceof FloodgateError ? err.code : 'FG_ERR_PUBLISH_UNKNOWN';
         this.sendError(code, (err as Error).message, id, channel);
       },
-    );
+    ).catch((err: unknown) => this.failed(err));
   }
 
   /** A publication on a channel this session holds; `wire` is the frame built once for all subscribers. */

@@ -19,6 +19,12 @@ export interface GatewayCounters {
   closedIdleTimeout: number;
   closedRateLimited: number;
   closedBadFrames: number;
+  /** ws closed the connection for a WebSocket protocol violation: 1002, 1007, 1009. */
+  closedProtocolError: number;
+  closedInvalidUtf8: number;
+  closedTooBig: number;
+  /** Exceptions caught while handling one frame (a server bug; the frame got FG_ERR_INTERNAL). */
+  internalErrors: number;
   messagesIn: number;
   messagesOut: number;
   /** Socket writes that carried publication frames (several frames of one turn share one write). */
@@ -39,6 +45,7 @@ export function newCounters(): GatewayCounters {
     admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedShuttingDown: 0,
     rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
+    closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0,
     messagesIn: 0, messagesOut: 0, publicationWrites: 0, publications: 0, publishFailures: 0, duplicatePublishes: 0, rateLimitedMessages: 0, badFrames: 0,
     replayRequests: 0, replayedMessages: 0, recoveryFailures: 0,
   };
@@ -68,7 +75,10 @@ export interface GatewayStats {
     handshakeFailures: number;
     handshakeTimeouts: number;
   };
-  closed: { slow_consumer: number; write_timeout: number; idle_timeout: number; rate_limited: number; bad_frames: number };
+  closed: {
+    slow_consumer: number; write_timeout: number; idle_timeout: number; rate_limited: number; bad_frames: number;
+    protocol_error: number; invalid_utf8: number; message_too_big: number;
+  };
   messages: {
     in: number;
     out: number;
@@ -82,6 +92,7 @@ export interface GatewayStats {
     replayRequests: number;
     replayedMessages: number;
     recoveryFailures: number;
+    internalErrors: number;
   };
   channels: { local: number; subscriptions: number };
   broker: BrokerStats;

@@ -41,3 +41,30 @@ test('rejects bad frames with a code and keeps the id', () => {
   assert.equal(r.ok, false);
   if (!r.ok) assert.deepEqual([r.code, r.id], ['FG_ERR_UNKNOWN_TYPE', 42]);
 });
+
+test('nesting deeper than maxDepth is FG_ERR_BAD_FRAME naming the limit, with the id kept', () => {
+  const deep = (n: number): string => `{"type":"publish","id":9,"channel":"c","data":${'['.repeat(n)}${']'.repeat(n)}}`;
+  const ok = decodeClientFrame(deep(31), 32); // 31 arrays inside the frame object = 32 levels
+  assert.ok(ok.ok, JSON.stringify(ok));
+  const bad = decodeClientFrame(deep(32), 32);
+  assert.deepEqual(bad, {
+    ok: false, code: 'FG_ERR_BAD_FRAME', id: 9,
+    message: 'frame nests deeper than maxDepth 32 levels of arrays/objects (the frame itself is level 1)',
+  });
+  const huge = decodeClientFrame(deep(8000)); // the crash of issue 10: a recursive check overflowed the stack
+  assert.ok(!huge.ok && huge.code === 'FG_ERR_BAD_FRAME' && /maxDepth 32/.test(huge.message));
+  const objects = decodeClientFrame(`{"type":"publish","channel":"c","data":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`);
+  assert.ok(!objects.ok && /maxDepth/.test(objects.message));
+});
+
+test('bytes are decoded as UTF-8; invalid UTF-8 is a coded error', () => {
+  const r = decodeClientFrame(Buffer.from('{"type":"ping","id":1}'));
+  assert.deepEqual(r, { ok: true, frame: { type: 'ping', id: 1 } });
+  const bad = decodeClientFrame(Uint8Array.from([0x7b, 0xff, 0xfe, 0x7d]));
+  assert.deepEqual(bad, { ok: false, code: 'FG_ERR_BAD_FRAME', message: 'frame is not valid UTF-8' });
+});
+
+test('an unknown type is echoed briefly, never kilobytes of it', () => {
+  const r = decodeClientFrame(JSON.stringify({ type: 'x'.repeat(10_000), id: 1 }));
+  assert.ok(!r.ok && r.code === 'FG_ERR_UNKNOWN_TYPE' && r.message.length < 200, JSON.stringify(r).slice(0, 300));
+});

@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '../../src/client/index.js';
+import type { FloodgateError } from '../../src/errors.js';
+import { readServerFrame } from '../../src/protocol/server-frame.js';
+import { FakeServer } from './helpers/fake-server.js';
+import { until } from './helpers/exactly-once.js';
+
+const HOSTILE = [
+  'not json',
+  'null',
+  '[]',
+  '"text"',
+  '{"type":42}',
+  '{"type":"message","channel":"a"}',
+  '{"type":"message","channel":"a","epoch":"e","offset":"1","data":1}',
+  '{"type":"subscribed","id":1,"channel":7,"epoch":"e","offset":0}',
+  '{"type":"published","id":1,"channel":"a","epoch":"e"}',
+  '{"type":"error","id":1,"code":{},"message":"x"}',
+  '{"type":"welcome","node":"n","session":"s","pingInterval":"soon","maxPayload":1}',
+];
+
+test('readServerFrame: every hostile frame is a reason, never a throw; unknown types pass', () => {
+  for (const text of HOSTILE) {
+    const r = readServerFrame(text);
+    assert.equal(r.ok, false, text);
+  }
+  assert.deepEqual(readServerFrame('{"type":"future","x":1}'), { ok: true, frame: { type: 'future', x: 1 } });
+  const deep = readServerFrame(`{"type":"message","channel":"a","epoch":"e","offset":1,"data":${'['.repeat(50_000)}${']'.repeat(50_000)}}`);
+  assert.ok(deep.ok);
+});
+
+test('the SDK reads hostile server frames as FG_ERR_BAD_FRAME error events and keeps working', { timeout: 30_000 }, async () => {
+  const fake = await FakeServer.start();
+  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
+  const errors: FloodgateError[] = [];
+  c.on('error', (e) => errors.push(e as FloodgateError));
+  try {
+    await c.ready(5000);
+    const sub = c.subscribe('a');
+    await until(() => sub.state === 'subscribed');
+    for (const ws of fake.sockets) for (const text of HOSTILE) ws.send(text);
+    await until(() => errors.length >= HOSTILE.length);
+    assert.ok(errors.every((e) => e.code === 'FG_ERR_BAD_FRAME'), errors.map((e) => e.message).join('; '));
+    assert.equal(c.state, 'connected');
+    assert.deepEqual(await c.publish('a', { x: 1 }), { epoch: 'fake-epoch', offset: 1 });
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
