@@ -84,6 +84,19 @@ export function decodeClientFrame(input: string | Uint8Array, maxDepth: number =
   return { ok: true, frame };
 }
 
+/** The top-level `id` of a frame, when it is JSON with a usable one; for answers to frames that are not decoded (rate limit). */
+export function frameIdOf(text: string): number | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text); // iterative in V8: any depth is safe here
+  } catch {
+    return undefined;
+  }
+  if (raw === null || typeof raw !== 'object') return undefined;
+  const id = (raw as { id?: unknown }).id;
+  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+}
+
 export function encodeServerFrame(frame: ServerFrame): string {
   return JSON.stringify(frame);
 }

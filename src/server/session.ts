@@ -2,11 +2,12 @@ import type { WebSocket, RawData } from 'ws';
 import type { Broker, Publication } from '../broker/broker.js';
 import { FloodgateError, type ErrorCode } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { decodeClientFrame, encodeServerFrame } from '../protocol/codec.js';
+import { decodeClientFrame, encodeServerFrame, frameIdOf } from '../protocol/codec.js';
 import type { ClientFrame, PublishFrame, ServerFrame, SubscribeFrame, UnsubscribeFrame } from '../protocol/frames.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import { buildTextFrame, writePrebuilt, writePrebuiltFrames } from './frame-writer.js';
 import { MAX_BATCH_BYTES, type WriteCoalescer } from './write-coalescer.js';
+import { ReplyOrder } from './reply-order.js';
 import type { GatewayCounters } from './stats.js';
 
 /** What a session needs from the gateway around it. */
@@ -61,6 +62,8 @@ export class Session {
   private refilledAt: number;
   private limitedInARow = 0;
   private badInARow = 0;
+  /** Created on the first answer that waits on the broker; keeps answers in request order. */
+  private replies: ReplyOrder | undefined;
   // liveness and write progress, read by the sweep
   lastSeen: number;
   lastRead = 0;
@@ -99,11 +102,45 @@ export class Session {
     this.ctx.counters.messagesOut++;
   }
 
+  /** An answer to a request: it leaves after the answers to earlier requests (see ReplyOrder). */
+  private answer(frame: ServerFrame): void {
+    const r = this.replies;
+    if (r === undefined || r.idle) this.send(frame);
+    else r.run(() => this.send(frame));
+  }
+
   private sendError(code: ErrorCode, message: string, id?: number, channel?: string): void {
     const frame: ServerFrame = { type: 'error', code, message };
     if (id !== undefined) frame.id = id;
     if (channel !== undefined) frame.channel = channel;
-    this.send(frame);
+    this.answer(frame);
+  }
+
+  /**
+   * Closes once the answers to frames already processed have left (the close must not overtake
+   * them). From now on no frame is read and no publication written; a broker that never answers
+   * cannot hold the connection open past a few seconds.
+   */
+  private closeAfterReplies(code: number, reason: string): void {
+    const r = this.replies;
+    if (r === undefined || r.idle) {
+      this.closeWith(code, reason);
+      return;
+    }
+    if (this.closing) return;
+    this.closing = true;
+    const shut = (): void => {
+      if (this.outFirst) this.flushOutbox(); // publications queued this turn go before the close
+      try {
+        this.ws.close(code, reason);
+      } catch {
+        this.ws.terminate();
+        return;
+      }
+      setTimeout(() => this.ws.terminate(), 1000).unref();
+    };
+    r.run(shut);
+    setTimeout(() => { if (this.ws.readyState === 1) shut(); }, 5000).unref();
   }
 
   /**
@@ -154,10 +191,12 @@ export class Session {
       const limit = this.ctx.settings.rateLimitClose;
       if (limit > 0 && this.limitedInARow >= limit) {
         counters.closedRateLimited++;
-        this.closeWith(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+        this.closeAfterReplies(CloseCode.RATE_LIMITED, 'rate limit exceeded');
         return;
       }
-      this.sendError('FG_ERR_RATE_LIMITED', `more than ${this.ctx.settings.rateRefill}/s (burst ${this.ctx.settings.rateBurst}); frame dropped`);
+      // the refused frame is only looked at for its id, so the client knows which one was dropped
+      const refused = isBinary ? undefined : frameIdOf(data.toString());
+      this.sendError('FG_ERR_RATE_LIMITED', `more than ${this.ctx.settings.rateRefill}/s (burst ${this.ctx.settings.rateBurst}); frame dropped`, refused);
       return;
     }
     this.limitedInARow = 0;
@@ -207,7 +246,7 @@ export class Session {
   private handle(frame: ClientFrame): void {
     switch (frame.type) {
       case 'ping':
-        this.send(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
+        this.answer(frame.id === undefined ? { type: 'pong' } : { type: 'pong', id: frame.id });
         return;
       case 'subscribe':
         this.subscribe(frame);
@@ -240,8 +279,10 @@ export class Session {
     this.subs.set(channel, sub);
     this.ctx.hub.add(channel, this);
     if (frame.recover) this.ctx.counters.replayRequests++;
+    const replies = (this.replies ??= new ReplyOrder());
+    const slot = replies.reserve();
     this.ctx.broker.recover(channel, frame.recover).then(
-      (answer) => {
+      (answer) => replies.fill(slot, () => {
         if (this.subs?.get(channel) !== sub) return; // unsubscribed or closed meanwhile
         const reply: ServerFrame = { type: 'subscribed', channel, epoch: answer.epoch, offset: answer.offset };
         if (id !== undefined) reply.id = id;
@@ -266,15 +307,15 @@ export class Session {
         sub.pending = undefined;
         for (const pub of pending) this.deliver(pub, buildTextFrame(pub.frame));
         if (sub.unsubscribe) this.unsubscribe(sub.unsubscribe);
-      },
-      (err: unknown) => {
+      }),
+      (err: unknown) => replies.fill(slot, () => {
         if (this.subs?.get(channel) !== sub) return;
         this.subs.delete(channel);
         this.ctx.hub.remove(channel, this);
         this.ctx.counters.recoveryFailures++;
         this.sendError('FG_ERR_RECOVERY_FAILED', `subscribe failed: ${(err as Error).message}`, id, channel);
         if (sub.unsubscribe) this.unsubscribe(sub.unsubscribe);
-      },
+      }),
     ).catch((err: unknown) => this.failed(err)); // a throw in the answer must not become an unhandled rejection
   }
 
@@ -291,7 +332,7 @@ export class Session {
       return;
     }
     this.ctx.hub.remove(frame.channel, this);
-    this.send(frame.id === undefined ? { type: 'unsubscribed', channel: frame.channel } : { type: 'unsubscribed', id: frame.id, channel: frame.channel });
+    this.answer(frame.id === undefined ? { type: 'unsubscribed', channel: frame.channel } : { type: 'unsubscribed', id: frame.id, channel: frame.channel });
   }
 
   private publish(frame: PublishFrame): void {
@@ -303,21 +344,23 @@ export class Session {
     const options = frame.idempotencyKey === undefined && frame.seq === undefined
       ? undefined
       : { idempotencyKey: frame.idempotencyKey, publisher: frame.publisher, seq: frame.seq };
+    const replies = (this.replies ??= new ReplyOrder());
+    const slot = replies.reserve();
     this.ctx.broker.publish(channel, frame.data, options).then(
-      (pos) => {
+      (pos) => replies.fill(slot, () => {
         if (pos.duplicate) this.ctx.counters.duplicatePublishes++;
         else this.ctx.counters.publications++;
         if (id === undefined) return;
         const reply: ServerFrame = { type: 'published', id, channel, epoch: pos.epoch, offset: pos.offset };
         if (pos.duplicate) reply.duplicate = true;
         this.send(reply);
-      },
-      (err: unknown) => {
+      }),
+      (err: unknown) => replies.fill(slot, () => {
         this.ctx.counters.publishFailures++;
         // an error we cannot classify may have happened after the broker stored it
         const code = err instanceof FloodgateError ? err.code : 'FG_ERR_PUBLISH_UNKNOWN';
         this.sendError(code, (err as Error).message, id, channel);
-      },
+      }),
     ).catch((err: unknown) => this.failed(err));
   }
 
