@@ -25,6 +25,7 @@ import { installDashboard } from './dashboard.js';
 import { aggregateStats } from './machine-stats.js';
 import { sendJson } from './send-json.js';
 import { rejectUpgrade } from './reject.js';
+import { refusalForParserError, refusalForWsError, refuseOnSocket, type Refusal } from './http-refusal.js';
 import { monoMs, Session, type SessionContext } from './session.js';
 import { WriteCoalescer } from './write-coalescer.js';
 import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
@@ -54,6 +55,8 @@ const kSession = Symbol('floodgate.session');
 type TrackedSocket = WebSocket & { [kSession]?: Session };
 
 function noop(): void {}
+
+const NO_HOST: Refusal = { status: 400, code: 'FG_ERR_BAD_REQUEST', kind: 'no_host', message: 'an HTTP/1.1 request must carry a Host header' };
 
 /** New connections handed to the HTTP server per event-loop turn (see onAccepted). */
 const ACCEPT_BATCH = 64;
@@ -182,13 +185,20 @@ export class Gateway {
       headersTimeout: settings.handshakeTimeout,
       requestTimeout: settings.handshakeTimeout,
       keepAliveTimeout: 5000,
+      // a request without Host gets our JSON 400 (onRequest/onUpgrade), not Node's empty one
+      requireHostHeader: false,
     });
     this.listener = createNetServer({ pauseOnConnect: true }, (socket) => this.onAccepted(socket));
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
-    this.server.on('clientError', (_err: Error, socket: Duplex) => {
-      if (!socket.destroyed) socket.destroy();
+    // Node's parser refused the request (syntax, URL or headers over its limit, too slow)
+    this.server.on('clientError', (err: Error, socket: Duplex) => {
+      const refusal = refusalForParserError(err);
+      if (refusal === undefined) socket.destroy();
+      else refuseOnSocket(socket, refusal, this.counters.http);
     });
+    // ws's own upgrade checks (method, Upgrade, Sec-WebSocket-Key/Version…) answer through us too
+    this.wss.on('wsClientError', (err: Error, socket: Duplex) => refuseOnSocket(socket, refusalForWsError(err), this.counters.http));
 
     this.route('/healthz', (_req, res) => {
       const ok = !this.shuttingDown && this.broker.stats().healthy;
@@ -354,7 +364,8 @@ export class Gateway {
       else if (deadline <= now) {
         this.preUpgrade.delete(socket);
         this.counters.handshakeTimeouts++;
-        socket.destroy();
+        // slowloris: a 408 with the JSON body, then the socket is closed within 2 s whatever the client does
+        refuseOnSocket(socket, { status: 408, code: 'FG_ERR_HTTP_TIMEOUT', kind: 'timeout', message: `the request did not complete within handshakeTimeout (${this.settings.handshakeTimeout} ms)` }, this.counters.http);
       }
     }
   }
@@ -369,6 +380,13 @@ export class Gateway {
     rejectUpgrade(socket, 503, 'FG_ERR_OVER_CAPACITY', `server busy: the request was not read within ${this.settings.handshakeTimeout} ms`, this.settings.retryAfter);
   }
 
+  private refuse(res: ServerResponse, r: Refusal): void {
+    this.counters.http[r.kind]++;
+    if (r.headers) for (const [k, v] of Object.entries(r.headers)) res.setHeader(k, v);
+    res.setHeader('connection', 'close');
+    sendJson(res, r.status, { code: r.code, message: r.message });
+  }
+
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.preUpgrade.delete(req.socket); // from here Node's request and keep-alive timeouts apply
     const sock = req.socket;
@@ -378,18 +396,29 @@ export class Gateway {
     }
     // a kept-alive poller must not hold the shutdown up: this answer is its last on this socket
     if (this.shuttingDown) res.setHeader('connection', 'close');
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      this.refuse(res, NO_HOST);
+      return;
+    }
     const path = (req.url ?? '/').split('?')[0];
-    const handler = req.method === 'GET' || req.method === 'HEAD' ? this.routes.get(path) : undefined;
-    if (handler) {
+    const isRead = req.method === 'GET' || req.method === 'HEAD';
+    const handler = this.routes.get(path);
+    if (handler && isRead) {
       handler(req, res);
       return;
     }
-    if (path === '/' && req.method === 'GET') {
-      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
-      res.end('Floodgate gateway: connect with a WebSocket client. See /healthz, /stats, /metrics.\n');
+    if (handler || path === '/') {
+      if (!isRead) {
+        this.refuse(res, { status: 405, code: 'FG_ERR_METHOD_NOT_ALLOWED', kind: 'method_not_allowed', message: `${req.method} ${path}: only GET and HEAD are served here`, headers: { allow: 'GET, HEAD' } });
+        return;
+      }
+      this.refuse(res, {
+        status: 426, code: 'FG_ERR_UPGRADE_REQUIRED', kind: 'upgrade_required', headers: { upgrade: 'websocket' },
+        message: 'Floodgate gateway: connect with a WebSocket client (docs/protocol.md); HTTP serves /healthz, /stats, /metrics',
+      });
       return;
     }
-    sendJson(res, 404, { code: 'FG_ERR_NOT_FOUND', message: `no route ${req.method} ${path}` });
+    this.refuse(res, { status: 404, code: 'FG_ERR_NOT_FOUND', kind: 'not_found', message: `no route ${req.method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}` });
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -397,6 +426,10 @@ export class Gateway {
     const s = this.settings;
     this.preUpgrade.delete(socket as Socket); // admission and the handshake have their own bounds
     if (socket.listenerCount('error') === 0) socket.on('error', noop);
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      refuseOnSocket(socket, NO_HOST, c.http);
+      return;
+    }
     if (this.shuttingDown) {
       c.rejectedShuttingDown++;
       rejectUpgrade(socket, 503, 'FG_ERR_SHUTTING_DOWN', 'server is shutting down', s.retryAfter);
@@ -567,6 +600,7 @@ export class Gateway {
         internalErrors: c.internalErrors,
       },
       channels: { local: this.hub.channelCount, subscriptions: this.hub.subscriptions },
+      http: { refused: { ...c.http } },
       broker: this.broker.stats(),
       memory: { rss: mem.rss, heapUsed: mem.heapUsed, limit: this.memory.bytes, limitSource: this.memory.source },
       fds: { open: countOpenFds(), limit: this.fdLimit },

@@ -1,22 +1,22 @@
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../errors.js';
-
-const REASONS: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' };
 
 /**
  * Answers an upgrade request with a plain HTTP status instead of 101, then closes. A clean
  * 503 with Retry-After is what a flood past the cap should see: never a reset or a timeout.
  */
-export function rejectUpgrade(socket: Duplex, status: number, code: ErrorCode, message: string, retryAfter?: number): void {
+export function rejectUpgrade(socket: Duplex, status: number, code: ErrorCode, message: string, retryAfter?: number, headers?: Record<string, string>): void {
   if (socket.destroyed) return;
   const body = JSON.stringify({ code, message });
   const head = [
-    `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
     'Connection: close',
     'Content-Type: application/json',
     `Content-Length: ${Buffer.byteLength(body)}`,
   ];
   if (retryAfter !== undefined) head.push(`Retry-After: ${retryAfter}`);
+  for (const [k, v] of Object.entries(headers ?? {})) head.push(`${k}: ${v}`);
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`);
   // a client that never closes its side must not hold the fd
   const timer = setTimeout(() => socket.destroy(), 2000);

@@ -1,5 +1,6 @@
 import type { BrokerStats } from '../broker/broker.js';
 import type { CapOrigin } from './capacity.js';
+import { newHttpRefusals, type HttpRefusals } from './http-refusal.js';
 
 /** Monotonic counters the gateway bumps on its hot paths; stats() copies them into a snapshot. */
 export interface GatewayCounters {
@@ -38,6 +39,8 @@ export interface GatewayCounters {
   replayRequests: number;
   replayedMessages: number;
   recoveryFailures: number;
+  /** HTTP requests refused with a JSON body, by kind. */
+  http: HttpRefusals;
 }
 
 export function newCounters(): GatewayCounters {
@@ -45,7 +48,7 @@ export function newCounters(): GatewayCounters {
     admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedShuttingDown: 0,
     rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
-    closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0,
+    closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0, http: newHttpRefusals(),
     messagesIn: 0, messagesOut: 0, publicationWrites: 0, publications: 0, publishFailures: 0, duplicatePublishes: 0, rateLimitedMessages: 0, badFrames: 0,
     replayRequests: 0, replayedMessages: 0, recoveryFailures: 0,
   };
@@ -95,6 +98,8 @@ export interface GatewayStats {
     internalErrors: number;
   };
   channels: { local: number; subscriptions: number };
+  /** HTTP requests refused (each with a status and a JSON body), by kind. */
+  http: { refused: HttpRefusals };
   broker: BrokerStats;
   memory: { rss: number; heapUsed: number; limit: number; limitSource: string };
   fds: { open: number | undefined; limit: number | undefined };
