@@ -42,6 +42,12 @@ export interface BrokerStats {
   channels: number;
   historyMessages: number;
   historyBytes: number;
+  /** Memory broker: the process-wide history budget (0 = none) and how many channels lost their history to it. */
+  historyMemory?: number;
+  historyEvictions?: number;
+  /** Memory broker: the channel cap (0 = none) and publishes/subscribes refused by it. */
+  maxChannels?: number;
+  channelsRefused?: number;
   lastError?: string;
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FloodgateError } from '../errors.js';
 import { encodeMessage } from '../protocol/codec.js';
 import type { Json, RecoverPosition } from '../protocol/frames.js';
-import { HistoryRing, type HistoryLimits } from '../server/history.js';
+import { HistoryRing, type HistoryLimits, type HistoryMeter } from '../server/history.js';
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
 import { PublishGuard } from './publish-guard.js';
 
@@ -12,7 +12,20 @@ interface ChannelState {
   history: HistoryRing;
   watched: boolean;
   lastActivity: number;
+  /** Created by a subscribe past maxChannels: its recover() is refused and unwatch() drops it. */
+  overCap: boolean;
 }
+
+/** Process-wide bounds of what clients can make the memory broker hold (0 = unbounded). */
+export interface MemoryBudget {
+  /** Bytes of history over all channels; past it the least recently used channels lose theirs. */
+  historyMemory: number;
+  /** Channels held at once; a publish or subscribe that would create one more is refused. */
+  maxChannels: number;
+}
+
+export const DEFAULT_HISTORY_MEMORY = 64 * 1024 ** 2;
+export const DEFAULT_MAX_CHANNELS = 100_000;
 
 /** How long an idle channel with no history and no watchers keeps its epoch and offset. */
 const IDLE_CHANNEL_MS = 10 * 60_000;
@@ -26,13 +39,22 @@ export class MemoryBroker implements Broker {
   readonly kind = 'memory';
   onPublication: (pub: Publication) => void = () => {};
   private readonly channels = new Map<string, ChannelState>();
+  /** Channels that hold history, least recently published or recovered first (Map order). */
+  private readonly historyLru = new Map<string, ChannelState>();
+  private readonly meter: HistoryMeter = { bytes: 0 };
+  private readonly budget: MemoryBudget;
+  /** Channels whose history the budget evicted; their next recovery says history_gone. */
+  historyEvictions = 0;
+  /** Publishes and subscribes refused for maxChannels. */
+  channelsRefused = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   private readonly guard: PublishGuard;
 
   /** `idempotencyWindowMs`: how long idempotency keys and publisher sequence numbers are remembered (0 = off). */
-  constructor(private readonly limits: HistoryLimits, idempotencyWindowMs = 300_000) {
+  constructor(private readonly limits: HistoryLimits, idempotencyWindowMs = 300_000, budget: Partial<MemoryBudget> = {}) {
     this.guard = new PublishGuard(idempotencyWindowMs);
+    this.budget = { historyMemory: budget.historyMemory ?? DEFAULT_HISTORY_MEMORY, maxChannels: budget.maxChannels ?? DEFAULT_MAX_CHANNELS };
   }
 
   async start(): Promise<void> {
@@ -40,13 +62,39 @@ export class MemoryBroker implements Broker {
     this.sweepTimer.unref();
   }
 
-  private channel(name: string): ChannelState {
+  /** The channel's state, created on first use; past maxChannels a new one is refused (or, for a watch, marked). */
+  private channel(name: string, forWatch = false): ChannelState {
     let ch = this.channels.get(name);
     if (!ch) {
-      ch = { epoch: newEpoch(), offset: 0, history: new HistoryRing(this.limits), watched: false, lastActivity: Date.now() };
+      const overCap = this.budget.maxChannels > 0 && this.channels.size >= this.budget.maxChannels;
+      if (overCap && !forWatch) throw this.tooManyChannels();
+      ch = { epoch: newEpoch(), offset: 0, history: new HistoryRing(this.limits, this.meter), watched: false, lastActivity: Date.now(), overCap };
       this.channels.set(name, ch);
     }
     return ch;
+  }
+
+  private tooManyChannels(): FloodgateError {
+    this.channelsRefused++;
+    return new FloodgateError('FG_ERR_TOO_MANY_CHANNELS', `the gateway holds maxChannels ${this.budget.maxChannels} channels; a new one is refused until idle ones are freed`);
+  }
+
+  /** The channel was published to or read from: most recently used. Over the budget, the least recent lose their history. */
+  private touchHistory(name: string, ch: ChannelState): void {
+    if (ch.history.size === 0) {
+      this.historyLru.delete(name);
+      return;
+    }
+    this.historyLru.delete(name);
+    this.historyLru.set(name, ch);
+    const budget = this.budget.historyMemory;
+    if (budget === 0) return;
+    while (this.meter.bytes > budget && this.historyLru.size > 0) {
+      const [oldestName, oldest] = this.historyLru.entries().next().value as [string, ChannelState];
+      this.historyLru.delete(oldestName);
+      oldest.history.clear();
+      this.historyEvictions++;
+    }
   }
 
   async publish(channel: string, data: Json, options?: PublishOptions): Promise<PublishAnswer> {
@@ -64,12 +112,13 @@ export class MemoryBroker implements Broker {
     ch.lastActivity = now;
     ch.history.push({ offset, frame, at: now });
     this.guard.record(channel, options, { epoch: ch.epoch, offset }, now);
+    this.touchHistory(channel, ch);
     if (ch.watched) this.onPublication({ channel, epoch: ch.epoch, offset, frame });
     return { epoch: ch.epoch, offset };
   }
 
   watch(channel: string): void {
-    this.channel(channel).watched = true;
+    this.channel(channel, true).watched = true;
   }
 
   unwatch(channel: string): void {
@@ -77,13 +126,16 @@ export class MemoryBroker implements Broker {
     if (ch) {
       ch.watched = false;
       ch.lastActivity = Date.now();
+      if (ch.overCap && ch.offset === 0) this.channels.delete(channel);
     }
   }
 
   async recover(channel: string, since?: RecoverPosition): Promise<RecoverAnswer> {
     const ch = this.channel(channel);
+    if (ch.overCap && ch.offset === 0) throw this.tooManyChannels();
     const now = Date.now();
     ch.lastActivity = now;
+    if (ch.history.size > 0) this.touchHistory(channel, ch);
     const base = { epoch: ch.epoch, offset: ch.offset };
     if (!since) return { ok: true, ...base, publications: [] };
     if (since.epoch !== ch.epoch) return { ok: false, ...base, reason: 'epoch_changed' };
@@ -99,6 +151,7 @@ export class MemoryBroker implements Broker {
     this.guard.sweep(now);
     for (const [name, ch] of this.channels) {
       ch.history.expire(now);
+      if (ch.history.size === 0) this.historyLru.delete(name);
       if (!ch.watched && ch.history.size === 0 && now - ch.lastActivity > IDLE_CHANNEL_MS) this.channels.delete(name);
     }
   }
@@ -110,7 +163,11 @@ export class MemoryBroker implements Broker {
       historyMessages += ch.history.size;
       historyBytes += ch.history.bytes;
     }
-    return { kind: this.kind, healthy: true, channels: this.channels.size, historyMessages, historyBytes };
+    return {
+      kind: this.kind, healthy: true, channels: this.channels.size, historyMessages, historyBytes,
+      historyMemory: this.budget.historyMemory, historyEvictions: this.historyEvictions,
+      maxChannels: this.budget.maxChannels, channelsRefused: this.channelsRefused,
+    };
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,11 @@ export interface ServerSettings {
   historyBytes: number;
   historyTtl: number;
   idempotencyWindow: number;
+  historyMemory: number;
+  maxChannels: number;
+  maxConnectionsPerIp: number;
+  ipPublishRate: number;
+  ipPublishBurst: number;
   authSecret: string;
   allowedOrigins: string[];
   shutdownTimeout: number;
@@ -90,6 +95,17 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     key: 'idempotencyWindow', kind: 'duration', min: 0, max: 86_400_000, default: 300_000,
     doc: 'How long a publish `idempotencyKey` (and a publisher\'s `seq`) is remembered per channel: a retry within it answers the original offset instead of publishing again; 0 = off.',
   },
+  {
+    key: 'historyMemory', kind: 'size', min: 0, max: 64 * 1024 ** 3, default: 64 * 1024 ** 2,
+    doc: 'History bytes kept over all channels (memory broker); past it the least recently used channels lose their history (their next recovery answers `history_gone`). 0 = no bound.',
+  },
+  {
+    key: 'maxChannels', kind: 'int', min: 0, max: 100_000_000, default: 100_000,
+    doc: 'Channels the memory broker holds at once; a publish or subscribe that would create another gets FG_ERR_TOO_MANY_CHANNELS. Idle empty channels are freed after 10 min. 0 = no cap.',
+  },
+  { key: 'maxConnectionsPerIp', kind: 'int', min: 0, max: 10_000_000, default: 0, doc: 'Connections one client IP address may hold; more get HTTP 429 FG_ERR_IP_CONNECTIONS. 0 = off (behind a proxy every client has its address).' },
+  { key: 'ipPublishRate', kind: 'number', min: 0, max: 1_000_000, default: 0, doc: 'Publishes per second one client IP address may make over all its connections (a reconnect does not refill it); more get FG_ERR_IP_RATE_LIMITED. 0 = off.' },
+  { key: 'ipPublishBurst', kind: 'int', min: 1, max: 1_000_000, default: 200, doc: 'Bucket size of `ipPublishRate`.' },
   { key: 'authSecret', kind: 'string', default: '', doc: 'Shared secret for HMAC-signed tokens; empty = no token check.' },
   { key: 'allowedOrigins', kind: 'list', default: [], doc: 'Origins allowed to upgrade (browsers send Origin); empty = any.' },
   { key: 'shutdownTimeout', kind: 'duration', min: 0, max: 600_000, default: 10_000, doc: 'On SIGTERM/SIGINT: how long to wait for clients to close before exiting.' },

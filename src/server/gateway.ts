@@ -25,6 +25,7 @@ import { installDashboard } from './dashboard.js';
 import { aggregateStats } from './machine-stats.js';
 import { sendJson } from './send-json.js';
 import { rejectUpgrade } from './reject.js';
+import { IpLimits } from './ip-limits.js';
 import { refusalForParserError, refusalForWsError, refuseOnSocket, type Refusal } from './http-refusal.js';
 import { monoMs, Session, type SessionContext } from './session.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -99,6 +100,8 @@ export class Gateway {
   readonly counters: GatewayCounters = newCounters();
   private readonly admission: Admission;
   private readonly hub: Hub;
+  /** Per-IP connection and publish allowances (off unless maxConnectionsPerIp / ipPublishRate are set). */
+  readonly ipLimits: IpLimits;
   private readonly server: Server;
   /** The listening socket: accepts as fast as the kernel hands connections over (see onAccepted). */
   private readonly listener: NetServer;
@@ -165,8 +168,10 @@ export class Gateway {
       timeoutMs: settings.admissionTimeout,
       maxPendingHandshakes: settings.maxPendingHandshakes,
     });
+    this.ipLimits = new IpLimits(settings);
     this.ctx = {
       settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
+      ipLimits: this.ipLimits.active ? this.ipLimits : undefined,
       sessionClosed: (session) => {
         this.sessions.delete(session);
         this.admission.connectionClosed();
@@ -435,6 +440,16 @@ export class Gateway {
       rejectUpgrade(socket, 503, 'FG_ERR_SHUTTING_DOWN', 'server is shutting down', s.retryAfter);
       return;
     }
+    if (this.ipLimits.active) {
+      // the slot is the address's until the socket closes, whatever happens to the upgrade
+      const ip = req.socket.remoteAddress ?? '';
+      if (!this.ipLimits.connect(ip, monoMs())) {
+        c.http.ip_connections++;
+        rejectUpgrade(socket, 429, 'FG_ERR_IP_CONNECTIONS', `${ip} holds maxConnectionsPerIp ${s.maxConnectionsPerIp} connections already`, s.retryAfter);
+        return;
+      }
+      socket.once('close', () => this.ipLimits.disconnected(ip));
+    }
     if (!originAllowed(s.allowedOrigins, req.headers.origin)) {
       c.rejectedForbiddenOrigin++;
       rejectUpgrade(socket, 403, 'FG_ERR_FORBIDDEN_ORIGIN', `origin ${req.headers.origin} is not allowed`);
@@ -499,6 +514,7 @@ export class Gateway {
 
   private onWebSocket(ws: TrackedSocket, canUse: ((channel: string) => boolean) | undefined): void {
     const session = new Session((this.nextSessionId++).toString(36), ws, this.ctx, canUse);
+    if (this.ipLimits.active) session.ip = (ws as unknown as { _socket?: Socket })._socket?.remoteAddress ?? '';
     ws[kSession] = session;
     this.sessions.add(session);
     if (this.sessions.size > this.peak) this.peak = this.sessions.size;
@@ -517,6 +533,7 @@ export class Gateway {
     const now = monoMs();
     const s = this.settings;
     const c = this.counters;
+    if (this.ipLimits.active) this.ipLimits.sweep(now);
     for (const sess of this.sessions) {
       if (sess.closing) continue;
       const ws = sess.ws;
@@ -601,6 +618,7 @@ export class Gateway {
       },
       channels: { local: this.hub.channelCount, subscriptions: this.hub.subscriptions },
       http: { refused: { ...c.http } },
+      perIp: { addresses: this.ipLimits.addresses, refusedConnections: this.ipLimits.refusedConnections, refusedPublishes: this.ipLimits.refusedPublishes },
       broker: this.broker.stats(),
       memory: { rss: mem.rss, heapUsed: mem.heapUsed, limit: this.memory.bytes, limitSource: this.memory.source },
       fds: { open: countOpenFds(), limit: this.fdLimit },
@@ -653,7 +671,7 @@ export class Gateway {
 
 function createBroker(settings: Readonly<ServerSettings>, log: Logger): Broker {
   const limits = { maxCount: settings.historySize, maxBytes: settings.historyBytes, ttlMs: settings.historyTtl };
-  if (settings.broker === 'memory') return new MemoryBroker(limits, settings.idempotencyWindow);
+  if (settings.broker === 'memory') return new MemoryBroker(limits, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels });
   if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow });
   throw new FloodgateError(
     'FG_ERR_INVALID_CONFIG',

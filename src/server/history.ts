@@ -17,6 +17,11 @@ export interface HistoryLimits {
   ttlMs: number;
 }
 
+/** Bytes held by every ring sharing it: the broker's process-wide history budget reads this. */
+export interface HistoryMeter {
+  bytes: number;
+}
+
 export class HistoryRing {
   // Starts small and doubles up to maxCount: most channels never hold many messages.
   private slots: (HistoryEntry | undefined)[];
@@ -24,7 +29,7 @@ export class HistoryRing {
   private count = 0;
   bytes = 0;
 
-  constructor(private readonly limits: HistoryLimits) {
+  constructor(private readonly limits: HistoryLimits, private readonly meter: HistoryMeter = { bytes: 0 }) {
     this.slots = new Array(Math.max(1, Math.min(16, limits.maxCount)));
   }
 
@@ -47,6 +52,7 @@ export class HistoryRing {
     this.slots[(this.head + this.count) % this.slots.length] = entry;
     this.count++;
     this.bytes += entry.frame.length;
+    this.meter.bytes += entry.frame.length;
     while (this.bytes > this.limits.maxBytes && this.count > 0) this.dropOldest();
     this.expire(entry.at);
   }
@@ -68,6 +74,15 @@ export class HistoryRing {
     while (this.count > 0 && this.slots[this.head]!.at < cutoff) this.dropOldest();
   }
 
+  /** Drops every entry (the history budget evicted this channel) and gives the slots back. */
+  clear(): void {
+    this.meter.bytes -= this.bytes;
+    this.bytes = 0;
+    this.count = 0;
+    this.head = 0;
+    this.slots = new Array(1);
+  }
+
   private grow(): void {
     const next: (HistoryEntry | undefined)[] = new Array(Math.min(this.limits.maxCount, this.slots.length * 2));
     for (let i = 0; i < this.count; i++) next[i] = this.slots[(this.head + i) % this.slots.length];
@@ -79,6 +94,7 @@ export class HistoryRing {
     const e = this.slots[this.head]!;
     this.slots[this.head] = undefined;
     this.bytes -= e.frame.length;
+    this.meter.bytes -= e.frame.length;
     this.head = (this.head + 1) % this.slots.length;
     this.count--;
   }

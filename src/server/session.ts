@@ -8,6 +8,7 @@ import type { ServerSettings } from '../config/server-settings.js';
 import { buildTextFrame, writePrebuilt, writePrebuiltFrames } from './frame-writer.js';
 import { MAX_BATCH_BYTES, type WriteCoalescer } from './write-coalescer.js';
 import { ReplyOrder } from './reply-order.js';
+import type { IpLimits } from './ip-limits.js';
 import type { GatewayCounters } from './stats.js';
 
 /** What a session needs from the gateway around it. */
@@ -22,6 +23,8 @@ export interface SessionContext {
   readonly log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** Flushes every session's outbox once per turn of the event loop. */
   readonly coalescer: WriteCoalescer;
+  /** Per-IP allowances, when one is set (see ip-limits.ts). */
+  readonly ipLimits?: IpLimits;
   /** The socket has closed and the session left its channels. */
   sessionClosed(session: Session): void;
 }
@@ -77,6 +80,8 @@ export class Session {
   private outFirst: Buffer | undefined = undefined;
   private outMore: Buffer[] | undefined = undefined;
   private outBytes = 0;
+  /** The client's address, set by the gateway only when a per-IP limit is on. */
+  ip = '';
 
   constructor(id: string, ws: WebSocket, ctx: SessionContext, canUse: ((channel: string) => boolean) | undefined) {
     this.id = id;
@@ -313,7 +318,8 @@ export class Session {
         this.subs.delete(channel);
         this.ctx.hub.remove(channel, this);
         this.ctx.counters.recoveryFailures++;
-        this.sendError('FG_ERR_RECOVERY_FAILED', `subscribe failed: ${(err as Error).message}`, id, channel);
+        const code = err instanceof FloodgateError && err.code === 'FG_ERR_TOO_MANY_CHANNELS' ? err.code : 'FG_ERR_RECOVERY_FAILED';
+        this.sendError(code, `subscribe failed: ${(err as Error).message}`, id, channel);
         if (sub.unsubscribe) this.unsubscribe(sub.unsubscribe);
       }),
     ).catch((err: unknown) => this.failed(err)); // a throw in the answer must not become an unhandled rejection
@@ -337,6 +343,11 @@ export class Session {
 
   private publish(frame: PublishFrame): void {
     const { channel, id } = frame;
+    if (this.ctx.ipLimits && !this.ctx.ipLimits.takePublish(this.ip, monoMs())) {
+      this.ctx.counters.rateLimitedMessages++;
+      this.sendError('FG_ERR_IP_RATE_LIMITED', `this address published more than ${this.ctx.settings.ipPublishRate}/s over all its connections (burst ${this.ctx.settings.ipPublishBurst}); publication dropped`, id, channel);
+      return;
+    }
     if (this.canUse && !this.canUse(channel)) {
       this.sendError('FG_ERR_FORBIDDEN_CHANNEL', `the token does not allow channel ${channel}`, id, channel);
       return;

@@ -100,6 +100,8 @@ export interface GatewayStats {
   channels: { local: number; subscriptions: number };
   /** HTTP requests refused (each with a status and a JSON body), by kind. */
   http: { refused: HttpRefusals };
+  /** Per-IP allowances (maxConnectionsPerIp, ipPublishRate): addresses tracked and what they were refused. */
+  perIp: { addresses: number; refusedConnections: number; refusedPublishes: number };
   broker: BrokerStats;
   memory: { rss: number; heapUsed: number; limit: number; limitSource: string };
   fds: { open: number | undefined; limit: number | undefined };

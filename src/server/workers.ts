@@ -41,7 +41,7 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
   const shares = splitCapacity({ workers: count, memoryLimit: memory, maxConnections: settings.maxConnections });
   const ipcBroker = settings.broker === 'memory';
   const host = ipcBroker
-    ? new IpcBrokerHost(new MemoryBroker({ maxCount: settings.historySize, maxBytes: settings.historyBytes, ttlMs: settings.historyTtl }, settings.idempotencyWindow))
+    ? new IpcBrokerHost(new MemoryBroker({ maxCount: settings.historySize, maxBytes: settings.historyBytes, ttlMs: settings.historyTtl }, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels }))
     : undefined;
   await host?.start();
 

@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryBroker } from '../../src/broker/memory-broker.js';
+import { createGateway } from '../../src/server/gateway.js';
+import { FloodgateError } from '../../src/errors.js';
+import { IpLimits } from '../../src/server/ip-limits.js';
+import { openPeer, rawUpgrade } from '../helpers/ws-peer.js';
+
+const base = { host: '127.0.0.1', port: 0, logLevel: 'silent' } as const;
+const KB = 'x'.repeat(1000);
+
+test('history budget: past historyMemory the least recently used channels lose their history, and say history_gone', async () => {
+  const b = new MemoryBroker({ maxCount: 100, maxBytes: 1 << 20, ttlMs: 0 }, 300_000, { historyMemory: 20_000, maxChannels: 0 });
+  const first = await b.publish('c0', KB);
+  for (let i = 1; i < 40; i++) await b.publish(`c${i}`, KB);
+  const st = b.stats();
+  assert.ok(st.historyBytes <= 20_000, `history ${st.historyBytes} B over the 20,000 B budget`);
+  assert.ok(st.historyBytes > 15_000, 'the budget is used, not emptied');
+  assert.ok(b.historyEvictions >= 20);
+  const old = await b.recover('c0', { epoch: first.epoch, offset: 0 });
+  assert.deepEqual([old.ok, !old.ok && old.reason], [false, 'history_gone']);
+  const recent = await b.recover('c39', { epoch: (await b.recover('c39')).epoch, offset: 0 });
+  assert.ok(recent.ok && recent.publications.length === 1);
+  // ~18 channels of ~1.07 KB fit (c22–c39). A recovery marks c25 used: it survives the next ten
+  // evictions, c26 (older in use) does not
+  const c25 = await b.recover('c25');
+  assert.ok((await b.recover('c25', { epoch: c25.epoch, offset: 0 })).ok);
+  for (let i = 40; i < 50; i++) await b.publish(`c${i}`, KB);
+  assert.ok((await b.recover('c25', { epoch: c25.epoch, offset: 0 })).ok);
+  const c26 = await b.recover('c26');
+  const gone = await b.recover('c26', { epoch: c26.epoch, offset: 0 });
+  assert.ok(!gone.ok && gone.reason === 'history_gone');
+  await b.close();
+});
+
+test('maxChannels: a publish or subscribe that would create one channel too many is refused with a code', { timeout: 30_000 }, async () => {
+  const b = new MemoryBroker({ maxCount: 10, maxBytes: 1 << 20, ttlMs: 0 }, 300_000, { historyMemory: 0, maxChannels: 3 });
+  for (const c of ['a', 'b', 'c']) await b.publish(c, 1);
+  await assert.rejects(b.publish('d', 1), (e: FloodgateError) => e.code === 'FG_ERR_TOO_MANY_CHANNELS' && /maxChannels 3/.test(e.message));
+  await b.publish('a', 2); // existing channels still work
+  await b.close();
+
+  const g = await createGateway({ ...base, maxChannels: 2 });
+  try {
+    const p = await openPeer(`ws://127.0.0.1:${g.port}`);
+    p.send({ type: 'publish', id: 1, channel: 'one', data: 1 });
+    p.send({ type: 'subscribe', id: 2, channel: 'two' });
+    p.send({ type: 'subscribe', id: 3, channel: 'three' });
+    p.send({ type: 'publish', id: 4, channel: 'four', data: 1 });
+    const answers = await p.count((f) => f.id !== undefined, 4);
+    assert.deepEqual(answers.map((f) => [f.id, f.type, f.code]), [
+      [1, 'published', undefined], [2, 'subscribed', undefined], [3, 'error', 'FG_ERR_TOO_MANY_CHANNELS'], [4, 'error', 'FG_ERR_TOO_MANY_CHANNELS'],
+    ]);
+    assert.equal(g.stats().broker.channels, 2, 'the refused subscribe left no channel behind');
+    assert.equal(g.stats().channels.local, 1);
+    p.close();
+  } finally {
+    await g.close(1000);
+  }
+});
+
+test('per-IP limits: a reconnect does not reset the publish allowance; connections past the cap get 429 JSON', { timeout: 30_000 }, async () => {
+  const g = await createGateway({ ...base, maxConnectionsPerIp: 2, ipPublishRate: 0.001, ipPublishBurst: 3 });
+  try {
+    const url = `ws://127.0.0.1:${g.port}`;
+    const a = await openPeer(url);
+    for (let i = 1; i <= 4; i++) a.send({ type: 'publish', id: i, channel: 'c', data: i });
+    const first = await a.count((f) => f.id !== undefined, 4);
+    assert.deepEqual(first.map((f) => f.type === 'error' ? f.code : f.type), ['published', 'published', 'published', 'FG_ERR_IP_RATE_LIMITED']);
+    const b = await openPeer(url);
+    const refused = await rawUpgrade(g.port);
+    assert.equal(refused.status, 429);
+    assert.equal(JSON.parse(refused.body).code, 'FG_ERR_IP_CONNECTIONS');
+    a.close();
+    await a.closed;
+    b.send({ type: 'publish', id: 9, channel: 'c', data: 9 });
+    assert.equal((await b.next((f) => f.id === 9)).code, 'FG_ERR_IP_RATE_LIMITED', 'a new connection from the same address has no new allowance');
+    // a's slot comes back once the gateway has seen its socket close (poll: no timing assumption)
+    const deadline = Date.now() + 10_000;
+    while (g.stats().connections.current > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const c = await openPeer(url);
+    c.close();
+    const s = g.stats();
+    assert.equal(s.perIp.refusedConnections, 1);
+    assert.equal(s.perIp.refusedPublishes, 2);
+    assert.equal(s.http.refused.ip_connections, 1);
+    b.close();
+  } finally {
+    await g.close(1000);
+  }
+});
+
+test('IpLimits: an address is forgotten once it holds no connection and its bucket has refilled', () => {
+  const l = new IpLimits({ maxConnectionsPerIp: 1, ipPublishRate: 1, ipPublishBurst: 2 });
+  assert.equal(l.connect('1.2.3.4', 0), true);
+  assert.equal(l.connect('1.2.3.4', 0), false);
+  assert.equal(l.takePublish('1.2.3.4', 0), true);
+  l.disconnected('1.2.3.4');
+  l.sweep(10);
+  assert.equal(l.addresses, 1, 'bucket not full yet');
+  l.sweep(5000);
+  assert.equal(l.addresses, 0);
+});
+
+test('flood of distinct channels (bounded): history stays within historyMemory and every publish is answered', { timeout: 60_000 }, async () => {
+  const budget = 512 * 1024;
+  const g = await createGateway({ ...base, historyMemory: budget, rateBurst: 1000 });
+  try {
+    const url = `ws://127.0.0.1:${g.port}`;
+    const peers = await Promise.all(Array.from({ length: 10 }, () => openPeer(url)));
+    const payload = 'p'.repeat(10 * 1024);
+    peers.forEach((p, k) => { for (let i = 0; i < 20; i++) p.send({ type: 'publish', id: i, channel: `flood-${k}-${i}`, data: payload }); });
+    for (const p of peers) await p.count((f) => f.type === 'published', 20, 30_000);
+    const b = g.stats().broker;
+    assert.ok(b.historyBytes <= budget, `history ${b.historyBytes} B > budget ${budget} B`);
+    assert.equal(b.channels, 200);
+    assert.ok((b.historyEvictions ?? 0) >= 200 - Math.floor(budget / (10 * 1024)), `evictions ${b.historyEvictions}`);
+    for (const p of peers) p.close();
+  } finally {
+    await g.close(1000);
+  }
+});
