@@ -6,6 +6,9 @@ import { DEFAULT_MAX_DEPTH, exceedsDepth } from './depth.js';
 
 const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
 const channel = z.string().regex(CHANNEL_PATTERN);
+// `data` comes out of JSON.parse, so it is JSON by construction: re-checking it with z.json() walked
+// every node recursively (2.4 ms for a 4.5 KB table, see benchmarks/hostile). Only presence is checked.
+const jsonData = z.custom<Json>((v) => v !== undefined, { message: 'Invalid input: expected JSON data, received undefined' });
 
 const clientFrameSchema = z.discriminatedUnion('type', [
   z.object({
@@ -16,7 +19,7 @@ const clientFrameSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('unsubscribe'), id, channel }),
   z.object({
-    type: z.literal('publish'), id, channel, data: z.json(),
+    type: z.literal('publish'), id, channel, data: jsonData,
     idempotencyKey: z.string().min(1).max(MAX_KEY_LENGTH).optional(),
     publisher: z.string().min(1).max(MAX_KEY_LENGTH).optional(),
     seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),

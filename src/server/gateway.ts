@@ -620,7 +620,7 @@ export class Gateway {
       http: { refused: { ...c.http } },
       perIp: { addresses: this.ipLimits.addresses, refusedConnections: this.ipLimits.refusedConnections, refusedPublishes: this.ipLimits.refusedPublishes },
       broker: this.broker.stats(),
-      memory: { rss: mem.rss, heapUsed: mem.heapUsed, limit: this.memory.bytes, limitSource: this.memory.source },
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external, arrayBuffers: mem.arrayBuffers, limit: this.memory.bytes, limitSource: this.memory.source },
       fds: { open: countOpenFds(), limit: this.fdLimit },
     };
   }

@@ -103,6 +103,6 @@ export interface GatewayStats {
   /** Per-IP allowances (maxConnectionsPerIp, ipPublishRate): addresses tracked and what they were refused. */
   perIp: { addresses: number; refusedConnections: number; refusedPublishes: number };
   broker: BrokerStats;
-  memory: { rss: number; heapUsed: number; limit: number; limitSource: string };
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; limit: number; limitSource: string };
   fds: { open: number | undefined; limit: number | undefined };
 }
