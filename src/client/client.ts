@@ -41,6 +41,8 @@ export interface RecoveryEvent {
 
 export interface ClientEvents {
   state: { oldState: ClientState; newState: ClientState };
+  /** The connection's token was renewed in place (`refresh` frame); `exp` is the new expiry in seconds. */
+  refreshed: { exp: number };
   connected: ConnectedEvent;
   disconnected: DisconnectedEvent;
   /** A reconnect is scheduled after this delay (also recorded in `client.delays`). */
@@ -92,6 +94,9 @@ interface Connection {
   /** Why the client tore this connection down itself (timeouts), for the events. */
   teardown?: FloodgateError;
   liveness: Liveness | undefined;
+  /** Renews the token before the server closes with 4001 (only with a token function). */
+  refreshTimer?: ReturnType<typeof setTimeout>;
+  refreshId?: number;
 }
 
 /** A publish() between the call and its answer: kept until answered, refused or past its deadline. */
@@ -557,6 +562,13 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
         this.settlePublish(p, f.duplicate === true ? { epoch: f.epoch, offset: f.offset, duplicate: true } : { epoch: f.epoch, offset: f.offset });
         return;
       }
+      case 'refreshed':
+        if (f.id !== undefined && f.id === conn.refreshId) {
+          conn.refreshId = undefined;
+          this.emit('refreshed', { exp: f.exp });
+          this.scheduleRefresh(conn, f.exp);
+        }
+        return;
       case 'error':
         this.onErrorFrame(f);
         return;
@@ -581,6 +593,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (this.conn !== conn) return; // a listener closed the client
     this.flushOutbox(conn);
     this.subscribes.start(this.subs.values());
+    this.scheduleRefresh(conn, f.exp);
     if (this.options.pingInterval > 0) {
       conn.liveness = new Liveness(this.options, {
         ping: () => this.send({ type: 'ping' }),
@@ -782,6 +795,39 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     conn?.liveness?.stop();
+    if (conn?.refreshTimer !== undefined) clearTimeout(conn.refreshTimer);
+    if (conn) conn.refreshTimer = undefined;
+  }
+
+  /**
+   * With a token function and a token that expires (`exp` in welcome/refreshed), asks the function
+   * for a new token ahead of time and sends it in a `refresh` frame: the server would otherwise close
+   * with 4001 at `exp`. The margin is a tenth of the time left, from 1 s to 60 s.
+   */
+  private scheduleRefresh(conn: Connection, exp: number | undefined): void {
+    if (conn.refreshTimer !== undefined) clearTimeout(conn.refreshTimer);
+    conn.refreshTimer = undefined;
+    if (typeof this.options.token !== 'function' || typeof exp !== 'number') return;
+    const left = exp * 1000 - Date.now();
+    const delay = Math.min(2 ** 31 - 1, Math.max(0, left - Math.min(60_000, Math.max(1000, left / 10))));
+    conn.refreshTimer = setTimeout(() => void this.refreshToken(conn), delay);
+  }
+
+  private async refreshToken(conn: Connection): Promise<void> {
+    conn.refreshTimer = undefined;
+    const fn = this.options.token;
+    if (this.conn !== conn || typeof fn !== 'function') return;
+    let token: string;
+    try {
+      token = await fn();
+    } catch (err) {
+      this.emit('error', new FloodgateError('FG_ERR_UNAUTHORIZED', `the token function failed while renewing the token: ${(err as Error)?.message ?? String(err)}`));
+      return;
+    }
+    if (this.conn !== conn || !conn.welcomed) return;
+    const id = this.takeId();
+    conn.refreshId = id;
+    this.send({ type: 'refresh', id, token });
   }
 
   private clearTimers(): void {

@@ -26,8 +26,9 @@ export interface SubscribeQueueDeps {
  * with hundreds of subscriptions would otherwise hit the token bucket, and `rateLimitClose`
  * limited frames in a row close the connection (4029) — a reconnect loop.
  *
- * The gateway answers a rate-limited frame with an `error` that has no `id` (it drops the frame
- * unread), so the request it belonged to is unknown: after the pause, every subscribe sent
+ * The gateway answers a rate-limited frame with an `error` carrying the refused frame's `id`
+ * (handled in refused()); older gateways sent none, and then the request it belonged to is
+ * unknown: after the pause, every subscribe sent
  * before that error and still unanswered is sent again. If the first one was merely slow, the
  * server answers the second with FG_ERR_ALREADY_SUBSCRIBED, which is ignored here; the first
  * `subscribed` answer wins.

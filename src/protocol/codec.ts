@@ -25,13 +25,14 @@ const clientFrameSchema = z.discriminatedUnion('type', [
     seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   }),
   z.object({ type: z.literal('ping'), id }),
+  z.object({ type: z.literal('refresh'), id, token: z.string().min(1).max(8192) }),
 ]);
 
 export type DecodeResult =
   | { ok: true; frame: ClientFrame }
   | { ok: false; code: ErrorCode; message: string; id?: number };
 
-const KNOWN_TYPES = new Set(['subscribe', 'unsubscribe', 'publish', 'ping']);
+const KNOWN_TYPES = new Set(['subscribe', 'unsubscribe', 'publish', 'ping', 'refresh']);
 
 /** Echoes a client's value in an error message without echoing kilobytes of it. */
 function preview(value: unknown): string {
@@ -69,7 +70,7 @@ export function decodeClientFrame(input: string | Uint8Array, maxDepth: number =
     return { ok: false, code: 'FG_ERR_BAD_FRAME', message: `frame nests deeper than maxDepth ${maxDepth} levels of arrays/objects (the frame itself is level 1)`, id: frameId };
   }
   if (typeof obj.type !== 'string' || !KNOWN_TYPES.has(obj.type)) {
-    return { ok: false, code: 'FG_ERR_UNKNOWN_TYPE', message: `unknown frame type ${preview(obj.type)}; expected subscribe, unsubscribe, publish or ping`, id: frameId };
+    return { ok: false, code: 'FG_ERR_UNKNOWN_TYPE', message: `unknown frame type ${preview(obj.type)}; expected subscribe, unsubscribe, publish, ping or refresh`, id: frameId };
   }
   if ('channel' in obj && (typeof obj.channel !== 'string' || !CHANNEL_PATTERN.test(obj.channel))) {
     return { ok: false, code: 'FG_ERR_BAD_CHANNEL', message: 'channel must be 1–128 characters of A-Z a-z 0-9 _ - : . @ /', id: frameId };

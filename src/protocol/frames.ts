@@ -38,7 +38,13 @@ export interface PingFrame {
   type: 'ping';
   id?: number;
 }
-export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PublishFrame | PingFrame;
+/** A new token for this connection, before the current one expires (answered `refreshed` or `error`). */
+export interface RefreshFrame {
+  type: 'refresh';
+  id?: number;
+  token: string;
+}
+export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PublishFrame | PingFrame | RefreshFrame;
 
 // server → client
 export interface WelcomeFrame {
@@ -52,6 +58,8 @@ export interface WelcomeFrame {
   rateRefill: number;
   /** ms for which an idempotencyKey is remembered (0 = publishes are not deduplicated). */
   idempotencyWindow?: number;
+  /** Expiry of the connection's token (seconds since the epoch), when the gateway checks tokens. */
+  exp?: number;
 }
 
 export type RecoveryFailure = 'epoch_changed' | 'history_gone' | 'offset_ahead' | 'unavailable';
@@ -95,6 +103,12 @@ export interface PongFrame {
   type: 'pong';
   id?: number;
 }
+export interface RefreshedFrame {
+  type: 'refreshed';
+  id?: number;
+  /** The new expiry, seconds since the Unix epoch. */
+  exp: number;
+}
 export interface ErrorFrame {
   type: 'error';
   id?: number;
@@ -109,6 +123,7 @@ export type ServerFrame =
   | PublishedFrame
   | UnsubscribedFrame
   | PongFrame
+  | RefreshedFrame
   | ErrorFrame;
 
 /** Longest idempotencyKey and publisher id. */

@@ -12,6 +12,7 @@ import { resolveSettings, type ResolveInput, type SettingSource } from '../confi
 import { SERVER_SETTINGS, type ServerSettings } from '../config/server-settings.js';
 import { FloodgateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import type { ServerFrame } from '../protocol/frames.js';
 import { NODE_DEFAULT_BACKLOG, readFdLimits, readMemoryLimit, readSomaxconn } from '../system/limits.js';
 import { countOpenFds } from '../system/process-usage.js';
 import { Admission } from './admission.js';
@@ -172,6 +173,11 @@ export class Gateway {
     this.ctx = {
       settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
       ipLimits: this.ipLimits.active ? this.ipLimits : undefined,
+      // refresh goes through the same verification as the upgrade, whatever the token format
+      verifyToken: settings.authSecret === '' ? undefined : (token: string) => {
+        const check = verifyToken(settings.authSecret, token);
+        return check.ok ? { ok: true as const, exp: check.claims.exp, canUse: channelMatcher(check.claims.channels) } : check;
+      },
       sessionClosed: (session) => {
         this.sessions.delete(session);
         this.admission.connectionClosed();
@@ -456,6 +462,7 @@ export class Gateway {
       return;
     }
     let canUse: ((channel: string) => boolean) | undefined;
+    let tokenExp = 0;
     if (s.authSecret !== '') {
       const token = tokenFromRequest(req);
       const check = token === undefined ? { ok: false as const, reason: 'no token' } : verifyToken(s.authSecret, token);
@@ -465,6 +472,7 @@ export class Gateway {
         return;
       }
       canUse = channelMatcher(check.claims.channels);
+      tokenExp = check.claims.exp;
     }
     let answered = false;
     let cancel = noop;
@@ -473,7 +481,7 @@ export class Gateway {
       answered = true;
       socket.removeListener('close', onGoneWhileWaiting);
       if (outcome === 'admitted') {
-        this.handshake(req, socket, head, canUse);
+        this.handshake(req, socket, head, canUse, tokenExp);
       } else if (outcome === 'closed') {
         c.rejectedShuttingDown++;
         rejectUpgrade(socket, 503, 'FG_ERR_SHUTTING_DOWN', 'server is shutting down', s.retryAfter);
@@ -490,7 +498,7 @@ export class Gateway {
     if (!answered) socket.once('close', onGoneWhileWaiting);
   }
 
-  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined): void {
+  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number): void {
     if (socket.destroyed) {
       this.admission.handshakeFailed();
       this.counters.handshakeFailures++;
@@ -507,13 +515,14 @@ export class Gateway {
       socket.removeListener('close', onEarlyClose);
       this.admission.handshakeSucceeded();
       this.counters.admitted++;
-      this.onWebSocket(ws as TrackedSocket, canUse);
+      this.onWebSocket(ws as TrackedSocket, canUse, tokenExp);
     });
     if (!socket.destroyed) (socket as Socket).uncork();
   }
 
-  private onWebSocket(ws: TrackedSocket, canUse: ((channel: string) => boolean) | undefined): void {
+  private onWebSocket(ws: TrackedSocket, canUse: ((channel: string) => boolean) | undefined, tokenExp: number): void {
     const session = new Session((this.nextSessionId++).toString(36), ws, this.ctx, canUse);
+    session.tokenExp = tokenExp;
     if (this.ipLimits.active) session.ip = (ws as unknown as { _socket?: Socket })._socket?.remoteAddress ?? '';
     ws[kSession] = session;
     this.sessions.add(session);
@@ -522,10 +531,12 @@ export class Gateway {
     ws.on('error', onWsError); // errors end in 'close'; ws has already picked the close code
     ws.once('close', onWsClose);
     const s = this.settings;
-    session.send({
+    const welcome: ServerFrame = {
       type: 'welcome', node: this.node, session: session.id, pingInterval: s.pingInterval, maxPayload: s.maxPayload,
       rateBurst: s.rateBurst, rateRefill: s.rateRefill, idempotencyWindow: s.idempotencyWindow,
-    });
+    };
+    if (tokenExp > 0) welcome.exp = tokenExp;
+    session.send(welcome);
   }
 
   /** Once a second over all sessions: idle, slow consumers, stalled writes, pings. */
@@ -534,8 +545,15 @@ export class Gateway {
     const s = this.settings;
     const c = this.counters;
     if (this.ipLimits.active) this.ipLimits.sweep(now);
+    const nowSeconds = Date.now() / 1000;
     for (const sess of this.sessions) {
       if (sess.closing) continue;
+      if (sess.tokenExp > 0 && sess.tokenExp <= nowSeconds) {
+        // docs/protocol.md: an expired token closes with 4001 (refresh before it, with a `refresh` frame)
+        c.closedTokenExpired++;
+        sess.closeWith(CloseCode.UNAUTHORIZED, 'token expired');
+        continue;
+      }
       const ws = sess.ws;
       const sock = (ws as unknown as { _socket?: Socket })._socket;
       if (!sock) continue;
@@ -609,12 +627,13 @@ export class Gateway {
         slow_consumer: c.closedSlowConsumer, write_timeout: c.closedWriteTimeout, idle_timeout: c.closedIdleTimeout,
         rate_limited: c.closedRateLimited, bad_frames: c.closedBadFrames,
         protocol_error: c.closedProtocolError, invalid_utf8: c.closedInvalidUtf8, message_too_big: c.closedTooBig,
+        token_expired: c.closedTokenExpired,
       },
       messages: {
         in: c.messagesIn, out: c.messagesOut, publicationWrites: c.publicationWrites, publications: c.publications, publishFailures: c.publishFailures, duplicatePublishes: c.duplicatePublishes,
         rateLimited: c.rateLimitedMessages, badFrames: c.badFrames, replayRequests: c.replayRequests,
         replayedMessages: c.replayedMessages, recoveryFailures: c.recoveryFailures,
-        internalErrors: c.internalErrors,
+        internalErrors: c.internalErrors, refreshes: c.refreshes, refreshFailures: c.refreshFailures,
       },
       channels: { local: this.hub.channelCount, subscriptions: this.hub.subscriptions },
       http: { refused: { ...c.http } },

@@ -3,7 +3,7 @@ import type { Broker, Publication } from '../broker/broker.js';
 import { FloodgateError, type ErrorCode } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { decodeClientFrame, encodeServerFrame, frameIdOf } from '../protocol/codec.js';
-import type { ClientFrame, PublishFrame, ServerFrame, SubscribeFrame, UnsubscribeFrame } from '../protocol/frames.js';
+import type { ClientFrame, PublishFrame, RefreshFrame, ServerFrame, SubscribeFrame, UnsubscribeFrame } from '../protocol/frames.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import { buildTextFrame, writePrebuilt, writePrebuiltFrames } from './frame-writer.js';
 import { MAX_BATCH_BYTES, type WriteCoalescer } from './write-coalescer.js';
@@ -23,6 +23,11 @@ export interface SessionContext {
   readonly log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   /** Flushes every session's outbox once per turn of the event loop. */
   readonly coalescer: WriteCoalescer;
+  /**
+   * Checks a token with the gateway's verification (whatever the token format), for `refresh`.
+   * Undefined when the gateway checks no tokens.
+   */
+  readonly verifyToken?: (token: string) => { ok: true; exp: number; canUse: ((channel: string) => boolean) | undefined } | { ok: false; reason: string };
   /** Per-IP allowances, when one is set (see ip-limits.ts). */
   readonly ipLimits?: IpLimits;
   /** The socket has closed and the session left its channels. */
@@ -57,7 +62,9 @@ export class Session {
   readonly ws: WebSocket;
   private readonly ctx: SessionContext;
   private subs: Map<string, SubState> | undefined;
-  private readonly canUse: ((channel: string) => boolean) | undefined;
+  private canUse: ((channel: string) => boolean) | undefined;
+  /** Expiry of the connection's token, seconds since the epoch; 0 = no token. The sweep closes with 4001 past it. */
+  tokenExp = 0;
   // Times are whole milliseconds of monoMs() and counters small integers, so V8 keeps them
   // unboxed in the object: this object exists once per connection.
   // token bucket, in thousandths of a token
@@ -262,6 +269,9 @@ export class Session {
       case 'publish':
         this.publish(frame);
         return;
+      case 'refresh':
+        this.refresh(frame);
+        return;
     }
   }
 
@@ -373,6 +383,25 @@ export class Session {
         this.sendError(code, (err as Error).message, id, channel);
       }),
     ).catch((err: unknown) => this.failed(err));
+  }
+
+  /** A new token for this connection: a new expiry and channel list, or an error (the old token stays). */
+  private refresh(frame: RefreshFrame): void {
+    const verify = this.ctx.verifyToken;
+    if (verify === undefined) {
+      this.sendError('FG_ERR_UNAUTHORIZED', 'this gateway checks no tokens: there is nothing to refresh', frame.id);
+      return;
+    }
+    const check = verify(frame.token);
+    if (!check.ok) {
+      this.ctx.counters.refreshFailures++;
+      this.sendError('FG_ERR_UNAUTHORIZED', `refresh refused: ${check.reason}; the current token stays until it expires`, frame.id);
+      return;
+    }
+    this.ctx.counters.refreshes++;
+    this.tokenExp = check.exp;
+    this.canUse = check.canUse;
+    this.answer(frame.id === undefined ? { type: 'refreshed', exp: check.exp } : { type: 'refreshed', id: frame.id, exp: check.exp });
   }
 
   /** A publication on a channel this session holds; `wire` is the frame built once for all subscribers. */

@@ -26,6 +26,10 @@ export interface GatewayCounters {
   closedTooBig: number;
   /** Exceptions caught while handling one frame (a server bug; the frame got FG_ERR_INTERNAL). */
   internalErrors: number;
+  /** Connections closed with 4001 because their token expired. */
+  closedTokenExpired: number;
+  refreshes: number;
+  refreshFailures: number;
   messagesIn: number;
   messagesOut: number;
   /** Socket writes that carried publication frames (several frames of one turn share one write). */
@@ -48,7 +52,7 @@ export function newCounters(): GatewayCounters {
     admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedShuttingDown: 0,
     rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
-    closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0, http: newHttpRefusals(),
+    closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0, closedTokenExpired: 0, refreshes: 0, refreshFailures: 0, http: newHttpRefusals(),
     messagesIn: 0, messagesOut: 0, publicationWrites: 0, publications: 0, publishFailures: 0, duplicatePublishes: 0, rateLimitedMessages: 0, badFrames: 0,
     replayRequests: 0, replayedMessages: 0, recoveryFailures: 0,
   };
@@ -80,7 +84,7 @@ export interface GatewayStats {
   };
   closed: {
     slow_consumer: number; write_timeout: number; idle_timeout: number; rate_limited: number; bad_frames: number;
-    protocol_error: number; invalid_utf8: number; message_too_big: number;
+    protocol_error: number; invalid_utf8: number; message_too_big: number; token_expired: number;
   };
   messages: {
     in: number;
@@ -96,6 +100,8 @@ export interface GatewayStats {
     replayedMessages: number;
     recoveryFailures: number;
     internalErrors: number;
+    refreshes: number;
+    refreshFailures: number;
   };
   channels: { local: number; subscriptions: number };
   /** HTTP requests refused (each with a status and a JSON body), by kind. */
