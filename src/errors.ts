@@ -42,6 +42,7 @@ export const ErrorCodes = {
   FG_ERR_STATS_UNAVAILABLE: 'The machine-wide stats could not be collected from the primary process (HTTP 503).',
   FG_ERR_INTERNAL: 'An unexpected server error while answering an HTTP request or handling one frame.',
   FG_ERR_DASHBOARD_OFF: 'The dashboard is turned off on this gateway (HTTP 404).',
+  FG_ERR_ADMIN_FORBIDDEN: 'A request for /stats, /stats/machine, /metrics or /dashboard refused by adminAccess: no or wrong token, or not a loopback peer (HTTP 403).',
   FG_ERR_DASHBOARD_TOKEN: 'The dashboard request has no token or a wrong one (HTTP 403).',
   // client SDK
   FG_ERR_CLIENT_CLOSED: 'The client was closed by the application; the operation cannot proceed.',

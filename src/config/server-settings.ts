@@ -48,6 +48,7 @@ export interface ServerSettings {
   workerBalance: 'auto' | 'round-robin' | 'shared' | 'reuseport';
   dashboard: 'auto' | 'on' | 'off';
   dashboardToken: string;
+  adminAccess: 'auto' | 'token' | 'loopback' | 'off';
 }
 
 /**
@@ -133,4 +134,8 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     doc: 'GET /dashboard (live page): `auto` = on when `dashboardToken` is set or the host is loopback (127.0.0.1, ::1, localhost), else off; `on` = always (no token needed unless set); `off` = 404.',
   },
   { key: 'dashboardToken', kind: 'string', default: '', doc: 'Token the dashboard asks for (`?token=` or header `x-floodgate-token`); setting it turns the dashboard on for any host.' },
+  {
+    key: 'adminAccess', kind: 'enum', values: ['auto', 'token', 'loopback', 'off'], default: 'auto',
+    doc: 'Who may read /stats, /stats/machine, /metrics and /dashboard: `token` = requests with `dashboardToken` (`?token=`, `x-floodgate-token`, `Authorization: Bearer`); `loopback` = peers on this machine only; `off` = anyone. `auto` = `token` when `dashboardToken` is set, else `loopback`. Refusals are 403 FG_ERR_ADMIN_FORBIDDEN; /healthz stays open.',
+  },
 ];

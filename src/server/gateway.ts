@@ -27,6 +27,7 @@ import { aggregateStats } from './machine-stats.js';
 import { sendJson } from './send-json.js';
 import { rejectUpgrade } from './reject.js';
 import { IpLimits } from './ip-limits.js';
+import { ADMIN_PATHS, adminDenied, effectiveAdminAccess, type EffectiveAdminAccess } from './admin-access.js';
 import { refusalForParserError, refusalForWsError, refuseOnSocket, type Refusal } from './http-refusal.js';
 import { monoMs, Session, type SessionContext } from './session.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -103,6 +104,8 @@ export class Gateway {
   private readonly hub: Hub;
   /** Per-IP connection and publish allowances (off unless maxConnectionsPerIp / ipPublishRate are set). */
   readonly ipLimits: IpLimits;
+  /** The one access policy of /stats, /stats/machine, /metrics and /dashboard (admin-access.ts). */
+  readonly adminAccess: EffectiveAdminAccess;
   private readonly server: Server;
   /** The listening socket: accepts as fast as the kernel hands connections over (see onAccepted). */
   private readonly listener: NetServer;
@@ -170,6 +173,10 @@ export class Gateway {
       maxPendingHandshakes: settings.maxPendingHandshakes,
     });
     this.ipLimits = new IpLimits(settings);
+    this.adminAccess = effectiveAdminAccess(settings.adminAccess, settings.dashboardToken);
+    if (this.adminAccess === 'token' && settings.dashboardToken === '') {
+      throw new FloodgateError('FG_ERR_INVALID_CONFIG', 'Invalid value for `adminAccess`: `token` needs `dashboardToken` (--dashboard-token) to be set');
+    }
     this.ctx = {
       settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
       ipLimits: this.ipLimits.active ? this.ipLimits : undefined,
@@ -415,6 +422,13 @@ export class Gateway {
     const isRead = req.method === 'GET' || req.method === 'HEAD';
     const handler = this.routes.get(path);
     if (handler && isRead) {
+      // the dashboard checks the same token itself (answering FG_ERR_DASHBOARD_TOKEN); every other rule applies here
+      const checked = ADMIN_PATHS.has(path) && !(this.adminAccess === 'token' && path.startsWith('/dashboard'));
+      const denied = checked ? adminDenied(this.adminAccess, this.settings.dashboardToken, req) : undefined;
+      if (denied !== undefined) {
+        this.refuse(res, { status: 403, code: 'FG_ERR_ADMIN_FORBIDDEN', kind: 'admin_forbidden', message: denied });
+        return;
+      }
       handler(req, res);
       return;
     }

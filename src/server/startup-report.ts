@@ -1,3 +1,4 @@
+import { describeAdminAccess, type EffectiveAdminAccess } from './admin-access.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import type { Gateway } from './gateway.js';
 
@@ -34,6 +35,8 @@ export interface StartupReport {
     maxSubscriptions: number;
     auth: boolean;
     allowedOrigins: string[];
+    /** Who may read /stats, /metrics and /dashboard (adminAccess, resolved). */
+    adminAccess: string;
   };
   history: { size: number; bytes: number; ttlMs: number };
   broker: string;
@@ -89,7 +92,7 @@ export function buildStartupReport(g: Gateway): StartupReport {
     protection: {
       maxPayload: s.maxPayload, compression: s.compression, maxBufferedBytes: s.maxBufferedBytes, slowConsumerChecks: s.slowConsumerChecks,
       rateBurst: s.rateBurst, rateRefillPerSecond: s.rateRefill, rateLimitClose: s.rateLimitClose, maxSubscriptions: s.maxSubscriptions,
-      auth: s.authSecret !== '', allowedOrigins: s.allowedOrigins,
+      auth: s.authSecret !== '', allowedOrigins: s.allowedOrigins, adminAccess: g.adminAccess,
     },
     history: { size: s.historySize, bytes: s.historyBytes, ttlMs: s.historyTtl },
     broker: g.broker.kind,
@@ -127,6 +130,7 @@ export function formatStartupReport(r: StartupReport): string {
     row('history per channel', `${r.history.size} messages, ${formatBytes(r.history.bytes)}, ${formatDuration(r.history.ttlMs)}`),
     row('auth', r.protection.auth ? 'HMAC token required' : 'off'),
     row('allowed origins', r.protection.allowedOrigins.length ? r.protection.allowedOrigins.join(', ') : 'any'),
+    row('admin access', `${r.protection.adminAccess}: ${describeAdminAccess(r.protection.adminAccess as EffectiveAdminAccess)}`),
   ];
   const overridden = Object.entries(r.overrides);
   if (overridden.length) lines.push('', `  set by: ${overridden.map(([k, v]) => `${k}=${v}`).join(', ')}`);
