@@ -79,6 +79,9 @@ function onWsMessage(this: TrackedSocket, data: RawData, isBinary: boolean): voi
     session.failed(err);
   }
 }
+function onWsPing(this: TrackedSocket): void {
+  this[kSession]?.onPing();
+}
 /** ws reports a protocol violation (RSV bits, bad UTF-8, oversized frame…) here, then closes with its code. */
 function onWsError(this: TrackedSocket, err: Error & { code?: string }): void {
   this[kSession]?.protocolViolation(err.code);
@@ -542,6 +545,7 @@ export class Gateway {
     this.sessions.add(session);
     if (this.sessions.size > this.peak) this.peak = this.sessions.size;
     ws.on('message', onWsMessage);
+    ws.on('ping', onWsPing);
     ws.on('error', onWsError); // errors end in 'close'; ws has already picked the close code
     ws.once('close', onWsClose);
     const s = this.settings;
@@ -647,7 +651,7 @@ export class Gateway {
         in: c.messagesIn, out: c.messagesOut, publicationWrites: c.publicationWrites, publications: c.publications, publishFailures: c.publishFailures, duplicatePublishes: c.duplicatePublishes,
         rateLimited: c.rateLimitedMessages, badFrames: c.badFrames, replayRequests: c.replayRequests,
         replayedMessages: c.replayedMessages, recoveryFailures: c.recoveryFailures,
-        internalErrors: c.internalErrors, refreshes: c.refreshes, refreshFailures: c.refreshFailures,
+        internalErrors: c.internalErrors, pingsIn: c.pingsIn, refreshes: c.refreshes, refreshFailures: c.refreshFailures,
       },
       channels: { local: this.hub.channelCount, subscriptions: this.hub.subscriptions },
       http: { refused: { ...c.http } },

@@ -225,6 +225,26 @@ export class Session {
     this.handle(decoded.frame);
   }
 
+  /**
+   * A WebSocket ping from the client (ws answers the pong itself). It takes a token like any frame,
+   * so a ping flood ends in 4029 like any other flood instead of costing a pong each without bound.
+   */
+  onPing(): void {
+    if (this.closing) return;
+    const counters = this.ctx.counters;
+    counters.pingsIn++;
+    if (this.takeToken(monoMs())) {
+      this.limitedInARow = 0;
+      return;
+    }
+    counters.rateLimitedMessages++;
+    const limit = this.ctx.settings.rateLimitClose;
+    if (limit > 0 && ++this.limitedInARow >= limit) {
+      counters.closedRateLimited++;
+      this.closeAfterReplies(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+    }
+  }
+
   /** An exception escaped the handling of one frame: answered, counted, logged; the connection stays. */
   failed(err: unknown): void {
     this.ctx.counters.internalErrors++;

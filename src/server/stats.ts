@@ -28,6 +28,8 @@ export interface GatewayCounters {
   internalErrors: number;
   /** Connections closed with 4001 because their token expired. */
   closedTokenExpired: number;
+  /** WebSocket ping frames from clients (each takes a rate-limit token). */
+  pingsIn: number;
   refreshes: number;
   refreshFailures: number;
   messagesIn: number;
@@ -52,7 +54,7 @@ export function newCounters(): GatewayCounters {
     admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedShuttingDown: 0,
     rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
-    closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0, closedTokenExpired: 0, refreshes: 0, refreshFailures: 0, http: newHttpRefusals(),
+    closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0, closedTokenExpired: 0, pingsIn: 0, refreshes: 0, refreshFailures: 0, http: newHttpRefusals(),
     messagesIn: 0, messagesOut: 0, publicationWrites: 0, publications: 0, publishFailures: 0, duplicatePublishes: 0, rateLimitedMessages: 0, badFrames: 0,
     replayRequests: 0, replayedMessages: 0, recoveryFailures: 0,
   };
@@ -100,6 +102,7 @@ export interface GatewayStats {
     replayedMessages: number;
     recoveryFailures: number;
     internalErrors: number;
+    pingsIn: number;
     refreshes: number;
     refreshFailures: number;
   };
