@@ -35,6 +35,7 @@ export function verifyToken(secret: string, token: string, nowSeconds = Date.now
   } catch {
     return { ok: false, reason: 'malformed payload' };
   }
+  if (claims === null || typeof claims !== 'object') return { ok: false, reason: 'malformed payload' };
   if (typeof claims.exp !== 'number') return { ok: false, reason: 'token has no exp' };
   if (claims.exp <= nowSeconds) return { ok: false, reason: 'token expired' };
   if (claims.channels !== undefined && (!Array.isArray(claims.channels) || !claims.channels.every((c) => typeof c === 'string'))) {

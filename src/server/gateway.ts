@@ -210,8 +210,21 @@ export class Gateway {
       requireHostHeader: false,
     });
     this.listener = createNetServer({ pauseOnConnect: true }, (socket) => this.onAccepted(socket));
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
-    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
+    // a throw in these handlers would be uncaught and end the process: contain it to the one request
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      try {
+        this.onUpgrade(req, socket, head);
+      } catch (err) {
+        this.requestFailed(err, socket);
+      }
+    });
+    this.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      try {
+        this.onRequest(req, res);
+      } catch (err) {
+        this.requestFailed(err, req.socket);
+      }
+    });
     // Node's parser refused the request (syntax, URL or headers over its limit, too slow)
     this.server.on('clientError', (err: Error, socket: Duplex) => {
       const refusal = refusalForParserError(err);
@@ -399,6 +412,12 @@ export class Gateway {
     // accepted paused: read (and drop) the request so the client's FIN is seen and the socket closes
     socket.resume();
     rejectUpgrade(socket, 503, 'FG_ERR_OVER_CAPACITY', `server busy: the request was not read within ${this.settings.handshakeTimeout} ms`, this.settings.retryAfter);
+  }
+
+  private requestFailed(err: unknown, socket: Duplex): void {
+    this.counters.internalErrors++;
+    this.log.warn({ err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'HTTP request handling failed');
+    rejectUpgrade(socket, 500, 'FG_ERR_INTERNAL', 'the server failed to handle this request');
   }
 
   private refuse(res: ServerResponse, r: Refusal): void {
