@@ -314,9 +314,11 @@ export class Session {
     this.subs.set(channel, sub);
     this.ctx.hub.add(channel, this);
     if (frame.recover) this.ctx.counters.replayRequests++;
+    // the broker is asked first: if it throws instead of rejecting, no answer slot is left open forever
+    const answered = this.ctx.broker.recover(channel, frame.recover);
     const replies = (this.replies ??= new ReplyOrder());
     const slot = replies.reserve();
-    this.ctx.broker.recover(channel, frame.recover).then(
+    answered.then(
       (answer) => replies.fill(slot, () => {
         if (this.subs?.get(channel) !== sub) return; // unsubscribed or closed meanwhile
         const reply: ServerFrame = { type: 'subscribed', channel, epoch: answer.epoch, offset: answer.offset };
@@ -385,9 +387,11 @@ export class Session {
     const options = frame.idempotencyKey === undefined && frame.seq === undefined
       ? undefined
       : { idempotencyKey: frame.idempotencyKey, publisher: frame.publisher, seq: frame.seq };
+    // the broker is asked first: if it throws instead of rejecting, no answer slot is left open forever
+    const accepted = this.ctx.broker.publish(channel, frame.data, options);
     const replies = (this.replies ??= new ReplyOrder());
     const slot = replies.reserve();
-    this.ctx.broker.publish(channel, frame.data, options).then(
+    accepted.then(
       (pos) => replies.fill(slot, () => {
         if (pos.duplicate) this.ctx.counters.duplicatePublishes++;
         else this.ctx.counters.publications++;
