@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createGateway } from '../../src/server/gateway.js';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import type { Json } from '../../src/protocol/frames.js';
+import type { PublishAnswer, PublishOptions } from '../../src/broker/broker.js';
 import { FloodgateError } from '../../src/errors.js';
 import { openPeer } from '../helpers/ws-peer.js';
 
@@ -56,10 +57,9 @@ test('maxDepth is a validated setting and applies to the whole frame', { timeout
 
 /** A broker that fails by throwing where a promise was expected: a bug the gateway must contain. */
 class ThrowingBroker extends MemoryBroker {
-  // eslint-disable-next-line @typescript-eslint/promise-function-async
-  override publish(channel: string, data: Json): Promise<{ epoch: string; offset: number }> {
+  override publish(channel: string, data: Json, options?: PublishOptions): Promise<PublishAnswer> {
     if (channel === 'boom') throw new TypeError('synchronous failure inside the broker');
-    return super.publish(channel, data);
+    return super.publish(channel, data, options);
   }
 }
 
