@@ -3,11 +3,11 @@
 // test/config/configuration-docs.test.ts fails when the page is out of step.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { SERVER_SETTINGS } from '../dist/config/server-settings.js';
-import { describeAccepted, envName, flagName } from '../dist/config/setting.js';
+import { describeAccepted, describeDefault, envName, flagName } from '../dist/config/setting.js';
 
 const docPath = new URL('../docs/configuration.md', import.meta.url);
 const rows = SERVER_SETTINGS.map((s) => {
-  const def = s.defaultDoc ?? '`' + JSON.stringify(s.default) + '`';
+  const def = describeDefault(s);
   return `| \`${s.key}\` | \`${flagName(s.key)}\` | \`${envName(s.key)}\` | ${describeAccepted(s)} | ${def} | ${s.doc} |`;
 });
 const table = ['| setting (file key) | flag | environment | accepts | default | meaning |', '|---|---|---|---|---|---|', ...rows].join('\n');

@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { FloodgateError, isFloodgateError } from '../errors.js';
 import { parseDuration, parseRate } from '../loadgen/durations.js';
+import { intArg, MISSING_TARGET } from './bench-args.js';
 import type { BenchOptions } from '../loadgen/types.js';
 import { registerBenchMerge } from './bench-merge.js';
 
@@ -14,7 +16,7 @@ export function registerBench(program: Command): void {
     .enablePositionalOptions()
     .description('Open, hold and classify WebSocket (ws://, wss://) or TCP (tcp://) connections against any server.')
     .argument('[url]', 'target: ws://host:port/path, wss://… or tcp://host:port')
-    .option('-c, --connections <n>', 'connections to open', (v) => Number(v))
+    .option('-c, --connections <n>', 'connections to open (default 1)')
     .option('--burst', 'open all connections at once (default when no --rate)')
     .option('-r, --rate <r>', 'arrival rate, e.g. 500/s')
     .option('--ramp-to <r>', 'ramp the arrival rate linearly to this rate')
@@ -22,7 +24,7 @@ export function registerBench(program: Command): void {
     .option('--hold-forever', 'hold until SIGINT (bounded by --max-duration)')
     .option('--max-duration <d>', 'upper bound for the whole run')
     .option('-s, --scenario <file>', 'JSON/YAML scenario with several stages')
-    .option('-w, --workers <n>', 'worker processes (default: one per core, more if the fd limit needs it)', (v) => Number(v))
+    .option('-w, --workers <n>', 'worker processes (default: one per core, more if the fd limit needs it)')
     .option('--source-ips <list>', 'source addresses: 127.0.0.2-127.0.0.50 or a comma list')
     .option('--protocol <p>', 'Sec-WebSocket-Protocol')
     .option('-H, --header <h>', 'extra upgrade header "Name: value" (repeatable)', collect)
@@ -33,8 +35,8 @@ export function registerBench(program: Command): void {
     .option('--handshake-timeout <d>', 'upgrade answer timeout', '10s')
     .option('--teardown <mode>', 'clean (close handshake) or reset (no TIME_WAIT here)')
     .option('--threshold <expr>', 'e.g. "success_rate>=0.99" (repeatable); when given, they alone decide the exit code (1 when one is broken)', collect)
-    .option('--server-pid <pid>', 'sample this server process\'s fds, CPU and state during the run, and notice if it exits', (v) => Number(v))
-    .option('--fd-limit <n>', 'fd limit per process for the pre-flight (default: read it)', (v) => Number(v))
+    .option('--server-pid <pid>', 'sample this server process\'s fds, CPU and state during the run, and notice if it exits')
+    .option('--fd-limit <n>', 'fd limit per process for the pre-flight (default: read it)')
     .option('--force', 'run even when the pre-flight refuses the plan')
     .option('--json', 'print the result as JSON on stdout (schema: docs/bench.md)')
     .option('--report <file>', 'write a self-contained HTML report')
@@ -47,44 +49,55 @@ export function registerBench(program: Command): void {
     .option('--sync-timeout <d>', 'how long to wait for the other segments at the barrier', '60s')
     .option('--merged-out <file>', 'with --sync: the segment that stores the last result writes the merged JSON here')
     .option('--merged-report <file>', 'with --sync: the segment that stores the last result writes the merged HTML report here')
-    .action(async (url: string | undefined, o: Record<string, any>) => {
+    .action(async (url: string | undefined, o: Record<string, any>, cmd: Command) => {
       const { run, renderSummary, renderReport, loadScenario } = await import('../loadgen/index.js');
       const { renderProgress } = await import('../loadgen/summary.js');
       const scenario = o.scenario ? loadScenario(o.scenario) : {};
+      // A usage mistake gets one line and the usage, like an unknown flag (src/cli/main.ts).
+      const usage = (err: unknown): never => {
+        if (isFloodgateError(err)) cmd.error(`floodgate: ${err.code}: ${err.message}`, { exitCode: 2, code: err.code });
+        throw err;
+      };
+      if (!url && !scenario.url) usage(new FloodgateError('FG_ERR_BENCH_TARGET', MISSING_TARGET));
       const headers: Record<string, string> = {};
       for (const h of (o.header as string[] | undefined) ?? []) {
         const i = h.indexOf(':');
         if (i > 0) headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
       }
-      const options: BenchOptions = {
+      let options: BenchOptions;
+      try {
+      options = {
         ...scenario,
         url: url ?? (scenario.url as string),
-        connections: o.connections,
-        rate: o.rate ? parseRate(o.rate, 'rate') : undefined,
-        rampTo: o.rampTo ? parseRate(o.rampTo, 'ramp-to') : undefined,
-        durationMs: parseDuration(o.duration, 'duration'),
+        connections: intArg('--connections/-c', o.connections, 1, 10_000_000),
+        rate: o.rate ? parseRate(o.rate, '--rate/-r') : undefined,
+        rampTo: o.rampTo ? parseRate(o.rampTo, '--ramp-to') : undefined,
+        durationMs: parseDuration(o.duration, '--duration/-d'),
         holdForever: o.holdForever,
-        maxDurationMs: o.maxDuration ? parseDuration(o.maxDuration, 'max-duration') : scenario.maxDurationMs,
-        workers: o.workers ?? scenario.workers,
+        maxDurationMs: o.maxDuration ? parseDuration(o.maxDuration, '--max-duration') : scenario.maxDurationMs,
+        workers: intArg('--workers/-w', o.workers, 1, 1024) ?? scenario.workers,
         sourceIps: o.sourceIps ?? scenario.sourceIps,
         protocol: o.protocol ?? scenario.protocol,
         headers: { ...scenario.headers, ...headers },
         subscribe: o.subscribe ?? scenario.subscribe,
-        publishRate: o.publishRate ? parseRate(o.publishRate, 'publish-rate') : scenario.publishRate,
+        publishRate: o.publishRate ? parseRate(o.publishRate, '--publish-rate') : scenario.publishRate,
         payload: o.payload ?? scenario.payload,
-        connectTimeoutMs: parseDuration(o.connectTimeout, 'connect-timeout'),
-        handshakeTimeoutMs: parseDuration(o.handshakeTimeout, 'handshake-timeout'),
+        connectTimeoutMs: parseDuration(o.connectTimeout, '--connect-timeout'),
+        handshakeTimeoutMs: parseDuration(o.handshakeTimeout, '--handshake-timeout'),
         teardown: o.teardown,
         thresholds: [...(scenario.thresholds ?? []), ...((o.threshold as string[] | undefined) ?? [])],
-        serverPid: o.serverPid,
-        fdLimit: o.fdLimit,
+        serverPid: intArg('--server-pid', o.serverPid, 1, 4_194_304),
+        fdLimit: intArg('--fd-limit', o.fdLimit, 1, 1 << 30),
         force: o.force,
         segment: o.segment,
         label: o.label,
         startAt: o.startAt,
         sync: o.sync,
-        syncTimeoutMs: parseDuration(o.syncTimeout, 'sync-timeout'),
+        syncTimeoutMs: parseDuration(o.syncTimeout, '--sync-timeout'),
       };
+      } catch (err) {
+        return usage(err);
+      }
       const r = run(options);
       const tty = process.stderr.isTTY;
       r.on('plan', (p) => {

@@ -10,7 +10,6 @@ program
   .name('floodgate')
   .description('WebSocket gateway, load generator and OS tooling for connection floods.')
   .version(process.env.npm_package_version ?? '0.1.0')
-  .showHelpAfterError()
   // Usage errors (unknown option, missing argument) exit 2, as bad values and pre-flight refusals do:
   // 1 is kept for "the run found a problem" (bench failures, doctor causes) so CI can tell them apart.
   // Inherited by the subcommands registered below.
@@ -26,6 +25,18 @@ registerBench(program);
 // Options after a subcommand go to it (`bench compare a b --json` is compare's, not bench's). Set after
 // registering: subcommands copy this setting when created, and only `bench` (which has a subcommand) needs it.
 program.enablePositionalOptions();
+showUsageAfterErrors(program);
+
+/**
+ * A usage error (unknown flag, missing argument) prints commander's one line, then the usage line
+ * of the command that was typed and where its full help is, not every option of every command.
+ */
+function showUsageAfterErrors(cmd: Command): void {
+  const path: string[] = [];
+  for (let c: Command | null = cmd; c; c = c.parent) path.unshift(c.name());
+  cmd.showHelpAfterError(`Usage: ${path.join(' ')} ${cmd.usage()}\nRun '${path.join(' ')} --help' for every option.`);
+  for (const sub of cmd.commands) showUsageAfterErrors(sub);
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (isFloodgateError(err)) {

@@ -1,11 +1,11 @@
 import { Option, type Command } from 'commander';
-import { describeAccepted, envName, flagName, type SettingSpec } from '../config/setting.js';
+import { describeAccepted, describeDefault, envName, flagName, type SettingSpec } from '../config/setting.js';
 
 /** Adds one commander option per setting; values stay strings so the resolver validates them once. */
 export function addSettingOptions(cmd: Command, specs: readonly SettingSpec[]): Command {
   for (const spec of specs) {
     const flag = spec.kind === 'boolean' ? `${flagName(spec.key)} [bool]` : `${flagName(spec.key)} <value>`;
-    const def = spec.defaultDoc ?? JSON.stringify(spec.default);
+    const def = describeDefault(spec).replace(/`/g, '');
     const opt = new Option(flag, `${spec.doc} Accepts ${describeAccepted(spec)}. Env ${envName(spec.key)}. Default ${def}.`);
     cmd.addOption(opt);
   }

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { FloodgateError } from '../errors.js';
 import { envName, flagName, settingSchema, type SettingSpec } from './setting.js';
 
-export type SettingSource = 'flag' | 'env' | 'file' | 'default';
+/** `option` = passed to the API (createGateway options); `flag` = the command line. */
+export type SettingSource = 'option' | 'flag' | 'env' | 'file' | 'default';
 
 export interface ResolveInput {
   /** Values from the command line, keyed by setting key (camelCase). Undefined entries are ignored. */
@@ -62,7 +63,7 @@ export function resolveSettings<T>(specs: readonly SettingSpec[], input: Resolve
   for (const spec of specs) {
     const env = input.env?.[envName(spec.key)];
     const candidates: [SettingSource, unknown][] = [
-      ['flag', input.options?.[spec.key]],
+      ['option', input.options?.[spec.key]],
       ['flag', input.flags?.[spec.key]],
       ['env', env === '' ? undefined : env],
       ['file', fileValues[spec.key]],
@@ -79,9 +80,14 @@ export function resolveSettings<T>(specs: readonly SettingSpec[], input: Resolve
       values[spec.key] = parsed.data;
       sources[spec.key] = source;
     } else {
-      const where = source === 'flag' ? flagName(spec.key) : source === 'env' ? envName(spec.key) : `"${spec.key}" in the config file`;
+      // name what the user wrote: the API option, the flag, the env variable or the file key
       const message = parsed.error.issues[0]?.message ?? z.prettifyError(parsed.error);
-      problems.push(`Invalid value for \`${spec.key}\` (${where}): expected ${message}, got ${show(raw)}`);
+      if (source === 'option') {
+        problems.push(`Invalid value for option \`${spec.key}\`: expected ${message}, got ${show(raw)}`);
+      } else {
+        const where = source === 'flag' ? flagName(spec.key) : source === 'env' ? envName(spec.key) : `"${spec.key}" in the config file`;
+        problems.push(`Invalid value for \`${spec.key}\` (${where}): expected ${message}, got ${show(raw)}`);
+      }
     }
   }
   if (problems.length > 0) {

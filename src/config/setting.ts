@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatBytes, formatDuration, parseDuration, parseSize } from './units.js';
+import { formatBytes, formatDuration, formatDurationInput, formatSizeInput, parseDuration, parseSize } from './units.js';
 
 /**
  * One setting of one component: where it can come from (flag, env, file key), its kind,
@@ -28,6 +28,17 @@ export function flagName(key: string): string {
 
 export function envName(key: string): string {
   return `FLOODGATE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+/** The default in the units users type (`5s`, `64MB`, `max`), for --help and docs/configuration.md. */
+export function describeDefault(spec: SettingSpec): string {
+  if (spec.defaultDoc !== undefined) return spec.defaultDoc;
+  const d = spec.default;
+  if (typeof d === 'number' && spec.kind === 'duration') return `\`${formatDurationInput(d)}\``;
+  if (typeof d === 'number' && spec.kind === 'size') return `\`${formatSizeInput(d)}\``;
+  if (Array.isArray(d)) return d.length === 0 ? 'none' : `\`${d.join(',')}\``;
+  if (d === '') return 'empty';
+  return `\`${String(d)}\``;
 }
 
 export function describeAccepted(spec: SettingSpec): string {

@@ -40,3 +40,18 @@ export function formatBytes(bytes: number): string {
   if (abs >= 1024) return `${(bytes / 1024).toFixed(abs % 1024 === 0 ? 0 : 1)} KiB`;
   return `${bytes} B`;
 }
+
+/** A duration the way users type it (`5s`, `250ms`, `2m`): for --help and docs, where the value is copied back. */
+export function formatDurationInput(ms: number): string {
+  if (ms === 0) return '0';
+  return formatDuration(ms);
+}
+
+/** A size the way users type it (`64MB`, `16KB`, `1GB`); binary like parseSize. */
+export function formatSizeInput(bytes: number): string {
+  if (bytes === 0) return '0';
+  for (const [unit, n] of [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
+    if (bytes % n === 0) return `${bytes / n}${unit}`;
+  }
+  return `${bytes}B`;
+}

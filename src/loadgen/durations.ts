@@ -9,9 +9,10 @@ export function parseDuration(v: unknown, field: string): number {
   return Number(m[1]) * mult;
 }
 
-/** `500`, `500/s`, `30/m` → per second. */
-export function parseRate(v: string, field: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(s|m))?\s*$/.exec(v);
-  if (!m || Number(m[1]) <= 0) throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`${field}\` to be a positive rate like 500/s or 30/m, got \`${v}\``);
-  return m[2] === 'm' ? Number(m[1]) / 60 : Number(m[1]);
+/** `500`, `500/s`, `30/m` (or a number) → per second. Scenario files and flags take the same forms. */
+export function parseRate(v: unknown, field: string): number {
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) return v;
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*(s|m|min))?\s*$/.exec(v) : null;
+  if (!m || Number(m[1]) <= 0) throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`${field}\` to be a positive rate like 500/s or 30/m, got \`${String(v)}\``);
+  return m[2] === undefined || m[2] === 's' ? Number(m[1]) : Number(m[1]) / 60;
 }

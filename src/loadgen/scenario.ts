@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { FloodgateError } from '../errors.js';
-import { parseDuration } from './durations.js';
+import { parseDuration, parseRate } from './durations.js';
 import type { BenchOptions, Stage } from './types.js';
 
 /**
@@ -20,12 +20,34 @@ export function loadScenario(path: string): Partial<BenchOptions> {
   const o = raw as Record<string, unknown>;
   const stagesRaw = o.stages;
   if (!Array.isArray(stagesRaw) || stagesRaw.length === 0) throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`stages\` in ${path} to be a non-empty list, got \`${JSON.stringify(stagesRaw)}\``);
-  const stages: Stage[] = stagesRaw.map((s: Record<string, unknown>, i: number) => ({
-    connections: Number(s.connections),
-    rate: s.rate === undefined ? undefined : Number(s.rate),
-    rampTo: s.rampTo === undefined ? undefined : Number(s.rampTo),
+  // Field names in errors are the ones written in the file (`stages[0].rate`), with the file's name.
+  const inFile = <T>(f: () => T): T => {
+    try {
+      return f();
+    } catch (err) {
+      if (err instanceof FloodgateError) throw new FloodgateError(err.code, `${err.message} in scenario ${path}`);
+      throw err;
+    }
+  };
+  const stages: Stage[] = stagesRaw.map((s: Record<string, unknown>, i: number) => inFile(() => ({
+    connections: countField(s.connections, `stages[${i}].connections`),
+    rate: s.rate === undefined ? undefined : parseRate(s.rate, `stages[${i}].rate`),
+    rampTo: s.rampTo === undefined ? undefined : parseRate(s.rampTo, `stages[${i}].rampTo`),
     durationMs: parseDuration(s.duration ?? s.durationMs ?? 0, `stages[${i}].duration`),
-  }));
+  })));
   const { stages: _s, ...rest } = o;
-  return { ...(rest as Partial<BenchOptions>), stages };
+  const out: Partial<BenchOptions> = { ...(rest as Partial<BenchOptions>), stages };
+  if (o.publishRate !== undefined) out.publishRate = inFile(() => parseRate(o.publishRate, 'publishRate'));
+  if (o.maxDuration !== undefined) {
+    out.maxDurationMs = inFile(() => parseDuration(o.maxDuration, 'maxDuration'));
+    delete (out as Record<string, unknown>).maxDuration;
+  }
+  return out;
+}
+
+/** `5000`, `"5,000"` or `"5_000"`; anything else is left for the stage check to name. */
+function countField(v: unknown, field: string): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && /^\s*[\d_,]+\s*$/.test(v)) return Number(v.replace(/[_,\s]/g, ''));
+  throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`${field}\` to be an integer from 1 to 10,000,000, got \`${String(v)}\``);
 }

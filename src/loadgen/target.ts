@@ -11,6 +11,9 @@ export interface Target {
 
 /** Parses `ws://`, `wss://` or `tcp://host:port`. */
 export function parseTarget(url: string): Target {
+  if (url === undefined || url === null || url === '') {
+    throw new FloodgateError('FG_ERR_BENCH_TARGET', 'Expected `url` to be ws://host[:port]/path, wss://… or tcp://host:port, got nothing');
+  }
   let u: URL;
   try {
     u = new URL(url);

@@ -50,6 +50,8 @@ test('each bad value names the setting, its source, the value and the accepted r
   assert.match(problem({ flags: { compression: 'maybe' } }), /`compression`.*true or false/);
   assert.match(problem({ flags: { logFormat: 'xml' } }), /`logFormat`.*one of `pretty`, `json`/);
   assert.match(problem({ options: { rateRefill: 0 } }), /`rateRefill`.*a number from 0.001/);
+  // the API names its option, not the command-line flag the caller never wrote
+  assert.equal(problem({ options: { port: 70000 } }), 'Invalid value for option `port`: expected an integer from 0 to 65535, got `70000` (number)');
   assert.match(problem({ file: { nosuch: 1 } }), /Unknown setting `nosuch` in config file/);
   const both = problem({ flags: { port: 'x', backlog: 'y' } });
   assert.match(both, /`port`/);
@@ -98,4 +100,16 @@ test('floodgate serve prints the effective settings as JSON and stops on SIGTERM
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
   }
+});
+
+test('--help and docs show defaults in the units users type', async () => {
+  const { describeDefault } = await import('../../src/config/setting.js');
+  const { SERVER_SETTINGS } = await import('../../src/config/server-settings.js');
+  const byKey = (k: string) => SERVER_SETTINGS.find((s) => s.key === k)!;
+  assert.equal(describeDefault(byKey('admissionTimeout')), '`5s`');
+  assert.equal(describeDefault(byKey('memoryOverhead')), '`64MB`');
+  assert.equal(describeDefault(byKey('maxPayload')), '`16KB`');
+  assert.equal(describeDefault(byKey('historyTtl')), '`5m`');
+  assert.equal(describeDefault(byKey('backlog')), '`max`');
+  assert.equal(describeDefault(byKey('allowedOrigins')), 'none');
 });

@@ -1,0 +1,19 @@
+import { FloodgateError } from '../errors.js';
+
+/**
+ * Checks of `floodgate bench` flag values. Errors name the flag as the user typed it (`--connections/-c`) and the value, not the API field it lands in (`stages[0].connections`), so the message points
+ * at the command line.
+ */
+export function intArg(flag: string, value: unknown, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value).trim();
+  const n = /^[\d_,]+$/.test(text) ? Number(text.replace(/[_,]/g, '')) : Number.NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`${flag}\` to be an integer from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}, got \`${text}\``);
+  }
+  return n;
+}
+
+/** The one-line hint when `bench` has no target at all. */
+export const MISSING_TARGET =
+  'bench needs a target: floodgate bench ws://host:port/path -c 1000 (or tcp://host:port), or a --scenario file with `url:`';
