@@ -57,6 +57,9 @@ export interface ServerSettings {
  */
 export const MEASURED_BYTES_PER_CONNECTION = 8 * 1024;
 
+/** Memory kept for the runtime before connections are counted; `plan` and `doctor` use the same figure. */
+export const DEFAULT_MEMORY_OVERHEAD = 64 * 1024 ** 2;
+
 export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'host', kind: 'string', default: '::', doc: 'Address to listen on; `::` is dual-stack IPv4 + IPv6.' },
   { key: 'port', kind: 'int', min: 0, max: 65535, default: 8080, doc: 'TCP port; 0 picks a free one.' },
@@ -67,7 +70,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'maxConnections', kind: 'int', min: 0, max: 10_000_000, default: 0, doc: 'Explicit connection cap; 0 = derive it from memory and fd limits only.' },
   { key: 'memoryLimit', kind: 'size', min: 0, default: 0, doc: 'Memory budget for the cap; 0 = cgroup limit, else physical memory.' },
   { key: 'bytesPerConnection', kind: 'size', min: 1024, max: 64 * 1024 ** 2, default: MEASURED_BYTES_PER_CONNECTION, doc: 'Memory one connection costs, for the memory-derived cap (measured default).' },
-  { key: 'memoryOverhead', kind: 'size', min: 0, default: 64 * 1024 ** 2, doc: 'Memory kept for the runtime, history and buffers before connections are counted.' },
+  { key: 'memoryOverhead', kind: 'size', min: 0, default: DEFAULT_MEMORY_OVERHEAD, doc: 'Memory kept for the runtime, history and buffers before connections are counted.' },
   { key: 'reservedFds', kind: 'int', min: 0, max: 100_000, default: 64, doc: 'File descriptors kept for logs, Redis, DNS etc. before the fd-derived cap.' },
   { key: 'admissionTimeout', kind: 'duration', min: 0, max: 600_000, default: 5000, doc: 'How long an upgrade may wait in the admission queue for a slot before it gets 503; 0 = never wait.' },
   { key: 'admissionQueue', kind: 'int', min: 0, max: 1_000_000, default: 1024, doc: 'How many upgrades may wait for a slot at once; past that, 503 at once.' },

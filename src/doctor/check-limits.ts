@@ -53,8 +53,8 @@ export function synRetrySteps(linear: number | undefined): string {
   return `${rtos.map((r) => `${(t += r)} s`).join(', ')}…`;
 }
 
-/** Node listens with 511 when no backlog is given. */
-const DEFAULT_REQUESTED_BACKLOG = 511;
+/** What `floodgate serve` asks for by default (`backlog: max`) when somaxconn cannot be read. */
+const SERVE_FALLBACK_BACKLOG = 4096;
 
 /** Turns the raw limits into implications and findings, against optional targets. */
 export function checkLimits(s: OsSnapshot, targets: Targets, opts: CheckOptions): LimitsReport {
@@ -114,7 +114,8 @@ export function checkLimits(s: OsSnapshot, targets: Targets, opts: CheckOptions)
   }
 
   // --- listen backlog ----------------------------------------------------------------------
-  const requested = targets.backlog ?? DEFAULT_REQUESTED_BACKLOG;
+  // Without --backlog, describe what `floodgate serve` does: `backlog: max` asks for somaxconn itself.
+  const requested = targets.backlog ?? s.somaxconn ?? SERVE_FALLBACK_BACKLOG;
   const effective = s.somaxconn === undefined ? undefined : Math.min(requested, s.somaxconn);
   const somaxName = s.platform === 'darwin' ? 'kern.ipc.somaxconn' : 'net.core.somaxconn';
   if (effective !== undefined) {
@@ -124,7 +125,9 @@ export function checkLimits(s: OsSnapshot, targets: Targets, opts: CheckOptions)
       severity: capped && targets.backlog !== undefined ? 'error' : s.somaxconn! < 1024 ? 'warn' : 'ok',
       title: capped
         ? `A listen backlog of ${formatCount(requested)} is cut to ${formatCount(effective)} by ${somaxName}.`
-        : `A listen backlog of ${formatCount(requested)}${targets.backlog === undefined ? ' (Node\'s default)' : ''} is effective in full (${somaxName} = ${formatCount(s.somaxconn!)}).`,
+        : targets.backlog === undefined
+          ? `floodgate serve listens with backlog \`max\` = ${somaxName} = ${formatCount(s.somaxconn!)} (its default; a server started with a plain listen() gets Node's 511).`
+          : `A listen backlog of ${formatCount(requested)} is effective in full (${somaxName} = ${formatCount(s.somaxconn!)}).`,
       evidence: [`effective backlog = min(requested ${formatCount(requested)}, ${somaxName} ${formatCount(s.somaxconn!)}) = ${formatCount(effective)}, fixed at listen()`],
       fix: capped
         ? `sysctl -w ${somaxName}=${requested} (floodgate tune --backlog ${requested}), then restart the server so it listens again`

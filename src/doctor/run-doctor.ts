@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { FloodgateError } from '../errors.js';
-import { MEASURED_BYTES_PER_CONNECTION } from '../config/server-settings.js';
+import { DEFAULT_MEMORY_OVERHEAD, MEASURED_BYTES_PER_CONNECTION } from '../config/server-settings.js';
 import { checkLimits, type Targets } from './check-limits.js';
 import { checkListener, type ListenerReport } from './check-listener.js';
 import { diagnoseRun, renderDiagnosis } from './diagnose-run.js';
@@ -46,13 +46,13 @@ export function runDoctor(opts: DoctorOptions): { output: string; exitCode: numb
   const targets: Targets = {
     connections: opts.targetConnections === undefined ? undefined : intFlag('--target-connections', opts.targetConnections, 1, 100_000_000),
     ratePerSecond: opts.targetRate === undefined ? undefined : rateFlag('--target-rate', opts.targetRate),
-    backlog: opts.backlog === undefined ? undefined : intFlag('--backlog', opts.backlog, 1, 2_147_483_647),
+    backlog: opts.backlog === undefined || opts.backlog === 'max' ? undefined : intFlag('--backlog', opts.backlog, 1, 2_147_483_647),
   };
   const pid = opts.pid === undefined ? undefined : intFlag('--pid', opts.pid, 1, 4_194_304);
   const port = opts.port === undefined ? undefined : intFlag('--port', opts.port, 1, 65535);
   const report = checkLimits(readOsSnapshot(pid ?? 'self'), targets, {
     bytesPerConnection: opts.bytesPerConnection === undefined ? MEASURED_BYTES_PER_CONNECTION : sizeFlag('--bytes-per-connection', opts.bytesPerConnection, 1),
-    memoryOverhead: sizeFlag('--memory-overhead', opts.memoryOverhead ?? '64MB'),
+    memoryOverhead: opts.memoryOverhead === undefined ? DEFAULT_MEMORY_OVERHEAD : sizeFlag('--memory-overhead', opts.memoryOverhead),
     reservedFds: intFlag('--reserved-fds', opts.reservedFds ?? 64, 0, 100_000),
     sourceIps: intFlag('--source-ips', opts.sourceIps ?? 1, 1, 65_536),
   });

@@ -1,4 +1,4 @@
-import { MEASURED_BYTES_PER_CONNECTION } from '../config/server-settings.js';
+import { DEFAULT_MEMORY_OVERHEAD, MEASURED_BYTES_PER_CONNECTION } from '../config/server-settings.js';
 import { readFdLimits } from '../system/limits.js';
 import { planCapacity, type Plan, type PlanInputs } from './capacity-plan.js';
 import { formatBytes } from './format.js';
@@ -24,7 +24,7 @@ export function runPlan(opts: PlanOptions): PlanOutput {
     activeRatio: ratioFlag('--active', opts.active ?? '5%'),
     peakFactor: numberFlag('--peak-factor', opts.peakFactor ?? 1, 1, 1000),
     headroom: ratioFlag('--headroom', opts.headroom ?? '0%', 100),
-    overhead: sizeFlag('--overhead', opts.overhead ?? '128MB'),
+    overhead: opts.overhead === undefined ? DEFAULT_MEMORY_OVERHEAD : sizeFlag('--overhead', opts.overhead),
     fdLimit,
     reservedFds: intFlag('--reserved-fds', opts.reservedFds ?? 64, 0, 100_000),
   };

@@ -4,7 +4,7 @@ import { FloodgateError } from '../errors.js';
 import { readSysctl } from '../system/proc-files.js';
 import type { Targets } from './check-limits.js';
 import { intFlag, rateFlag } from './parse-input.js';
-import { applyTune, planLinuxTune, planMacTune, renderTuneScript, revertTune, type ReadSetting, type TunePaths } from './tune-script.js';
+import { applyTune, DEFAULT_TUNE_PATHS, undoCommand, planLinuxTune, planMacTune, renderTuneScript, revertTune, type ReadSetting, type TunePaths } from './tune-script.js';
 
 export type TuneOptions = Record<string, string | boolean | undefined>;
 
@@ -23,8 +23,8 @@ export function runTune(opts: TuneOptions): string {
     throw new FloodgateError('FG_ERR_UNSUPPORTED_PLATFORM', `floodgate tune knows Linux and macOS settings, not ${os}.`);
   }
   const paths: TunePaths = {
-    conf: String(opts.sysctlConf ?? '/etc/sysctl.d/99-floodgate.conf'),
-    state: String(opts.stateFile ?? '/var/lib/floodgate/sysctl-before.conf'),
+    conf: String(opts.sysctlConf ?? DEFAULT_TUNE_PATHS.conf),
+    state: String(opts.stateFile ?? DEFAULT_TUNE_PATHS.state),
   };
   if (opts.apply && opts.revert) {
     throw new FloodgateError('FG_ERR_INVALID_CONFIG', '`--apply` and `--revert` cannot be used together.');
@@ -42,7 +42,7 @@ export function runTune(opts: TuneOptions): string {
   if (opts.apply) {
     applyTune(changes, os, paths);
     if (changes.length === 0) return 'Nothing to change: every setting already meets the target.\n';
-    return `${changes.map((c) => `set ${c.name}: ${c.from} -> ${c.to}`).join('\n')}\nRecorded the previous values in ${paths.state}${os === 'linux' ? `; persisted in ${paths.conf}` : ''}.\nA new backlog takes effect only when the server listens again: restart it. Undo: floodgate tune --revert\n`;
+    return `${changes.map((c) => `set ${c.name}: ${c.from} -> ${c.to}`).join('\n')}\nRecorded the previous values in ${paths.state}${os === 'linux' ? `; persisted in ${paths.conf}` : ''}.\nA new backlog takes effect only when the server listens again: restart it. Undo: ${undoCommand(paths)}\n`;
   }
   if (opts.json) return `${JSON.stringify({ platform: os, targets, changes, paths }, null, 2)}\n`;
   return renderTuneScript(changes, os, paths);

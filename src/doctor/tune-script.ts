@@ -104,14 +104,24 @@ export function planMacTune(read: ReadSetting, targets: Targets): SysctlChange[]
 
 const q = (v: string): string => (/^[\w.\-=/]+$/.test(v) ? v : `"${v}"`);
 
+/** The revert command for these paths: custom --sysctl-conf/--state-file must be given again, or revert finds nothing. */
+export function undoCommand(paths: TunePaths): string {
+  const sh = (p: string): string => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`);
+  return [
+    'floodgate tune --revert',
+    ...(paths.conf !== DEFAULT_TUNE_PATHS.conf ? ['--sysctl-conf', sh(paths.conf)] : []),
+    ...(paths.state !== DEFAULT_TUNE_PATHS.state ? ['--state-file', sh(paths.state)] : []),
+  ].join(' ');
+}
+
 /** A POSIX sh script: record the current values once, set the new ones now and at boot. */
 export function renderTuneScript(changes: readonly SysctlChange[], platform: 'linux' | 'darwin', paths: TunePaths = DEFAULT_TUNE_PATHS): string {
   const lines = [
     '#!/bin/sh',
     '# floodgate tune: raise the kernel limits that decide connection capacity.',
     platform === 'linux'
-      ? '# Records the current values first; undo with `floodgate tune --revert` (or `sysctl -p "$STATE"`, then delete "$CONF").'
-      : '# Records the current values first; undo with `floodgate tune --revert`.',
+      ? `# Records the current values first; undo with \`${undoCommand(paths)}\` (or \`sysctl -p "$STATE"\`, then delete "$CONF").`
+      : `# Records the current values first; undo with \`${undoCommand(paths)}\`.`,
     'set -e',
   ];
   if (changes.length === 0) {

@@ -17,17 +17,18 @@ const mac = snapshotFromMac(
 const opts = { bytesPerConnection: 180 * 1024, memoryOverhead: 128 * 1024 ** 2, reservedFds: 64, sourceIps: 1 };
 const byId = (findings: { id: string }[], id: string) => findings.find((f) => f.id === id)!;
 
-test('Linux defaults: ≈470 new connections/s to one destination, backlog 511 effective, 2,184 by memory', () => {
+test('Linux defaults: ≈470 new connections/s to one destination, serve\'s backlog max = somaxconn 4,096, 2,184 by memory', () => {
   const r = checkLimits(linux, {}, opts);
   assert.equal(r.implications.usablePorts, 28_232);
   assert.equal(r.implications.maxNewConnectionsPerSecond, 470);
-  assert.deepEqual(r.implications.backlog, { requested: 511, effective: 511, somaxconn: 4096 });
+  assert.deepEqual(r.implications.backlog, { requested: 4096, effective: 4096, somaxconn: 4096 });
+  assert.match(byId(r.findings, 'backlog.effective').title, /^floodgate serve listens with backlog `max` = net.core.somaxconn = 4,096/);
   assert.equal(r.implications.perProcess.connections, 2184);
   assert.equal(r.targetsMet, true);
   assert.match(byId(r.findings, 'ports.fin-timeout').title, /does not shorten TIME_WAIT/);
 });
 
-test('macOS defaults: ≈546 new connections/s (16,384 ports / 30 s), somaxconn 128 cuts a 511 backlog', () => {
+test('macOS defaults: ≈546 new connections/s (16,384 ports / 30 s), serve\'s backlog max = somaxconn 128', () => {
   const r = checkLimits(mac, {}, opts);
   assert.equal(r.implications.usablePorts, 16_384);
   assert.equal(r.implications.maxNewConnectionsPerSecond, 546);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseStateFile, planLinuxTune, planMacTune, renderTuneScript } from '../../src/doctor/tune-script.js';
+import { DEFAULT_TUNE_PATHS, parseStateFile, planLinuxTune, planMacTune, renderTuneScript, undoCommand } from '../../src/doctor/tune-script.js';
 import { MAC_SYSCTL_NAMES } from '../../src/system/macos-sysctl.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
@@ -35,4 +35,11 @@ test('macOS: somaxconn 128 → 4096; the script sets without persisting', () => 
 test('the state file is sysctl.conf format', () => {
   assert.deepEqual([...parseStateFile('# c\nnet.core.somaxconn = 4096\nnet.ipv4.ip_local_port_range = 32768\t60999\n')],
     [['net.core.somaxconn', '4096'], ['net.ipv4.ip_local_port_range', '32768\t60999']]);
+});
+
+test('the undo command names custom --sysctl-conf/--state-file paths (quoted for sh), and only those', () => {
+  assert.equal(undoCommand(DEFAULT_TUNE_PATHS), 'floodgate tune --revert');
+  assert.equal(undoCommand({ ...DEFAULT_TUNE_PATHS, state: "/tmp/my state's" }), "floodgate tune --revert --state-file '/tmp/my state'\\''s'");
+  assert.equal(undoCommand({ conf: '/tmp/a.conf', state: '/tmp/b.conf' }), 'floodgate tune --revert --sysctl-conf /tmp/a.conf --state-file /tmp/b.conf');
+  assert.match(renderTuneScript([], 'linux', { conf: '/tmp/a.conf', state: '/tmp/b.conf' }), /undo with `floodgate tune --revert --sysctl-conf \/tmp\/a.conf --state-file \/tmp\/b.conf`/);
 });

@@ -47,7 +47,9 @@ test('print, apply, re-apply, revert inside a netns; the host never changes', { 
   assert.deepEqual(nsValues(), original);
   assert.equal(existsSync(conf), false);
 
-  inNetns(ns, [...cli, 'tune', '--backlog', '8192', '--target-rate', '2000/s', '--apply', ...paths]);
+  const applied = inNetns(ns, [...cli, 'tune', '--backlog', '8192', '--target-rate', '2000/s', '--apply', ...paths]);
+  // the undo it prints finds the custom files again
+  assert.ok(applied.includes(`Undo: floodgate tune --revert --sysctl-conf ${conf} --state-file ${state}\n`), applied);
   assert.deepEqual(nsValues(), ['8192', '8192', '1024 65535', '1']);
   assert.match(readFileSync(conf, 'utf8'), /^net.core.somaxconn = 8192$/m);
   assert.match(readFileSync(state, 'utf8'), new RegExp(`^net.core.somaxconn = ${original[0]}$`, 'm'));
