@@ -29,6 +29,7 @@ import { rejectUpgrade } from './reject.js';
 import { IpLimits } from './ip-limits.js';
 import { ADMIN_PATHS, adminDenied, effectiveAdminAccess, type EffectiveAdminAccess } from './admin-access.js';
 import { refusalForParserError, refusalForWsError, refuseOnSocket, type Refusal } from './http-refusal.js';
+import { RejectionLog } from './rejection-log.js';
 import { monoMs, Session, type SessionContext } from './session.js';
 import { WriteCoalescer } from './write-coalescer.js';
 import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
@@ -302,7 +303,12 @@ export class Gateway {
         throw new FloodgateError('FG_ERR_LISTEN', `cannot listen on ${host}:${this.settings.healthPort} (healthPort): ${(err as Error).message}`);
       }
     }
-    this.sweepTimer = setInterval(() => this.sweep(), 1000);
+    // refused upgrades: one summary line per 10 s, not one per 503 and not silence
+    const rejections = new RejectionLog(this.counters, (r) => this.log.warn({ status: r.status, rejected: r.reasons, seconds: r.windowSeconds }, r.line));
+    this.sweepTimer = setInterval(() => {
+      this.sweep();
+      rejections.tick();
+    }, 1000);
     this.sweepTimer.unref();
     this.preUpgradeTimer = setInterval(() => this.sweepPreUpgrade(), Math.max(50, Math.min(1000, this.settings.handshakeTimeout / 4)));
     this.preUpgradeTimer.unref();
