@@ -6,6 +6,9 @@ import { intArg, MISSING_TARGET } from './bench-args.js';
 import type { BenchOptions } from '../loadgen/types.js';
 import { registerBenchMerge } from './bench-merge.js';
 
+/** Seconds between progress lines when stderr is not a terminal. */
+const PROGRESS_EVERY_S = 5;
+
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /** `floodgate bench <url>` and `floodgate bench compare a.json b.json`: the CLI only parses and calls the API. */
@@ -51,7 +54,7 @@ export function registerBench(program: Command): void {
     .option('--merged-report <file>', 'with --sync: the segment that stores the last result writes the merged HTML report here')
     .action(async (url: string | undefined, o: Record<string, any>, cmd: Command) => {
       const { run, renderSummary, renderReport, loadScenario } = await import('../loadgen/index.js');
-      const { renderProgress } = await import('../loadgen/summary.js');
+      const { renderProgress, renderClosing } = await import('../loadgen/summary.js');
       const scenario = o.scenario ? loadScenario(o.scenario) : {};
       // A usage mistake gets one line and the usage, like an unknown flag (src/cli/main.ts).
       const usage = (err: unknown): never => {
@@ -110,7 +113,18 @@ export function registerBench(program: Command): void {
       r.on('warning', (w) => process.stderr.write(`warning: ${w}\n`));
       let stored: { stored: number; count: number } | undefined;
       r.on('stored', (s) => (stored = s));
-      if (tty) r.on('tick', (t) => process.stderr.write(`\r${renderProgress(t)}\x1b[K`));
+      // Progress on stderr: redrawn every second on a terminal, one line every 5 s otherwise (CI logs)
+      let lastLine = -Infinity;
+      let closing = false;
+      r.on('tick', (t) => {
+        if (closing) return; // keep "closing …" on screen until the summary
+        if (tty) process.stderr.write(`\r${renderProgress(t, (process.stderr.columns || 120) - 1)}\x1b[K`);
+        else if (t.t - lastLine >= PROGRESS_EVERY_S) {
+          lastLine = t.t;
+          process.stderr.write(`${renderProgress(t)}\n`);
+        }
+      });
+      r.on('closing', (c) => (closing = true) && process.stderr.write(tty ? `\r${renderClosing(c)}\x1b[K` : `${renderClosing(c)}\n`));
       const onSigint = (): void => r.stop();
       process.once('SIGINT', onSigint);
       const result = await r;

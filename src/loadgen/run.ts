@@ -8,6 +8,7 @@ import { FloodgateError } from '../errors.js';
 import { diagnose } from './diagnosis.js';
 import { benchExit } from './exit-code.js';
 import { encodeHistogram, mergeEncoded, summarize } from './histograms.js';
+import { judgePace } from './pace.js';
 import { preflight } from './preflight.js';
 import { buildTimeline, stagesFrom } from './schedule.js';
 import { parseSegment, segmentLabel, segmentSourceIps, segmentStages, segmentTimeline } from './segment.js';
@@ -33,7 +34,8 @@ function workerExecArgv(): string[] {
 }
 
 /**
- * A running bench: an EventEmitter (`plan`, `workers` (pids), `tick`, `holding`, `done`, `error`) that is also awaitable and
+ * A running bench: an EventEmitter (`plan`, `workers` (pids), `tick`, `holding`, `closing` (connections being torn down),
+ * `done`, `error`) that is also awaitable and
  * resolves to the same result object `--json` prints (autocannon's shape). `stop()` ends a hold early.
  */
 export class BenchRun extends EventEmitter implements PromiseLike<BenchResult> {
@@ -168,6 +170,15 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   let peakFds = 0;
   let total = { open: 0, attempts: 0, successes: 0, failures: 0 };
   const lastOpen = new Array<number>(W).fill(0);
+  const failureTotals: Record<string, number> = {};
+  // planned starts per tick, from the timeline (walked once, in step with the ticks)
+  let plannedIdx = 0;
+  let plannedTotal = 0;
+  const plannedUpTo = (ms: number): number => {
+    while (plannedIdx < timeline.offsets.length && timeline.offsets[plannedIdx] < ms) plannedIdx++;
+    return plannedIdx;
+  };
+  const plannedSeconds = plannedEnd === null ? null : Math.round((plannedEnd - startAt) / 100) / 10;
 
   let settled = false;
   const onTick = (m: TickMessage): void => {
@@ -190,9 +201,22 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
       handshakeP99: hs.p99,
     };
     if (hsHist.totalCount > 0) p.handshakeHist = encodeHistogram(hsHist);
+    const upTo = plannedUpTo((m.n + 1) * tickMs);
+    p.planned = upTo - plannedTotal;
+    plannedTotal = upTo;
+    const kinds: Record<string, number> = {};
+    for (const x of list) for (const [k, v] of Object.entries(x.failureKinds ?? {})) kinds[k] = (kinds[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(kinds)) failureTotals[k] = (failureTotals[k] ?? 0) + v;
+    if (Object.keys(kinds).length > 0) p.failureKinds = kinds;
+    if (p.attempts > 0) p.lagMeanMs = Math.round(list.reduce((s, x) => s + (x.lagSumMs ?? 0), 0) / p.attempts);
+    if (p.attempts > 0) p.lagMaxMs = Math.max(...list.map((x) => x.lagMaxMs ?? 0));
+    p.behind = list.reduce((s, x) => s + (x.behind ?? 0), 0);
+    p.cpu = Math.max(...list.map((x) => x.cpu ?? 0));
     series.push(p);
     total = { open: p.open, attempts: total.attempts + p.attempts, successes: total.successes + p.successes, failures: total.failures + p.failures };
-    bench.emit('tick', { ...p, total: { ...total }, target: connections });
+    bench.emit('tick', {
+      ...p, total: { ...total }, target: connections, plannedTotal, plannedSeconds, requestedRate: timeline.maxRate, failureTotals: { ...failureTotals },
+    });
     if (!settled && total.successes + total.failures >= connections) {
       settled = true;
       // every attempt has an outcome: the socket tables are at their fullest now
@@ -201,11 +225,21 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     }
   };
 
+  // the first worker to tear down announces it with everyone's open count; the rest are under way too
+  let closingSaid = false;
+  const onClosing = (open: number): void => {
+    if (closingSaid) return;
+    closingSaid = true;
+    const sum = lastOpen.reduce((s, x) => s + x, 0);
+    bench.emit('closing', { open: Math.max(open, sum), t: Math.round((Date.now() - startAt) / 100) / 10 });
+  };
+
   const finished = new Promise<void>((resolve) => {
     let left = W;
     children.forEach((child, w) => {
       child.on('message', (m: WorkerMessage) => {
         if (m.type === 'tick') onTick(m);
+        else if (m.type === 'closing') onClosing(m.open);
         else if (m.type === 'done') {
           done.push(m);
           if (--left === 0) resolve();
@@ -342,6 +376,8 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     clock,
   };
   if (segment) result.segment = { index: segment.index, count: segment.count, scenario };
+  result.pace = judgePace(series, timeline.maxRate, latencyMs.startLag, failures);
+  if (result.pace === undefined) delete result.pace;
   result.diagnosis = diagnose(evidence);
   result.exit = benchExit(result);
   if (sync && segment) {

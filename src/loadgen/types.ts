@@ -77,6 +77,36 @@ export interface SeriesPoint {
   handshakeP99: number;
   /** The interval's handshake histogram (compressed base64, µs), so merged runs get exact per-interval percentiles. */
   handshakeHist?: string;
+  /** Connections the plan wanted started during this second (the schedule, for "kept the rate?"). */
+  planned?: number;
+  /** Failures of this second by kind (`upgrade.status_503`: 12). */
+  failureKinds?: Record<string, number>;
+  /** Start lag of this second's attempts (planned → actual start), mean and max ms. */
+  lagMeanMs?: number;
+  lagMaxMs?: number;
+  /** Planned starts that were due and not started at the tick: the generator's own backlog. */
+  behind?: number;
+  /** Busiest worker's CPU in this second, share of one core. */
+  cpu?: number;
+}
+
+/** Did the generator keep the requested arrival rate, and if not, why (from its own CPU, ports and fds). */
+export interface PaceSummary {
+  /** Highest arrival rate the plan asked for (per second); 0 = bursts only. */
+  requestedPerSecond: number;
+  /** Best per-second start rate reached while starts were due. */
+  achievedPerSecond: number;
+  startLagP50Ms: number;
+  startLagP99Ms: number;
+  /** Most planned starts that were due and not yet started at one tick. */
+  maxBehind: number;
+  /** Busiest worker's CPU at its peak (share of one core). */
+  cpuPeak: number;
+  keptUp: boolean;
+  /** Why not, from the evidence: `cpu` (a worker saturated a core), `ports` (EADDRNOTAVAIL/EADDRINUSE), `fds` (EMFILE). */
+  limitedBy: ('cpu' | 'ports' | 'fds')[];
+  /** One sentence for the summary and the report, e.g. "+512/s while 1,000/s was asked, start lag p50 1.2 s: worker CPU 99%". */
+  note?: string;
 }
 
 export interface ThresholdResult {
@@ -131,6 +161,8 @@ export interface BenchResult {
   failures: FailureBucket[];
   thresholds: ThresholdResult[];
   evidence: RunEvidence;
+  /** Whether the generator kept its schedule (absent in results from older versions). */
+  pace?: PaceSummary;
   /** The diagnosis `doctor --run` prints for this run: causes with their evidence lines, and notes. */
   diagnosis?: BenchDiagnosis;
   /** The process exit code for CI and why (see EXIT_RULE in exit-code.ts). */

@@ -40,6 +40,22 @@ export interface TickMessage {
   failures: number;
   handshake: string;
   fds: number;
+  /** Failures of this tick by kind (`upgrade.status_503`: 12). */
+  failureKinds: Record<string, number>;
+  /** Start lag of this tick's attempts: sum and max, ms (planned start → actual start). */
+  lagSumMs: number;
+  lagMaxMs: number;
+  /** Planned starts that are due but not started yet: the generator is behind its schedule. */
+  behind: number;
+  /** CPU this worker used during the tick, as a share of one core (1 = a full core). */
+  cpu: number;
+}
+
+/** Worker → parent when it starts tearing down its connections (so the CLI can say so). */
+export interface ClosingMessage {
+  type: 'closing';
+  worker: number;
+  open: number;
 }
 
 export interface DoneMessage {
@@ -63,4 +79,4 @@ export interface DoneMessage {
   welcome?: boolean;
 }
 
-export type WorkerMessage = TickMessage | DoneMessage | { type: 'ready'; worker: number; fdLimit?: number };
+export type WorkerMessage = TickMessage | DoneMessage | ClosingMessage | { type: 'ready'; worker: number; fdLimit?: number };

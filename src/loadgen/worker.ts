@@ -33,6 +33,9 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
   let tickAttempts = 0;
   let tickSuccesses = 0;
   let tickFailures = 0;
+  let tickKinds: Record<string, number> = {};
+  let tickLagSum = 0;
+  let tickLagMax = 0;
   let messagesSent = 0;
   let messagesReceived = 0;
   let peakFds = 0;
@@ -57,6 +60,7 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
       buckets.set(kind, b);
     }
     b.count++;
+    tickKinds[kind] = (tickKinds[kind] ?? 0) + 1;
     if (f.retryAfter !== undefined) {
       b.retryAfter ??= [];
       if (!b.retryAfter.includes(f.retryAfter) && b.retryAfter.length < 20) b.retryAfter.push(f.retryAfter);
@@ -67,6 +71,9 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
     const planned = cfg.startAt + cfg.offsets[k];
     const t = now();
     hist.startLag.recordValue(Math.max(1, Math.round((t - planned) * 1000)));
+    const lag = Math.max(0, t - planned);
+    tickLagSum += lag;
+    if (lag > tickLagMax) tickLagMax = lag;
     attempts++;
     tickAttempts++;
     if (++inFlight > peakInFlight) peakInFlight = inFlight;
@@ -170,10 +177,37 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
     fds = countOpenFds('self') ?? fds;
     if (fds > peakFds) peakFds = fds;
   };
+  let cpuAt = process.cpuUsage();
+  let cpuWall = now();
+  /** Due but not started: offsets up to now (binary search; they are sorted) minus those started. */
+  const dueNotStarted = (): number => {
+    if (stopped) return 0;
+    const t = now() - cfg.startAt;
+    let lo = next;
+    let hi = cfg.offsets.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cfg.offsets[mid] <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo - next;
+  };
   const tick = (final = false): void => {
     readFds(final);
-    send({ type: 'tick', worker: cfg.index, n: tickN++, open, attempts: tickAttempts, successes: tickSuccesses, failures: tickFailures, handshake: tickHs.totalCount > 0 ? encodeHistogram(tickHs) : '', fds });
+    const cpuNow = process.cpuUsage();
+    const wall = now();
+    // a short final tick (after teardown) would turn a few ms of closing work into a bogus share
+    const cpu = wall - cpuWall >= cfg.tickMs / 2 ? (cpuNow.user - cpuAt.user + cpuNow.system - cpuAt.system) / 1000 / (wall - cpuWall) : 0;
+    cpuAt = cpuNow;
+    cpuWall = wall;
+    send({
+      type: 'tick', worker: cfg.index, n: tickN++, open, attempts: tickAttempts, successes: tickSuccesses, failures: tickFailures,
+      handshake: tickHs.totalCount > 0 ? encodeHistogram(tickHs) : '', fds,
+      failureKinds: tickKinds, lagSumMs: Math.round(tickLagSum), lagMaxMs: Math.round(tickLagMax), behind: dueNotStarted(), cpu: Math.round(cpu * 100) / 100,
+    });
     tickAttempts = tickSuccesses = tickFailures = 0;
+    tickKinds = {};
+    tickLagSum = tickLagMax = 0;
     tickHs = newHistogram();
   };
   let tickTimer: NodeJS.Timeout | undefined;
@@ -202,6 +236,7 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
     clearInterval(publishTimer);
     for (const c of conns) c.abandon();
     const held = open;
+    send({ type: 'closing', worker: cfg.index, open: held });
     // the peak is with every connection still open, before the teardown
     readFds(true);
     for (const c of conns) c.close(cfg.teardown);
