@@ -154,15 +154,18 @@ export function registerBench(program: Command): void {
     .option('--json', 'print the comparison rows as JSON on stdout (nothing else)')
     .option('--report <file>', 'write a self-contained HTML report: both runs side by side, overlaid charts, failures')
     .action(async (a: string, b: string, o: { json?: boolean; report?: string }) => {
-      const { readResult, compareResults, renderComparison } = await import('../loadgen/compare.js');
+      const { readResult, compareResults, compareWarnings, renderComparison } = await import('../loadgen/compare.js');
       const ra = readResult(a);
       const rb = readResult(b);
       const rows = compareResults(ra, rb);
+      const warnings = compareWarnings(ra, rb);
+      // with --json stdout is the rows only; the warnings still reach a person on stderr
+      if (o.json) for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       if (o.report) {
         const { renderComparisonReport } = await import('../loadgen/compare-html.js');
         writeFileSync(o.report, renderComparisonReport(ra, rb, a, b));
       }
-      process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : `${renderComparison(rows, a, b)}\n`);
+      process.stdout.write(o.json ? `${JSON.stringify(rows, null, 2)}\n` : `${renderComparison(rows, a, b, warnings)}\n`);
     });
 }
 

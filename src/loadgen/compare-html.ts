@@ -1,5 +1,6 @@
-import { compareResults, seriesRates, shownRows, type ComparisonRow } from './compare.js';
+import { compareResults, compareWarnings, seriesRates, shownRows, type ComparisonRow } from './compare.js';
 import { esc, renderFailureTable, scriptJson, uplotAssets } from './report-html.js';
+import { CHART_JS, REPORT_CSS } from './report-kit.js';
 import type { BenchResult } from './types.js';
 
 /** Everything read from a result file is untrusted (a crafted file may put text where numbers belong). */
@@ -33,35 +34,36 @@ export function renderComparisonReport(a: BenchResult, b: BenchResult, nameA = '
   const factRows = facts[0].map((_, i) => (facts[0][i] || facts[1][i] ? `<tr><td>${facts[0][i]}</td><td>${facts[1][i]}</td></tr>` : '')).join('');
   const rows = shownRows(compareResults(a, b)).map(metricRow).join('');
   const data = { a: seriesRates(a.series ?? []), b: seriesRates(b.series ?? []) };
+  const warnings = compareWarnings(a, b).map((w) => `<div class="warnbox"><b>Not like for like:</b> ${h(w)}</div>`).join('');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>floodgate bench compare — ${h(nameA)} vs ${h(nameB)}</title>
-<style>${css}
-body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
-.chart{margin:1em 0}.a{color:#1565c0}.b{color:#ef6c00}code{font-size:12px}.cols{display:flex;gap:2em;flex-wrap:wrap}.cols>div{flex:1;min-width:400px}</style></head>
-<body>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>floodgate bench compare — ${h(nameA)} vs ${h(nameB)}</title>
+<style>${css}${REPORT_CSS}
+table.metrics td:nth-child(n+2):nth-child(-n+5),table.metrics th:nth-child(n+2):nth-child(-n+5){text-align:right}
+table.facts{table-layout:fixed;width:100%}table.facts td{width:50%}</style></head>
+<body><main>
 <h1>floodgate bench compare</h1>
-<table><tr><th class="a">A: <code>${h(nameA)}</code></th><th class="b">B: <code>${h(nameB)}</code></th></tr>${factRows}</table>
+<table class="data facts"><tr><th class="a">A: <code>${h(nameA)}</code></th><th class="b">B: <code>${h(nameB)}</code></th></tr>${factRows}</table>
+${warnings}
 <h2>Key metrics</h2>
-<p>Delta is B − A, ratio B / A. Metrics that are 0 in both runs are left out.</p>
-<table><tr><th>metric</th><th>A</th><th>B</th><th>delta</th><th>ratio</th><th>better</th></tr>${rows}</table>
+<p class="note">Delta is B − A, ratio B / A. Metrics that are 0 in both runs are left out.</p>
+<table class="data metrics"><tr><th>metric</th><th>A</th><th>B</th><th>delta</th><th>ratio</th><th>better</th></tr>${rows}</table>
 <h2>Over time</h2>
-<p>Seconds from each run's start. A solid, B dashed.</p>
-<div id="open" class="chart"></div><div id="rates" class="chart"></div>
+<p class="note">Seconds from each run's start; A solid, B dashed. Hover for the values at that second.</p>
+<div class="grid2"><div id="open" class="chart"></div><div id="rates" class="chart"></div></div>
 <h2>Failures</h2>
-<div class="cols"><div><h3 class="a">A</h3>${renderFailureTable(a.failures ?? [])}</div><div><h3 class="b">B</h3>${renderFailureTable(b.failures ?? [])}</div></div>
+<div class="grid2"><div><h3 class="a">A</h3>${renderFailureTable(a.failures ?? [], Number(a.totals?.attempts) || undefined)}</div><div><h3 class="b">B</h3>${renderFailureTable(b.failures ?? [], Number(b.totals?.attempts) || undefined)}</div></div>
+</main>
 <script>${js}</script>
-<script>
+<script>${CHART_JS}
 const d = ${scriptJson(data)};
-const w = Math.min(1000, document.body.clientWidth - 20);
 const dash = [6, 4];
-const mk = (id, title, series, data) => new uPlot({ title, width: w, height: 260, scales: { x: { time: false } }, axes: [{ label: 's' }, {}], series: [{ label: 't' }, ...series.map((s) => ({ spanGaps: true, width: 2, ...s }))] }, data, document.getElementById(id));
 const rates = (r) => [r.t, r.attempts, r.successes, r.failures];
 window.charts = [
-  mk('open', 'Open connections', [{ label: 'A open', stroke: '#1565c0' }, { label: 'B open', stroke: '#ef6c00', dash }], uPlot.join([[d.a.t, d.a.open], [d.b.t, d.b.open]])),
-  mk('rates', 'Attempts / successes / failures per second', [
-    { label: 'A attempts/s', stroke: '#555' }, { label: 'A successes/s', stroke: '#2e7d32' }, { label: 'A failures/s', stroke: '#c62828' },
-    { label: 'B attempts/s', stroke: '#555', dash }, { label: 'B successes/s', stroke: '#2e7d32', dash }, { label: 'B failures/s', stroke: '#c62828', dash },
-  ], uPlot.join([rates(d.a), rates(d.b)])),
+  fgChart('open', 'Open connections', [{ label: 'A open', stroke: '#0969da', spanGaps: true }, { label: 'B open', stroke: '#bc4c00', dash, spanGaps: true }], uPlot.join([[d.a.t, d.a.open], [d.b.t, d.b.open]]), { y: 'connections' }),
+  fgChart('rates', 'Attempts, successes and failures per second', [
+    { label: 'A attempts', stroke: '#57606a', spanGaps: true }, { label: 'A successes', stroke: '#1a7f37', spanGaps: true }, { label: 'A failures', stroke: '#cf222e', spanGaps: true },
+    { label: 'B attempts', stroke: '#57606a', dash, spanGaps: true }, { label: 'B successes', stroke: '#1a7f37', dash, spanGaps: true }, { label: 'B failures', stroke: '#cf222e', dash, spanGaps: true },
+  ], uPlot.join([rates(d.a), rates(d.b)]), { y: 'per second' }),
 ];
 </script>
 </body></html>

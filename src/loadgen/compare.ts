@@ -103,13 +103,34 @@ export function compareResults(a: BenchResult, b: BenchResult): ComparisonRow[] 
 /** Rows worth showing: a metric that is 0 in both runs says nothing about the difference. */
 export const shownRows = (rows: ComparisonRow[]): ComparisonRow[] => rows.filter((r) => r.a !== 0 || r.b !== 0);
 
-export function renderComparison(rows: ComparisonRow[], nameA = 'a', nameB = 'b'): string {
-  const w = Math.max(...rows.map((r) => r.metric.length), 6);
-  const out = [`${'metric'.padEnd(w)}  ${nameA.padStart(12)}  ${nameB.padStart(12)}  ${'delta'.padStart(10)}  ${'ratio'.padEnd(8)}  better`];
-  for (const r of shownRows(rows)) {
-    const ratio = Number.isNaN(r.ratio) ? '—' : `${r.ratio}×`;
-    const better = r.better === 'a' ? nameA : r.better === 'b' ? nameB : r.scope === 'host-wide' ? '(host-wide: not ranked)' : r.better ?? '';
-    out.push(`${`${r.metric.padEnd(w)}  ${String(r.a).padStart(12)}  ${String(r.b).padStart(12)}  ${(r.delta > 0 ? '+' : '') + String(r.delta)}`.padEnd(w + 42)}  ${ratio.padEnd(8)}  ${better}`.trimEnd());
-  }
+/**
+ * Reasons the two runs may not be comparable: another target, other stages (connections, rates,
+ * holds) or other settings. Printed above the table and in the HTML report.
+ */
+export function compareWarnings(a: BenchResult, b: BenchResult): string[] {
+  const out: string[] = [];
+  if (a.target?.url !== b.target?.url) out.push(`A and B hit different targets: ${String(a.target?.url)} vs ${String(b.target?.url)}`);
+  const stages = (r: BenchResult): string => JSON.stringify((r.stages ?? []).map((x) => [x.connections, x.rate ?? null, x.rampTo ?? null, x.durationMs]));
+  const show = (r: BenchResult): string => (r.stages ?? []).map((x) => `${x.connections} ${x.rate === undefined ? 'burst' : `at ${x.rate}/s${x.rampTo !== undefined ? `→${x.rampTo}/s` : ''}`}, hold ${x.durationMs} ms`).join('; ');
+  if (stages(a) !== stages(b)) out.push(`A and B used different scenarios: ${show(a)} vs ${show(b)}`);
+  const opt = (r: BenchResult): string => JSON.stringify([r.settings?.subscribe ?? null, r.settings?.publishRate ?? null, r.settings?.teardown ?? null, r.plan?.workers ?? null, r.plan?.sourceIps?.length ?? 0]);
+  if (a.settings && b.settings && opt(a) !== opt(b)) out.push('A and B differ in other settings (workers, source addresses, teardown, subscribe or publish rate): see each run\'s settings');
+  return out;
+}
+
+/** The terminal table: short column heads (A, B) with the file names above, so long paths do not push the columns out. */
+export function renderComparison(rows: ComparisonRow[], nameA = 'a', nameB = 'b', warnings: string[] = []): string {
+  const shown = shownRows(rows);
+  const cells = shown.map((r) => [
+    r.metric, String(r.a), String(r.b), (r.delta > 0 ? '+' : '') + String(r.delta), Number.isNaN(r.ratio) ? '—' : `${r.ratio}×`,
+    r.better === 'a' ? 'A' : r.better === 'b' ? 'B' : r.scope === 'host-wide' ? '(host-wide: not ranked)' : r.better ?? '',
+  ]);
+  const head = ['metric', 'A', 'B', 'delta', 'ratio', 'better'];
+  const width = head.map((hd, i) => Math.max(hd.length, ...cells.map((c) => c[i].length)));
+  // text left, numbers right
+  const line = (c: string[]): string => c.map((v, i) => (i === 0 || i === 5 ? v.padEnd(width[i]) : v.padStart(width[i]))).join('  ').trimEnd();
+  const out = [`A: ${nameA}`, `B: ${nameB}`];
+  for (const w of warnings) out.push(`warning: ${w}`);
+  out.push('', line(head), ...cells.map(line));
   return out.join('\n');
 }

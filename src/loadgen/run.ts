@@ -376,6 +376,20 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     clock,
   };
   if (segment) result.segment = { index: segment.index, count: segment.count, scenario };
+  result.settings = {
+    connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
+    handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
+    teardown: o.teardown ?? (target.kind === 'tcp' ? 'reset' : 'clean'),
+    protocol: o.protocol,
+    headerNames: Object.keys(o.headers ?? {}),
+    subscribe: o.subscribe,
+    publishRate: o.publishRate,
+    rawPayload: o.payload !== undefined,
+    holdForever,
+    maxDurationMs: o.maxDurationMs,
+    thresholds,
+    serverPid: o.serverPid,
+  };
   result.pace = judgePace(series, timeline.maxRate, latencyMs.startLag, failures);
   if (result.pace === undefined) delete result.pace;
   result.diagnosis = diagnose(evidence);

@@ -90,6 +90,22 @@ export interface SeriesPoint {
   cpu?: number;
 }
 
+export interface RunSettings {
+  connectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  teardown: Teardown;
+  protocol?: string;
+  /** Names only: header values may be secrets. */
+  headerNames: string[];
+  subscribe?: string;
+  publishRate?: number;
+  rawPayload: boolean;
+  holdForever: boolean;
+  maxDurationMs?: number;
+  thresholds: string[];
+  serverPid?: number;
+}
+
 /** Did the generator keep the requested arrival rate, and if not, why (from its own CPU, ports and fds). */
 export interface PaceSummary {
   /** Highest arrival rate the plan asked for (per second); 0 = bursts only. */
@@ -161,6 +177,8 @@ export interface BenchResult {
   failures: FailureBucket[];
   thresholds: ThresholdResult[];
   evidence: RunEvidence;
+  /** The run's settings beyond the stages and the plan, for the report (absent in results from older versions). */
+  settings?: RunSettings;
   /** Whether the generator kept its schedule (absent in results from older versions). */
   pace?: PaceSummary;
   /** The diagnosis `doctor --run` prints for this run: causes with their evidence lines, and notes. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { compareResults, renderComparison, renderComparisonReport, run } from '../../src/loadgen/index.js';
+import { compareResults, compareWarnings, renderComparison, renderComparisonReport, run } from '../../src/loadgen/index.js';
 import type { BenchResult } from '../../src/loadgen/index.js';
 
 /** Server text that lands in a failure example (the close reason) and must not become markup. */
@@ -42,7 +42,27 @@ describe('renderComparisonReport() on two real runs', () => {
     assert.deepEqual([ns['kernel.TcpExt.ListenOverflows'].scope, ns['kernel.TcpExt.ListenOverflows'].better], ['netns', 'a']);
     assert.ok(rows.handshakes_per_s.a > 0 && rows.handshakes_per_s.b > 0);
     for (const l of ['connect', 'handshake']) for (const p of ['p50', 'p90', 'p99']) assert.ok(rows[`${p}_${l}_ms`].a > 0, `${p}_${l}_ms`);
-    assert.match(renderComparison(compareResults(a, b), 'before', 'after'), /success_rate\s+1\s+0\.5\s+-0\.5\s+0\.5×\s+before/);
+    assert.match(renderComparison(compareResults(a, b), 'before', 'after'), /^success_rate\s+1\s+0\.5\s+-0\.5\s+0\.5×\s+A$/m);
+  });
+
+  it('the terminal table keeps its columns aligned whatever the file names, and warns when the runs differ', () => {
+    const text = renderComparison(compareResults(a, b), '/a/very/long/path/to/before-tuning-result.json', 'after.json', ['A and B hit different targets: x vs y']);
+    const lines = text.split('\n');
+    assert.deepEqual(lines.slice(0, 3), ['A: /a/very/long/path/to/before-tuning-result.json', 'B: after.json', 'warning: A and B hit different targets: x vs y']);
+    const table = lines.slice(4);
+    // numbers are right-aligned under their heads: each row's B and delta end where the heads end
+    for (const head of [' B', 'delta']) {
+      const end = table[0].indexOf(head) + head.length;
+      for (const row of table.slice(1)) assert.ok(row[end - 1] !== ' ' && row[end] === ' ', `${head}: ${row}`);
+    }
+  });
+
+  it('warns when A and B hit different targets or ran different scenarios', () => {
+    const w = compareWarnings(a, b);
+    assert.equal(w[0], `A and B hit different targets: ${a.target.url} vs ${b.target.url}`);
+    assert.equal(w[1], 'A and B used different scenarios: 20 at 100/s, hold 300 ms vs 20 burst, hold 300 ms');
+    assert.deepEqual(compareWarnings(a, a), []);
+    assert.ok(renderComparisonReport(a, b).includes('Not like for like:</b> A and B hit different targets'));
   });
 
   it('shows both runs\' figures, series and failures, and escapes the server text', () => {

@@ -120,10 +120,14 @@ describe('floodgate bench (CLI, gateway, report)', () => {
       const requests: string[] = [];
       page.on('request', (r) => requests.push(r.url()));
       await page.goto(`file://${file}`);
+      // open, rates, handshake latency, start lag (no failures: no chart of failure kinds)
       const canvases = await page.locator('.uplot canvas').count();
-      assert.equal(canvases, 3);
+      assert.equal(canvases, 4);
       const painted = await page.evaluate(() => [...document.querySelectorAll('.uplot canvas')].map((c) => (c as HTMLCanvasElement).width > 0 && (c as HTMLCanvasElement).height > 0));
-      assert.deepEqual(painted, [true, true, true]);
+      assert.deepEqual(painted, [true, true, true, true]);
+      // legends show the last value, never uPlot's empty "--"
+      assert.doesNotMatch(await page.locator('#open .u-legend').innerText(), /--/);
+      assert.match(await page.locator('#open .u-legend').innerText(), /open\s*:?\s*40/);
       assert.deepEqual(requests.filter((u) => !u.startsWith('file:')), []);
       await page.screenshot({ path: join(artifacts, 'bench-report.png'), fullPage: true });
       assert.ok(readFileSync(join(artifacts, 'bench-report.png')).length > 1000);
