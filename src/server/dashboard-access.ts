@@ -41,3 +41,35 @@ export function tokenMatches(expected: string, given: string | undefined): boole
   const b = createHash('sha256').update(given).digest();
   return timingSafeEqual(a, b);
 }
+
+export interface DashboardStatus {
+  enabled: boolean;
+  /** Where to open it, e.g. `http://127.0.0.1:8080/dashboard` (the token is never printed). */
+  url: string | null;
+  /** Why it is on or off, and how to turn it on, in one sentence. */
+  note: string;
+}
+
+/**
+ * What the startup block, `GET /` and the 404 say about the dashboard: its URL, or the real
+ * reason it is off (`--dashboard off`, or a non-loopback host without a token) and how to turn it on.
+ */
+export function describeDashboard(s: { dashboard: DashboardMode; host: string; dashboardToken: string }, port: number): DashboardStatus {
+  const enabled = dashboardEnabled(s.dashboard, s.host, s.dashboardToken);
+  const wildcard = s.host === '::' || s.host === '0.0.0.0' || s.host === '';
+  const shown = wildcard ? 'localhost' : s.host.includes(':') && !s.host.startsWith('[') ? `[${s.host}]` : s.host;
+  const url = `http://${shown}:${port}/dashboard`;
+  if (enabled) {
+    const token = s.dashboardToken !== '' ? ' (add ?token=<dashboardToken>)' : '';
+    const why = s.dashboard === 'on' ? '--dashboard on' : s.dashboardToken !== '' ? 'a dashboardToken is set' : `${s.host} is a loopback address`;
+    return { enabled, url: `${url}${token}`, note: `on (${why})${wildcard ? '; from another machine use this host\'s name or address' : ''}` };
+  }
+  if (s.dashboard === 'off') {
+    return { enabled, url: null, note: 'off: the dashboard setting is `off` (--dashboard off or FLOODGATE_DASHBOARD=off); set it to `auto` or `on` to serve /dashboard' };
+  }
+  return {
+    enabled,
+    url: null,
+    note: `off: the gateway listens on ${s.host}${wildcard ? ' (every interface)' : ''} and no dashboardToken is set, so /dashboard would be open to the network; turn it on with --dashboard-token <secret>, or --host 127.0.0.1 (this machine only), or --dashboard on`,
+  };
+}

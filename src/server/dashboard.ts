@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from './gateway.js';
-import { dashboardEnabled, dashboardTokenFrom, tokenMatches } from './dashboard-access.js';
+import { dashboardEnabled, dashboardTokenFrom, describeDashboard, tokenMatches } from './dashboard-access.js';
 import { DashboardFeed } from './dashboard-feed.js';
 import { DASHBOARD_CSP, loadChartAssets, renderDashboardPage } from './dashboard-page.js';
 import { formatStartupReport } from './startup-report.js';
@@ -46,8 +46,8 @@ export function installDashboard(gateway: Gateway): Dashboard {
 
   const allowed = (req: IncomingMessage, res: ServerResponse): boolean => {
     if (!enabled) {
-      deny(res, 404, 'FG_ERR_DASHBOARD_OFF',
-        `the dashboard is off on host ${s.host}: set dashboardToken (--dashboard-token) or listen on a loopback address (docs/dashboard.md)`);
+      // the real cause: `--dashboard off`, or a non-loopback host without a token (docs/dashboard.md)
+      deny(res, 404, 'FG_ERR_DASHBOARD_OFF', `the dashboard is ${describeDashboard(s, gateway.port).note}`);
       return false;
     }
     if (s.dashboardToken !== '' && !tokenMatches(s.dashboardToken, dashboardTokenFrom(req))) {

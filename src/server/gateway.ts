@@ -29,6 +29,7 @@ import { rejectUpgrade } from './reject.js';
 import { IpLimits } from './ip-limits.js';
 import { ADMIN_PATHS, adminDenied, effectiveAdminAccess, type EffectiveAdminAccess } from './admin-access.js';
 import { refusalForParserError, refusalForWsError, refuseOnSocket, type Refusal } from './http-refusal.js';
+import { rootMessage } from './root-answer.js';
 import { RejectionLog } from './rejection-log.js';
 import { monoMs, Session, type SessionContext } from './session.js';
 import { WriteCoalescer } from './write-coalescer.js';
@@ -467,7 +468,7 @@ export class Gateway {
       }
       this.refuse(res, {
         status: 426, code: 'FG_ERR_UPGRADE_REQUIRED', kind: 'upgrade_required', headers: { upgrade: 'websocket' },
-        message: 'Floodgate gateway: connect with a WebSocket client (docs/protocol.md); HTTP serves /healthz, /stats, /metrics',
+        message: rootMessage(this.settings, this.port),
       });
       return;
     }

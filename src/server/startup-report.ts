@@ -1,5 +1,6 @@
 import { describeAdminAccess, type EffectiveAdminAccess } from './admin-access.js';
 import { formatBytes, formatDuration } from '../config/units.js';
+import { describeDashboard, type DashboardStatus } from './dashboard-access.js';
 import type { Gateway } from './gateway.js';
 
 /** The effective settings at start: what the gateway will actually do, with where each number came from. */
@@ -40,6 +41,8 @@ export interface StartupReport {
   };
   history: { size: number; bytes: number; ttlMs: number };
   broker: string;
+  /** Where the live dashboard is, or why it is off and how to turn it on. */
+  dashboard: DashboardStatus;
   /** Settings that did not come from defaults, and where they came from. */
   overrides: Record<string, string>;
   warnings: string[];
@@ -96,6 +99,7 @@ export function buildStartupReport(g: Gateway): StartupReport {
     },
     history: { size: s.historySize, bytes: s.historyBytes, ttlMs: s.historyTtl },
     broker: g.broker.kind,
+    dashboard: describeDashboard(s, g.port),
     overrides,
     warnings,
   };
@@ -110,6 +114,8 @@ export function formatStartupReport(r: StartupReport): string {
     row('listening on', `${host}:${r.listen.port}${r.listen.dualStack ? ' (IPv4 + IPv6)' : ''}`),
     ...(r.listen.healthPort !== undefined ? [row('health checks on', `${host}:${r.listen.healthPort} (GET /healthz, own thread)`)] : []),
     row('broker', r.broker),
+    row('dashboard', r.dashboard.url ? `${r.dashboard.url} — ${r.dashboard.note}` : r.dashboard.note),
+    row('also on this port', '/healthz, /stats, /stats/machine, /metrics'),
     '',
     '=== TCP/Network tuning ===',
     row('listen backlog', `requested ${r.backlog.requested}${r.backlog.setting === 'max' ? ' (max)' : ''}, somaxconn ${r.backlog.somaxconn ?? 'unknown'} → effective ${r.backlog.effective}`),

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { get, type IncomingMessage } from 'node:http';
 import { createGateway, type Gateway } from '../../src/server/gateway.js';
 import { dashboardOf, dashboardScope } from '../../src/server/dashboard.js';
-import { dashboardEnabled, isLoopbackHost, tokenMatches } from '../../src/server/dashboard-access.js';
+import { dashboardEnabled, describeDashboard, isLoopbackHost, tokenMatches } from '../../src/server/dashboard-access.js';
 import { WORKER_PLAN_ENV } from '../../src/server/worker-plan.js';
+import { formatStartupReport } from '../../src/server/startup-report.js';
 
 const quiet = { port: 0, logLevel: 'silent' as const };
 
@@ -178,9 +179,30 @@ test('non-loopback bind: off (404 FG_ERR_DASHBOARD_OFF) unless a token is set; `
       }
       assert.equal(dashboardOf(g)!.feed, undefined, 'nothing is set up when off');
     }
+    // the 404 names the real cause
+    assert.match(JSON.parse((await fetchText(off.port, '/dashboard')).body).message, /^the dashboard is off: the dashboard setting is `off` \(--dashboard off/);
+    assert.match(JSON.parse((await fetchText(open.port, '/dashboard')).body).message, /^the dashboard is off: the gateway listens on 0\.0\.0\.0 \(every interface\) and no dashboardToken is set/);
+    // GET / stays a 426 for WebSocket clients and says where things are
+    const root = await fetchText(open.port, '/');
+    assert.equal(root.status, 426);
+    const body = JSON.parse(root.body);
+    assert.equal(body.code, 'FG_ERR_UPGRADE_REQUIRED');
+    assert.match(body.message, /Also served here: \/healthz, \/stats, \/stats\/machine, \/metrics; dashboard off: the gateway listens on 0\.0\.0\.0/);
+    assert.match(JSON.parse((await fetchText(withToken.port, '/')).body).message, /dashboard at \/dashboard\.$/);
+    // and the startup block prints the URL, or why the dashboard is off and how to turn it on
+    assert.equal(withToken.startupReport().dashboard.url, `http://localhost:${withToken.port}/dashboard (add ?token=<dashboardToken>)`);
+    assert.match(formatStartupReport(open.startupReport()), /\n  dashboard +off: the gateway listens on 0\.0\.0\.0 .* turn it on with --dashboard-token <secret>, or --host 127\.0\.0\.1/);
     assert.equal((await fetchText(withToken.port, '/dashboard')).status, 403);
     assert.equal((await fetchText(withToken.port, '/dashboard?token=tok')).status, 200);
   } finally {
     await Promise.all([open.close(), withToken.close(), off.close()]);
   }
+});
+
+test('describeDashboard: the URL to open, or the real reason it is off', () => {
+  assert.deepEqual(describeDashboard({ dashboard: 'auto', host: '127.0.0.1', dashboardToken: '' }, 8080),
+    { enabled: true, url: 'http://127.0.0.1:8080/dashboard', note: 'on (127.0.0.1 is a loopback address)' });
+  assert.equal(describeDashboard({ dashboard: 'on', host: '::1', dashboardToken: '' }, 9).url, 'http://[::1]:9/dashboard');
+  assert.equal(describeDashboard({ dashboard: 'off', host: '127.0.0.1', dashboardToken: 'x' }, 9).enabled, false);
+  assert.match(describeDashboard({ dashboard: 'auto', host: '::', dashboardToken: '' }, 9).note, /^off: the gateway listens on :: \(every interface\)/);
 });
