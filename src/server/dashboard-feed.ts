@@ -44,8 +44,10 @@ export interface DashboardFeedOptions {
   intro: () => unknown;
   /** Tick period; the page promises at most one update per second. */
   intervalMs?: number;
-  /** Samples kept for a tab that opens while others already watch (5 minutes at 1/s). */
+  /** Samples kept so a tab opened mid-run starts with the last minutes (default 600: 10 minutes at 1/s). */
   historyLength?: number;
+  /** False once the gateway is shutting down: sampling stops for good. */
+  alive?: () => boolean;
   /** A watcher that has this much unsent is dropped rather than buffered without bound. */
   maxBufferedBytes?: number;
 }
@@ -70,9 +72,10 @@ function totalsOf(s: GatewayStats): DashboardSample['totals'] {
 }
 
 /**
- * Server-Sent Events to every open dashboard. The snapshot is computed once per tick and the
- * same bytes are written to all watchers. The timer runs only while someone watches: it starts
- * with the first watcher and stops with the last, so an unwatched gateway pays nothing.
+ * Server-Sent Events to every open dashboard. One sample per second goes into a bounded ring
+ * (10 minutes by default) whether or not anyone watches, so a tab opened mid-run starts with the
+ * last minutes instead of two points; a sample is one stats() read, a few hundred bytes. It is
+ * serialised once per tick, only while someone watches, and the same bytes go to every watcher.
  */
 export class DashboardFeed {
   private readonly watchers = new Set<ServerResponse>();
@@ -87,8 +90,9 @@ export class DashboardFeed {
 
   constructor(private readonly opts: DashboardFeedOptions) {
     this.intervalMs = Math.max(1000, opts.intervalMs ?? 1000);
-    this.historyLength = opts.historyLength ?? 300;
+    this.historyLength = opts.historyLength ?? 600;
     this.maxBuffered = opts.maxBufferedBytes ?? 256 * 1024;
+    this.start();
   }
 
   get watching(): number {
@@ -108,7 +112,7 @@ export class DashboardFeed {
       'x-accel-buffering': 'no', // nginx would otherwise hold the stream
     });
     res.socket?.setNoDelay(true);
-    if (this.watchers.size === 0) this.start();
+    if (this.timer === undefined) this.start();
     this.watchers.add(res);
     res.on('close', () => this.detach(res));
     res.write(`retry: 2000\nevent: intro\ndata: ${JSON.stringify(this.opts.intro())}\n\n`);
@@ -124,8 +128,7 @@ export class DashboardFeed {
   }
 
   private detach(res: ServerResponse): void {
-    if (!this.watchers.delete(res)) return;
-    if (this.watchers.size === 0) this.stop();
+    this.watchers.delete(res);
   }
 
   private start(): void {
@@ -144,10 +147,15 @@ export class DashboardFeed {
   }
 
   private tick(): void {
+    if (this.opts.alive && !this.opts.alive()) {
+      this.close();
+      return;
+    }
     this.ticks++;
     const s = this.sample();
     this.history.push(s);
     if (this.history.length > this.historyLength) this.history.shift();
+    if (this.watchers.size === 0) return;
     const frame = `data: ${JSON.stringify(s)}\n\n`;
     for (const res of this.watchers) {
       if (res.writableLength > this.maxBuffered) {

@@ -62,6 +62,7 @@ export function installDashboard(gateway: Gateway): Dashboard {
     page = Buffer.from(renderDashboardPage(loadChartAssets()));
     dashboard.feed = new DashboardFeed({
       stats: () => gateway.stats(),
+      alive: () => !gateway.shuttingDown,
       intro: () => ({
         node: gateway.node,
         pid: process.pid,

@@ -87,20 +87,21 @@ test('dashboardScope names the node and says aggregation is not done, per worker
   assert.match(dashboardScope('h:2', env), /worker 2 of 4 .*node h:2.*does not aggregate yet; GET \/stats\/machine sums all workers/);
 });
 
-test('loopback bind: self-contained page, SSE stream, the tick timer runs only while someone watches', async () => {
+test('loopback bind: self-contained page, SSE stream, a bounded ring of samples a new tab starts from', async () => {
   const g = await createGateway({ ...quiet, host: '127.0.0.1', maxConnections: 7 });
   let a: ReturnType<typeof watch> | undefined;
   let b: ReturnType<typeof watch> | undefined;
   try {
     const feed = dashboardOf(g)!.feed!;
-    assert.equal(feed.ticking, false, 'no timer before anyone watches');
+    // samples are kept from the start, so a tab opened later shows the minutes before it
+    assert.equal(feed.ticking, true, 'sampling runs before anyone watches');
+    await until(() => feed.ticks >= 2, 'samples before any watcher');
 
     const page = await fetchText(g.port, '/dashboard');
     assert.equal(page.status, 200);
     assert.match(page.type, /text\/html/);
     assert.match(page.body, /uPlot/);
     assert.doesNotMatch(page.body, /<script[^>]+src=|<link[^>]+href=/, 'no external scripts or stylesheets');
-    assert.equal(feed.ticking, false, 'serving the page starts nothing');
 
     a = watch(g.port, '/dashboard/events');
     const res = await a.res;
@@ -111,6 +112,7 @@ test('loopback bind: self-contained page, SSE stream, the tick timer runs only w
     assert.match(a.events[0].data.settingsText, /listen backlog/);
     assert.equal(a.events[0].data.report.backlog.effective, g.backlogEffective);
     assert.equal(a.events[1].event, 'history');
+    assert.ok(a.events[1].data.length >= 3, `the ring holds the samples taken before the tab opened (${a.events[1].data.length})`);
     assert.equal(a.events[1].data[0].connections.cap, 7);
     assert.equal(a.events[1].data[0].connections.capOrigin, 'explicit');
     assert.equal(feed.ticking, true);
@@ -128,14 +130,8 @@ test('loopback bind: self-contained page, SSE stream, the tick timer runs only w
     a.stop();
     b.stop();
     await until(() => feed.watching === 0, 'watchers gone');
-    assert.equal(feed.ticking, false, 'timer stopped with the last watcher');
-    // a new watcher's first tick comes one full interval after it opens; a timer left running
-    // since the others left would have ticked in that interval too
-    const c = watch(g.port, '/dashboard/events');
-    await c.next(3);
-    assert.equal(c.events[2].event, 'message');
-    assert.equal(feed.ticks, ticks + 1, 'no tick while nobody watched');
-    c.stop();
+    // the ring keeps filling for the next tab, and stays bounded
+    await until(() => feed.ticks > ticks, 'sampling goes on without watchers');
 
     const other = await fetchText(g.port, '/dashboard/nope');
     assert.equal(other.status, 404);
@@ -205,4 +201,20 @@ test('describeDashboard: the URL to open, or the real reason it is off', () => {
   assert.equal(describeDashboard({ dashboard: 'on', host: '::1', dashboardToken: '' }, 9).url, 'http://[::1]:9/dashboard');
   assert.equal(describeDashboard({ dashboard: 'off', host: '127.0.0.1', dashboardToken: 'x' }, 9).enabled, false);
   assert.match(describeDashboard({ dashboard: 'auto', host: '::', dashboardToken: '' }, 9).note, /^off: the gateway listens on :: \(every interface\)/);
+});
+
+test('the ring of samples is bounded and sampling stops when the gateway shuts down', async () => {
+  const { DashboardFeed } = await import('../../src/server/dashboard-feed.js');
+  const g = await createGateway({ ...quiet, host: '127.0.0.1' });
+  let alive = true;
+  const feed = new DashboardFeed({ stats: () => g.stats(), intro: () => ({}), historyLength: 3, alive: () => alive });
+  try {
+    await until(() => feed.ticks >= 3, 'three ticks', 20_000);
+    assert.equal((feed as unknown as { history: unknown[] }).history.length, 3);
+    alive = false;
+    await until(() => !feed.ticking, 'stopped after shutdown');
+  } finally {
+    feed.close();
+    await g.close();
+  }
 });
