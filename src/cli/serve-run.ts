@@ -7,6 +7,7 @@ import type { WorkerReady } from '../server/workers.js';
 import { formatStartupReport } from '../server/startup-report.js';
 import { isMachineStatsMessage, MachineStatsClient } from '../server/machine-stats.js';
 import { sendJson } from '../server/send-json.js';
+import { dashboardOf } from '../server/dashboard.js';
 
 export interface ServeInput {
   flags: Record<string, unknown>;
@@ -77,6 +78,8 @@ function serveMachineStats(gateway: Gateway, plan: WorkerPlan): void {
   process.on('message', (m: unknown) => {
     if (isMachineStatsMessage(m)) client.onMessage(m);
   });
+  // the dashboard of every worker shows the machine, with a row per worker
+  dashboardOf(gateway)?.feed?.useMachineStats(() => client.ask());
   gateway.route('/stats/machine', (_req, res) => {
     client.ask().then(
       (machine) => sendJson(res, 200, machine),

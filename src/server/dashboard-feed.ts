@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { MachineStats } from './machine-stats.js';
 import type { GatewayStats } from './stats.js';
 
 type Reason = keyof GatewayStats['admission']['rejected'];
@@ -36,6 +37,8 @@ export interface DashboardSample {
   };
   memory: { rss: number; limit: number; limitSource: string };
   fds: { open: number | null; limit: number | null };
+  /** With `serve --workers`: the sample is machine-wide (summed from /stats/machine), with one row per worker. */
+  machine?: { expected: number; answered: number; missing: number[]; perWorker: MachineStats['perWorker'] };
 }
 
 export interface DashboardFeedOptions {
@@ -82,6 +85,8 @@ export class DashboardFeed {
   private timer: NodeJS.Timeout | undefined;
   private prev: { at: number; totals: DashboardSample['totals'] } | undefined;
   private readonly history: DashboardSample[] = [];
+  private machineSource: (() => Promise<MachineStats>) | undefined;
+  private asking = false;
   private readonly intervalMs: number;
   private readonly historyLength: number;
   private readonly maxBuffered: number;
@@ -101,6 +106,16 @@ export class DashboardFeed {
 
   get ticking(): boolean {
     return this.timer !== undefined;
+  }
+
+  /**
+   * `serve --workers`: sample the machine (every worker summed, from the primary) instead of this
+   * worker, so every worker's page shows the same machine-wide view whichever worker a tab lands on.
+   */
+  useMachineStats(source: () => Promise<MachineStats>): void {
+    this.machineSource = source;
+    this.prev = undefined;
+    this.history.length = 0;
   }
 
   /** Turns a GET into an event stream: intro, the recent samples, then one sample per tick. */
@@ -152,7 +167,19 @@ export class DashboardFeed {
       return;
     }
     this.ticks++;
-    const s = this.sample();
+    if (this.machineSource) {
+      if (this.asking) return; // the primary is slow: skip a tick rather than queue asks
+      this.asking = true;
+      this.machineSource().then(
+        (m) => this.record(this.sample(machineAsStats(m, this.opts.stats()), m)),
+        () => this.record(this.sample()), // the primary did not answer: this worker's view for this second
+      ).finally(() => (this.asking = false));
+      return;
+    }
+    this.record(this.sample());
+  }
+
+  private record(s: DashboardSample): void {
     this.history.push(s);
     if (this.history.length > this.historyLength) this.history.shift();
     if (this.watchers.size === 0) return;
@@ -167,8 +194,7 @@ export class DashboardFeed {
     }
   }
 
-  private sample(): DashboardSample {
-    const st = this.opts.stats();
+  private sample(st: GatewayStats = this.opts.stats(), machine?: MachineStats): DashboardSample {
     const now = Date.now();
     const totals = totalsOf(st);
     const prev = this.prev;
@@ -197,6 +223,26 @@ export class DashboardFeed {
       },
       memory: { rss: st.memory.rss, limit: st.memory.limit, limitSource: st.memory.limitSource },
       fds: { open: st.fds.open ?? null, limit: st.fds.limit ?? null },
+      ...(machine ? { machine: { expected: machine.workers.expected, answered: machine.workers.answered, missing: machine.workers.missing, perWorker: machine.perWorker } } : {}),
     };
   }
+}
+
+/**
+ * The machine sums in the shape of one gateway's stats, for the same page. Memory: the workers'
+ * shares added up. fds are per process, so the bar shows the busiest worker against its limit.
+ */
+export function machineAsStats(m: MachineStats, local: GatewayStats): GatewayStats {
+  const workers = Math.max(1, m.workers.expected);
+  const busiestFds = Math.max(0, ...m.perWorker.map((w) => w.fds ?? 0));
+  return {
+    ...local,
+    node: `${m.workers.answered} of ${m.workers.expected} workers`,
+    connections: { ...m.connections, peak: m.perWorker.reduce((t, w) => t + w.peak, 0), capOrigin: local.connections.capOrigin },
+    admission: m.admission,
+    closed: m.closed,
+    messages: m.messages,
+    memory: { ...local.memory, rss: m.memory.rss, limit: local.memory.limit * workers, limitSource: `${local.memory.limitSource}, ${workers} worker shares` },
+    fds: { open: busiestFds, limit: local.fds.limit },
+  };
 }

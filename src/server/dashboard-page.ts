@@ -42,7 +42,9 @@ main{padding:12px 16px;display:grid;gap:12px}
 .bar b{position:absolute;top:0;bottom:0;width:2px;background:#fff8}.bar b.m70{left:70%}.bar b.m90{left:90%;background:#f85149cc}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}td,th{padding:2px 6px;text-align:right}td:first-child,th:first-child{text-align:left}
 th{color:var(--dim);font-weight:500}pre{margin:0;white-space:pre-wrap;font-size:12px;color:#c9d1d9}
-.u-legend{font-size:12px;color:var(--fg)}.chart{min-height:220px}
+.u-legend{font-size:12px;color:var(--fg);text-align:left}.chart{min-height:220px}
+.u-legend th,.u-legend td{padding:0 2px!important;text-align:left}.u-legend .u-series{padding-right:10px}
+.u-legend .u-value{font-variant-numeric:tabular-nums;color:var(--fg)}.u-legend .u-series:first-child .u-label{color:var(--dim);font-weight:400}
 `;
 
 // Runs in the browser. Plain ES2019, no framework: one EventSource, four uPlot charts, a few tiles.
@@ -54,9 +56,12 @@ const CLIENT = String.raw`
   var mib = function(b){ return (b / 1048576).toFixed(b < 1048576 * 100 ? 1 : 0) + ' MiB'; };
   var token = new URLSearchParams(location.search).get('token');
   var samples = [];
-  var MAX = 300;
+  var MAX = 600; // the gateway's ring: 10 minutes at one sample a second
   var charts = {};
+  // one name per refusal reason, the same in the chart legend, the table, /stats and the gateway log
   var REASONS = ['over_capacity','admission_timeout','accept_timeout','shutting_down','unauthorized','forbidden_origin'];
+  var REASON_NAME = { over_capacity: '503 over_capacity', admission_timeout: '503 admission_timeout', accept_timeout: '503 accept_timeout',
+    shutting_down: '503 shutting_down', unauthorized: '401 unauthorized', forbidden_origin: '403 forbidden_origin' };
   var state = { samples: samples, charts: charts, intro: null, updates: 0 };
   window.floodgateDashboard = state;
 
@@ -70,12 +75,12 @@ const CLIENT = String.raw`
     adm: { title: 'per second', series: [
       ['admitted', '#3fb950', function(s){ return s.rates.admitted; }],
       ['admitted after a wait', '#d29922', function(s){ return s.rates.admittedAfterWait; }],
-      ['503 over capacity', '#f85149', function(s){ return s.rates.rejected.over_capacity; }],
-      ['503 admission timeout', '#ff7b72', function(s){ return s.rates.rejected.admission_timeout; }],
-      ['503 not read in time', '#db6d28', function(s){ return s.rates.rejected.accept_timeout; }],
-      ['503 shutting down', '#ffa198', function(s){ return s.rates.rejected.shutting_down; }],
-      ['401 unauthorized', '#a371f7', function(s){ return s.rates.rejected.unauthorized; }],
-      ['403 origin', '#8b949e', function(s){ return s.rates.rejected.forbidden_origin; }]
+      [REASON_NAME.over_capacity, '#f85149', function(s){ return s.rates.rejected.over_capacity; }],
+      [REASON_NAME.admission_timeout, '#ff7b72', function(s){ return s.rates.rejected.admission_timeout; }],
+      [REASON_NAME.accept_timeout, '#db6d28', function(s){ return s.rates.rejected.accept_timeout; }],
+      [REASON_NAME.shutting_down, '#ffa198', function(s){ return s.rates.rejected.shutting_down; }],
+      [REASON_NAME.unauthorized, '#a371f7', function(s){ return s.rates.rejected.unauthorized; }],
+      [REASON_NAME.forbidden_origin, '#8b949e', function(s){ return s.rates.rejected.forbidden_origin; }]
     ]},
     msg: { title: 'per second', series: [
       ['in', '#58a6ff', function(s){ return s.rates.messagesIn; }],
@@ -106,13 +111,30 @@ const CLIENT = String.raw`
         width: Math.max(300, el.clientWidth), height: 200,
         scales: { x: { time: true }, y: d.pct ? { range: [0, 100] } : { range: function(u, min, max){ return [0, Math.max(1, max * 1.1)]; } } },
         axes: [ { stroke: '#8a98a6', grid: { stroke: '#263340' } }, { stroke: '#8a98a6', grid: { stroke: '#263340' }, label: d.title } ],
-        series: [{}].concat(d.series.map(function(sr){ return { label: sr[0], stroke: sr[1], width: 1.5, dash: sr[3], points: { show: false } }; }))
+        // legends: the latest value when the pointer is elsewhere, the value under it on hover (never "--")
+        series: [{ label: 'at', value: function(u, v, si, idx){ return idx == null ? 'now' : new Date(v * 1000).toLocaleTimeString(); } }]
+          .concat(d.series.map(function(sr){ return { label: sr[0], stroke: sr[1], width: 1.5, dash: sr[3], points: { show: false },
+            value: function(u, v, si, idx){ var x = idx == null ? last(u.data[si]) : v; return x == null ? '' : d.pct ? x.toFixed(1) + '%' : num(x); } }; }))
       };
       charts[key] = new uPlot(opts, dataOf(key), el);
     });
     window.addEventListener('resize', function(){
       Object.keys(charts).forEach(function(k){ charts[k].setSize({ width: Math.max(300, $('chart-' + k).clientWidth), height: 200 }); });
     });
+  }
+
+  function last(a){ for (var i = a.length - 1; i >= 0; i--) if (a[i] != null) return a[i]; return null; }
+
+  function workers(m){
+    var el = $('workers'); if (!el) return;
+    if (!m) { el.hidden = true; return; }
+    el.hidden = false;
+    set('v-workers', m.answered + ' of ' + m.expected + ' answered' + (m.missing.length ? '; missing: ' + m.missing.map(function(i){ return i + 1; }).join(', ') : ''));
+    var rows = m.perWorker.map(function(w){
+      return '<tr><td>' + (w.index + 1) + '</td><td>' + w.pid + '</td><td>' + num(w.connections) + '</td><td>' + num(w.peak) + '</td><td>' + num(w.cap) +
+        '</td><td>' + mib(w.rss) + '</td><td>' + (w.fds == null ? '–' : num(w.fds)) + '</td></tr>';
+    }).join('');
+    $('worker-rows').innerHTML = rows; // numbers only, built here
   }
 
   function bar(id, used, limit){
@@ -152,6 +174,7 @@ const CLIENT = String.raw`
     bar('b-rss', s.memory.rss, s.memory.limit);
     set('v-fds', s.fds.open == null ? 'unknown' : s.fds.open + ' of ' + (s.fds.limit == null ? 'unknown' : s.fds.limit));
     bar('b-fds', s.fds.open || 0, s.fds.limit || 0);
+    workers(s.machine);
   }
 
   function push(list){
@@ -183,18 +206,19 @@ function tile(label: string, valueId: string, subId?: string): string {
   return `<div class="tile"><div class="k">${label}</div><div class="v" id="${valueId}">–</div>${subId ? `<div class="s" id="${subId}"></div>` : ''}</div>`;
 }
 
-const REASON_ROWS: [string, string][] = [
-  ['over_capacity', '503 all slots taken'],
-  ['admission_timeout', '503 no slot in time'],
-  ['accept_timeout', '503 not read in time (server behind)'],
-  ['shutting_down', '503 shutting down'],
-  ['unauthorized', '401 unauthorized'],
-  ['forbidden_origin', '403 origin not allowed'],
+/** Reason → the one name the legend, the table, /stats and the log use, and what it means. */
+const REASON_ROWS: [string, string, string][] = [
+  ['over_capacity', '503 over_capacity', 'all slots taken, the admission queue full'],
+  ['admission_timeout', '503 admission_timeout', 'no slot freed within admissionTimeout'],
+  ['accept_timeout', '503 accept_timeout', 'not even read in time: the server is behind'],
+  ['shutting_down', '503 shutting_down', 'the server is stopping'],
+  ['unauthorized', '401 unauthorized', 'no or bad token'],
+  ['forbidden_origin', '403 forbidden_origin', 'Origin not allowed'],
 ];
 
 /** The whole page, built once when the dashboard is installed. */
 export function renderDashboardPage(assets: ChartAssets): string {
-  const reasons = REASON_ROWS.map(([r, label]) => `<tr><td>${label}</td><td id="r-${r}-rate">–</td><td id="r-${r}-total">–</td></tr>`).join('');
+  const reasons = REASON_ROWS.map(([r, label, meaning]) => `<tr><td>${label} <span class="note">${meaning}</span></td><td id="r-${r}-rate">–</td><td id="r-${r}-total">–</td></tr>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Floodgate dashboard</title>
@@ -227,6 +251,8 @@ ${tile('replay requests', 'v-replay', 'v-replay-rate')}
 <div>RSS <span id="v-rss"></span><div class="bar" id="b-rss"><i></i><b class="m70"></b><b class="m90"></b></div></div>
 <div>fds <span id="v-fds"></span><div class="bar" id="b-fds"><i></i><b class="m70"></b><b class="m90"></b></div></div></div>
 </section>
+<section class="panel" id="workers" hidden><h2>Workers <span class="note" id="v-workers"></span></h2>
+<table><tr><th>worker</th><th>pid</th><th>open</th><th>peak</th><th>cap</th><th>RSS</th><th>fds</th></tr><tbody id="worker-rows"></tbody></table></section>
 <section class="panel"><h2>Effective settings (as printed at start)</h2><pre id="v-settings"></pre></section>
 </main>
 <script>${assets.js}</script>

@@ -19,13 +19,13 @@ export function dashboardOf(gateway: Gateway): Dashboard | undefined {
   return installed.get(gateway);
 }
 
-/** What the page says about which process it shows: aggregation is not done yet. */
+/** What the page says about which processes it shows: this one, or (with --workers) the machine. */
 export function dashboardScope(node: string, env: NodeJS.ProcessEnv = process.env): string {
   const plan = readWorkerPlan(env);
   if (plan && plan.count > 1) {
-    return `Shows worker ${plan.index + 1} of ${plan.count} only (node ${node}); a reload may land on another worker. The page does not aggregate yet; GET /stats/machine sums all workers.`;
+    return `Machine-wide: the ${plan.count} workers summed (GET /stats/machine), one row per worker below; served by worker ${plan.index + 1} (node ${node}).`;
   }
-  return `Shows this process only (node ${node}). With --workers or several nodes each one has its own page; aggregation is not done yet.`;
+  return `Shows this process (node ${node}). Several nodes each have their own page.`;
 }
 
 function deny(res: ServerResponse, status: number, code: string, message: string): void {

@@ -57,7 +57,7 @@ test('dashboard in Chromium: numbers and charts follow connections, 503s and mes
     assert.match(await text('v-cap-origin'), /explicit/);
     assert.equal(await text('v-conn-current'), '0');
     assert.match(await text('v-node'), new RegExp(g.node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
-    assert.match(await text('v-scope'), /aggregation is not done yet/);
+    assert.match(await text('v-scope'), /^Shows this process/);
     assert.match(await text('v-settings'), /listen backlog.*effective/);
     assert.match(await text('v-settings'), /handshake timeout/);
     assert.equal(await page.evaluate(() => Object.keys((window as any).floodgateDashboard.charts).length), 4, 'four uPlot charts');

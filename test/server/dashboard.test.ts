@@ -81,10 +81,10 @@ test('isLoopbackHost and dashboardEnabled: `::` and 0.0.0.0 are not loopback; au
   assert.equal(tokenMatches('abc', undefined), false);
 });
 
-test('dashboardScope names the node and says aggregation is not done, per worker too', () => {
-  assert.match(dashboardScope('h:1', {}), /node h:1.*aggregation is not done yet/);
+test('dashboardScope names the node, and with --workers says the page is machine-wide', () => {
+  assert.equal(dashboardScope('h:1', {}), 'Shows this process (node h:1). Several nodes each have their own page.');
   const env = { [WORKER_PLAN_ENV]: JSON.stringify({ index: 1, count: 4 }) };
-  assert.match(dashboardScope('h:2', env), /worker 2 of 4 .*node h:2.*does not aggregate yet; GET \/stats\/machine sums all workers/);
+  assert.match(dashboardScope('h:2', env), /^Machine-wide: the 4 workers summed \(GET \/stats\/machine\), one row per worker below; served by worker 2 \(node h:2\)/);
 });
 
 test('loopback bind: self-contained page, SSE stream, a bounded ring of samples a new tab starts from', async () => {
