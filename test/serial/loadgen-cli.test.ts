@@ -67,6 +67,27 @@ describe('floodgate bench (CLI, gateway, report)', () => {
     assert.match(c.stdout, /success_rate\s+1\s+0/);
   });
 
+  it('without a TTY: a progress line to stderr and "closing …" during teardown; usage errors name the flag', async () => {
+    const r = await cli([`ws://127.0.0.1:${port}/`, '-c', '30', '-r', '20/s', '-d', '1s']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^\[1\.0 s \/ \d+ s\] open \d+ of 30 · \+\d+\/s \(plan \d+\/s\) · held \d+ of \d+ attempted.* · no failures$/m);
+    assert.match(r.stderr, /^\[[\d.]+ s\] closing 30 connections …$/m);
+    assert.match(r.stdout, /^  CO = coordinated-omission corrected/m);
+    const bad = await cli([`ws://127.0.0.1:${port}/`, '-c', 'abc']);
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr, "floodgate: FG_ERR_BENCH_PLAN: Expected `--connections/-c` to be an integer from 1 to 10,000,000, got `abc`\nUsage: floodgate bench [options] [command] [url]\nRun 'floodgate bench --help' for every option.\n");
+    const bare = await cli([]);
+    assert.equal(bare.status, 2);
+    assert.match(bare.stderr, /^floodgate: FG_ERR_BENCH_TARGET: bench needs a target: floodgate bench ws:\/\/host:port\/path/);
+    const unknown = await cli(['--nope']);
+    assert.equal(unknown.stderr.trim().split('\n').length, 3, unknown.stderr);
+    const yaml = join(artifacts, 'bench-rate-units.yaml');
+    writeFileSync(yaml, `url: ws://127.0.0.1:${port}/\nstages:\n  - { connections: 10, rate: 50/s, duration: 0s }\n`);
+    const y = await cli(['-s', yaml, '--json']);
+    assert.equal(y.status, 0, y.stderr);
+    assert.equal(JSON.parse(y.stdout).stages[0].rate, 50);
+  });
+
   it('a scenario file with two stages (YAML)', async () => {
     const f = join(artifacts, 'bench-scenario.yaml');
     writeFileSync(f, `url: ws://127.0.0.1:${port}/\nstages:\n  - { connections: 20, duration: 200ms }\n  - { connections: 60, rate: 200, duration: 300ms }\n`);
@@ -165,7 +186,7 @@ describe('floodgate bench (CLI, gateway, report)', () => {
           return { title: u.querySelector('.u-title')?.textContent, w: c.width, h: c.height, series: u.querySelectorAll('.u-legend .u-series').length };
         }),
       );
-      assert.deepEqual(charts.map((x) => [x.title, x.series]), [['Open connections', 3], ['Attempts / successes / failures per second', 7]]);
+      assert.deepEqual(charts.map((x) => [x.title, x.series]), [['Open connections', 3], ['Attempts, successes and failures per second', 7]]);
       assert.ok(charts.every((x) => x.w > 0 && x.h > 0), JSON.stringify(charts));
       assert.ok((await page.getByText(EVIL, { exact: false }).count()) > 0, 'the close reason shows as text');
       assert.equal(await page.locator('img').count(), 0);
