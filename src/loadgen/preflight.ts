@@ -69,7 +69,7 @@ export function preflight(input: PreflightInput): PlanSummary {
   else if (mem > free * 0.5) warnings.push(`memory: the plan needs about ${fmt(Math.round(mem / 1048576))} MiB of ${fmt(Math.round(free / 1048576))} MiB free`);
 
   if (refusals.length > 0 && !input.force) {
-    throw new FloodgateError('FG_ERR_BENCH_PLAN', `The plan for ${fmt(input.connections)} connections cannot fit: ${refusals.join('; ')}. (--force runs it anyway.)`, { refusals });
+    throw new FloodgateError('FG_ERR_BENCH_PLAN', `The plan for ${fmt(input.connections)} connections cannot fit: ${refusals.join('; ')}. (\`--force\`, or the \`force\` option of run(), runs it anyway.)`, { refusals });
   }
   for (const r of refusals) warnings.push(`forced past the pre-flight: ${r}`);
   return {
