@@ -20,12 +20,15 @@ $BENCH >"$OUT/bench-pipe.txt" 2>&1 || true
 
 # 2. a terminal (tmux): the live line redrawn in place, "closing …" during teardown
 tmux -L "$SOCK" new-session -d -s bench -x 160 -y 45 "$BENCH; sleep 600"
-sleep 5
+# mid-run: the first progress line plus a few seconds (a busy machine starts slowly)
+i=0
+while [ $i -lt 150 ] && ! tmux -L "$SOCK" capture-pane -p -t bench | grep -q '^\[[0-9.]* s /'; do sleep 0.2; i=$((i+1)); done
+sleep 3
 tmux -L "$SOCK" capture-pane -p -t bench >"$OUT/bench-tty-live.txt"
 i=0
-while [ $i -lt 60 ] && ! tmux -L "$SOCK" capture-pane -p -t bench | grep -q closing; do sleep 0.2; i=$((i+1)); done
+while [ $i -lt 300 ] && ! tmux -L "$SOCK" capture-pane -p -t bench | grep -Eq 'closing|ending:'; do sleep 0.2; i=$((i+1)); done
 tmux -L "$SOCK" capture-pane -p -t bench >"$OUT/bench-tty-closing.txt"
 i=0
-while [ $i -lt 60 ] && ! tmux -L "$SOCK" capture-pane -p -t bench | grep -q Diagnosis; do sleep 0.5; i=$((i+1)); done
+while [ $i -lt 240 ] && ! tmux -L "$SOCK" capture-pane -p -t bench | grep -q Diagnosis; do sleep 0.5; i=$((i+1)); done
 tmux -L "$SOCK" capture-pane -p -t bench >"$OUT/bench-tty-end.txt"
 echo "wrote $OUT/bench-pipe.txt $OUT/bench-tty-live.txt $OUT/bench-tty-closing.txt $OUT/bench-tty-end.txt"

@@ -153,5 +153,6 @@ export function renderProgress(p: ProgressTick, width = Infinity): string {
 
 /** The line shown while connections are torn down (a clean close of thousands takes a moment). */
 export function renderClosing(c: { open: number; t: number }): string {
+  if (c.open === 0) return `[${c.t.toFixed(1)} s] ending: no connection open, collecting the results …`;
   return `[${c.t.toFixed(1)} s] closing ${fmt(c.open)} connection${c.open === 1 ? '' : 's'} …`;
 }

@@ -28,6 +28,7 @@ test('the progress line says when the generator falls behind its schedule, and w
   assert.match(behind, /GENERATOR BEHIND 900 starts, lag 1\.2 s: worker CPU 98%$/);
   assert.doesNotMatch(renderProgress({ ...tick, behind: 20 }), /BEHIND/, '20 overdue at 500/s is timer noise');
   assert.equal(renderClosing({ open: 5000, t: 41.2 }), '[41.2 s] closing 5,000 connections …');
+  assert.equal(renderClosing({ open: 0, t: 3 }), '[3.0 s] ending: no connection open, collecting the results …');
 });
 
 test('a 503 example that shows its Retry-After is not followed by the same value again', { timeout: 5000 }, () => {
