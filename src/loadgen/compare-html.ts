@@ -14,6 +14,7 @@ function runFacts(r: BenchResult): string[] {
     stages,
     `attempts <b>${h(r.totals.attempts)}</b>, held <b>${h(r.totals.successes)}</b> (<b>${h((Number(r.totals.successRate) * 100).toFixed(2))}%</b>), failures ${h(r.totals.failures)}`,
     r.diagnosis ? `Diagnosis: ${h(r.diagnosis.headline)}` : '',
+    r.pace ? (r.pace.keptUp ? `generator kept the requested ${h(r.pace.requestedPerSecond)}/s` : `generator fell behind: ${h(r.pace.note)}`) : '',
   ];
 }
 
