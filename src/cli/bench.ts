@@ -69,35 +69,35 @@ export function registerBench(program: Command): void {
       }
       let options: BenchOptions;
       try {
-      options = {
-        ...scenario,
-        url: url ?? (scenario.url as string),
-        connections: intArg('--connections/-c', o.connections, 1, 10_000_000),
-        rate: o.rate ? parseRate(o.rate, '--rate/-r') : undefined,
-        rampTo: o.rampTo ? parseRate(o.rampTo, '--ramp-to') : undefined,
-        durationMs: parseDuration(o.duration, '--duration/-d'),
-        holdForever: o.holdForever,
-        maxDurationMs: o.maxDuration ? parseDuration(o.maxDuration, '--max-duration') : scenario.maxDurationMs,
-        workers: intArg('--workers/-w', o.workers, 1, 1024) ?? scenario.workers,
-        sourceIps: o.sourceIps ?? scenario.sourceIps,
-        protocol: o.protocol ?? scenario.protocol,
-        headers: { ...scenario.headers, ...headers },
-        subscribe: o.subscribe ?? scenario.subscribe,
-        publishRate: o.publishRate ? parseRate(o.publishRate, '--publish-rate') : scenario.publishRate,
-        payload: o.payload ?? scenario.payload,
-        connectTimeoutMs: parseDuration(o.connectTimeout, '--connect-timeout'),
-        handshakeTimeoutMs: parseDuration(o.handshakeTimeout, '--handshake-timeout'),
-        teardown: o.teardown,
-        thresholds: [...(scenario.thresholds ?? []), ...((o.threshold as string[] | undefined) ?? [])],
-        serverPid: intArg('--server-pid', o.serverPid, 1, 4_194_304),
-        fdLimit: intArg('--fd-limit', o.fdLimit, 1, 1 << 30),
-        force: o.force,
-        segment: o.segment,
-        label: o.label,
-        startAt: o.startAt,
-        sync: o.sync,
-        syncTimeoutMs: parseDuration(o.syncTimeout, '--sync-timeout'),
-      };
+        options = {
+          ...scenario,
+          url: url ?? (scenario.url as string),
+          connections: intArg('--connections/-c', o.connections, 1, 10_000_000),
+          rate: o.rate ? parseRate(o.rate, '--rate/-r') : undefined,
+          rampTo: o.rampTo ? parseRate(o.rampTo, '--ramp-to') : undefined,
+          durationMs: parseDuration(o.duration, '--duration/-d'),
+          holdForever: o.holdForever,
+          maxDurationMs: o.maxDuration ? parseDuration(o.maxDuration, '--max-duration') : scenario.maxDurationMs,
+          workers: intArg('--workers/-w', o.workers, 1, 1024) ?? scenario.workers,
+          sourceIps: o.sourceIps ?? scenario.sourceIps,
+          protocol: o.protocol ?? scenario.protocol,
+          headers: { ...scenario.headers, ...headers },
+          subscribe: o.subscribe ?? scenario.subscribe,
+          publishRate: o.publishRate ? parseRate(o.publishRate, '--publish-rate') : scenario.publishRate,
+          payload: o.payload ?? scenario.payload,
+          connectTimeoutMs: parseDuration(o.connectTimeout, '--connect-timeout'),
+          handshakeTimeoutMs: parseDuration(o.handshakeTimeout, '--handshake-timeout'),
+          teardown: o.teardown,
+          thresholds: [...(scenario.thresholds ?? []), ...((o.threshold as string[] | undefined) ?? [])],
+          serverPid: intArg('--server-pid', o.serverPid, 1, 4_194_304),
+          fdLimit: intArg('--fd-limit', o.fdLimit, 1, 1 << 30),
+          force: o.force,
+          segment: o.segment,
+          label: o.label,
+          startAt: o.startAt,
+          sync: o.sync,
+          syncTimeoutMs: parseDuration(o.syncTimeout, '--sync-timeout'),
+        };
       } catch (err) {
         return usage(err);
       }
@@ -124,7 +124,10 @@ export function registerBench(program: Command): void {
           process.stderr.write(`${renderProgress(t)}\n`);
         }
       });
-      r.on('closing', (c) => (closing = true) && process.stderr.write(tty ? `\r${renderClosing(c)}\x1b[K` : `${renderClosing(c)}\n`));
+      r.on('closing', (c) => {
+        closing = true;
+        process.stderr.write(tty ? `\r${renderClosing(c)}\x1b[K` : `${renderClosing(c)}\n`);
+      });
       const onSigint = (): void => r.stop();
       process.once('SIGINT', onSigint);
       const result = await r;
