@@ -26,8 +26,8 @@ async function shoot(label, serveArgs, p) {
   const procs = [server];
   try {
     await waitUp(p);
-    // a ramp past the cap: admitted, then 503s; the tab opens 20 s in
-    procs.push(cli(['bench', `ws://127.0.0.1:${p}/`, '-c', '6000', '-r', '200/s', '-d', '20s', '--publish-rate', '1/s']));
+    // a ramp past the cap (admitted, then 503s), held 90 s; the tab opens 20 s in, while connections are held
+    procs.push(cli(['bench', `ws://127.0.0.1:${p}/`, '-c', '6000', '-r', '200/s', '-d', '90s', '--publish-rate', '1/s']));
     await sleep(20_000);
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless', '--disable-gpu'] });
     try {
