@@ -172,7 +172,7 @@ export class DashboardFeed {
       this.asking = true;
       this.machineSource().then(
         (m) => this.record(this.sample(machineAsStats(m, this.opts.stats()), m)),
-        () => this.record(this.sample()), // the primary did not answer: this worker's view for this second
+        () => undefined, // the primary did not answer: no sample this second, rather than one worker's numbers in a machine chart
       ).finally(() => (this.asking = false));
       return;
     }
@@ -238,7 +238,8 @@ export function machineAsStats(m: MachineStats, local: GatewayStats): GatewaySta
   return {
     ...local,
     node: `${m.workers.answered} of ${m.workers.expected} workers`,
-    connections: { ...m.connections, peak: m.perWorker.reduce((t, w) => t + w.peak, 0), capOrigin: local.connections.capOrigin },
+    // the cap is the machine's even when a worker is slow to answer (every worker holds an equal share)
+    connections: { ...m.connections, cap: Math.max(m.connections.cap, local.connections.cap * workers), peak: m.perWorker.reduce((t, w) => t + w.peak, 0), capOrigin: local.connections.capOrigin },
     admission: m.admission,
     closed: m.closed,
     messages: m.messages,
