@@ -218,3 +218,21 @@ test('the ring of samples is bounded and sampling stops when the gateway shuts d
     await g.close();
   }
 });
+
+test('machine-wide samples (--workers): sums, the machine cap even with a worker missing, a row per worker', async () => {
+  const { machineAsStats } = await import('../../src/server/dashboard-feed.js');
+  const { aggregateStats } = await import('../../src/server/machine-stats.js');
+  const g = await createGateway({ ...quiet, host: '127.0.0.1', maxConnections: 500 });
+  try {
+    const local = g.stats();
+    const m = aggregateStats([{ index: 0, stats: local }], 2);
+    const st = machineAsStats(m, local);
+    assert.equal(st.node, '1 of 2 workers');
+    assert.equal(st.connections.cap, 1000, 'two shares of 500, though worker 2 did not answer');
+    assert.equal(st.memory.limit, local.memory.limit * 2);
+    assert.deepEqual(m.workers.missing, [1]);
+    assert.equal(m.perWorker.length, 1);
+  } finally {
+    await g.close();
+  }
+});
