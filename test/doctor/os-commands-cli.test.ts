@@ -109,3 +109,25 @@ test('watch text view shows the marks', () => {
   assert.match(r.stdout, /ListenOverflows/);
   assert.match(r.stdout, /^ {2}fds +\d+ of [\d,]+ \(\d+\.\d%\) {2}WARN$/m);
 });
+
+test('watch --pid stops with a message when the process is gone, and refuses a pid that is not there', async () => {
+  const missing = run('watch', '--pid', '4194303', '--count', '1');
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /FG_ERR_INVALID_CONFIG: `--pid` 4194303 is not a process this user can inspect/);
+  // a process that exits while watched: the watch ends on its own instead of printing "(gone)" forever
+  const target = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 120000)'], { stdio: 'ignore' });
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'watch', '--pid', String(target.pid), '--interval', '300ms', '--count', '400'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    // the first tick is printed: now the watched process goes away
+    child.stdout.once('data', () => target.kill('SIGKILL'));
+    const kill = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 60_000);
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    clearTimeout(kill);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, new RegExp(`floodgate watch: process ${target.pid} is gone \\(exited or killed\\) at .*; stopping\\.`));
+  } finally {
+    target.kill('SIGKILL');
+  }
+});
