@@ -63,13 +63,19 @@ function diagnosisHtml(r: BenchResult): string {
   let causes: { side: string; verdict: string; fix?: string; evidence?: string[] }[] = [];
   let headline = r.diagnosis?.headline ?? '';
   let notes: string[] = [];
-  try {
-    const d = diagnoseRun(r.evidence);
-    causes = d.causes;
-    headline = d.headline;
-    notes = d.notes;
-  } catch {
-    causes = r.diagnosis?.causes ?? [];
+  if (r.diagnosis && Array.isArray(r.diagnosis.notes)) {
+    causes = r.diagnosis.causes;
+    notes = r.diagnosis.notes;
+  } else {
+    // results from before the diagnosis carried its evidence: ask the doctor again
+    try {
+      const d = diagnoseRun(r.evidence);
+      causes = d.causes;
+      headline = d.headline;
+      notes = d.notes;
+    } catch {
+      causes = r.diagnosis?.causes ?? [];
+    }
   }
   if (!headline) return '';
   const cards = causes.map((c) => `<div class="cause ${h(c.side)}"><span class="badge">${h(c.side)}</span>${h(c.verdict)}${
@@ -111,7 +117,9 @@ function evidenceHtml(r: BenchResult): string {
     `<table class="data"><tr><th>counter</th><th class="n">delta</th></tr>${list.map(([k, v]) => `<tr><td><code>${h(k)}</code></td><td class="n">${num(v)}</td></tr>`).join('')}</table>`;
   const key = deltas.filter(([k]) => KEY_COUNTERS.test(k));
   const rest = deltas.filter(([k]) => !KEY_COUNTERS.test(k));
-  out.push(`<div><h3>Kernel counters, host-wide (change over the run)</h3><p class="note">Every process on this machine (this network namespace) counts here, not only this run.</p>${
+  const netns = e.kernel?.scope === 'netns';
+  out.push(`<div><h3>Kernel counters, ${netns ? 'this network namespace' : 'host-wide'} (change over the run)</h3><p class="note">${
+    netns ? 'Counted in the run\'s own network namespace: these are this run\'s.' : 'Every process on this machine (this network namespace) counts here, not only this run; for this run\'s own, run it in a network namespace (ip netns exec).'}</p>${
     key.length ? table(key) : '<p>No connection counter moved (no overflows, drops, cookies or resets).</p>'}${
     rest.length ? `<details><summary class="note">${rest.length} other counters that moved</summary>${table(rest)}</details>` : ''}</div>`);
   const st = e.socketStates ?? { before: {}, peak: {}, after: {} };
