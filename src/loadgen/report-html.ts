@@ -222,6 +222,7 @@ export function renderReport(r: BenchResult): string {
 <h1>floodgate bench</h1>
 <div class="sub"><code>${h(r.target?.url)}</code> · started ${h(r.startedAt)} · ${h((Number(r.durationMs) / 1000).toFixed(1))} s · ${num(r.plan?.workers)} worker process(es)${r.parts ? ` on ${r.parts.length} machines (merged)` : ''}${r.segment ? ` · segment ${r.segment.index}/${r.segment.count} on ${h(r.machine?.label ?? '')}` : ''}</div>
 ${tiles(r)}
+${r.exit ? `<p class="note">Exit code ${h(r.exit.code)}: ${h(r.exit.reason)}.</p>` : ''}
 ${pace}
 ${diagnosisHtml(r)}
 ${thresholdRows ? `<h2>Thresholds</h2><ul>${thresholdRows}</ul>` : ''}
