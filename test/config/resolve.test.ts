@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { resolveSettings } from '../../src/config/resolve.js';
 import { SERVER_SETTINGS, type ServerSettings } from '../../src/config/server-settings.js';
 import { FloodgateError } from '../../src/errors.js';
+import { stopGroup, trackGroup } from '../helpers/spawn-group.js';
 
 const resolve = (input: Parameters<typeof resolveSettings>[1]) => resolveSettings<ServerSettings>(SERVER_SETTINGS, input);
 
@@ -74,9 +75,10 @@ test('floodgate serve exits 2 with the message on a bad value, and on an unreada
 test('floodgate serve prints the effective settings as JSON and stops on SIGTERM', async () => {
   const { spawn } = await import('node:child_process');
   const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-  const child = spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--backlog', '300'], {
+  const child = trackGroup(spawn(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--backlog', '300'], {
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
+    detached: true,
+  }));
   try {
     const line = await new Promise<string>((resolve, reject) => {
       let buf = '';
@@ -98,7 +100,7 @@ test('floodgate serve prints the effective settings as JSON and stops on SIGTERM
     child.kill('SIGTERM');
     assert.equal(await exit, 0);
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    await stopGroup(child);
   }
 });
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunEvidence } from '../../src/doctor/run-evidence.js';
 import type { WatchTick } from '../../src/doctor/watch-sampler.js';
+import { trackGroup } from '../helpers/spawn-group.js';
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', main, ...args], { encoding: 'utf8', timeout: 30_000 });
@@ -85,7 +86,7 @@ test('watch --json --count 3 emits one line per tick with states on the port, co
   const server = createServer((s) => s.on('error', () => {}));
   await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, r));
   const port = (server.address() as { port: number }).port;
-  const child = spawn(process.execPath, ['--import', 'tsx', main, 'watch', '--json', '--count', '3', '--interval', '200ms', '--port', String(port), '--pid', String(process.pid), '--warn-at', '0%'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = trackGroup(spawn(process.execPath, ['--import', 'tsx', main, 'watch', '--json', '--count', '3', '--interval', '200ms', '--port', String(port), '--pid', String(process.pid), '--warn-at', '0%'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   const code = await new Promise((r) => child.on('exit', r));

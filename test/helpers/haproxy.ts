@@ -1,8 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitForPort } from './redis-server.js';
+import { spawnGroup, type GroupProcess } from './spawn-group.js';
 
 /**
  * The HAProxy configuration docs/operations.md shows, with the ports filled in: WebSocket
@@ -47,11 +48,10 @@ export function haproxyAvailable(): boolean {
   return spawnSync('haproxy', ['-v'], { stdio: 'ignore' }).status === 0;
 }
 
-/** A real haproxy in the foreground (-db), stopped by PID. */
+/** A real haproxy in the foreground (-db), in its own process group. */
 export class Haproxy {
-  private child: ChildProcess | undefined;
+  private child: GroupProcess | undefined;
   private dir: string | undefined;
-  output = '';
   constructor(readonly port: number, readonly backends: number[], readonly healthPorts: number[] = []) {}
 
   /** "Server gateways/gN is DOWN" lines so far, per server name. */
@@ -61,26 +61,20 @@ export class Haproxy {
     return out;
   }
 
+  get output(): string {
+    return this.child ? this.child.stdout + this.child.stderr : '';
+  }
+
   async start(): Promise<void> {
     this.dir = mkdtempSync(join(tmpdir(), 'fg-haproxy-'));
     const cfg = join(this.dir, 'haproxy.cfg');
     writeFileSync(cfg, haproxyConfig(this.port, this.backends, 9000, this.healthPorts));
-    this.child = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
-    this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
-    const exited = new Promise<never>((_, reject) =>
-      this.child!.once('exit', (code) => reject(new Error(`haproxy exited with ${code}: ${this.output.slice(-1500)}`))),
-    );
-    await Promise.race([waitForPort(this.port), exited]);
+    this.child = spawnGroup('haproxy', ['-db', '-f', cfg], { name: 'haproxy' });
+    await waitForPort(this.port, 60_000, this.child);
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      process.kill(child.pid!, 'SIGKILL');
-      await exited;
-    }
+    await this.child?.killNow();
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

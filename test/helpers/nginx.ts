@@ -1,8 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitForPort } from './redis-server.js';
+import { spawnGroup, type GroupProcess } from './spawn-group.js';
 
 /**
  * The nginx configuration docs/operations.md shows, with ports filled in. Open-source nginx has
@@ -56,35 +57,28 @@ export function nginxAvailable(): boolean {
   return spawnSync('nginx', ['-v'], { stdio: 'ignore' }).status === 0;
 }
 
-/** A real nginx in the foreground with its own prefix directory, stopped by PID. */
+/** A real nginx in the foreground with its own prefix directory, in its own process group. */
 export class Nginx {
-  private child: ChildProcess | undefined;
+  private child: GroupProcess | undefined;
   private dir: string | undefined;
-  output = '';
   constructor(readonly port: number, readonly backends: number[]) {}
+
+  get output(): string {
+    return this.child ? this.child.stdout + this.child.stderr : '';
+  }
 
   async start(): Promise<void> {
     this.dir = mkdtempSync(join(tmpdir(), 'fg-nginx-'));
     for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(this.dir, d));
     const cfg = join(this.dir, 'nginx.conf');
     writeFileSync(cfg, nginxConfig(this.dir, this.port, this.backends));
-    this.child = spawn('nginx', ['-p', this.dir, '-c', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
-    this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
-    const exited = new Promise<never>((_, reject) =>
-      this.child!.once('exit', (code) => reject(new Error(`nginx exited with ${code}: ${this.output.slice(-1500)}`))),
-    );
-    await Promise.race([waitForPort(this.port), exited]);
+    this.child = spawnGroup('nginx', ['-p', this.dir, '-c', cfg], { name: 'nginx' });
+    await waitForPort(this.port, 60_000, this.child);
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise<void>((r) => child.once('exit', () => r()));
-      // the master is our child; SIGTERM makes it stop its worker too
-      process.kill(child.pid!, 'SIGTERM');
-      await exited;
-    }
+    // the master is our child; SIGTERM makes it stop its worker too, and the group kill after it catches the rest
+    await this.child?.stop('SIGTERM', 10_000);
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
 }

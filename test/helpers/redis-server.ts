@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
+import { spawnGroup, type GroupProcess } from './spawn-group.js';
 
 /**
  * A free TCP port on 127.0.0.1 (bound then released). Racy: another process may bind it before the
@@ -17,10 +17,14 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once something accepts TCP connections on the port (or rejects after the timeout). */
-export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+/**
+ * Resolves once something accepts TCP connections on the port; rejects after `timeoutMs` (a
+ * ceiling for a busy machine) or as soon as `owner` exits.
+ */
+export async function waitForPort(port: number, timeoutMs = 60_000, owner?: GroupProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (owner && !owner.alive) throw new Error(`${owner.name} exited before listening on ${port}\n${owner.tail()}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, '127.0.0.1');
       s.once('connect', () => {
@@ -40,7 +44,7 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
  * restart loses every key — the case the broker's epochs exist for. Stop it by PID.
  */
 export class RedisServer {
-  private child: ChildProcess | undefined;
+  private child: GroupProcess | undefined;
   constructor(readonly port: number, private readonly extraArgs: string[] = []) {}
 
   get url(): string {
@@ -52,19 +56,15 @@ export class RedisServer {
   }
 
   async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...this.extraArgs], {
-      stdio: 'ignore',
-    });
-    await waitForPort(this.port);
+    this.child = spawnGroup('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...this.extraArgs]);
+    await waitForPort(this.port, 60_000, this.child);
   }
 
   /** SIGKILL by PID and wait for the exit: as abrupt as a crash. */
   async kill(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    process.kill(child.pid!, 'SIGKILL');
-    await exited;
+    if (!child) return;
+    await child.killNow();
     this.child = undefined;
   }
 }

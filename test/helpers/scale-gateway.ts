@@ -1,22 +1,26 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { spawnGroup, type GroupProcess } from './spawn-group.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** A `floodgate serve` process (from source, through tsx), stopped by PID. */
+/** A `floodgate serve` process (from source, through tsx) in its own process group. */
 export class GatewayProcess {
-  stdout = '';
-  stderr = '';
   readonly exited: Promise<number | null>;
-  constructor(readonly child: ChildProcess, public port: number) {
-    child.stdout!.on('data', (c: Buffer) => (this.stdout += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
+  constructor(readonly proc: GroupProcess, public port: number) {
+    this.exited = proc.exited.then((e) => e.code);
+  }
+
+  get stdout(): string {
+    return this.proc.stdout;
+  }
+
+  get stderr(): string {
+    return this.proc.stderr;
   }
 
   get pid(): number {
-    return this.child.pid!;
+    return this.proc.pid;
   }
 
   get url(): string {
@@ -24,27 +28,20 @@ export class GatewayProcess {
   }
 
   get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
+    return this.proc.alive;
   }
 
-  /** Waits until stdout has a line matching `pattern` (e.g. the startup block). */
-  async waitFor(pattern: RegExp, timeoutMs = 15_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(this.stdout)) {
-      if (!this.alive) throw new Error(`gateway exited early: ${this.stderr.slice(-2000)}`);
-      if (Date.now() > deadline) throw new Error(`gateway did not print ${pattern} within ${timeoutMs} ms; stderr: ${this.stderr.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+  /** Waits until stdout has a line matching `pattern` (e.g. the startup block); the ceiling is for a busy machine. */
+  waitFor(pattern: RegExp, timeoutMs = 90_000): Promise<void> {
+    return this.proc.waitFor((p) => pattern.test(p.stdout), timeoutMs, `a line matching ${pattern} on stdout`);
   }
 
-  /** Sends a signal by PID and waits for the exit (SIGKILL after `timeoutMs`). */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 8000): Promise<number | null> {
-    if (!this.alive) return this.child.exitCode;
-    process.kill(this.pid, signal);
-    const timer = setTimeout(() => this.alive && process.kill(this.pid, 'SIGKILL'), timeoutMs);
-    const code = await this.exited;
-    clearTimeout(timer);
-    return code;
+  /**
+   * Sends a signal to the gateway (primary) and waits for its exit; SIGKILLs the whole group
+   * after `timeoutMs`, and afterwards in every case, so no worker outlives the test.
+   */
+  stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000): Promise<number | null> {
+    return this.proc.stop(signal, timeoutMs);
   }
 }
 
@@ -53,17 +50,17 @@ export class GatewayProcess {
  * Pass port 0 to let the kernel choose (no race with other tests for a "free" port); the port is
  * then read back from the startup block (`listen.port`, or `workers.port` with --workers).
  */
-export async function startGateway(port: number, flags: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<GatewayProcess> {
-  const child = spawn(
+export async function startGateway(port: number, flags: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 90_000): Promise<GatewayProcess> {
+  const proc = spawnGroup(
     process.execPath,
     ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-format', 'json', ...flags],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
+    { cwd: root, env: { ...process.env, ...env }, name: 'floodgate serve' },
   );
-  const g = new GatewayProcess(child, port);
+  const g = new GatewayProcess(proc, port);
   try {
     await g.waitFor(flags.includes('--workers') ? /"workers":\{/ : /"listening"|"listen"/, timeoutMs);
   } catch (err) {
-    await g.stop('SIGKILL'); // never leave a half-started gateway behind
+    await proc.killNow(); // a gateway that never came up must not outlive the test
     throw err;
   }
   if (port === 0) g.port = listenedPort(g.stdout);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { stopGroup, trackGroup } from '../helpers/spawn-group.js';
 
 /** A TCP server that answers the upgrade correctly and then runs `after` on the socket. */
 export async function rawWsServer(after: (s: Socket) => void): Promise<{ port: number; close: () => Promise<void> }> {
@@ -40,10 +41,10 @@ async function closeServer(server: Server): Promise<void> {
  * handshakes into the accept queue, then drops SYNs. Python, because Node always accepts.
  */
 export async function neverAcceptingServer(): Promise<{ port: number; child: ChildProcess; close: () => void }> {
-  const child = spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(1)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = trackGroup(spawn('python3', ['-c', 'import socket,sys,time\ns=socket.socket()\ns.bind(("127.0.0.1",0))\ns.listen(1)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(60)'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true }));
   const port = await new Promise<number>((res, rej) => {
     child.stdout!.once('data', (d: Buffer) => res(Number(d.toString().trim())));
     child.once('exit', () => rej(new Error('python listener exited')));
   });
-  return { port, child, close: () => void (child.exitCode === null && child.kill('SIGKILL')) };
+  return { port, child, close: () => void stopGroup(child) };
 }

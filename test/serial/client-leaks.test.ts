@@ -5,6 +5,7 @@ import { createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createGateway } from '../../src/server/gateway.js';
 import { FakeServer } from '../client/helpers/fake-server.js';
+import { stopGroup, trackGroup } from '../helpers/spawn-group.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -35,8 +36,9 @@ test('10,000 connect/disconnect cycles (ok, refused, reset, never answering, 503
   await nothing.close(); // nothing listens there any more: ECONNREFUSED
   const busy = await FakeServer.start();
   busy.refuse = () => ({ status: 503, headers: { 'Retry-After': '30' } });
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/client/helpers/leak-cycles.ts'], {
+  const child = trackGroup(spawn(process.execPath, ['--import', 'tsx', 'test/client/helpers/leak-cycles.ts'], {
     cwd: root,
+    detached: true,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       ...process.env,
@@ -53,7 +55,7 @@ test('10,000 connect/disconnect cycles (ok, refused, reset, never answering, 503
   try {
     let out = '';
     child.stdout.on('data', (c) => (out += c));
-    const killer = setTimeout(() => child.kill('SIGKILL'), 90_000);
+    const killer = setTimeout(() => void stopGroup(child), 180_000);
     const code = await new Promise<number | null>((r) => child.on('close', r));
     clearTimeout(killer);
     assert.equal(code, 0, `child exited with ${code}: ${out}`);

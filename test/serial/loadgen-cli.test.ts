@@ -7,6 +7,7 @@ import { chromium } from 'playwright-core';
 import { WebSocketServer } from 'ws';
 import { createGateway } from '../../src/server/gateway.js';
 import { run, renderReport } from '../../src/loadgen/index.js';
+import { stopGroup, trackGroup } from '../helpers/spawn-group.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const artifacts = join(root, 'test-artifacts');
@@ -18,12 +19,12 @@ const launchChromium = () => chromium.launch({ executablePath: '/usr/bin/chromiu
 /** Async on purpose: the target server lives in this process and must keep accepting. */
 function cli(args: string[], prefix: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const cmd = [...prefix, process.execPath, '--import', 'tsx', join(root, 'src/cli/main.ts'), 'bench', ...args];
-  const child = spawn(cmd[0], cmd.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = trackGroup(spawn(cmd[0], cmd.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const kill = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const kill = setTimeout(() => void stopGroup(child), 120_000);
   return new Promise((res) => child.on('close', (status) => {
     clearTimeout(kill);
     res({ status, stdout, stderr });

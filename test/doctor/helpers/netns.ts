@@ -3,6 +3,7 @@
 // or seeing other tests' traffic. Needs root and iproute2.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { stopGroup, trackGroup } from '../../helpers/spawn-group.js';
 
 export function netnsAvailable(): boolean {
   if (process.platform !== 'linux' || process.getuid?.() !== 0) return false;
@@ -37,13 +38,13 @@ export function readSysctlIn(name: string, key: string): string {
 }
 
 /** Starts a long-running process (exec'd, so its pid is the pid of the final program) and resolves with its first stdout line. */
-export function startWithFirstLine(cmd: string[], timeoutMs = 20_000): Promise<{ child: ChildProcess; line: string }> {
-  const child = spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startWithFirstLine(cmd: string[], timeoutMs = 90_000): Promise<{ child: ChildProcess; line: string }> {
+  const child = trackGroup(spawn(cmd[0], cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true }));
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      void stopGroup(child);
       reject(new Error(`no output from ${cmd.join(' ')} in ${timeoutMs} ms: ${stderr}`));
     }, timeoutMs);
     const rl = createInterface({ input: child.stdout! });
@@ -58,10 +59,7 @@ export function startWithFirstLine(cmd: string[], timeoutMs = 20_000): Promise<{
   });
 }
 
-/** Stops a child we started, by its pid, and waits for it. */
+/** Stops a child we started (its whole process group) and waits for it. */
 export async function stopChild(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await gone;
+  await stopGroup(child);
 }
