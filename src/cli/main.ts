@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// first: a `serve --workers` worker exits with its primary at any stage of startup
+import './worker-guard.js';
 import { Command } from 'commander';
 import { isFloodgateError } from '../errors.js';
 import { registerServe } from './serve.js';

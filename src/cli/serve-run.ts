@@ -54,7 +54,7 @@ export async function runServe(input: ServeInput): Promise<void> {
   if (plan) {
     // the primary forwards SIGTERM; a terminal's Ctrl-C reaches the whole group and is left to it
     process.on('SIGINT', () => {});
-    process.on('disconnect', () => stop('SIGTERM')); // the primary is gone
+    // a primary that dies without stopping us is handled by exitWithPrimary (src/server/worker-guard.ts)
   } else {
     process.on('SIGINT', stop);
   }

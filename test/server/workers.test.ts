@@ -1,9 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { chooseBalance, resolveWorkerCount, reusePortSupported, splitCapacity } from '../../src/server/worker-plan.js';
 import { FloodgateError } from '../../src/errors.js';
 import { openPeer, rawUpgrade, type Peer } from '../helpers/ws-peer.js';
 import { getJson, startGateway } from '../helpers/scale-gateway.js';
+import { spawnGroup, type GroupProcess } from '../helpers/spawn-group.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 test('the machine budget is split across workers; the fd part stays per process', () => {
   assert.deepEqual(splitCapacity({ workers: 3, memoryLimit: 3000, maxConnections: 10 }), [
@@ -100,5 +105,59 @@ test('serve --workers 2 with the default (shared socket) balance serves and stop
     p.close();
   } finally {
     assert.equal(await g.stop('SIGTERM'), 0, g.stderr.slice(-1000));
+  }
+});
+
+/** Gone = no such pid, or a zombie waiting for init to reap it. */
+function processGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+async function untilGone(pids: number[], ceilingMs: number): Promise<void> {
+  const deadline = Date.now() + ceilingMs;
+  while (!pids.every(processGone)) {
+    if (Date.now() > deadline) throw new Error(`workers still running ${ceilingMs} ms after their primary was killed: ${pids.filter((p) => !processGone(p)).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('workers held at the start of their startup exit when the primary is SIGKILLed', async () => {
+  const port = await freePort();
+  const proc = spawnGroup(
+    process.execPath,
+    ['--import', 'tsx', '--import', './test/fixtures/workers/hold-startup.mjs', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--port', String(port), '--workers', '2', '--log-format', 'json'],
+    { cwd: root, name: 'serve --workers 2 (workers held)' },
+  );
+  try {
+    const held = (p: GroupProcess) => [...p.stderr.matchAll(/holding worker startup: (\d+)/g)].map((m) => Number(m[1]));
+    await proc.waitFor((p) => held(p).length === 2, 90_000, 'both workers held in startup');
+    const pids = held(proc);
+    assert.deepEqual(pids.map(processGone), [false, false]);
+    assert.doesNotMatch(proc.stdout, /"workers":\{/, 'no worker got as far as listening');
+    process.kill(proc.pid, 'SIGKILL');
+    assert.equal((await proc.exited).signal, 'SIGKILL');
+    await untilGone(pids, 30_000);
+  } finally {
+    await proc.stop('SIGKILL');
+  }
+});
+
+test('workers that serve exit when the primary is SIGKILLed', async () => {
+  const port = await freePort();
+  const g = await startGateway(port, ['--workers', '2']);
+  try {
+    const { pids } = JSON.parse(g.stdout.split('\n').find((l) => l.startsWith('{"workers"'))!).workers as { pids: number[] };
+    assert.equal(pids.length, 2);
+    assert.deepEqual(pids.map(processGone), [false, false]);
+    process.kill(g.pid, 'SIGKILL');
+    await g.exited;
+    await untilGone(pids, 30_000);
+  } finally {
+    await g.stop('SIGKILL');
   }
 });
