@@ -2,6 +2,7 @@ import { describeAdminAccess, type EffectiveAdminAccess } from './admin-access.j
 import { formatBytes, formatDuration } from '../config/units.js';
 import { describeDashboard, type DashboardStatus } from './dashboard-access.js';
 import type { Gateway } from './gateway.js';
+import { nodeReleaseStatus } from '../system/node-release.js';
 
 /** The effective settings at start: what the gateway will actually do, with where each number came from. */
 export interface StartupReport {
@@ -60,6 +61,8 @@ export function buildStartupReport(g: Gateway): StartupReport {
   if (cap.origin === 'fds' && cap.inputs.explicit > cap.fdCap) {
     warnings.push(`maxConnections ${cap.inputs.explicit} is above what the fd limit allows (${cap.inputs.fdLimit} − ${cap.inputs.reservedFds} reserved); run several workers or raise LimitNOFILE`);
   }
+  const runtime = nodeReleaseStatus();
+  if (runtime.warning) warnings.push(runtime.warning);
   const overrides: Record<string, string> = {};
   for (const [k, v] of Object.entries(g.sources)) if (v !== 'default') overrides[k] = v;
   return {
