@@ -6,7 +6,7 @@ export function registerServe(program: Command): void {
   const cmd = program
     .command('serve')
     .description('Run the WebSocket pub/sub gateway.')
-    .option('-c, --config <file>', 'JSON config file (flags > env FLOODGATE_* > file > defaults)');
+    .option('-c, --config <file>', 'config file, JSON or YAML (.yaml/.yml) (flags > env FLOODGATE_* > file > defaults)');
   addSettingOptions(cmd, SERVER_SETTINGS);
   cmd.action(async (opts: Record<string, unknown>) => {
     const { runServe } = await import('./serve-run.js');

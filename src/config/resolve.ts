@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { FloodgateError } from '../errors.js';
 import { envName, flagName, settingSchema, type SettingSpec } from './setting.js';
@@ -11,7 +12,7 @@ export interface ResolveInput {
   flags?: Record<string, unknown>;
   /** Usually process.env. */
   env?: NodeJS.ProcessEnv;
-  /** Path of a JSON config file, or its parsed content. */
+  /** Path of a config file (JSON, or YAML when it ends in .yaml/.yml), or its parsed content. */
   file?: string | Record<string, unknown>;
   /** Programmatic options (the API): they rank with flags. */
   options?: Record<string, unknown>;
@@ -29,12 +30,13 @@ function readConfigFile(path: string): Record<string, unknown> {
   } catch (err) {
     throw new FloodgateError('FG_ERR_CONFIG_FILE', `Cannot read config file ${path}: ${(err as Error).message}`);
   }
+  const yaml = /\.ya?ml$/i.test(path);
   try {
-    const parsed: unknown = JSON.parse(text);
+    const parsed: unknown = yaml ? parseYaml(text) : JSON.parse(text);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be an object');
     return parsed as Record<string, unknown>;
   } catch (err) {
-    throw new FloodgateError('FG_ERR_CONFIG_FILE', `Config file ${path} is not a JSON object: ${(err as Error).message}`);
+    throw new FloodgateError('FG_ERR_CONFIG_FILE', `Config file ${path} is not a ${yaml ? 'YAML mapping' : 'JSON object'}: ${(err as Error).message}`);
   }
 }
 
