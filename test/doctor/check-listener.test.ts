@@ -23,9 +23,9 @@ test('a listener whose loop is blocked: backlog from ss, queue depth at the back
     sockets.push(s);
   }
   try {
-    // wait (bounded) for the kernel to complete the handshakes into the accept queue
+    // wait (bounded, generously) for the kernel to complete the handshakes into the accept queue
     let byPort = checkListener({ port });
-    for (let i = 0; i < 30 && byPort.listeners[0]?.acceptQueue !== 9; i++) {
+    for (let i = 0; i < 600 && byPort.listeners[0]?.acceptQueue !== 9; i++) {
       await new Promise((r) => setTimeout(r, 50));
       byPort = checkListener({ port });
     }

@@ -51,7 +51,7 @@ test('10,000 connect/disconnect cycles (ok, refused, reset, never answering, 503
         busy: busy.url,
       }),
     },
-  });
+  }));
   try {
     let out = '';
     child.stdout.on('data', (c) => (out += c));
