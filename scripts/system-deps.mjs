@@ -27,9 +27,12 @@ export const SYSTEM_DEPS = [
   { bin: 'python3', pkg: 'python3-minimal', why: 'a listener that never accepts (fault server)' },
 ];
 
-/** Where a binary is found: PATH plus the sbin directories a non-root PATH often lacks. */
-export function findBinary(bin, path = process.env.PATH ?? '') {
-  const dirs = [...path.split(delimiter).filter(Boolean), '/usr/local/sbin', '/usr/sbin', '/sbin'];
+/** The sbin directories a non-root PATH often lacks (`ip`, `tc`, `sysctl` live there). */
+const SBIN = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+/** Where a binary is found: PATH, then `extraDirs`. */
+export function findBinary(bin, path = process.env.PATH ?? '', extraDirs = SBIN) {
+  const dirs = [...path.split(delimiter).filter(Boolean), ...extraDirs];
   for (const dir of dirs) {
     const p = join(dir, bin);
     try {
@@ -42,8 +45,8 @@ export function findBinary(bin, path = process.env.PATH ?? '') {
   return undefined;
 }
 
-export function missingDeps(path = process.env.PATH ?? '') {
-  return SYSTEM_DEPS.filter((d) => findBinary(d.bin, path) === undefined);
+export function missingDeps(path = process.env.PATH ?? '', extraDirs = SBIN) {
+  return SYSTEM_DEPS.filter((d) => findBinary(d.bin, path, extraDirs) === undefined);
 }
 
 export function installCommand(packages) {
@@ -52,16 +55,17 @@ export function installCommand(packages) {
 
 /**
  * Checks the system packages; installs what is missing when root (unless dryRun). Returns true
- * when the suite can run. `isRoot`, `path`, `run` are there for the setup test.
+ * when the suite can run. `isRoot`, `path`, `extraDirs`, `run` are there for the setup test.
  */
 export function ensureSystemDeps({
   log = console.log,
   dryRun = false,
   path = process.env.PATH ?? '',
+  extraDirs = SBIN,
   isRoot = process.getuid?.() === 0,
   run = (cmd) => spawnSync('sh', ['-c', cmd], { stdio: 'inherit', timeout: 20 * 60_000 }).status === 0,
 } = {}) {
-  const missing = missingDeps(path);
+  const missing = missingDeps(path, extraDirs);
   if (missing.length === 0) return true;
   const packages = [...new Set(missing.map((d) => d.pkg))];
   const cmd = installCommand(packages);
@@ -74,7 +78,7 @@ export function ensureSystemDeps({
     log(`not root, so nothing was installed. Run this once, then npm test again:\n  sudo sh -c '${cmd}'`);
     return false;
   }
-  if (findBinary('apt-get', path) === undefined) {
+  if (findBinary('apt-get', path, extraDirs) === undefined) {
     log(`no apt-get on this machine; install these packages with your package manager: ${packages.join(' ')}`);
     return false;
   }
@@ -83,7 +87,7 @@ export function ensureSystemDeps({
     log('installing the system packages failed (see above)');
     return false;
   }
-  const still = missingDeps(path);
+  const still = missingDeps(path, extraDirs);
   if (still.length > 0) {
     log(`still missing after the install: ${still.map((d) => d.bin).join(', ')}`);
     return false;
