@@ -197,7 +197,7 @@ function runFile(file) {
             return;
           }
           if (killLeftovers(file, 'left processes running after it ended (killed)').length > 0) failed = true;
-          if (failed && totals.fail === 0 && !(counts.fail > 0)) totals.fail += 1; // a file-level failure counts once
+          if (failed && !(counts.fail > 0)) totals.fail += 1; // a file that failed without a failing test counts once
           resolve(failed ? 1 : 0);
         };
         sweep();
