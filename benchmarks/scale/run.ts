@@ -17,6 +17,7 @@ import { counterDelta, readKernelCounters, type KernelCounters } from '../../src
 import { countOpenFds, readRss } from '../../src/system/process-usage.js';
 import { run as bench } from '../../src/loadgen/run.js';
 import { startRedis, type RedisServer } from '../../test/helpers/redis-server.js';
+import { reusePortSupported } from '../../src/server/worker-plan.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -222,12 +223,16 @@ async function fanout(name: string, build: (redis?: RedisServer) => Promise<Serv
   }
 }
 
-// FG_BENCH_SCALE_HOLD_ONLY=1 runs only the hold goal (with FG_BENCH_SCALE_HOLD)
+// FG_BENCH_SCALE_HOLD_ONLY=1 runs only the hold goal (with FG_BENCH_SCALE_HOLD);
+// FG_BENCH_SCALE_BALANCE_ONLY=1 only the handshake runs (1 process and each balance), no fan-out
 const holdOnly = process.env.FG_BENCH_SCALE_HOLD_ONLY === '1';
+const balanceOnly = process.env.FG_BENCH_SCALE_BALANCE_ONLY === '1';
 const connections = holdOnly ? [] : [
   await connectionRun('1 process', [], N, CLIENT_PROCS),
   await connectionRun('2 workers, round-robin', ['--workers', '2', '--worker-balance', 'round-robin'], N, CLIENT_PROCS),
   await connectionRun('2 workers, shared socket', ['--workers', '2', '--worker-balance', 'shared'], N, CLIENT_PROCS),
+  // one socket per worker (SO_REUSEPORT): only where the runtime has it (Node >= 22.12 on Linux)
+  ...(reusePortSupported() ? [await connectionRun('2 workers, reuseport', ['--workers', '2', '--worker-balance', 'reuseport'], N, CLIENT_PROCS)] : []),
 ];
 const hold = HOLD_GOAL > 0 ? [await holdRun(HOLD_GOAL)] : [];
 const ms = (x: number) => `${x.toFixed(0)} ms`;
@@ -244,6 +249,17 @@ function holdTable(): string[] {
 if (holdOnly) {
   console.error(JSON.stringify(hold, null, 1));
   process.stdout.write(holdTable().join('\n'));
+  process.exit(0);
+}
+if (balanceOnly) {
+  const base = connections[0];
+  process.stdout.write([
+    `node ${process.version}, ${N} upgrades from \`floodgate bench\` in ${CLIENT_PROCS} processes`,
+    '| gateway | held | handshakes/s | ratio | p50 | p99 | server CPU s per 1,000 | connections per worker | ListenOverflows Δ | failures |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...connections.map((c) => `| ${c.name} | ${c.held}/${c.attempts} | ${c.handshakesPerSecond} | ${(c.handshakesPerSecond / base.handshakesPerSecond).toFixed(2)} | ${ms(c.handshake.p50)} | ${ms(c.handshake.p99)} | ${c.serverCpuPer1000.toFixed(3)} | ${c.perWorker.join(' / ')} | ${c.listenOverflows} | ${Object.keys(c.failures).length ? JSON.stringify(c.failures) : 'none'} |`),
+    '',
+  ].join('\n'));
   process.exit(0);
 }
 const fan = [
