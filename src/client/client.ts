@@ -509,7 +509,8 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     }
     const Native = (globalThis as { WebSocket?: WebSocketLike }).WebSocket;
     if (Native === undefined) {
-      throw new FloodgateError('FG_ERR_UNSUPPORTED_PLATFORM', 'no WebSocket implementation: install the `ws` package or pass options.WebSocket');
+      const why = o.transport === 'native' ? "transport 'native' needs a global WebSocket (browsers, Node >= 22)" : 'no WebSocket implementation';
+      throw new FloodgateError('FG_ERR_UNSUPPORTED_PLATFORM', `${why}: install the \`ws\` package and use transport 'auto', or pass options.WebSocket`);
     }
     return nativeTransport(Native);
   }
