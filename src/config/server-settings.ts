@@ -49,6 +49,10 @@ export interface ServerSettings {
   dashboard: 'auto' | 'on' | 'off';
   dashboardToken: string;
   adminAccess: 'auto' | 'token' | 'loopback' | 'off';
+  adminHost: string;
+  adminPort: number | 'off';
+  apiKey: string;
+  apiBodyLimit: number;
 }
 
 /**
@@ -141,4 +145,11 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     key: 'adminAccess', kind: 'enum', values: ['auto', 'token', 'loopback', 'off'], default: 'auto',
     doc: 'Who may read /stats, /stats/machine, /metrics and /dashboard: `token` = requests with `dashboardToken` (`?token=`, `x-floodgate-token`, `Authorization: Bearer`); `loopback` = peers on this machine only; `off` = anyone. `auto` = `token` when `dashboardToken` is set, else `loopback`. Refusals are 403 FG_ERR_ADMIN_FORBIDDEN; /healthz stays open.',
   },
+  { key: 'adminHost', kind: 'string', default: '127.0.0.1', doc: 'Address of the admin listener (only used when `adminPort` is set).' },
+  {
+    key: 'adminPort', kind: 'int', min: 0, max: 65535, aliases: ['off'], default: 'off',
+    doc: 'Admin listener port: `/metrics`, `/stats`, `/stats/machine`, `/dashboard` and the server API move there (`/healthz` stays on both); `off` = served on the public port; 0 picks a free one. With `workers` > 1 the workers share this one port (docs/api.md).',
+  },
+  { key: 'apiKey', kind: 'string', default: '', doc: 'Key backends send as `X-API-Key` to use the server API (`/api/*`); empty = the API is off (docs/api.md).' },
+  { key: 'apiBodyLimit', kind: 'size', min: 1024, max: 64 * 1024 ** 2, default: 1024 ** 2, doc: 'Largest request body the server API reads; larger ones get 413 FG_ERR_API_BODY_TOO_LARGE.' },
 ];

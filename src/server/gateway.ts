@@ -15,6 +15,8 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { ServerFrame } from '../protocol/frames.js';
 import { NODE_DEFAULT_BACKLOG, readFdLimits, readMemoryLimit, readSomaxconn } from '../system/limits.js';
 import { countOpenFds } from '../system/process-usage.js';
+import { AdminSurface, type Surface } from '../admin/admin-surface.js';
+import type { ApiBackend } from '../admin/api-backend.js';
 import { Admission } from './admission.js';
 import { channelMatcher, originAllowed, tokenFromRequest, verifyToken } from './auth.js';
 import { computeCapacity, type Capacity } from './capacity.js';
@@ -57,7 +59,9 @@ export interface GatewaySources {
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 const kSession = Symbol('floodgate.session');
-type TrackedSocket = WebSocket & { [kSession]?: Session };
+/** The token's `sub` (for POST /api/disconnect); on the socket, so Session stays as it is. */
+const kSub = Symbol('floodgate.sub');
+type TrackedSocket = WebSocket & { [kSession]?: Session; [kSub]?: string };
 
 function noop(): void {}
 
@@ -105,6 +109,8 @@ export class Gateway {
   readonly log: Logger;
   readonly broker: Broker;
   readonly counters: GatewayCounters = newCounters();
+  /** The operator's side: admin listener (adminPort) and server API (src/admin/). */
+  readonly admin: AdminSurface;
   private readonly admission: Admission;
   private readonly hub: Hub;
   /** Per-IP connection and publish allowances (off unless maxConnectionsPerIp / ipPublishRate are set). */
@@ -195,6 +201,13 @@ export class Gateway {
         this.admission.connectionClosed();
       },
     };
+
+    const backend: ApiBackend = {
+      broker: this.broker,
+      disconnect: async (sub) => ({ closed: this.disconnectUser(sub) }),
+      channels: async () => this.channelList(),
+    };
+    this.admin = new AdminSurface(settings, backend, (req, res, surface) => this.serveHttp(req, res, surface));
 
     this.wss = new WebSocketServer({
       noServer: true,
@@ -303,6 +316,12 @@ export class Gateway {
         await this.close(0);
         throw new FloodgateError('FG_ERR_LISTEN', `cannot listen on ${host}:${this.settings.healthPort} (healthPort): ${(err as Error).message}`);
       }
+    }
+    try {
+      await this.admin.start();
+    } catch (err) {
+      await this.close(0);
+      throw err;
     }
     // refused upgrades: one summary line per 10 s, not one per 503 and not silence
     const rejections = new RejectionLog(this.counters, (r) => this.log.warn({ status: r.status, rejected: r.reasons, seconds: r.windowSeconds }, r.line));
@@ -447,7 +466,13 @@ export class Gateway {
       this.refuse(res, NO_HOST);
       return;
     }
+    this.serveHttp(req, res, 'public');
+  }
+
+  /** HTTP routes of either listener: the admin listener hands its requests here with `admin`. */
+  private serveHttp(req: IncomingMessage, res: ServerResponse, surface: Surface): void {
     const path = (req.url ?? '/').split('?')[0];
+    if (this.admin.intercept(req, res, path, surface)) return;
     const isRead = req.method === 'GET' || req.method === 'HEAD';
     const handler = this.routes.get(path);
     if (handler && isRead) {
@@ -461,7 +486,7 @@ export class Gateway {
       handler(req, res);
       return;
     }
-    if (handler || path === '/') {
+    if (handler || (path === '/' && surface === 'public')) {
       if (!isRead) {
         this.refuse(res, { status: 405, code: 'FG_ERR_METHOD_NOT_ALLOWED', kind: 'method_not_allowed', message: `${req.method} ${path}: only GET and HEAD are served here`, headers: { allow: 'GET, HEAD' } });
         return;
@@ -506,6 +531,7 @@ export class Gateway {
     }
     let canUse: ((channel: string) => boolean) | undefined;
     let tokenExp = 0;
+    let sub: string | undefined;
     if (s.authSecret !== '') {
       const token = tokenFromRequest(req);
       const check = token === undefined ? { ok: false as const, reason: 'no token' } : verifyToken(s.authSecret, token);
@@ -516,6 +542,7 @@ export class Gateway {
       }
       canUse = channelMatcher(check.claims.channels);
       tokenExp = check.claims.exp;
+      sub = check.claims.sub;
     }
     let answered = false;
     let cancel = noop;
@@ -524,7 +551,7 @@ export class Gateway {
       answered = true;
       socket.removeListener('close', onGoneWhileWaiting);
       if (outcome === 'admitted') {
-        this.handshake(req, socket, head, canUse, tokenExp);
+        this.handshake(req, socket, head, canUse, tokenExp, sub);
       } else if (outcome === 'closed') {
         c.rejectedShuttingDown++;
         rejectUpgrade(socket, 503, 'FG_ERR_SHUTTING_DOWN', 'server is shutting down', s.retryAfter);
@@ -541,7 +568,7 @@ export class Gateway {
     if (!answered) socket.once('close', onGoneWhileWaiting);
   }
 
-  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number): void {
+  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
     if (socket.destroyed) {
       this.admission.handshakeFailed();
       this.counters.handshakeFailures++;
@@ -558,7 +585,9 @@ export class Gateway {
       socket.removeListener('close', onEarlyClose);
       this.admission.handshakeSucceeded();
       this.counters.admitted++;
-      this.onWebSocket(ws as TrackedSocket, canUse, tokenExp);
+      const tracked = ws as TrackedSocket;
+      if (sub !== undefined) tracked[kSub] = sub;
+      this.onWebSocket(tracked, canUse, tokenExp);
     });
     if (!socket.destroyed) (socket as Socket).uncork();
   }
@@ -581,6 +610,22 @@ export class Gateway {
     };
     if (tokenExp > 0) welcome.exp = tokenExp;
     session.send(welcome);
+  }
+
+  /** Channels with subscribers on this process (GET /api/channels). */
+  channelList(): { channel: string; subscribers: number }[] {
+    return this.hub.list();
+  }
+
+  /** POST /api/disconnect on this process: closes every connection of `sub` with 4003. */
+  disconnectUser(sub: string): number {
+    let closed = 0;
+    for (const sess of this.sessions) {
+      if (sess.closing || (sess.ws as TrackedSocket)[kSub] !== sub) continue;
+      sess.closeWith(CloseCode.DISCONNECTED, 'disconnected by the application');
+      closed++;
+    }
+    return closed;
   }
 
   /** Once a second over all sessions: idle, slow consumers, stalled writes, pings. */
@@ -726,6 +771,7 @@ export class Gateway {
     await Promise.race([serverClosed, new Promise<void>((r) => (bound = setTimeout(r, 1000)))]);
     clearTimeout(bound);
     await this.health?.close();
+    await this.admin.close();
     await this.broker.close();
     this.log.info({ node: this.node }, 'gateway stopped');
     this.log.flush?.();
