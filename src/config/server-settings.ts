@@ -37,6 +37,11 @@ export interface ServerSettings {
   ipPublishRate: number;
   ipPublishBurst: number;
   authSecret: string;
+  authPublicKey: string;
+  authJwks: string;
+  authAudience: string;
+  authIssuer: string;
+  authLegacyTokens: boolean;
   allowedOrigins: string[];
   shutdownTimeout: number;
   healthPort: number | 'off';
@@ -114,7 +119,12 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'maxConnectionsPerIp', kind: 'int', min: 0, max: 10_000_000, default: 0, doc: 'Connections one client IP address may hold; more get HTTP 429 FG_ERR_IP_CONNECTIONS. 0 = off (behind a proxy every client has its address).' },
   { key: 'ipPublishRate', kind: 'number', min: 0, max: 1_000_000, default: 0, doc: 'Publishes per second one client IP address may make over all its connections (a reconnect does not refill it); more get FG_ERR_IP_RATE_LIMITED. 0 = off.' },
   { key: 'ipPublishBurst', kind: 'int', min: 1, max: 1_000_000, default: 200, doc: 'Bucket size of `ipPublishRate`.' },
-  { key: 'authSecret', kind: 'string', default: '', doc: 'Shared secret for HMAC-signed tokens; empty = no token check.' },
+  { key: 'authSecret', kind: 'string', default: '', doc: 'Shared secret for HS256/384/512 JWT connection tokens. No authSecret, authPublicKey or authJwks = no token check.' },
+  { key: 'authPublicKey', kind: 'string', default: '', doc: 'PEM file with the public key (or certificate) for RS*/PS*/ES*/EdDSA JWT connection tokens.' },
+  { key: 'authJwks', kind: 'string', default: '', doc: 'JWKS file (`{"keys": […]}`) for JWT connection tokens, picked by `kid`; reread when the file changes.' },
+  { key: 'authAudience', kind: 'string', default: '', doc: 'When set, a token\'s `aud` must contain it.' },
+  { key: 'authIssuer', kind: 'string', default: '', doc: 'When set, a token\'s `iss` must equal it.' },
+  { key: 'authLegacyTokens', kind: 'boolean', default: false, doc: 'Also accept the pre-JWT HMAC token format (with authSecret) while issuers migrate (docs/protocol.md).' },
   { key: 'allowedOrigins', kind: 'list', default: [], doc: 'Origins allowed to upgrade (browsers send Origin); empty = any.' },
   { key: 'shutdownTimeout', kind: 'duration', min: 0, max: 600_000, default: 10_000, doc: 'On SIGTERM/SIGINT: how long to wait for clients to close before exiting.' },
   {

@@ -18,7 +18,8 @@ import { countOpenFds } from '../system/process-usage.js';
 import { AdminSurface, type Surface } from '../admin/admin-surface.js';
 import type { ApiBackend } from '../admin/api-backend.js';
 import { Admission } from './admission.js';
-import { channelMatcher, originAllowed, tokenFromRequest, verifyToken } from './auth.js';
+import { channelMatcher, originAllowed, tokenFromRequest } from './auth.js';
+import { TokenVerifier } from '../auth/token-verifier.js';
 import { computeCapacity, type Capacity } from './capacity.js';
 import { HealthThread } from './health-thread.js';
 import { Hub } from './hub.js';
@@ -111,6 +112,8 @@ export class Gateway {
   readonly counters: GatewayCounters = newCounters();
   /** The operator's side: admin listener (adminPort) and server API (src/admin/). */
   readonly admin: AdminSurface;
+  /** JWT (and legacy) token checks; undefined when no auth key is set. */
+  readonly tokens: TokenVerifier | undefined;
   private readonly admission: Admission;
   private readonly hub: Hub;
   /** Per-IP connection and publish allowances (off unless maxConnectionsPerIp / ipPublishRate are set). */
@@ -174,6 +177,7 @@ export class Gateway {
       settings.backlog === 'max' ? (this.somaxconn ?? 4096) : settings.backlog === 0 ? NODE_DEFAULT_BACKLOG : settings.backlog;
     this.backlogEffective = this.somaxconn === undefined ? this.backlogRequested : Math.min(this.backlogRequested, this.somaxconn);
 
+    this.tokens = TokenVerifier.fromSettings(settings, this.log);
     this.listenExtra = extra.listen ?? {};
     this.broker = extra.broker ?? createBroker(settings, this.log);
     this.hub = new Hub(this.broker);
@@ -192,10 +196,7 @@ export class Gateway {
       settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
       ipLimits: this.ipLimits.active ? this.ipLimits : undefined,
       // refresh goes through the same verification as the upgrade, whatever the token format
-      verifyToken: settings.authSecret === '' ? undefined : (token: string) => {
-        const check = verifyToken(settings.authSecret, token);
-        return check.ok ? { ok: true as const, exp: check.claims.exp, canUse: channelMatcher(check.claims.channels) } : check;
-      },
+      verifyToken: this.tokens === undefined ? undefined : (token: string) => this.checkToken(token),
       sessionClosed: (session) => {
         this.sessions.delete(session);
         this.admission.connectionClosed();
@@ -529,21 +530,42 @@ export class Gateway {
       rejectUpgrade(socket, 403, 'FG_ERR_FORBIDDEN_ORIGIN', `origin ${req.headers.origin} is not allowed`);
       return;
     }
-    let canUse: ((channel: string) => boolean) | undefined;
-    let tokenExp = 0;
-    let sub: string | undefined;
-    if (s.authSecret !== '') {
-      const token = tokenFromRequest(req);
-      const check = token === undefined ? { ok: false as const, reason: 'no token' } : verifyToken(s.authSecret, token);
-      if (!check.ok) {
+    if (this.tokens) {
+      // verification is asynchronous (jose); nothing is admitted or allocated until it answers
+      this.tokens.verify(tokenFromRequest(req)).then((check) => {
+        if (socket.destroyed) return;
+        if (!check.ok) {
+          c.rejectedUnauthorized++;
+          rejectUpgrade(socket, 401, 'FG_ERR_UNAUTHORIZED', check.reason);
+          return;
+        }
+        this.admit(req, socket, head, channelMatcher(check.claims.channels), check.claims.exp, check.claims.sub);
+      }, (err: Error) => {
+        this.log.warn({ err: err.message }, 'token verification failed unexpectedly');
         c.rejectedUnauthorized++;
-        rejectUpgrade(socket, 401, 'FG_ERR_UNAUTHORIZED', check.reason);
-        return;
-      }
-      canUse = channelMatcher(check.claims.channels);
-      tokenExp = check.claims.exp;
-      sub = check.claims.sub;
+        rejectUpgrade(socket, 401, 'FG_ERR_UNAUTHORIZED', 'token could not be verified');
+      });
+      return;
     }
+    this.admit(req, socket, head, undefined, 0, undefined);
+  }
+
+  /**
+   * Verifies a token exactly as the upgrade does (JWT or legacy format, channel list), for
+   * anything that takes a token after the upgrade (the `refresh` frame).
+   */
+  async checkToken(token: string | undefined): Promise<
+    { ok: true; exp: number; sub: string | undefined; canUse: ((channel: string) => boolean) | undefined } | { ok: false; reason: string }
+  > {
+    if (!this.tokens) return { ok: false, reason: 'this gateway checks no tokens' };
+    const check = await this.tokens.verify(token);
+    if (!check.ok) return check;
+    return { ok: true, exp: check.claims.exp, sub: check.claims.sub, canUse: channelMatcher(check.claims.channels) };
+  }
+
+  private admit(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
+    const c = this.counters;
+    const s = this.settings;
     let answered = false;
     let cancel = noop;
     const onGoneWhileWaiting = (): void => cancel();
@@ -772,6 +794,7 @@ export class Gateway {
     clearTimeout(bound);
     await this.health?.close();
     await this.admin.close();
+    this.tokens?.close();
     await this.broker.close();
     this.log.info({ node: this.node }, 'gateway stopped');
     this.log.flush?.();

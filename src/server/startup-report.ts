@@ -38,6 +38,7 @@ export interface StartupReport {
     rateLimitClose: number;
     maxSubscriptions: number;
     auth: boolean;
+    authText: string;
     allowedOrigins: string[];
     /** Who may read /stats, /metrics and /dashboard (adminAccess, resolved). */
     adminAccess: string;
@@ -100,7 +101,7 @@ export function buildStartupReport(g: Gateway): StartupReport {
     protection: {
       maxPayload: s.maxPayload, compression: s.compression, maxBufferedBytes: s.maxBufferedBytes, slowConsumerChecks: s.slowConsumerChecks,
       rateBurst: s.rateBurst, rateRefillPerSecond: s.rateRefill, rateLimitClose: s.rateLimitClose, maxSubscriptions: s.maxSubscriptions,
-      auth: s.authSecret !== '', allowedOrigins: s.allowedOrigins, adminAccess: g.adminAccess,
+      auth: g.tokens !== undefined, authText: g.tokens?.describe() ?? 'off', allowedOrigins: s.allowedOrigins, adminAccess: g.adminAccess,
     },
     history: { size: s.historySize, bytes: s.historyBytes, ttlMs: s.historyTtl },
     broker: g.broker.kind,
@@ -140,7 +141,7 @@ export function formatStartupReport(r: StartupReport): string {
     row('slow consumer', `over ${formatBytes(r.protection.maxBufferedBytes)} buffered for ${r.protection.slowConsumerChecks} checks`),
     row('rate limit', `burst ${r.protection.rateBurst}, ${r.protection.rateRefillPerSecond}/s, close after ${r.protection.rateLimitClose || 'never'}`),
     row('history per channel', `${r.history.size} messages, ${formatBytes(r.history.bytes)}, ${formatDuration(r.history.ttlMs)}`),
-    row('auth', r.protection.auth ? 'HMAC token required' : 'off'),
+    row('auth', r.protection.auth ? `token required: ${r.protection.authText}` : 'off'),
     row('allowed origins', r.protection.allowedOrigins.length ? r.protection.allowedOrigins.join(', ') : 'any'),
     row('admin access', `${r.protection.adminAccess}: ${describeAdminAccess(r.protection.adminAccess as EffectiveAdminAccess)}`),
   ];

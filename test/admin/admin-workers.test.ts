@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createToken } from '../../src/server/auth.js';
+import { createToken } from '../../src/auth/create-token.js';
 import { openPeer, type Peer } from '../helpers/ws-peer.js';
 import { freePort } from '../helpers/redis-server.js';
 import { startGateway } from '../helpers/scale-gateway.js';

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { createGateway } from '../../src/server/gateway.js';
-import { createToken } from '../../src/server/auth.js';
+import { createToken } from '../../src/auth/create-token.js';
 import { openPeer, type Peer } from '../helpers/ws-peer.js';
 
 /** Every `curl` example of docs/api.md with the answer printed below it. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGateway, type Gateway } from '../../src/server/gateway.js';
-import { createToken } from '../../src/server/auth.js';
+import { createToken } from '../../src/auth/create-token.js';
 import { CloseCode } from '../../src/protocol/close-codes.js';
 import { openPeer, type Peer } from '../helpers/ws-peer.js';
 import { startRedis } from '../helpers/redis-server.js';
