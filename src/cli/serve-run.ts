@@ -53,6 +53,8 @@ export async function runServe(input: ServeInput): Promise<void> {
   };
   // handlers first: a supervisor may signal as soon as it reads the startup line
   process.on('SIGTERM', stop);
+  // SIGHUP rereads the TLS certificate and key (they are also watched); without TLS it is ignored
+  process.on('SIGHUP', () => gateway.tls?.reload('SIGHUP'));
   if (plan) {
     // the primary forwards SIGTERM; a terminal's Ctrl-C reaches the whole group and is left to it
     process.on('SIGINT', () => {});

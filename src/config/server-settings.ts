@@ -56,8 +56,11 @@ export interface ServerSettings {
   adminAccess: 'auto' | 'token' | 'loopback' | 'off';
   adminHost: string;
   adminPort: number | 'off';
+  adminTls: boolean;
   apiKey: string;
   apiBodyLimit: number;
+  tlsCert: string;
+  tlsKey: string;
 }
 
 /**
@@ -160,6 +163,9 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     key: 'adminPort', kind: 'int', min: 0, max: 65535, aliases: ['off'], default: 'off',
     doc: 'Admin listener port: `/metrics`, `/stats`, `/stats/machine`, `/dashboard` and the server API move there (`/healthz` stays on both); `off` = served on the public port; 0 picks a free one. With `workers` > 1 the workers share this one port (docs/api.md).',
   },
+  { key: 'adminTls', kind: 'boolean', default: false, doc: 'Serve the admin listener over HTTPS too, with the certificate of tlsCert/tlsKey.' },
   { key: 'apiKey', kind: 'string', default: '', doc: 'Key backends send as `X-API-Key` to use the server API (`/api/*`); empty = the API is off (docs/api.md).' },
   { key: 'apiBodyLimit', kind: 'size', min: 1024, max: 64 * 1024 ** 2, default: 1024 ** 2, doc: 'Largest request body the server API reads; larger ones get 413 FG_ERR_API_BODY_TOO_LARGE.' },
+  { key: 'tlsCert', kind: 'string', default: '', doc: 'PEM certificate (chain) file: the public listener serves wss:// and https://. Reloaded on SIGHUP or when the file changes; open connections stay.' },
+  { key: 'tlsKey', kind: 'string', default: '', doc: 'PEM private key file for tlsCert.' },
 ];

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -20,6 +21,7 @@ import type { ApiBackend } from '../admin/api-backend.js';
 import { Admission } from './admission.js';
 import { channelMatcher, originAllowed, tokenFromRequest } from './auth.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
+import { rawSocket, TlsFiles } from './tls.js';
 import { computeCapacity, type Capacity } from './capacity.js';
 import { HealthThread } from './health-thread.js';
 import { Hub } from './hub.js';
@@ -114,6 +116,8 @@ export class Gateway {
   readonly admin: AdminSurface;
   /** JWT (and legacy) token checks; undefined when no auth key is set. */
   readonly tokens: TokenVerifier | undefined;
+  /** --tls-cert/--tls-key: wss:// and https:// on the public listener (and the admin one with adminTls). */
+  readonly tls: TlsFiles | undefined;
   private readonly admission: Admission;
   private readonly hub: Hub;
   /** Per-IP connection and publish allowances (off unless maxConnectionsPerIp / ipPublishRate are set). */
@@ -208,7 +212,8 @@ export class Gateway {
       disconnect: async (sub) => ({ closed: this.disconnectUser(sub) }),
       channels: async () => this.channelList(),
     };
-    this.admin = new AdminSurface(settings, backend, (req, res, surface) => this.serveHttp(req, res, surface));
+    this.tls = TlsFiles.fromSettings(settings, this.log);
+    this.admin = new AdminSurface(settings, backend, (req, res, surface) => this.serveHttp(req, res, surface), this.tls);
 
     this.wss = new WebSocketServer({
       noServer: true,
@@ -216,7 +221,7 @@ export class Gateway {
       maxPayload: settings.maxPayload,
       perMessageDeflate: settings.compression,
     });
-    this.server = createServer({
+    const httpOptions = {
       // headersTimeout is checked on this interval: keep it well under the handshake timeout
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(settings.handshakeTimeout / 2))),
       headersTimeout: settings.handshakeTimeout,
@@ -224,7 +229,13 @@ export class Gateway {
       keepAliveTimeout: 5000,
       // a request without Host gets our JSON 400 (onRequest/onUpgrade), not Node's empty one
       requireHostHeader: false,
-    });
+    };
+    // With TLS the accepted TCP sockets are handed to an https server, which wraps each in a
+    // TLSSocket; everything after that (admission, ws) is the same.
+    this.server = this.tls
+      ? createHttpsServer({ ...httpOptions, ...this.tls.options, handshakeTimeout: settings.handshakeTimeout })
+      : createServer(httpOptions);
+    if (this.tls) this.tls.attach(this.server as unknown as { setSecureContext(o: object): void });
     this.listener = createNetServer({ pauseOnConnect: true }, (socket) => this.onAccepted(socket));
     // a throw in these handlers would be uncaught and end the process: contain it to the one request
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -436,6 +447,12 @@ export class Gateway {
     this.preUpgrade.delete(socket);
     this.counters.rejectedAcceptTimeout++;
     socket.on('error', noop);
+    if (this.tls) {
+      // a plaintext 503 means nothing to a TLS client, and answering in TLS would cost the
+      // handshake the process is already behind on
+      socket.destroy();
+      return;
+    }
     // accepted paused: read (and drop) the request so the client's FIN is seen and the socket closes
     socket.resume();
     rejectUpgrade(socket, 503, 'FG_ERR_OVER_CAPACITY', `server busy: the request was not read within ${this.settings.handshakeTimeout} ms`, this.settings.retryAfter);
@@ -455,7 +472,7 @@ export class Gateway {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    this.preUpgrade.delete(req.socket); // from here Node's request and keep-alive timeouts apply
+    this.preUpgrade.delete(rawSocket(req.socket)); // from here Node's request and keep-alive timeouts apply
     const sock = req.socket;
     if (!this.httpSockets.has(sock)) {
       this.httpSockets.add(sock);
@@ -504,7 +521,7 @@ export class Gateway {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const c = this.counters;
     const s = this.settings;
-    this.preUpgrade.delete(socket as Socket); // admission and the handshake have their own bounds
+    this.preUpgrade.delete(rawSocket(socket)); // admission and the handshake have their own bounds
     if (socket.listenerCount('error') === 0) socket.on('error', noop);
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       refuseOnSocket(socket, NO_HOST, c.http);
@@ -795,6 +812,7 @@ export class Gateway {
     await this.health?.close();
     await this.admin.close();
     this.tokens?.close();
+    this.tls?.close();
     await this.broker.close();
     this.log.info({ node: this.node }, 'gateway stopped');
     this.log.flush?.();

@@ -9,9 +9,9 @@ export interface StartupReport {
   node: string;
   pid: number;
   node_version: string;
-  listen: { host: string; port: number; dualStack: boolean; healthPort?: number };
+  listen: { host: string; port: number; dualStack: boolean; tls: boolean; healthPort?: number };
   /** The admin listener (null = admin paths on the public port) and whether the server API is on. */
-  admin: { host: string; port: number } | null;
+  admin: { host: string; port: number; tls: boolean } | null;
   api: boolean;
   backlog: { setting: number | 'max'; requested: number; somaxconn: number | null; effective: number; cappedBySomaxconn: boolean };
   timeouts: { handshakeMs: number; idleMs: number; pingIntervalMs: number; writeMs: number; admissionMs: number; shutdownMs: number };
@@ -71,7 +71,7 @@ export function buildStartupReport(g: Gateway): StartupReport {
     node: g.node,
     pid: process.pid,
     node_version: process.version,
-    listen: { host: g.host, port: g.port, dualStack: g.host === '::', ...(g.healthPort > 0 ? { healthPort: g.healthPort } : {}) },
+    listen: { host: g.host, port: g.port, dualStack: g.host === '::', tls: g.tls !== undefined, ...(g.healthPort > 0 ? { healthPort: g.healthPort } : {}) },
     admin: g.admin.address ?? null,
     api: s.apiKey !== '',
     backlog: {
@@ -117,12 +117,12 @@ export function formatStartupReport(r: StartupReport): string {
   const host = r.listen.host.includes(':') ? `[${r.listen.host}]` : r.listen.host;
   const lines = [
     `=== Floodgate gateway (${r.node}, node ${r.node_version}) ===`,
-    row('listening on', `${host}:${r.listen.port}${r.listen.dualStack ? ' (IPv4 + IPv6)' : ''}`),
+    row('listening on', `${host}:${r.listen.port}${r.listen.dualStack ? ' (IPv4 + IPv6)' : ''}${r.listen.tls ? ', TLS (wss://, https://)' : ''}`),
     ...(r.listen.healthPort !== undefined ? [row('health checks on', `${host}:${r.listen.healthPort} (GET /healthz, own thread)`)] : []),
     row('broker', r.broker),
     row('dashboard', r.dashboard.url ? `${r.dashboard.url} — ${r.dashboard.note}` : r.dashboard.note),
     row('also on this port', r.admin ? '/healthz (the rest is on the admin listener)' : '/healthz, /stats, /stats/machine, /metrics'),
-    row('admin', `${r.admin ? `${r.admin.host.includes(':') ? `[${r.admin.host}]` : r.admin.host}:${r.admin.port} (/metrics, /stats, /dashboard${r.api ? ', /api' : ''}; /healthz on both)` : 'on the public port'}; server API ${r.api ? 'on' : 'off (no apiKey)'}`),
+    row('admin', `${r.admin ? `${r.admin.host.includes(':') ? `[${r.admin.host}]` : r.admin.host}:${r.admin.port}${r.admin.tls ? ' https' : ''} (/metrics, /stats, /dashboard${r.api ? ', /api' : ''}; /healthz on both)` : 'on the public port'}; server API ${r.api ? 'on' : 'off (no apiKey)'}`),
     '',
     '=== TCP/Network tuning ===',
     row('listen backlog', `requested ${r.backlog.requested}${r.backlog.setting === 'max' ? ' (max)' : ''}, somaxconn ${r.backlog.somaxconn ?? 'unknown'} → effective ${r.backlog.effective}`),

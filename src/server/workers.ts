@@ -157,6 +157,10 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
     process.exit(exitCode);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // certificate reload: every worker rereads its TLS files (the primary serves no connections)
+  process.on('SIGHUP', () => {
+    for (const w of byIndex.values()) w.process.kill('SIGHUP');
+  });
   process.on('SIGINT', () => void stop('SIGINT'));
 
   for (let i = 0; i < count; i++) fork(i);
