@@ -243,7 +243,9 @@ export class Connection {
     this.finish();
     const s = this.socket;
     if (!s || s.destroyed) return;
-    if (typeof s.resetAndDestroy === 'function' && s.readyState !== 'opening') s.resetAndDestroy();
+    // a TLS socket's handle is the TLS wrap, which cannot send an RST (resetAndDestroy throws
+    // ERR_INVALID_HANDLE_TYPE): it is destroyed instead
+    if (typeof s.resetAndDestroy === 'function' && s.readyState !== 'opening' && this.target.kind !== 'wss') s.resetAndDestroy();
     else s.destroy();
   }
 
