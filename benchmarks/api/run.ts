@@ -160,7 +160,7 @@ try {
   const out = [
     '## Server API: a backend publishing to 10,000 subscribers on two nodes (Redis)',
     '',
-    `Reproduce: \`npm run bench -- api\` (${SUBSCRIBERS} subscribers, half on each of two \`floodgate serve --broker redis://…\` nodes, ${MESSAGES} publications of ~100 B sent to node a one at a time (each waits for its answer: HTTP 200 on a keep-alive connection, or `published`), ${RUNS} runs of each publisher; CPU of both nodes and redis-server; everything on the same 2 cores).`,
+    `Reproduce: \`npm run bench -- api\` (${SUBSCRIBERS} subscribers, half on each of two \`floodgate serve --broker redis://…\` nodes, ${MESSAGES} publications of ~100 B sent to node a one at a time (each waits for its answer: HTTP 200 on a keep-alive connection, or \`published\`), ${RUNS} runs of each publisher; CPU of both nodes and redis-server; everything on the same 2 cores).`,
     '',
     '| publisher | run | publish time | all delivered after | delivered / s | CPU node a | node b | redis | µs CPU per delivered message |',
     '|---|---|---|---|---|---|---|---|---|',
