@@ -125,6 +125,12 @@ test('gateway: JWT upgrade accepted, bad JWT 401 with the reason; legacy tokens 
     assert.deepEqual(JSON.parse(expired.body), { code: 'FG_ERR_UNAUTHORIZED', message: 'token expired' });
     assert.equal((await rawUpgrade(g.port, { path: `/?token=${createLegacyToken('gw', { exp: inAMinute() })}` })).status, 401);
     assert.match(g.startupReport().protection.authText, /HS256/);
+    const checked = await g.checkToken(createToken('gw', { sub: 'r', exp: inAMinute(), channels: ['a:*'] }));
+    assert.ok(checked.ok);
+    assert.equal(checked.ok && checked.sub, 'r');
+    assert.equal(checked.ok && checked.canUse?.('a:1'), true);
+    assert.equal(checked.ok && checked.canUse?.('b'), false);
+    assert.deepEqual(await g.checkToken(createToken('gw', { exp: 1 })), { ok: false, reason: 'token expired' });
   } finally {
     await g.close(1000);
   }
