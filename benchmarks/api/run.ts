@@ -155,8 +155,9 @@ try {
   for (let r = 0; r < RUNS; r++) for (const mode of ['ws', 'api'] as const) rows.push(await measure(mode, redis.pid!, redisUrl));
   mkdirSync(`${root}benchmarks/results`, { recursive: true });
   writeFileSync(`${root}benchmarks/results/api.json`, JSON.stringify({ rows }, null, 2));
-  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-  const med = (mode: string, f: (r: (typeof rows)[number]) => number) => median(rows.filter((r) => r.mode === mode).map(f));
+  const runs = Array.from({ length: RUNS }, (_, i) => rows.slice(i * 2, i * 2 + 2));
+  const of = (run: typeof rows, mode: string) => run.find((r) => r.mode === mode)!;
+  const per = (f: (run: typeof rows) => number | string) => runs.map((run) => f(run)).join(', ');
   const out = [
     '## Server API: a backend publishing to 10,000 subscribers on two nodes (Redis)',
     '',
@@ -166,7 +167,7 @@ try {
     '|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r, i) => `| ${r.mode === 'api' ? 'POST /api/publish' : 'WebSocket client'} | ${Math.floor(i / 2) + 1} | ${r.publishMs} ms | ${r.totalMs} ms | ${r.deliveredPerSecond} | ${r.cpu.nodeA.toFixed(2)} s | ${r.cpu.nodeB.toFixed(2)} s | ${r.cpu.redis.toFixed(2)} s | ${r.usPerDelivered.toFixed(2)} |`),
     '',
-    `Medians: through the API ${med('api', (r) => r.deliveredPerSecond)} deliveries/s at ${med('api', (r) => r.usPerDelivered).toFixed(2)} µs CPU each; through a WebSocket publisher ${med('ws', (r) => r.deliveredPerSecond)}/s at ${med('ws', (r) => r.usPerDelivered).toFixed(2)} µs (API / WebSocket CPU per delivered message: **${(med('api', (r) => r.usPerDelivered) / med('ws', (r) => r.usPerDelivered)).toFixed(2)}**).`,
+    `Per run: API / WebSocket CPU per delivered message **${per((r) => (of(r, 'api').usPerDelivered / of(r, 'ws').usPerDelivered).toFixed(2))}**; delivered per second through the API ${per((r) => of(r, 'api').deliveredPerSecond)}, through a WebSocket publisher ${per((r) => of(r, 'ws').deliveredPerSecond)}.`,
     '',
   ];
   process.stdout.write(out.join('\n'));
