@@ -11,7 +11,7 @@ import { run } from '../../src/loadgen/index.js';
 import { installPair, selfSigned } from '../helpers/self-signed.js';
 import { openPeer } from '../helpers/ws-peer.js';
 import { freePort } from '../helpers/redis-server.js';
-import { startGateway } from '../helpers/scale-gateway.js';
+import { startServe, stopServe } from '../helpers/serve-process.js';
 
 const until = async (cond: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> => {
   const deadline = Date.now() + ms;
@@ -133,13 +133,13 @@ test('floodgate bench speaks wss://: --insecure for a self-signed server, and wi
   }
 });
 
-test('serve --tls-cert: SIGHUP rereads the certificate in the running process', { timeout: 60_000 }, async () => {
+test('serve --tls-cert: SIGHUP rereads the certificate in the running process', { timeout: 150_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fg-tls-hup-'));
   const [certPath, keyPath] = [join(dir, 'c.pem'), join(dir, 'k.pem')];
   const first = selfSigned();
   installPair(first, certPath, keyPath);
   const port = await freePort();
-  const g = await startGateway(port, ['--tls-cert', certPath, '--tls-key', keyPath]);
+  const g = await startServe(port, ['--tls-cert', certPath, '--tls-key', keyPath], /"listening"/);
   try {
     assert.equal(await servedFingerprint(port), first.fingerprint);
     const second = selfSigned();
@@ -149,6 +149,6 @@ test('serve --tls-cert: SIGHUP rereads the certificate in the running process', 
     assert.equal(await servedFingerprint(port), second.fingerprint);
     assert.ok(g.alive, 'SIGHUP does not stop the server');
   } finally {
-    await g.stop();
+    await stopServe(g);
   }
 });
