@@ -17,7 +17,7 @@ test('serve --workers 2 --admin-port: one admin port for the machine; publish, c
   const peers: Peer[] = [];
   try {
     const workers = JSON.parse(g.stdout.split('\n').find((l) => l.startsWith('{"workers"'))!).workers;
-    assert.deepEqual(workers.admin, { host: '127.0.0.1', port: adminPort });
+    assert.deepEqual(workers.admin, { host: '127.0.0.1', port: adminPort, tls: false });
     const token = createToken(secret, { sub: 'carol', exp: Math.floor(Date.now() / 1000) + 120 });
     for (let i = 0; i < 6; i++) peers.push(await openPeer(`${g.url}?token=${token}`));
     assert.equal(new Set(peers.map((p) => p.frames[0].node)).size, 2, 'round-robin puts connections on both workers');
