@@ -69,10 +69,10 @@ const publish: Handler = async (req, _url, backend, limit) => {
   const body = await jsonBody(req, limit);
   const channel = channelField(body.channel, 'channel');
   const data = dataField(body);
-  // Validated and accepted; deduplication by key needs broker support (docs/api.md, "Idempotency").
-  idempotencyKeyField(body.idempotencyKey);
-  const pos = await backend.broker.publish(channel, data);
-  return { status: 200, body: { channel, epoch: pos.epoch, offset: pos.offset } };
+  const idempotencyKey = idempotencyKeyField(body.idempotencyKey);
+  // a retry with the same key within idempotencyWindow answers the first publication's position
+  const pos = await backend.broker.publish(channel, data, idempotencyKey === undefined ? undefined : { idempotencyKey });
+  return { status: 200, body: { channel, epoch: pos.epoch, offset: pos.offset, ...(pos.duplicate ? { duplicate: true } : {}) } };
 };
 
 const broadcast: Handler = async (req, _url, backend, limit) => {

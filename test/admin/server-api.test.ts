@@ -84,6 +84,9 @@ test('server API: publish, broadcast, channels, history and disconnect against l
       assert.deepEqual(m, { type: 'message', channel: 'prices:eur', epoch: pub.body.epoch, offset: 1, data: { bid: 1.08 } });
     }
 
+    // a retry with the same key publishes nothing new and answers the first position
+    const retry = await api(port, 'POST', '/api/publish', { channel: 'prices:eur', data: { bid: 1.08 }, idempotencyKey: 'order-1' });
+    assert.deepEqual(retry.body, { channel: 'prices:eur', epoch: pub.body.epoch, offset: 1, duplicate: true });
     const b = await api(port, 'POST', '/api/broadcast', { channels: ['prices:eur', 'news'], data: 'hello' });
     assert.equal(b.status, 200);
     assert.equal(b.body.published, 2);
