@@ -36,7 +36,11 @@ test('docs/api.md: every curl example, run in order with real curl, answers what
     const env = { ...process.env, ADMIN: `http://127.0.0.1:${g.admin.address!.port}`, KEY: 'docs-key' };
     for (const { command, answer } of list) {
       // async: the gateway answering curl runs in this process
-      const { stdout: got } = await promisify(execFile)('bash', ['-c', command], { env, encoding: 'utf8', timeout: 10_000 });
+      // -w appends the status, so an empty answer is told apart from a missing one
+      const { stdout } = await promisify(execFile)('bash', ['-c', `${command.trim()} -w '\\n%{http_code}'`], { env, encoding: 'utf8', timeout: 30_000 });
+      const nl = stdout.lastIndexOf('\n');
+      const [got, status] = [stdout.slice(0, nl), stdout.slice(nl + 1)];
+      assert.notEqual(got, '', `${command}: empty answer, HTTP status ${status}`);
       assert.deepEqual(masked(JSON.parse(got)), JSON.parse(answer), command);
     }
     assert.equal(await user.closed, 4003, 'the disconnect example closed user-42');
