@@ -44,6 +44,13 @@ export const ErrorCodes = {
   FG_ERR_DASHBOARD_OFF: 'The dashboard is turned off on this gateway (HTTP 404).',
   FG_ERR_ADMIN_FORBIDDEN: 'A request for /stats, /stats/machine, /metrics or /dashboard refused by adminAccess: no or wrong token, or not a loopback peer (HTTP 403).',
   FG_ERR_DASHBOARD_TOKEN: 'The dashboard request has no token or a wrong one (HTTP 403).',
+  // server API for backends (docs/api.md)
+  FG_ERR_API_OFF: 'The server API is not enabled on this gateway: no apiKey is set (HTTP 404).',
+  FG_ERR_API_KEY: 'The server API request has no X-API-Key header or a wrong one (HTTP 401).',
+  FG_ERR_API_BAD_REQUEST: 'The server API request body or query is not valid JSON or misses a field (HTTP 400).',
+  FG_ERR_API_BODY_TOO_LARGE: 'The server API request body is larger than apiBodyLimit (HTTP 413).',
+  FG_ERR_API_METHOD: 'The server API path exists but not with this HTTP method (HTTP 405).',
+  FG_ERR_ADMIN_ONLY: 'The path is served on the admin listener (adminPort), not on the public port (HTTP 404).',
   // client SDK
   FG_ERR_CLIENT_CLOSED: 'The client was closed by the application; the operation cannot proceed.',
   FG_ERR_CONNECT_TIMEOUT: 'The connection or handshake did not complete in time.',
@@ -53,6 +60,7 @@ export const ErrorCodes = {
   FG_ERR_CONNECT_FAILED: 'The connection attempt failed (refused, reset, DNS, TLS or a refused upgrade) before the welcome frame.',
   FG_ERR_UPSTREAM_UNAVAILABLE: "A proxy or load balancer in front of the gateway refused the upgrade (HTTP 502/503/504 without the gateway's JSON body).",
   FG_ERR_PAYLOAD_TOO_LARGE: "A publish frame would be larger than the server's maxPayload; it was not sent.",
+  FG_ERR_DISCONNECTED: 'The application disconnected this user through the server API (close code 4003); the client does not reconnect.',
   FG_ERR_RECONNECT_EXHAUSTED: 'The client gave up after maxAttempts failed connection attempts in a row.',
   // load generator and OS tooling
   FG_ERR_BENCH_PLAN: 'The load plan cannot fit the machine limits (fds, ports, memory).',

@@ -3,7 +3,9 @@ export { FloodgateError, ErrorCodes, isFloodgateError, type ErrorCode } from './
 export { createGateway, Gateway, type GatewayOptions, type GatewaySources } from './server/gateway.js';
 export type { GatewayStats } from './server/stats.js';
 export type { StartupReport } from './server/startup-report.js';
-export { createToken, verifyToken, type TokenClaims } from './server/auth.js';
+export { createToken, signToken, type TokenClaims, type HmacAlgorithm } from './auth/create-token.js';
+export { TokenVerifier, type TokenCheck } from './auth/token-verifier.js';
+export { createLegacyToken } from './server/auth.js';
 export { computeCapacity, type Capacity, type CapacityInputs } from './server/capacity.js';
 export { SERVER_SETTINGS, MEASURED_BYTES_PER_CONNECTION, type ServerSettings } from './config/server-settings.js';
 export { resolveSettings } from './config/resolve.js';

@@ -36,6 +36,7 @@ export function registerBench(program: Command): void {
     .option('--payload <text>', 'raw text frame to send at --publish-rate instead of a Floodgate publish')
     .option('--connect-timeout <d>', 'TCP connect timeout', '10s')
     .option('--handshake-timeout <d>', 'upgrade answer timeout', '10s')
+    .option('--insecure', 'wss://: accept any certificate (self-signed test servers); default: verify')
     .option('--teardown <mode>', 'clean (close handshake) or reset (no TIME_WAIT here)')
     .option('--threshold <expr>', 'e.g. "success_rate>=0.99" (repeatable); when given, they alone decide the exit code (1 when one is broken)', collect)
     .option('--server-pid <pid>', 'sample this server process\'s fds, CPU and state during the run, and notice if it exits')
@@ -97,6 +98,7 @@ export function registerBench(program: Command): void {
           startAt: o.startAt,
           sync: o.sync,
           syncTimeoutMs: parseDuration(o.syncTimeout, '--sync-timeout'),
+          insecure: o.insecure ?? scenario.insecure,
         };
       } catch (err) {
         return usage(err);

@@ -8,6 +8,7 @@ import { formatStartupReport } from '../server/startup-report.js';
 import { isMachineStatsMessage, MachineStatsClient } from '../server/machine-stats.js';
 import { sendJson } from '../server/send-json.js';
 import { dashboardOf } from '../server/dashboard.js';
+import { isMachineCallMessage, MachineCallClient } from '../admin/machine-calls.js';
 
 export interface ServeInput {
   flags: Record<string, unknown>;
@@ -34,6 +35,7 @@ export async function runServe(input: ServeInput): Promise<void> {
   });
   if (plan) {
     serveMachineStats(gateway, plan);
+    serveMachineCalls(gateway, plan);
     announceWorker(gateway, plan);
   }
   let signals = 0;
@@ -51,6 +53,8 @@ export async function runServe(input: ServeInput): Promise<void> {
   };
   // handlers first: a supervisor may signal as soon as it reads the startup line
   process.on('SIGTERM', stop);
+  // SIGHUP rereads the TLS certificate and key (they are also watched); without TLS it is ignored
+  process.on('SIGHUP', () => gateway.tls?.reload('SIGHUP'));
   if (plan) {
     // the primary forwards SIGTERM; a terminal's Ctrl-C reaches the whole group and is left to it
     process.on('SIGINT', () => {});
@@ -88,10 +92,21 @@ function serveMachineStats(gateway: Gateway, plan: WorkerPlan): void {
   });
 }
 
+/** The server API's disconnect and channels cover every worker, whichever one takes the request. */
+function serveMachineCalls(gateway: Gateway, plan: WorkerPlan): void {
+  const local = { disconnect: (sub: string) => gateway.disconnectUser(sub), channels: () => gateway.channelList() };
+  const client = new MachineCallClient(plan.index, local, (m) => process.send?.(m));
+  process.on('message', (m: unknown) => {
+    if (isMachineCallMessage(m)) client.onMessage(m);
+  });
+  gateway.admin.backend = client.backend(gateway.broker);
+}
+
 function announceWorker(gateway: Gateway, plan: WorkerPlan): void {
   const m: WorkerReady = {
     fg: 'worker', t: 'ready', index: plan.index, pid: process.pid, port: gateway.port,
     cap: gateway.capacity.maxConnections, capExplanation: gateway.capacity.explanation, backlogEffective: gateway.backlogEffective,
+    admin: gateway.admin.address ?? null,
   };
   process.send?.(m);
 }

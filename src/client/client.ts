@@ -140,7 +140,7 @@ export const PUBLISH_WINDOW = 256;
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
-let wsFactory: Promise<TransportFactory | undefined> | undefined;
+let wsModule: Promise<Awaited<ReturnType<typeof loadWs>>> | undefined;
 
 function badChannel(channel: unknown): FloodgateError {
   return new FloodgateError(
@@ -502,8 +502,9 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     const o = this.options;
     if (o.WebSocket !== undefined) return nativeTransport(o.WebSocket);
     if (o.transport === 'ws' || (o.transport === 'auto' && isNode)) {
-      wsFactory ??= loadWs().then((mod) => (mod ? wsTransport(mod) : undefined));
-      const f = await wsFactory;
+      wsModule ??= loadWs();
+      const mod = await wsModule;
+      const f = mod ? wsTransport(mod, o.tls) : undefined;
       if (f !== undefined) return f;
       if (o.transport === 'ws') throw new FloodgateError('FG_ERR_CONNECT_FAILED', "transport 'ws' was asked for but the `ws` package could not be loaded");
     }

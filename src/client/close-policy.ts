@@ -15,6 +15,7 @@ const FATAL_CLOSE: Partial<Record<number, ErrorCode>> = {
   1009: 'FG_ERR_BAD_FRAME',
   4001: 'FG_ERR_UNAUTHORIZED',
   4002: 'FG_ERR_BAD_FRAME',
+  4003: 'FG_ERR_DISCONNECTED',
 };
 
 /**

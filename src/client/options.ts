@@ -53,6 +53,17 @@ export interface ClientOptions {
   closeTimeout?: number;
   /** How many chosen reconnect delays `client.delays` keeps (newest last). @default 1000 */
   delayHistory?: number;
+  /**
+   * wss:// with the `ws` transport (Node): `ca` to trust a private CA or a self-signed
+   * certificate, `rejectUnauthorized: false` to skip verification (tests only). Browsers use
+   * their own trust store and ignore this. @default {} (verify against the system CAs)
+   */
+  tls?: ClientTlsOptions;
+}
+
+export interface ClientTlsOptions {
+  ca?: string | Buffer | (string | Buffer)[];
+  rejectUnauthorized?: boolean;
 }
 
 export interface ResolvedClientOptions extends Required<Omit<ClientOptions, 'token' | 'WebSocket'>> {
@@ -78,6 +89,7 @@ export const CLIENT_DEFAULTS = Object.freeze({
   circuitCooldown: 30_000,
   closeTimeout: 1000,
   delayHistory: 1000,
+  tls: Object.freeze({}) as ClientTlsOptions,
 });
 
 const MAX_TIMER = 2_147_483_647; // setTimeout's ceiling
@@ -149,6 +161,14 @@ export function resolveClientOptions(url: string, options: ClientOptions = {}): 
     if (typeof options.WebSocket !== 'function') throw invalid('WebSocket', 'a WebSocket constructor', options.WebSocket);
     out.WebSocket = options.WebSocket;
     out.transport = 'native';
+  }
+  if (options.tls !== undefined) {
+    const t = options.tls as Record<string, unknown>;
+    if (t === null || typeof t !== 'object' || Object.keys(t).some((k) => k !== 'ca' && k !== 'rejectUnauthorized')) {
+      throw invalid('tls', 'an object with `ca` and/or `rejectUnauthorized`', options.tls);
+    }
+    if (t.rejectUnauthorized !== undefined && typeof t.rejectUnauthorized !== 'boolean') throw invalid('tls.rejectUnauthorized', 'a boolean', t.rejectUnauthorized);
+    out.tls = Object.freeze({ ...t });
   }
   if ((out.maxDelay as number) < (out.initialDelay as number)) {
     throw invalid('maxDelay', `a number from initialDelay (${out.initialDelay as number}) up`, out.maxDelay);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket as WsSocket } from 'ws';
 import { parseRetryAfter } from './backoff.js';
 import type { RefusedUpgrade, TransportFactory } from './transport.js';
+import type { ClientTlsOptions } from './options.js';
 
 type WsModule = { WebSocket: typeof WsSocket };
 
@@ -23,9 +24,9 @@ export async function loadWs(): Promise<WsModule | undefined> {
 }
 
 /** A transport over the `ws` package: sees refused upgrades (status, Retry-After) and can destroy sockets. */
-export function wsTransport(mod: WsModule): TransportFactory {
+export function wsTransport(mod: WsModule, tls: ClientTlsOptions = {}): TransportFactory {
   return (url, h) => {
-    const ws = new mod.WebSocket(url, { perMessageDeflate: false, followRedirects: false });
+    const ws = new mod.WebSocket(url, { perMessageDeflate: false, followRedirects: false, ...tls });
     let refused: RefusedUpgrade | undefined;
     let lastError: Error | undefined;
     ws.on('open', () => h.open());

@@ -37,6 +37,11 @@ export interface ServerSettings {
   ipPublishRate: number;
   ipPublishBurst: number;
   authSecret: string;
+  authPublicKey: string;
+  authJwks: string;
+  authAudience: string;
+  authIssuer: string;
+  authLegacyTokens: boolean;
   allowedOrigins: string[];
   shutdownTimeout: number;
   healthPort: number | 'off';
@@ -49,6 +54,13 @@ export interface ServerSettings {
   dashboard: 'auto' | 'on' | 'off';
   dashboardToken: string;
   adminAccess: 'auto' | 'token' | 'loopback' | 'off';
+  adminHost: string;
+  adminPort: number | 'off';
+  adminTls: boolean;
+  apiKey: string;
+  apiBodyLimit: number;
+  tlsCert: string;
+  tlsKey: string;
 }
 
 /**
@@ -110,7 +122,12 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'maxConnectionsPerIp', kind: 'int', min: 0, max: 10_000_000, default: 0, doc: 'Connections one client IP address may hold; more get HTTP 429 FG_ERR_IP_CONNECTIONS. 0 = off (behind a proxy every client has its address).' },
   { key: 'ipPublishRate', kind: 'number', min: 0, max: 1_000_000, default: 0, doc: 'Publishes per second one client IP address may make over all its connections (a reconnect does not refill it); more get FG_ERR_IP_RATE_LIMITED. 0 = off.' },
   { key: 'ipPublishBurst', kind: 'int', min: 1, max: 1_000_000, default: 200, doc: 'Bucket size of `ipPublishRate`.' },
-  { key: 'authSecret', kind: 'string', default: '', doc: 'Shared secret for HMAC-signed tokens; empty = no token check.' },
+  { key: 'authSecret', kind: 'string', default: '', doc: 'Shared secret for HS256/384/512 JWT connection tokens. No authSecret, authPublicKey or authJwks = no token check.' },
+  { key: 'authPublicKey', kind: 'string', default: '', doc: 'PEM file with the public key (or certificate) for RS*/PS*/ES*/EdDSA JWT connection tokens.' },
+  { key: 'authJwks', kind: 'string', default: '', doc: 'JWKS file (`{"keys": […]}`) for JWT connection tokens, picked by `kid`; reread when the file changes.' },
+  { key: 'authAudience', kind: 'string', default: '', doc: 'When set, a token\'s `aud` must contain it.' },
+  { key: 'authIssuer', kind: 'string', default: '', doc: 'When set, a token\'s `iss` must equal it.' },
+  { key: 'authLegacyTokens', kind: 'boolean', default: false, doc: 'Also accept the pre-JWT HMAC token format (with authSecret) while issuers migrate (docs/protocol.md).' },
   { key: 'allowedOrigins', kind: 'list', default: [], doc: 'Origins allowed to upgrade (browsers send Origin); empty = any.' },
   { key: 'shutdownTimeout', kind: 'duration', min: 0, max: 600_000, default: 10_000, doc: 'On SIGTERM/SIGINT: how long to wait for clients to close before exiting.' },
   {
@@ -141,4 +158,14 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     key: 'adminAccess', kind: 'enum', values: ['auto', 'token', 'loopback', 'off'], default: 'auto',
     doc: 'Who may read /stats, /stats/machine, /metrics and /dashboard: `token` = requests with `dashboardToken` (`?token=`, `x-floodgate-token`, `Authorization: Bearer`); `loopback` = peers on this machine only; `off` = anyone. `auto` = `token` when `dashboardToken` is set, else `loopback`. Refusals are 403 FG_ERR_ADMIN_FORBIDDEN; /healthz stays open.',
   },
+  { key: 'adminHost', kind: 'string', default: '127.0.0.1', doc: 'Address of the admin listener (only used when `adminPort` is set).' },
+  {
+    key: 'adminPort', kind: 'int', min: 0, max: 65535, aliases: ['off'], default: 'off',
+    doc: 'Admin listener port: `/metrics`, `/stats`, `/stats/machine`, `/dashboard` and the server API move there (`/healthz` stays on both); `off` = served on the public port; 0 picks a free one. With `workers` > 1 the workers share this one port (docs/api.md).',
+  },
+  { key: 'adminTls', kind: 'boolean', default: false, doc: 'Serve the admin listener over HTTPS too, with the certificate of tlsCert/tlsKey.' },
+  { key: 'apiKey', kind: 'string', default: '', doc: 'Key backends send as `X-API-Key` to use the server API (`/api/*`); empty = the API is off (docs/api.md).' },
+  { key: 'apiBodyLimit', kind: 'size', min: 1024, max: 64 * 1024 ** 2, default: 1024 ** 2, doc: 'Largest request body the server API reads; larger ones get 413 FG_ERR_API_BODY_TOO_LARGE.' },
+  { key: 'tlsCert', kind: 'string', default: '', doc: 'PEM certificate (chain) file: the public listener serves wss:// and https://. Reloaded on SIGHUP or when the file changes; open connections stay.' },
+  { key: 'tlsKey', kind: 'string', default: '', doc: 'PEM private key file for tlsCert.' },
 ];

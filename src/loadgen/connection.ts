@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { FailurePhase, FailureSide } from '../doctor/run-evidence.js';
 import { encodeClientFrame, parseFrames, type FrameEvent } from './ws-frames.js';
@@ -23,6 +23,8 @@ export interface ConnectionTarget {
   /** Pre-built upgrade request minus the key line, and the accept value the key must produce. */
   request?: Buffer;
   expectedAccept?: string;
+  /** wss:// without certificate verification (--insecure). */
+  insecure?: boolean;
 }
 
 export interface ConnectionHooks {
@@ -83,7 +85,7 @@ export class Connection {
     let s: Socket;
     try {
       s = t.kind === 'wss'
-        ? tlsConnect({ host: t.host, port: t.port, localAddress, rejectUnauthorized: false, servername: t.host } as ConnectionOptions)
+        ? tlsConnect({ host: t.host, port: t.port, localAddress, rejectUnauthorized: !t.insecure, servername: isIP(t.host) ? undefined : t.host } as ConnectionOptions)
         : netConnect({ host: t.host, port: t.port, localAddress });
     } catch (err) {
       this.fail('connect', errnoOf(err as NodeJS.ErrnoException), String((err as Error).message));
@@ -241,7 +243,9 @@ export class Connection {
     this.finish();
     const s = this.socket;
     if (!s || s.destroyed) return;
-    if (typeof s.resetAndDestroy === 'function' && s.readyState !== 'opening') s.resetAndDestroy();
+    // a TLS socket's handle is the TLS wrap, which cannot send an RST (resetAndDestroy throws
+    // ERR_INVALID_HANDLE_TYPE): it is destroyed instead
+    if (typeof s.resetAndDestroy === 'function' && s.readyState !== 'opening' && this.target.kind !== 'wss') s.resetAndDestroy();
     else s.destroy();
   }
 

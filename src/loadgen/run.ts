@@ -278,6 +278,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
       subscribe: o.subscribe,
       publishRate: o.publishRate,
       payload: o.payload,
+      insecure: o.insecure === true,
       connectTimeoutMs: o.connectTimeoutMs ?? 10_000,
       handshakeTimeoutMs: o.handshakeTimeoutMs ?? 10_000,
       teardown: o.teardown ?? (target.kind === 'tcp' ? 'reset' : 'clean'),

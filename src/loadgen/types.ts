@@ -53,6 +53,8 @@ export interface BenchOptions {
   sync?: string;
   /** How long to wait at the barrier for the other segments (default 60 s). */
   syncTimeoutMs?: number;
+  /** wss://: accept any certificate (self-signed test servers). Default: verify against the system CAs. */
+  insecure?: boolean;
 }
 
 export interface LatencySummary {

@@ -25,6 +25,8 @@ export interface WorkerConfig {
   handshakeTimeoutMs: number;
   teardown: Teardown;
   tickMs: number;
+  /** wss:// without certificate verification (--insecure). */
+  insecure?: boolean;
 }
 
 export type ParentMessage = { type: 'start'; config: WorkerConfig } | { type: 'stop' };

@@ -47,7 +47,7 @@ export function runWorker(cfg: WorkerConfig): { stop: () => void } {
   let next = 0;
   let stopped = false;
   let publishTimer: NodeJS.Timeout | undefined;
-  const target: ConnectionTarget = { ...cfg.target };
+  const target: ConnectionTarget = { ...cfg.target, insecure: cfg.insecure === true };
   if (cfg.target.kind !== 'tcp') prepareUpgrade(target, cfg.target.hostHeader, cfg.protocol, cfg.headers);
   const subscribeText = cfg.subscribe ? JSON.stringify({ type: 'subscribe', channel: cfg.subscribe }) : undefined;
   const now = (): number => performance.timeOrigin + performance.now();

@@ -17,6 +17,8 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   /** The connection's token expired or was revoked. Do not reconnect with the same token. */
   UNAUTHORIZED: 4001,
+  /** The application's backend disconnected this user (POST /api/disconnect). Do not reconnect by itself. */
+  DISCONNECTED: 4003,
   /** The connection sent too many malformed frames in a row. Do not reconnect unchanged. */
   BAD_FRAMES: 4002,
   /** The connection read too slowly: its send buffer stayed over the limit. Reconnect and recover. */

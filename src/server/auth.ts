@@ -14,8 +14,11 @@ function sign(secret: string, payload: string): string {
   return createHmac('sha256', secret).update(payload).digest('base64url');
 }
 
-/** Builds a token for `floodgate serve --auth-secret`. */
-export function createToken(secret: string, claims: TokenClaims): string {
+/**
+ * The pre-JWT token format (`base64url(payload).HMAC`), accepted only with authLegacyTokens
+ * while issuers move to JWTs (src/auth/create-token.ts builds those).
+ */
+export function createLegacyToken(secret: string, claims: TokenClaims): string {
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
   return `${payload}.${sign(secret, payload)}`;
 }

@@ -40,7 +40,9 @@ function deny(res: ServerResponse, status: number, code: string, message: string
  */
 export function installDashboard(gateway: Gateway): Dashboard {
   const s = gateway.settings;
-  const enabled = dashboardEnabled(s.dashboard, s.host, s.dashboardToken);
+  // with an admin listener the page lives there: its address decides whether it is loopback-only
+  const host = s.adminPort === 'off' ? s.host : s.adminHost;
+  const enabled = dashboardEnabled(s.dashboard, host, s.dashboardToken);
   const dashboard: Dashboard = { enabled, feed: undefined };
   installed.set(gateway, dashboard);
 

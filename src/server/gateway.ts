@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -15,8 +16,12 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { ServerFrame } from '../protocol/frames.js';
 import { NODE_DEFAULT_BACKLOG, readFdLimits, readMemoryLimit, readSomaxconn } from '../system/limits.js';
 import { countOpenFds } from '../system/process-usage.js';
+import { AdminSurface, type Surface } from '../admin/admin-surface.js';
+import type { ApiBackend } from '../admin/api-backend.js';
 import { Admission } from './admission.js';
-import { channelMatcher, originAllowed, tokenFromRequest, verifyToken } from './auth.js';
+import { channelMatcher, originAllowed, tokenFromRequest } from './auth.js';
+import { TokenVerifier } from '../auth/token-verifier.js';
+import { rawSocket, TlsFiles } from './tls.js';
 import { computeCapacity, type Capacity } from './capacity.js';
 import { HealthThread } from './health-thread.js';
 import { Hub } from './hub.js';
@@ -57,7 +62,9 @@ export interface GatewaySources {
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 const kSession = Symbol('floodgate.session');
-type TrackedSocket = WebSocket & { [kSession]?: Session };
+/** The token's `sub` (for POST /api/disconnect); on the socket, so Session stays as it is. */
+const kSub = Symbol('floodgate.sub');
+type TrackedSocket = WebSocket & { [kSession]?: Session; [kSub]?: string };
 
 function noop(): void {}
 
@@ -105,6 +112,12 @@ export class Gateway {
   readonly log: Logger;
   readonly broker: Broker;
   readonly counters: GatewayCounters = newCounters();
+  /** The operator's side: admin listener (adminPort) and server API (src/admin/). */
+  readonly admin: AdminSurface;
+  /** JWT (and legacy) token checks; undefined when no auth key is set. */
+  readonly tokens: TokenVerifier | undefined;
+  /** --tls-cert/--tls-key: wss:// and https:// on the public listener (and the admin one with adminTls). */
+  readonly tls: TlsFiles | undefined;
   private readonly admission: Admission;
   private readonly hub: Hub;
   /** Per-IP connection and publish allowances (off unless maxConnectionsPerIp / ipPublishRate are set). */
@@ -168,6 +181,7 @@ export class Gateway {
       settings.backlog === 'max' ? (this.somaxconn ?? 4096) : settings.backlog === 0 ? NODE_DEFAULT_BACKLOG : settings.backlog;
     this.backlogEffective = this.somaxconn === undefined ? this.backlogRequested : Math.min(this.backlogRequested, this.somaxconn);
 
+    this.tokens = TokenVerifier.fromSettings(settings, this.log);
     this.listenExtra = extra.listen ?? {};
     this.broker = extra.broker ?? createBroker(settings, this.log);
     this.hub = new Hub(this.broker);
@@ -186,15 +200,20 @@ export class Gateway {
       settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
       ipLimits: this.ipLimits.active ? this.ipLimits : undefined,
       // refresh goes through the same verification as the upgrade, whatever the token format
-      verifyToken: settings.authSecret === '' ? undefined : (token: string) => {
-        const check = verifyToken(settings.authSecret, token);
-        return check.ok ? { ok: true as const, exp: check.claims.exp, canUse: channelMatcher(check.claims.channels) } : check;
-      },
+      verifyToken: this.tokens === undefined ? undefined : (token: string) => this.checkToken(token),
       sessionClosed: (session) => {
         this.sessions.delete(session);
         this.admission.connectionClosed();
       },
     };
+
+    const backend: ApiBackend = {
+      broker: this.broker,
+      disconnect: async (sub) => ({ closed: this.disconnectUser(sub) }),
+      channels: async () => this.channelList(),
+    };
+    this.tls = TlsFiles.fromSettings(settings, this.log);
+    this.admin = new AdminSurface(settings, backend, (req, res, surface) => this.serveHttp(req, res, surface), this.tls);
 
     this.wss = new WebSocketServer({
       noServer: true,
@@ -202,7 +221,7 @@ export class Gateway {
       maxPayload: settings.maxPayload,
       perMessageDeflate: settings.compression,
     });
-    this.server = createServer({
+    const httpOptions = {
       // headersTimeout is checked on this interval: keep it well under the handshake timeout
       connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(settings.handshakeTimeout / 2))),
       headersTimeout: settings.handshakeTimeout,
@@ -210,7 +229,13 @@ export class Gateway {
       keepAliveTimeout: 5000,
       // a request without Host gets our JSON 400 (onRequest/onUpgrade), not Node's empty one
       requireHostHeader: false,
-    });
+    };
+    // With TLS the accepted TCP sockets are handed to an https server, which wraps each in a
+    // TLSSocket; everything after that (admission, ws) is the same.
+    this.server = this.tls
+      ? createHttpsServer({ ...httpOptions, ...this.tls.options, handshakeTimeout: settings.handshakeTimeout })
+      : createServer(httpOptions);
+    if (this.tls) this.tls.attach(this.server as unknown as { setSecureContext(o: object): void });
     this.listener = createNetServer({ pauseOnConnect: true }, (socket) => this.onAccepted(socket));
     // a throw in these handlers would be uncaught and end the process: contain it to the one request
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -303,6 +328,12 @@ export class Gateway {
         await this.close(0);
         throw new FloodgateError('FG_ERR_LISTEN', `cannot listen on ${host}:${this.settings.healthPort} (healthPort): ${(err as Error).message}`);
       }
+    }
+    try {
+      await this.admin.start();
+    } catch (err) {
+      await this.close(0);
+      throw err;
     }
     // refused upgrades: one summary line per 10 s, not one per 503 and not silence
     const rejections = new RejectionLog(this.counters, (r) => this.log.warn({ status: r.status, rejected: r.reasons, seconds: r.windowSeconds }, r.line));
@@ -416,6 +447,12 @@ export class Gateway {
     this.preUpgrade.delete(socket);
     this.counters.rejectedAcceptTimeout++;
     socket.on('error', noop);
+    if (this.tls) {
+      // a plaintext 503 means nothing to a TLS client, and answering in TLS would cost the
+      // handshake the process is already behind on
+      socket.destroy();
+      return;
+    }
     // accepted paused: read (and drop) the request so the client's FIN is seen and the socket closes
     socket.resume();
     rejectUpgrade(socket, 503, 'FG_ERR_OVER_CAPACITY', `server busy: the request was not read within ${this.settings.handshakeTimeout} ms`, this.settings.retryAfter);
@@ -435,7 +472,7 @@ export class Gateway {
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
-    this.preUpgrade.delete(req.socket); // from here Node's request and keep-alive timeouts apply
+    this.preUpgrade.delete(rawSocket(req.socket)); // from here Node's request and keep-alive timeouts apply
     const sock = req.socket;
     if (!this.httpSockets.has(sock)) {
       this.httpSockets.add(sock);
@@ -447,7 +484,13 @@ export class Gateway {
       this.refuse(res, NO_HOST);
       return;
     }
+    this.serveHttp(req, res, 'public');
+  }
+
+  /** HTTP routes of either listener: the admin listener hands its requests here with `admin`. */
+  private serveHttp(req: IncomingMessage, res: ServerResponse, surface: Surface): void {
     const path = (req.url ?? '/').split('?')[0];
+    if (this.admin.intercept(req, res, path, surface)) return;
     const isRead = req.method === 'GET' || req.method === 'HEAD';
     const handler = this.routes.get(path);
     if (handler && isRead) {
@@ -461,7 +504,7 @@ export class Gateway {
       handler(req, res);
       return;
     }
-    if (handler || path === '/') {
+    if (handler || (path === '/' && surface === 'public')) {
       if (!isRead) {
         this.refuse(res, { status: 405, code: 'FG_ERR_METHOD_NOT_ALLOWED', kind: 'method_not_allowed', message: `${req.method} ${path}: only GET and HEAD are served here`, headers: { allow: 'GET, HEAD' } });
         return;
@@ -478,7 +521,7 @@ export class Gateway {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const c = this.counters;
     const s = this.settings;
-    this.preUpgrade.delete(socket as Socket); // admission and the handshake have their own bounds
+    this.preUpgrade.delete(rawSocket(socket)); // admission and the handshake have their own bounds
     if (socket.listenerCount('error') === 0) socket.on('error', noop);
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       refuseOnSocket(socket, NO_HOST, c.http);
@@ -504,19 +547,42 @@ export class Gateway {
       rejectUpgrade(socket, 403, 'FG_ERR_FORBIDDEN_ORIGIN', `origin ${req.headers.origin} is not allowed`);
       return;
     }
-    let canUse: ((channel: string) => boolean) | undefined;
-    let tokenExp = 0;
-    if (s.authSecret !== '') {
-      const token = tokenFromRequest(req);
-      const check = token === undefined ? { ok: false as const, reason: 'no token' } : verifyToken(s.authSecret, token);
-      if (!check.ok) {
+    if (this.tokens) {
+      // verification is asynchronous (jose); nothing is admitted or allocated until it answers
+      this.tokens.verify(tokenFromRequest(req)).then((check) => {
+        if (socket.destroyed) return;
+        if (!check.ok) {
+          c.rejectedUnauthorized++;
+          rejectUpgrade(socket, 401, 'FG_ERR_UNAUTHORIZED', check.reason);
+          return;
+        }
+        this.admit(req, socket, head, channelMatcher(check.claims.channels), check.claims.exp, check.claims.sub);
+      }, (err: Error) => {
+        this.log.warn({ err: err.message }, 'token verification failed unexpectedly');
         c.rejectedUnauthorized++;
-        rejectUpgrade(socket, 401, 'FG_ERR_UNAUTHORIZED', check.reason);
-        return;
-      }
-      canUse = channelMatcher(check.claims.channels);
-      tokenExp = check.claims.exp;
+        rejectUpgrade(socket, 401, 'FG_ERR_UNAUTHORIZED', 'token could not be verified');
+      });
+      return;
     }
+    this.admit(req, socket, head, undefined, 0, undefined);
+  }
+
+  /**
+   * Verifies a token exactly as the upgrade does (JWT or legacy format, channel list), for
+   * anything that takes a token after the upgrade (the `refresh` frame).
+   */
+  async checkToken(token: string | undefined): Promise<
+    { ok: true; exp: number; sub: string | undefined; canUse: ((channel: string) => boolean) | undefined } | { ok: false; reason: string }
+  > {
+    if (!this.tokens) return { ok: false, reason: 'this gateway checks no tokens' };
+    const check = await this.tokens.verify(token);
+    if (!check.ok) return check;
+    return { ok: true, exp: check.claims.exp, sub: check.claims.sub, canUse: channelMatcher(check.claims.channels) };
+  }
+
+  private admit(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
+    const c = this.counters;
+    const s = this.settings;
     let answered = false;
     let cancel = noop;
     const onGoneWhileWaiting = (): void => cancel();
@@ -524,7 +590,7 @@ export class Gateway {
       answered = true;
       socket.removeListener('close', onGoneWhileWaiting);
       if (outcome === 'admitted') {
-        this.handshake(req, socket, head, canUse, tokenExp);
+        this.handshake(req, socket, head, canUse, tokenExp, sub);
       } else if (outcome === 'closed') {
         c.rejectedShuttingDown++;
         rejectUpgrade(socket, 503, 'FG_ERR_SHUTTING_DOWN', 'server is shutting down', s.retryAfter);
@@ -541,7 +607,7 @@ export class Gateway {
     if (!answered) socket.once('close', onGoneWhileWaiting);
   }
 
-  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number): void {
+  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
     if (socket.destroyed) {
       this.admission.handshakeFailed();
       this.counters.handshakeFailures++;
@@ -558,7 +624,9 @@ export class Gateway {
       socket.removeListener('close', onEarlyClose);
       this.admission.handshakeSucceeded();
       this.counters.admitted++;
-      this.onWebSocket(ws as TrackedSocket, canUse, tokenExp);
+      const tracked = ws as TrackedSocket;
+      if (sub !== undefined) tracked[kSub] = sub;
+      this.onWebSocket(tracked, canUse, tokenExp);
     });
     if (!socket.destroyed) (socket as Socket).uncork();
   }
@@ -581,6 +649,22 @@ export class Gateway {
     };
     if (tokenExp > 0) welcome.exp = tokenExp;
     session.send(welcome);
+  }
+
+  /** Channels with subscribers on this process (GET /api/channels). */
+  channelList(): { channel: string; subscribers: number }[] {
+    return this.hub.list();
+  }
+
+  /** POST /api/disconnect on this process: closes every connection of `sub` with 4003. */
+  disconnectUser(sub: string): number {
+    let closed = 0;
+    for (const sess of this.sessions) {
+      if (sess.closing || (sess.ws as TrackedSocket)[kSub] !== sub) continue;
+      sess.closeWith(CloseCode.DISCONNECTED, 'disconnected by the application');
+      closed++;
+    }
+    return closed;
   }
 
   /** Once a second over all sessions: idle, slow consumers, stalled writes, pings. */
@@ -726,6 +810,9 @@ export class Gateway {
     await Promise.race([serverClosed, new Promise<void>((r) => (bound = setTimeout(r, 1000)))]);
     clearTimeout(bound);
     await this.health?.close();
+    await this.admin.close();
+    this.tokens?.close();
+    this.tls?.close();
     await this.broker.close();
     this.log.info({ node: this.node }, 'gateway stopped');
     this.log.flush?.();

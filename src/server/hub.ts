@@ -22,6 +22,11 @@ export class Hub {
     return this.channels.size;
   }
 
+  /** Channels with local subscribers and how many (GET /api/channels). */
+  list(): { channel: string; subscribers: number }[] {
+    return [...this.channels].map(([channel, set]) => ({ channel, subscribers: set.size }));
+  }
+
   add(channel: string, session: Session): void {
     let set = this.channels.get(channel);
     if (!set) {

@@ -27,7 +27,7 @@ export interface SessionContext {
    * Checks a token with the gateway's verification (whatever the token format), for `refresh`.
    * Undefined when the gateway checks no tokens.
    */
-  readonly verifyToken?: (token: string) => { ok: true; exp: number; canUse: ((channel: string) => boolean) | undefined } | { ok: false; reason: string };
+  readonly verifyToken?: (token: string) => Promise<{ ok: true; exp: number; canUse: ((channel: string) => boolean) | undefined } | { ok: false; reason: string }>;
   /** Per-IP allowances, when one is set (see ip-limits.ts). */
   readonly ipLimits?: IpLimits;
   /** The socket has closed and the session left its channels. */
@@ -416,16 +416,21 @@ export class Session {
       this.sendError('FG_ERR_UNAUTHORIZED', 'this gateway checks no tokens: there is nothing to refresh', frame.id);
       return;
     }
-    const check = verify(frame.token);
-    if (!check.ok) {
-      this.ctx.counters.refreshFailures++;
-      this.sendError('FG_ERR_UNAUTHORIZED', `refresh refused: ${check.reason}; the current token stays until it expires`, frame.id);
-      return;
-    }
-    this.ctx.counters.refreshes++;
-    this.tokenExp = check.exp;
-    this.canUse = check.canUse;
-    this.answer(frame.id === undefined ? { type: 'refreshed', exp: check.exp } : { type: 'refreshed', id: frame.id, exp: check.exp });
+    // JWT verification is asynchronous (jose): the answer keeps its place among the others
+    const checked = verify(frame.token);
+    const replies = (this.replies ??= new ReplyOrder());
+    const slot = replies.reserve();
+    checked.then((check) => replies.fill(slot, () => {
+      if (!check.ok) {
+        this.ctx.counters.refreshFailures++;
+        this.sendError('FG_ERR_UNAUTHORIZED', `refresh refused: ${check.reason}; the current token stays until it expires`, frame.id);
+        return;
+      }
+      this.ctx.counters.refreshes++;
+      this.tokenExp = check.exp;
+      this.canUse = check.canUse;
+      this.send(frame.id === undefined ? { type: 'refreshed', exp: check.exp } : { type: 'refreshed', id: frame.id, exp: check.exp });
+    })).catch((err: unknown) => this.failed(err));
   }
 
   /** A publication on a channel this session holds; `wire` is the frame built once for all subscribers. */

@@ -10,7 +10,10 @@ export interface StartupReport {
   node: string;
   pid: number;
   node_version: string;
-  listen: { host: string; port: number; dualStack: boolean; healthPort?: number };
+  listen: { host: string; port: number; dualStack: boolean; tls: boolean; healthPort?: number };
+  /** The admin listener (null = admin paths on the public port) and whether the server API is on. */
+  admin: { host: string; port: number; tls: boolean } | null;
+  api: boolean;
   backlog: { setting: number | 'max'; requested: number; somaxconn: number | null; effective: number; cappedBySomaxconn: boolean };
   timeouts: { handshakeMs: number; idleMs: number; pingIntervalMs: number; writeMs: number; admissionMs: number; shutdownMs: number };
   capacity: {
@@ -36,6 +39,7 @@ export interface StartupReport {
     rateLimitClose: number;
     maxSubscriptions: number;
     auth: boolean;
+    authText: string;
     allowedOrigins: string[];
     /** Who may read /stats, /metrics and /dashboard (adminAccess, resolved). */
     adminAccess: string;
@@ -70,7 +74,9 @@ export function buildStartupReport(g: Gateway): StartupReport {
     node: g.node,
     pid: process.pid,
     node_version: process.version,
-    listen: { host: g.host, port: g.port, dualStack: g.host === '::', ...(g.healthPort > 0 ? { healthPort: g.healthPort } : {}) },
+    listen: { host: g.host, port: g.port, dualStack: g.host === '::', tls: g.tls !== undefined, ...(g.healthPort > 0 ? { healthPort: g.healthPort } : {}) },
+    admin: g.admin.address ?? null,
+    api: s.apiKey !== '',
     backlog: {
       setting: s.backlog,
       requested: g.backlogRequested,
@@ -98,7 +104,7 @@ export function buildStartupReport(g: Gateway): StartupReport {
     protection: {
       maxPayload: s.maxPayload, compression: s.compression, maxBufferedBytes: s.maxBufferedBytes, slowConsumerChecks: s.slowConsumerChecks,
       rateBurst: s.rateBurst, rateRefillPerSecond: s.rateRefill, rateLimitClose: s.rateLimitClose, maxSubscriptions: s.maxSubscriptions,
-      auth: s.authSecret !== '', allowedOrigins: s.allowedOrigins, adminAccess: g.adminAccess,
+      auth: g.tokens !== undefined, authText: g.tokens?.describe() ?? 'off', allowedOrigins: s.allowedOrigins, adminAccess: g.adminAccess,
     },
     history: { size: s.historySize, bytes: s.historyBytes, ttlMs: s.historyTtl },
     broker: g.broker.kind,
@@ -114,11 +120,12 @@ export function formatStartupReport(r: StartupReport): string {
   const host = r.listen.host.includes(':') ? `[${r.listen.host}]` : r.listen.host;
   const lines = [
     `=== Floodgate gateway (${r.node}, node ${r.node_version}) ===`,
-    row('listening on', `${host}:${r.listen.port}${r.listen.dualStack ? ' (IPv4 + IPv6)' : ''}`),
+    row('listening on', `${host}:${r.listen.port}${r.listen.dualStack ? ' (IPv4 + IPv6)' : ''}${r.listen.tls ? ', TLS (wss://, https://)' : ''}`),
     ...(r.listen.healthPort !== undefined ? [row('health checks on', `${host}:${r.listen.healthPort} (GET /healthz, own thread)`)] : []),
     row('broker', r.broker),
     row('dashboard', r.dashboard.url ? `${r.dashboard.url} — ${r.dashboard.note}` : r.dashboard.note),
-    row('also on this port', '/healthz, /stats, /stats/machine, /metrics'),
+    row('also on this port', r.admin ? '/healthz (the rest is on the admin listener)' : '/healthz, /stats, /stats/machine, /metrics'),
+    row('admin', `${r.admin ? `${r.admin.host.includes(':') ? `[${r.admin.host}]` : r.admin.host}:${r.admin.port}${r.admin.tls ? ' https' : ''} (/metrics, /stats, /dashboard${r.api ? ', /api' : ''}; /healthz on both)` : 'on the public port'}; server API ${r.api ? 'on' : 'off (no apiKey)'}`),
     '',
     '=== TCP/Network tuning ===',
     row('listen backlog', `requested ${r.backlog.requested}${r.backlog.setting === 'max' ? ' (max)' : ''}, somaxconn ${r.backlog.somaxconn ?? 'unknown'} → effective ${r.backlog.effective}`),
@@ -137,7 +144,7 @@ export function formatStartupReport(r: StartupReport): string {
     row('slow consumer', `over ${formatBytes(r.protection.maxBufferedBytes)} buffered for ${r.protection.slowConsumerChecks} checks`),
     row('rate limit', `burst ${r.protection.rateBurst}, ${r.protection.rateRefillPerSecond}/s, close after ${r.protection.rateLimitClose || 'never'}`),
     row('history per channel', `${r.history.size} messages, ${formatBytes(r.history.bytes)}, ${formatDuration(r.history.ttlMs)}`),
-    row('auth', r.protection.auth ? 'HMAC token required' : 'off'),
+    row('auth', r.protection.auth ? `token required: ${r.protection.authText}` : 'off'),
     row('allowed origins', r.protection.allowedOrigins.length ? r.protection.allowedOrigins.join(', ') : 'any'),
     row('admin access', `${r.protection.adminAccess}: ${describeAdminAccess(r.protection.adminAccess as EffectiveAdminAccess)}`),
   ];

@@ -5,6 +5,7 @@ import type { ServerSettings } from '../config/server-settings.js';
 import { readMemoryLimit } from '../system/limits.js';
 import { createLogger } from './logger.js';
 import { isMachineStatsMessage, MachineStatsHost } from './machine-stats.js';
+import { isMachineCallMessage, MachineCallHost } from '../admin/machine-calls.js';
 import { chooseBalance, splitCapacity, WORKER_PLAN_ENV, type WorkerPlan } from './worker-plan.js';
 
 /** What a worker reports to the primary once it listens. */
@@ -17,6 +18,8 @@ export interface WorkerReady {
   cap: number;
   capExplanation: string;
   backlogEffective: number;
+  /** The admin listener the workers share (adminPort), or null when admin paths are on the public port. */
+  admin: { host: string; port: number } | null;
 }
 
 export function isWorkerReady(m: unknown): m is WorkerReady {
@@ -54,6 +57,14 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
     () => [...byIndex.entries()].filter(([, w]) => w.isConnected()).map(([i]) => i),
     count,
   );
+  const machineCalls = new MachineCallHost(
+    (index, m) => {
+      const w = byIndex.get(index);
+      if (w?.isConnected()) w.send(m);
+    },
+    () => [...byIndex.entries()].filter(([, w]) => w.isConnected()).map(([i]) => i),
+    count,
+  );
   const ready = new Map<number, WorkerReady>();
   const crashes: number[] = [];
   let stopping = false;
@@ -74,6 +85,10 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
       }
       if (isMachineStatsMessage(m)) {
         machineStats.onMessage(index, m);
+        return;
+      }
+      if (isMachineCallMessage(m)) {
+        machineCalls.onMessage(index, m);
         return;
       }
       host?.onMessage(worker, m);
@@ -104,7 +119,7 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
     const list = [...ready.values()].sort((a, b) => a.index - b.index);
     const total = list.reduce((sum, w) => sum + w.cap, 0);
     const info = {
-      workers: count, balance: note, port: list[0].port, pids: list.map((w) => w.pid),
+      workers: count, balance: note, port: list[0].port, admin: list[0].admin, pids: list.map((w) => w.pid),
       capPerWorker: list.map((w) => w.cap), capTotal: total, broker: ipcBroker ? 'memory in the primary, shared over IPC' : settings.broker,
     };
     if (settings.logFormat === 'json') {
@@ -114,7 +129,8 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
         `\nworkers      ${count} processes on port ${info.port} (${note})\n` +
           `cap          ${total} connections on this machine = ${list.map((w) => w.cap).join(' + ')}\n` +
           `             per worker: ${list[0].capExplanation}\n` +
-          `broker       ${info.broker}\n`,
+          `broker       ${info.broker}\n` +
+          `admin        ${info.admin ? `${info.admin.host}:${info.admin.port}, shared by the workers` : 'on the public port'}\n`,
       );
     }
   };
@@ -141,6 +157,10 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
     process.exit(exitCode);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // certificate reload: every worker rereads its TLS files (the primary serves no connections)
+  process.on('SIGHUP', () => {
+    for (const w of byIndex.values()) w.process.kill('SIGHUP');
+  });
   process.on('SIGINT', () => void stop('SIGINT'));
 
   for (let i = 0; i < count; i++) fork(i);

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, type ClientOptions } from '../../src/client/index.js';
 import { FloodgateError } from '../../src/errors.js';
 import { createGateway } from '../../src/server/gateway.js';
-import { createToken } from '../../src/server/auth.js';
+import { createToken } from '../../src/auth/create-token.js';
 import { until } from './helpers/exactly-once.js';
 
 const quiet = { host: '127.0.0.1', port: 0, logLevel: 'silent' as const };

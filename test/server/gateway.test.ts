@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createGateway } from '../../src/server/gateway.js';
-import { createToken } from '../../src/server/auth.js';
+import { createToken } from '../../src/auth/create-token.js';
 import { CloseCode } from '../../src/protocol/close-codes.js';
 import { openPeer, rawUpgrade, sleep } from '../helpers/ws-peer.js';
 

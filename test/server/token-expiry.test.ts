@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGateway } from '../../src/server/gateway.js';
-import { createToken } from '../../src/server/auth.js';
+import { createToken } from '../../src/auth/create-token.js';
 import { Client } from '../../src/client/index.js';
 import { openPeer, sleep } from '../helpers/ws-peer.js';
 

@@ -1,0 +1,200 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { FloodgateError, isFloodgateError, type ErrorCode } from '../errors.js';
+import { CHANNEL_PATTERN, type Json, type MessageFrame } from '../protocol/frames.js';
+import { tokenMatches } from '../server/dashboard-access.js';
+import { sendJson } from '../server/send-json.js';
+import type { ApiBackend } from './api-backend.js';
+import { readBody } from './read-body.js';
+
+/** Channels one POST /api/broadcast may name: a bound on the work one request can ask for. */
+export const MAX_BROADCAST_CHANNELS = 1000;
+/** Longest idempotencyKey accepted. */
+export const MAX_IDEMPOTENCY_KEY = 128;
+
+export interface ServerApiOptions {
+  apiKey: string;
+  bodyLimit: number;
+}
+
+type Handler = (req: IncomingMessage, url: URL, backend: ApiBackend, limit: number) => Promise<{ status: number; body: unknown }>;
+
+const STATUS: Partial<Record<ErrorCode, number>> = {
+  FG_ERR_API_BAD_REQUEST: 400,
+  FG_ERR_BAD_CHANNEL: 400,
+  FG_ERR_API_BODY_TOO_LARGE: 413,
+  FG_ERR_PUBLISH_TOO_LARGE: 413,
+  FG_ERR_PUBLISH_FAILED: 503,
+  FG_ERR_RECOVERY_FAILED: 503,
+  FG_ERR_STATS_UNAVAILABLE: 503,
+};
+
+function bad(message: string): FloodgateError {
+  return new FloodgateError('FG_ERR_API_BAD_REQUEST', message);
+}
+
+async function jsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
+  const raw = await readBody(req, limit);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw bad(`the body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw bad('the body must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+function channelField(value: unknown, field: string): string {
+  if (typeof value !== 'string') throw bad(`\`${field}\` must be a string, got ${value === undefined ? 'nothing' : typeof value}`);
+  if (!CHANNEL_PATTERN.test(value)) {
+    throw new FloodgateError('FG_ERR_BAD_CHANNEL', `\`${field}\` must be 1 to 128 characters of A-Z a-z 0-9 _ - : . @ /, got ${JSON.stringify(value.slice(0, 140))}`);
+  }
+  return value;
+}
+
+function dataField(body: Record<string, unknown>): Json {
+  if (!('data' in body)) throw bad('`data` is missing (any JSON value, null included)');
+  return body.data as Json;
+}
+
+function idempotencyKeyField(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_IDEMPOTENCY_KEY) {
+    throw bad(`\`idempotencyKey\` must be a string of 1 to ${MAX_IDEMPOTENCY_KEY} characters`);
+  }
+  return value;
+}
+
+const publish: Handler = async (req, _url, backend, limit) => {
+  const body = await jsonBody(req, limit);
+  const channel = channelField(body.channel, 'channel');
+  const data = dataField(body);
+  const idempotencyKey = idempotencyKeyField(body.idempotencyKey);
+  // a retry with the same key within idempotencyWindow answers the first publication's position
+  const pos = await backend.broker.publish(channel, data, idempotencyKey === undefined ? undefined : { idempotencyKey });
+  return { status: 200, body: { channel, epoch: pos.epoch, offset: pos.offset, ...(pos.duplicate ? { duplicate: true } : {}) } };
+};
+
+const broadcast: Handler = async (req, _url, backend, limit) => {
+  const body = await jsonBody(req, limit);
+  if (!Array.isArray(body.channels) || body.channels.length === 0 || body.channels.length > MAX_BROADCAST_CHANNELS) {
+    throw bad(`\`channels\` must be a list of 1 to ${MAX_BROADCAST_CHANNELS} channel names`);
+  }
+  const channels = body.channels.map((c, i) => channelField(c, `channels[${i}]`));
+  if (new Set(channels).size !== channels.length) throw bad('`channels` names a channel twice');
+  const data = dataField(body);
+  // each channel has its own sequence: one publish per channel, all at once, every outcome reported
+  const results = await Promise.all(
+    channels.map((channel) =>
+      backend.broker.publish(channel, data).then(
+        (pos) => ({ channel, epoch: pos.epoch, offset: pos.offset }),
+        (err: unknown) => ({ channel, code: isFloodgateError(err) ? err.code : 'FG_ERR_PUBLISH_FAILED', message: (err as Error).message }),
+      ),
+    ),
+  );
+  const failed = results.filter((r) => 'code' in r).length;
+  return { status: 200, body: { published: results.length - failed, failed, results } };
+};
+
+const disconnect: Handler = async (req, _url, backend, limit) => {
+  const body = await jsonBody(req, limit);
+  if (typeof body.sub !== 'string' || body.sub.length === 0 || body.sub.length > 256) {
+    throw bad('`sub` must be a string of 1 to 256 characters (the token claim `sub`)');
+  }
+  const result = await backend.disconnect(body.sub);
+  return { status: 200, body: { sub: body.sub, ...result } };
+};
+
+const channels: Handler = async (_req, _url, backend) => {
+  const rows = await backend.channels();
+  rows.sort((a, b) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0));
+  return { status: 200, body: { channels: rows } };
+};
+
+const history: Handler = async (_req, url, backend) => {
+  const channel = channelField(url.searchParams.get('channel') ?? undefined, 'channel');
+  const sinceText = url.searchParams.get('since');
+  let since = 0;
+  if (sinceText !== null) {
+    since = Number(sinceText);
+    if (sinceText.trim() === '' || !Number.isSafeInteger(since) || since < 0) throw bad(`\`since\` must be an offset (an integer from 0 up), got ${JSON.stringify(sinceText)}`);
+  }
+  let epoch = url.searchParams.get('epoch') ?? undefined;
+  if (epoch === undefined) epoch = (await backend.broker.recover(channel)).epoch;
+  const answer = await backend.broker.recover(channel, { epoch, offset: since });
+  if (!answer.ok) {
+    if (answer.reason === 'unavailable') throw new FloodgateError('FG_ERR_RECOVERY_FAILED', `history of ${channel} is unavailable: the broker is down`);
+    return { status: 200, body: { channel, epoch: answer.epoch, offset: answer.offset, complete: false, reason: answer.reason, publications: [] } };
+  }
+  const publications = answer.publications.map((p) => {
+    // the broker keeps each publication as its encoded `message` frame (built once, sent to all)
+    const frame = JSON.parse(p.frame.toString('utf8')) as MessageFrame;
+    return { offset: p.offset, data: frame.data };
+  });
+  return { status: 200, body: { channel, epoch: answer.epoch, offset: answer.offset, complete: true, publications } };
+};
+
+const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler }> = {
+  '/api/publish': { method: 'POST', handler: publish },
+  '/api/broadcast': { method: 'POST', handler: broadcast },
+  '/api/disconnect': { method: 'POST', handler: disconnect },
+  '/api/channels': { method: 'GET', handler: channels },
+  '/api/history': { method: 'GET', handler: history },
+};
+
+function sendError(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (isFloodgateError(err)) {
+    const status = STATUS[err.code] ?? 500;
+    // a body we stopped reading: close, so the rest of it is not parsed as the next request
+    if (err.code === 'FG_ERR_API_BODY_TOO_LARGE') res.setHeader('connection', 'close');
+    sendJson(res, status, { code: err.code, message: err.message });
+    return;
+  }
+  sendJson(res, 500, { code: 'FG_ERR_INTERNAL', message: (err as Error).message });
+}
+
+/**
+ * The server API for backends (docs/api.md): publish, broadcast, disconnect, channels, history.
+ * Every request carries `X-API-Key`; without an apiKey setting the API answers 404 FG_ERR_API_OFF.
+ */
+export class ServerApi {
+  backend: ApiBackend;
+  private readonly options: ServerApiOptions;
+
+  constructor(options: ServerApiOptions, backend: ApiBackend) {
+    this.options = options;
+    this.backend = backend;
+  }
+
+  handle(req: IncomingMessage, res: ServerResponse, path: string): void {
+    if (this.options.apiKey === '') {
+      sendJson(res, 404, { code: 'FG_ERR_API_OFF', message: 'the server API is off: start the gateway with --api-key (docs/api.md)' });
+      return;
+    }
+    const key = req.headers['x-api-key'];
+    if (!tokenMatches(this.options.apiKey, typeof key === 'string' ? key : undefined)) {
+      res.setHeader('www-authenticate', 'X-API-Key');
+      sendJson(res, 401, { code: 'FG_ERR_API_KEY', message: key === undefined ? 'the request has no X-API-Key header' : 'wrong X-API-Key' });
+      return;
+    }
+    const route = ROUTES[path];
+    if (!route) {
+      sendJson(res, 404, { code: 'FG_ERR_NOT_FOUND', message: `no API route ${path}; routes: ${Object.keys(ROUTES).join(', ')}` });
+      return;
+    }
+    if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
+      res.setHeader('allow', route.method);
+      sendJson(res, 405, { code: 'FG_ERR_API_METHOD', message: `${path} takes ${route.method}, not ${req.method}` });
+      return;
+    }
+    const url = new URL(req.url ?? path, 'http://api.invalid');
+    route.handler(req, url, this.backend, this.options.bodyLimit).then(
+      ({ status, body }) => sendJson(res, status, body),
+      (err: unknown) => sendError(res, err),
+    );
+  }
+}

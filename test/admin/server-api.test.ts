@@ -1,0 +1,186 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createGateway, type Gateway } from '../../src/server/gateway.js';
+import { createToken } from '../../src/auth/create-token.js';
+import { CloseCode } from '../../src/protocol/close-codes.js';
+import { openPeer, type Peer } from '../helpers/ws-peer.js';
+import { startRedis } from '../helpers/redis-server.js';
+import { call } from '../helpers/http-call.js';
+
+const base = { host: '127.0.0.1', port: 0, logLevel: 'silent' } as const;
+const KEY = 'k-test-123';
+
+const api = (port: number, method: string, path: string, body?: object) => call(port, method, path, { body, headers: { 'x-api-key': KEY } });
+
+test('admin listener: admin paths move off the public port, /healthz answers on both, the API needs its key', async () => {
+  const g = await createGateway({ ...base, adminPort: 0, apiKey: KEY });
+  try {
+    const admin = g.admin.address!;
+    assert.equal(admin.host, '127.0.0.1');
+    assert.notEqual(admin.port, g.port);
+    for (const path of ['/metrics', '/stats', '/stats/machine', '/dashboard', '/api/channels']) {
+      const pub = await call(g.port, 'GET', path, { headers: { 'x-api-key': KEY } });
+      assert.equal(pub.status, 404, path);
+      assert.equal(pub.body.code, 'FG_ERR_ADMIN_ONLY', path);
+    }
+    assert.equal((await call(g.port, 'GET', '/healthz')).body.status, 'ok');
+    assert.equal((await call(admin.port, 'GET', '/healthz')).body.status, 'ok');
+    assert.equal((await call(admin.port, 'GET', '/stats')).body.node, g.node);
+    assert.equal((await call(admin.port, 'GET', '/stats/machine')).body.scope, 'machine');
+    assert.match((await call(admin.port, 'GET', '/metrics')).body, /^floodgate_connections 0$/m);
+    // loopback admin host: the dashboard is on there by default
+    assert.equal((await call(admin.port, 'GET', '/dashboard')).status, 200);
+
+    const none = await call(admin.port, 'GET', '/api/channels');
+    assert.equal(none.status, 401);
+    assert.equal(none.body.code, 'FG_ERR_API_KEY');
+    const wrong = await call(admin.port, 'GET', '/api/channels', { headers: { 'x-api-key': 'nope' } });
+    assert.equal(wrong.body.code, 'FG_ERR_API_KEY');
+    assert.deepEqual((await api(admin.port, 'GET', '/api/channels')).body, { channels: [] });
+    assert.equal(g.startupReport().admin?.port, admin.port);
+  } finally {
+    await g.close(1000);
+  }
+});
+
+test('without an admin port the admin paths stay on the public port; without a key the API is off', async () => {
+  const g = await createGateway({ ...base });
+  try {
+    assert.equal(g.admin.address, undefined);
+    assert.equal((await call(g.port, 'GET', '/stats')).status, 200);
+    const off = await call(g.port, 'POST', '/api/publish', { body: { channel: 'a', data: 1 }, headers: { 'x-api-key': '' } });
+    assert.equal(off.status, 404);
+    assert.equal(off.body.code, 'FG_ERR_API_OFF');
+  } finally {
+    await g.close(1000);
+  }
+  await assert.rejects(createGateway({ ...base, port: 18123, adminPort: 18123 }), (e: Error & { code?: string }) => e.code === 'FG_ERR_INVALID_CONFIG' && /adminPort/.test(e.message));
+  await assert.rejects(createGateway({ ...base, adminPort: 70000 }), (e: Error & { code?: string }) => e.code === 'FG_ERR_INVALID_CONFIG' && /adminPort.*0 to 65535/.test(e.message));
+});
+
+test('server API: publish, broadcast, channels, history and disconnect against live subscribers (memory broker)', async () => {
+  const secret = 'sec';
+  const g = await createGateway({ ...base, apiKey: KEY, adminPort: 0, authSecret: secret, historySize: 3 });
+  const peers: Peer[] = [];
+  try {
+    const port = g.admin.address!.port;
+    const token = (sub: string) => createToken(secret, { sub, exp: Math.floor(Date.now() / 1000) + 60 });
+    const alice1 = await openPeer(`ws://127.0.0.1:${g.port}/?token=${token('alice')}`);
+    const alice2 = await openPeer(`ws://127.0.0.1:${g.port}/?token=${token('alice')}`);
+    const bob = await openPeer(`ws://127.0.0.1:${g.port}/?token=${token('bob')}`);
+    peers.push(alice1, alice2, bob);
+    alice1.send({ type: 'subscribe', id: 1, channel: 'prices:eur' });
+    bob.send({ type: 'subscribe', id: 1, channel: 'prices:eur' });
+    bob.send({ type: 'subscribe', id: 2, channel: 'news' });
+    await alice1.next((f) => f.type === 'subscribed');
+    await bob.next((f) => f.type === 'subscribed' && f.id === 2);
+
+    const pub = await api(port, 'POST', '/api/publish', { channel: 'prices:eur', data: { bid: 1.08 }, idempotencyKey: 'order-1' });
+    assert.equal(pub.status, 200);
+    assert.equal(pub.body.offset, 1);
+    assert.equal(typeof pub.body.epoch, 'string');
+    for (const p of [alice1, bob]) {
+      const m = await p.next((f) => f.type === 'message');
+      assert.deepEqual(m, { type: 'message', channel: 'prices:eur', epoch: pub.body.epoch, offset: 1, data: { bid: 1.08 } });
+    }
+
+    // a retry with the same key publishes nothing new and answers the first position
+    const retry = await api(port, 'POST', '/api/publish', { channel: 'prices:eur', data: { bid: 1.08 }, idempotencyKey: 'order-1' });
+    assert.deepEqual(retry.body, { channel: 'prices:eur', epoch: pub.body.epoch, offset: 1, duplicate: true });
+    const b = await api(port, 'POST', '/api/broadcast', { channels: ['prices:eur', 'news'], data: 'hello' });
+    assert.equal(b.status, 200);
+    assert.equal(b.body.published, 2);
+    assert.deepEqual(b.body.results.map((r: { channel: string; offset: number }) => [r.channel, r.offset]), [['prices:eur', 2], ['news', 1]]);
+    await bob.count((f) => f.type === 'message', 3);
+
+    assert.deepEqual((await api(port, 'GET', '/api/channels')).body.channels, [
+      { channel: 'news', subscribers: 1 },
+      { channel: 'prices:eur', subscribers: 2 },
+    ]);
+
+    for (let i = 3; i <= 5; i++) await api(port, 'POST', '/api/publish', { channel: 'prices:eur', data: i });
+    const h = await api(port, 'GET', `/api/history?channel=prices:eur&since=2`);
+    assert.equal(h.status, 200);
+    assert.deepEqual(h.body, { channel: 'prices:eur', epoch: pub.body.epoch, offset: 5, complete: true, publications: [{ offset: 3, data: 3 }, { offset: 4, data: 4 }, { offset: 5, data: 5 }] });
+    // history keeps 3: asking from 0 says so instead of handing out a gap
+    const gone = await api(port, 'GET', `/api/history?channel=prices:eur`);
+    assert.equal(gone.body.complete, false);
+    assert.equal(gone.body.reason, 'history_gone');
+    const otherEpoch = await api(port, 'GET', `/api/history?channel=prices:eur&since=4&epoch=zzz`);
+    assert.equal(otherEpoch.body.reason, 'epoch_changed');
+
+    const d = await api(port, 'POST', '/api/disconnect', { sub: 'alice' });
+    assert.deepEqual(d.body, { sub: 'alice', closed: 2 });
+    assert.equal(await alice1.closed, CloseCode.DISCONNECTED);
+    assert.equal(await alice2.closed, 4003);
+    assert.equal(bob.closeCode, undefined);
+    assert.deepEqual((await api(port, 'POST', '/api/disconnect', { sub: 'nobody' })).body, { sub: 'nobody', closed: 0 });
+  } finally {
+    for (const p of peers) p.close();
+    await g.close(1000);
+  }
+});
+
+test('server API errors: coded JSON for bad bodies, fields, methods, paths and oversized bodies', async () => {
+  const g = await createGateway({ ...base, apiKey: KEY, apiBodyLimit: '2KB', historyBytes: '1KB' });
+  try {
+    const port = g.port;
+    const bad = async (method: string, path: string, body: string | object | undefined, status: number, code: string, re?: RegExp) => {
+      const r = await call(port, method, path, { body, headers: { 'x-api-key': KEY } });
+      assert.equal(r.status, status, `${method} ${path} ${JSON.stringify(body)}`);
+      assert.equal(r.body.code, code);
+      if (re) assert.match(r.body.message, re);
+      return r;
+    };
+    await bad('POST', '/api/publish', '{nope', 400, 'FG_ERR_API_BAD_REQUEST', /not valid JSON/);
+    await bad('POST', '/api/publish', '[1]', 400, 'FG_ERR_API_BAD_REQUEST', /JSON object/);
+    await bad('POST', '/api/publish', { data: 1 }, 400, 'FG_ERR_API_BAD_REQUEST', /`channel` must be a string/);
+    await bad('POST', '/api/publish', { channel: 'bad channel', data: 1 }, 400, 'FG_ERR_BAD_CHANNEL');
+    await bad('POST', '/api/publish', { channel: 'a' }, 400, 'FG_ERR_API_BAD_REQUEST', /`data` is missing/);
+    await bad('POST', '/api/publish', { channel: 'a', data: 1, idempotencyKey: '' }, 400, 'FG_ERR_API_BAD_REQUEST', /idempotencyKey/);
+    await bad('POST', '/api/broadcast', { channels: [], data: 1 }, 400, 'FG_ERR_API_BAD_REQUEST', /1 to 1000/);
+    await bad('POST', '/api/broadcast', { channels: ['a', 'a'], data: 1 }, 400, 'FG_ERR_API_BAD_REQUEST', /twice/);
+    await bad('POST', '/api/disconnect', { sub: 7 }, 400, 'FG_ERR_API_BAD_REQUEST', /`sub`/);
+    await bad('GET', '/api/history?channel=a&since=-1', undefined, 400, 'FG_ERR_API_BAD_REQUEST', /`since`/);
+    const m = await bad('GET', '/api/publish', undefined, 405, 'FG_ERR_API_METHOD');
+    assert.equal(m.headers.allow, 'POST');
+    await bad('GET', '/api/nothing', undefined, 404, 'FG_ERR_NOT_FOUND');
+    const big = await bad('POST', '/api/publish', { channel: 'a', data: 'x'.repeat(3000) }, 413, 'FG_ERR_API_BODY_TOO_LARGE', /apiBodyLimit/);
+    assert.equal(big.headers.connection, 'close');
+    // fits the body limit, not the channel's history bound
+    await bad('POST', '/api/publish', { channel: 'a', data: 'x'.repeat(1500) }, 413, 'FG_ERR_PUBLISH_TOO_LARGE', /historyBytes/);
+    // the gateway still works afterwards
+    assert.equal((await api(port, 'POST', '/api/publish', { channel: 'a', data: null })).body.offset, 1);
+  } finally {
+    await g.close(1000);
+  }
+});
+
+test('server API with Redis: a publish on one node reaches subscribers on another, history comes from Redis', async (t) => {
+  const redis = await startRedis();
+  let a: Gateway | undefined;
+  let b: Gateway | undefined;
+  const peers: Peer[] = [];
+  t.after(async () => {
+    for (const p of peers) p.close();
+    await a?.close(1000);
+    await b?.close(1000);
+    await redis.kill();
+  });
+  a = await createGateway({ ...base, broker: redis.url, apiKey: KEY, adminPort: 0, nodeId: 'a' });
+  b = await createGateway({ ...base, broker: redis.url, nodeId: 'b' });
+  const sub = await openPeer(`ws://127.0.0.1:${b.port}/`);
+  peers.push(sub);
+  sub.send({ type: 'subscribe', id: 1, channel: 'ticks' });
+  await sub.next((f) => f.type === 'subscribed');
+  const port = a.admin.address!.port;
+  const offsets: number[] = [];
+  for (let i = 1; i <= 3; i++) offsets.push((await api(port, 'POST', '/api/publish', { channel: 'ticks', data: { i } })).body.offset);
+  assert.deepEqual(offsets, [1, 2, 3]);
+  const got = await sub.count((f) => f.type === 'message', 3);
+  assert.deepEqual(got.map((f) => f.data.i), [1, 2, 3]);
+  const h = await api(port, 'GET', '/api/history?channel=ticks&since=1');
+  assert.deepEqual(h.body.publications, [{ offset: 2, data: { i: 2 } }, { offset: 3, data: { i: 3 } }]);
+  // channels are per node: node a has no subscribers, b's subscriber is not counted here
+  assert.deepEqual((await api(port, 'GET', '/api/channels')).body.channels, []);
+});
