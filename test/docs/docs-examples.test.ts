@@ -3,9 +3,10 @@
 // to the built package, like an installed one), against a real gateway; the shell blocks as
 // commands. The only change made to a block is the port: 8080 becomes the test gateway's port
 // (or 0 for a block that starts its own gateway), because the machine is shared.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGateway } from '../../src/server/gateway.js';
@@ -82,6 +83,13 @@ for (const [i, e] of expectations.entries()) {
   });
 }
 
+// npx keeps the package it runs in a cache folder named after the checkout's path; a run killed while
+// npx was filling it leaves a folder every later npx in the same checkout trips over. Each run of
+// this file gets a cache of its own, as a newcomer's first `npx floodgate` does.
+const npxCache = mkdtempSync(join(tmpdir(), 'fg-npx-cache-'));
+after(() => rmSync(npxCache, { recursive: true, force: true }));
+const npxEnv = { ...process.env, npm_config_cache: npxCache };
+
 test('README quick start: the two commands are `npm install && npx floodgate serve` and `npm test`, and `npx floodgate serve` runs', async () => {
   const sh = all.filter((b) => b.doc === 'README.md' && b.lang === 'sh');
   assert.equal(sh.length, 1);
@@ -91,7 +99,7 @@ test('README quick start: the two commands are `npm install && npx floodgate ser
   // `npm install` is what this checkout already did; `npx floodgate serve` must find the bin and serve
   const p = spawnGroup('npx', ['--no-install', 'floodgate', 'serve'], {
     cwd: root,
-    env: { ...process.env, FLOODGATE_PORT: '0', FLOODGATE_HOST: '127.0.0.1', FLOODGATE_LOG_FORMAT: 'json' },
+    env: { ...npxEnv, FLOODGATE_PORT: '0', FLOODGATE_HOST: '127.0.0.1', FLOODGATE_LOG_FORMAT: 'json' },
     name: 'npx floodgate serve',
   });
   try {
@@ -110,7 +118,7 @@ test('README CLI section: every line is `npx floodgate <command>` with a command
   const lines = cli.code.split('\n').filter((l) => l.trim() !== '' && !l.startsWith(' '));
   assert.ok(lines.length >= 10);
   for (const l of lines) assert.match(l, /^npx floodgate /, 'floodgate is not on PATH after npm install; the README says npx floodgate');
-  const help = spawnGroup('npx', ['--no-install', 'floodgate', '--help'], { cwd: root, name: 'npx floodgate --help' });
+  const help = spawnGroup('npx', ['--no-install', 'floodgate', '--help'], { cwd: root, env: npxEnv, name: 'npx floodgate --help' });
   await help.exited;
   assert.equal(help.exitCode, 0, help.tail());
   const commands = new Set([...help.stdout.matchAll(/^\s{2}(\w+)\b/gm)].map((m) => m[1]));
