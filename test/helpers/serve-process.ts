@@ -1,23 +1,16 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { GatewayProcess } from './scale-gateway.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
+import { startGateway, type GatewayProcess } from './scale-gateway.js';
 
 /**
- * `floodgate serve` from source in its own process group, waiting up to `timeoutMs` for its
- * startup line (through tsx, a primary and its workers can take long to start on a busy machine).
- * Stop it with `stopServe`, which also kills the group.
+ * `floodgate serve` from source in its own process group (see scale-gateway.ts), waiting up to
+ * `timeoutMs` for its startup block and then for a line matching `ready`.
+ * Stop it with `stopServe`, which kills the group, workers included.
  */
 export async function startServe(port: number, flags: string[], ready: RegExp, timeoutMs = 90_000): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--host', '127.0.0.1', '--port', String(port), '--log-format', 'json', ...flags], {
-    cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true,
-  });
-  const g = new GatewayProcess(child, port);
+  const g = await startGateway(port, flags, {}, timeoutMs);
   try {
     await g.waitFor(ready, timeoutMs);
   } catch (err) {
-    killGroup(child.pid!);
+    await g.stop('SIGKILL', 1000);
     throw err;
   }
   return g;
@@ -25,11 +18,4 @@ export async function startServe(port: number, flags: string[], ready: RegExp, t
 
 export async function stopServe(g: GatewayProcess): Promise<void> {
   await g.stop();
-  killGroup(g.pid); // workers too, should the primary not have stopped them
-}
-
-function killGroup(pid: number): void {
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch { /* already gone */ }
 }
