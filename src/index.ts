@@ -2,7 +2,7 @@
 export { FloodgateError, ErrorCodes, isFloodgateError, type ErrorCode } from './errors.js';
 export { createGateway, Gateway, type GatewayOptions, type GatewaySources } from './server/gateway.js';
 export type { GatewayStats } from './server/stats.js';
-export type { StartupReport } from './server/startup-report.js';
+export type { StartupReport } from './admin/startup-report.js';
 export { createToken, signToken, type TokenClaims, type HmacAlgorithm } from './auth/create-token.js';
 export { TokenVerifier, type TokenCheck } from './auth/token-verifier.js';
 export { createLegacyToken } from './server/auth.js';

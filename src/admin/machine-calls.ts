@@ -5,7 +5,7 @@ import type { Broker } from '../broker/broker.js';
  * Server API calls that must reach every worker of `serve --workers N` (disconnect a user,
  * list channels). The workers share the admin port, so whichever worker takes the request asks
  * the primary, which runs the call on every live worker over the cluster IPC channel and hands
- * the answers back — the same round trip as GET /stats/machine (src/server/machine-stats.ts).
+ * the answers back — the same round trip as GET /stats/machine (src/admin/machine-stats.ts).
  */
 export type MachineCallOp = { op: 'disconnect'; sub: string } | { op: 'channels' };
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FloodgateError, isFloodgateError, type ErrorCode } from '../errors.js';
 import { CHANNEL_PATTERN, type Json, type MessageFrame } from '../protocol/frames.js';
-import { tokenMatches } from '../server/dashboard-access.js';
+import { tokenMatches } from './dashboard-access.js';
 import { sendJson } from '../server/send-json.js';
 import type { ApiBackend } from './api-backend.js';
 import { readBody } from './read-body.js';

@@ -4,10 +4,10 @@ import { SERVER_SETTINGS, type ServerSettings } from '../config/server-settings.
 import { createGateway, type Gateway, type GatewayOptions } from '../server/gateway.js';
 import { readWorkerPlan, resolveWorkerCount, type WorkerPlan } from '../server/worker-plan.js';
 import type { WorkerReady } from '../server/workers.js';
-import { formatStartupReport } from '../server/startup-report.js';
-import { isMachineStatsMessage, MachineStatsClient } from '../server/machine-stats.js';
+import { formatStartupReport } from '../admin/startup-report.js';
+import { isMachineStatsMessage, MachineStatsClient } from '../admin/machine-stats.js';
 import { sendJson } from '../server/send-json.js';
-import { dashboardOf } from '../server/dashboard.js';
+import { dashboardOf } from '../admin/dashboard.js';
 import { isMachineCallMessage, MachineCallClient } from '../admin/machine-calls.js';
 
 export interface ServeInput {

@@ -26,20 +26,20 @@ import { computeCapacity, type Capacity } from './capacity.js';
 import { HealthThread } from './health-thread.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
-import { createMetrics } from './metrics.js';
-import { installDashboard } from './dashboard.js';
-import { aggregateStats } from './machine-stats.js';
+import { createMetrics } from '../admin/metrics.js';
+import { installDashboard } from '../admin/dashboard.js';
+import { aggregateStats } from '../admin/machine-stats.js';
 import { sendJson } from './send-json.js';
 import { rejectUpgrade } from './reject.js';
 import { IpLimits } from './ip-limits.js';
-import { ADMIN_PATHS, adminDenied, effectiveAdminAccess, type EffectiveAdminAccess } from './admin-access.js';
+import { ADMIN_PATHS, adminDenied, effectiveAdminAccess, type EffectiveAdminAccess } from '../admin/admin-access.js';
 import { refusalForParserError, refusalForWsError, refuseOnSocket, type Refusal } from './http-refusal.js';
 import { rootMessage } from './root-answer.js';
 import { RejectionLog } from './rejection-log.js';
 import { monoMs, Session, type SessionContext } from './session.js';
 import { WriteCoalescer } from './write-coalescer.js';
 import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
-import { buildStartupReport, type StartupReport } from './startup-report.js';
+import { buildStartupReport, type StartupReport } from '../admin/startup-report.js';
 
 /** Programmatic options: any setting of src/config/server-settings.ts. */
 export type GatewayOptions = { [K in keyof ServerSettings]?: ServerSettings[K] | string };

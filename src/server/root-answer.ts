@@ -1,5 +1,5 @@
 import type { ServerSettings } from '../config/server-settings.js';
-import { describeDashboard } from './dashboard-access.js';
+import { describeDashboard } from '../admin/dashboard-access.js';
 
 /**
  * `GET /` without an upgrade (a browser, curl) stays a 426 `{code, message}` refusal; its message

@@ -4,7 +4,7 @@ import { IpcBrokerHost } from '../broker/ipc-broker-host.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import { readMemoryLimit } from '../system/limits.js';
 import { createLogger } from './logger.js';
-import { isMachineStatsMessage, MachineStatsHost } from './machine-stats.js';
+import { isMachineStatsMessage, MachineStatsHost } from '../admin/machine-stats.js';
 import { isMachineCallMessage, MachineCallHost } from '../admin/machine-calls.js';
 import { chooseBalance, splitCapacity, WORKER_PLAN_ENV, type WorkerPlan } from './worker-plan.js';
 

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { createGateway } from '../../src/server/gateway.js';
-import { dashboardOf } from '../../src/server/dashboard.js';
+import { dashboardOf } from '../../src/admin/dashboard.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';

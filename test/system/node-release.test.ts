@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { nodeReleaseStatus, TESTED_NODE_MAJORS } from '../../src/system/node-release.js';
-import { buildStartupReport, formatStartupReport } from '../../src/server/startup-report.js';
+import { buildStartupReport, formatStartupReport } from '../../src/admin/startup-report.js';
 import { createGateway } from '../../src/server/gateway.js';
 
 const root = new URL('../..', import.meta.url);

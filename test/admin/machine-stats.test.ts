@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGateway } from '../../src/server/gateway.js';
-import { aggregateStats, MachineStatsClient, MachineStatsHost, type MachineStatsMessage } from '../../src/server/machine-stats.js';
+import { aggregateStats, MachineStatsClient, MachineStatsHost, type MachineStatsMessage } from '../../src/admin/machine-stats.js';
 import { openPeer } from '../helpers/ws-peer.js';
 import { getJson } from '../helpers/scale-gateway.js';
 

@@ -1,4 +1,4 @@
-import type { GatewayStats } from './stats.js';
+import type { GatewayStats } from '../server/stats.js';
 
 /**
  * `GET /stats/machine`: the workers of one `floodgate serve --workers N` summed. Any worker may

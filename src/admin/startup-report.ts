@@ -1,7 +1,7 @@
 import { describeAdminAccess, type EffectiveAdminAccess } from './admin-access.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { describeDashboard, type DashboardStatus } from './dashboard-access.js';
-import type { Gateway } from './gateway.js';
+import type { Gateway } from '../server/gateway.js';
 import { nodeReleaseStatus } from '../system/node-release.js';
 
 /** The effective settings at start: what the gateway will actually do, with where each number came from. */

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGateway } from '../../src/server/gateway.js';
-import { DashboardFeed } from '../../src/server/dashboard-feed.js';
+import { DashboardFeed } from '../../src/admin/dashboard-feed.js';
 
 async function until(cond: () => boolean, what: string, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;

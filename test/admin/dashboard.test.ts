@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { get, type IncomingMessage } from 'node:http';
 import { createGateway, type Gateway } from '../../src/server/gateway.js';
-import { dashboardOf, dashboardScope } from '../../src/server/dashboard.js';
-import { dashboardEnabled, describeDashboard, isLoopbackHost, tokenMatches } from '../../src/server/dashboard-access.js';
+import { dashboardOf, dashboardScope } from '../../src/admin/dashboard.js';
+import { dashboardEnabled, describeDashboard, isLoopbackHost, tokenMatches } from '../../src/admin/dashboard-access.js';
 import { WORKER_PLAN_ENV } from '../../src/server/worker-plan.js';
-import { formatStartupReport } from '../../src/server/startup-report.js';
+import { formatStartupReport } from '../../src/admin/startup-report.js';
 
 const quiet = { port: 0, logLevel: 'silent' as const };
 
@@ -204,7 +204,7 @@ test('describeDashboard: the URL to open, or the real reason it is off', () => {
 });
 
 test('the ring of samples is bounded and sampling stops when the gateway shuts down', async () => {
-  const { DashboardFeed } = await import('../../src/server/dashboard-feed.js');
+  const { DashboardFeed } = await import('../../src/admin/dashboard-feed.js');
   const g = await createGateway({ ...quiet, host: '127.0.0.1' });
   let alive = true;
   const feed = new DashboardFeed({ stats: () => g.stats(), intro: () => ({}), historyLength: 3, alive: () => alive });
@@ -220,8 +220,8 @@ test('the ring of samples is bounded and sampling stops when the gateway shuts d
 });
 
 test('machine-wide samples (--workers): sums, the machine cap even with a worker missing, a row per worker', async () => {
-  const { machineAsStats } = await import('../../src/server/dashboard-feed.js');
-  const { aggregateStats } = await import('../../src/server/machine-stats.js');
+  const { machineAsStats } = await import('../../src/admin/dashboard-feed.js');
+  const { aggregateStats } = await import('../../src/admin/machine-stats.js');
   const g = await createGateway({ ...quiet, host: '127.0.0.1', maxConnections: 500 });
   try {
     const local = g.stats();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { get } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { createGateway } from '../../src/server/gateway.js';
-import { adminDenied, effectiveAdminAccess } from '../../src/server/admin-access.js';
+import { adminDenied, effectiveAdminAccess } from '../../src/admin/admin-access.js';
 import type { FloodgateError } from '../../src/errors.js';
 
 function fetchStatus(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { GatewayStats } from './stats.js';
+import type { GatewayStats } from '../server/stats.js';
 
 /**
  * Prometheus view of the stats snapshot. Every metric reads the snapshot taken once per scrape;

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Gateway } from './gateway.js';
+import type { Gateway } from '../server/gateway.js';
 import { dashboardEnabled, dashboardTokenFrom, describeDashboard, tokenMatches } from './dashboard-access.js';
 import { DashboardFeed } from './dashboard-feed.js';
 import { DASHBOARD_CSP, loadChartAssets, renderDashboardPage } from './dashboard-page.js';
 import { formatStartupReport } from './startup-report.js';
-import { readWorkerPlan } from './worker-plan.js';
+import { readWorkerPlan } from '../server/worker-plan.js';
 
 export interface Dashboard {
   enabled: boolean;

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { MachineStats } from './machine-stats.js';
-import type { GatewayStats } from './stats.js';
+import type { GatewayStats } from '../server/stats.js';
 
 type Reason = keyof GatewayStats['admission']['rejected'];
 
