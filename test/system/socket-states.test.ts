@@ -41,10 +41,13 @@ test('readPortStates agrees with the full parse on this machine\'s live tables',
     const sockets = [...parseProcNetTcp(v4), ...parseProcNetTcp(v6)];
     const fast = scanPortStates(v6, port, scanPortStates(v4, port));
     assert.deepEqual(fast.states, countSocketStates(sockets, { port }));
-    assert.equal(fast.states.ESTABLISHED, 40, 'both ends of 20 loopback connections');
+    // at least both ends of our 20 connections: the count is by port number, and on a busy machine
+    // another socket may use the same number on another address (a port-0 listener takes its port
+    // from the same range as other processes' client ports)
+    assert.ok((fast.states.ESTABLISHED ?? 0) >= 40, `both ends of 20 loopback connections, saw ${fast.states.ESTABLISHED}`);
     const listener = sockets.find((s) => s.state === 'LISTEN' && s.localPort === port)!;
     assert.equal(fast.listenRxQueue, listener.rxQueue);
-    assert.equal(readPortStates(port).states.ESTABLISHED, 40);
+    assert.ok((readPortStates(port).states.ESTABLISHED ?? 0) >= 40);
   } finally {
     for (const c of clients) c.destroy();
     server.close();
