@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Gateway } from '../server/gateway.js';
+import type { GatewayView, RouteHandler } from '../server/gateway-view.js';
 import { dashboardEnabled, dashboardTokenFrom, describeDashboard, tokenMatches } from './dashboard-access.js';
 import { DashboardFeed } from './dashboard-feed.js';
 import { DASHBOARD_CSP, loadChartAssets, renderDashboardPage } from './dashboard-page.js';
-import { formatStartupReport } from './startup-report.js';
+import { formatStartupReport, type StartupReport } from './startup-report.js';
 import { readWorkerPlan } from '../server/worker-plan.js';
 
 export interface Dashboard {
@@ -12,10 +12,10 @@ export interface Dashboard {
   feed: DashboardFeed | undefined;
 }
 
-const installed = new WeakMap<Gateway, Dashboard>();
+const installed = new WeakMap<GatewayView, Dashboard>();
 
 /** The dashboard a gateway installed (tests and benchmarks look at its feed). */
-export function dashboardOf(gateway: Gateway): Dashboard | undefined {
+export function dashboardOf(gateway: GatewayView): Dashboard | undefined {
   return installed.get(gateway);
 }
 
@@ -35,10 +35,14 @@ function deny(res: ServerResponse, status: number, code: string, message: string
 }
 
 /**
- * Adds GET /dashboard (the page) and GET /dashboard/events (Server-Sent Events) to a gateway.
+ * Adds GET /dashboard (the page) and GET /dashboard/events (Server-Sent Events) through `route`.
  * When the dashboard is off both answer 404 FG_ERR_DASHBOARD_OFF and nothing else is set up.
  */
-export function installDashboard(gateway: Gateway): Dashboard {
+export function installDashboard(
+  gateway: GatewayView,
+  startupReport: () => StartupReport,
+  route: (path: string, handler: RouteHandler) => void,
+): Dashboard {
   const s = gateway.settings;
   // with an admin listener the page lives there: its address decides whether it is loopback-only
   const host = s.adminPort === 'off' ? s.host : s.adminHost;
@@ -69,8 +73,8 @@ export function installDashboard(gateway: Gateway): Dashboard {
         node: gateway.node,
         pid: process.pid,
         scope: dashboardScope(gateway.node),
-        settingsText: formatStartupReport(gateway.startupReport()),
-        report: gateway.startupReport(),
+        settingsText: formatStartupReport(startupReport()),
+        report: startupReport(),
       }),
     });
   }
@@ -87,9 +91,9 @@ export function installDashboard(gateway: Gateway): Dashboard {
     });
     res.end(req.method === 'HEAD' ? undefined : page);
   };
-  gateway.route('/dashboard', servePage);
-  gateway.route('/dashboard/', servePage);
-  gateway.route('/dashboard/events', (req, res) => {
+  route('/dashboard', servePage);
+  route('/dashboard/', servePage);
+  route('/dashboard/events', (req, res) => {
     if (!allowed(req, res)) return;
     if (req.method === 'HEAD') {
       res.writeHead(200, { 'content-type': 'text/event-stream' });

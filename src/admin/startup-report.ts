@@ -1,7 +1,7 @@
 import { describeAdminAccess, type EffectiveAdminAccess } from './admin-access.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { describeDashboard, type DashboardStatus } from './dashboard-access.js';
-import type { Gateway } from '../server/gateway.js';
+import type { GatewayView } from '../server/gateway-view.js';
 import { nodeReleaseStatus } from '../system/node-release.js';
 
 /** The effective settings at start: what the gateway will actually do, with where each number came from. */
@@ -53,7 +53,13 @@ export interface StartupReport {
   warnings: string[];
 }
 
-export function buildStartupReport(g: Gateway): StartupReport {
+/** What the operator's side adds about itself: its listener, and who may read it. */
+export interface AdminFacts {
+  address: { host: string; port: number; tls: boolean } | undefined;
+  access: EffectiveAdminAccess;
+}
+
+export function buildStartupReport(g: GatewayView, admin: AdminFacts): StartupReport {
   const s = g.settings;
   const cap = g.capacity;
   const warnings: string[] = [];
@@ -75,7 +81,7 @@ export function buildStartupReport(g: Gateway): StartupReport {
     pid: process.pid,
     node_version: process.version,
     listen: { host: g.host, port: g.port, dualStack: g.host === '::', tls: g.tls !== undefined, ...(g.healthPort > 0 ? { healthPort: g.healthPort } : {}) },
-    admin: g.admin.address ?? null,
+    admin: admin.address ?? null,
     api: s.apiKey !== '',
     backlog: {
       setting: s.backlog,
@@ -104,7 +110,7 @@ export function buildStartupReport(g: Gateway): StartupReport {
     protection: {
       maxPayload: s.maxPayload, compression: s.compression, maxBufferedBytes: s.maxBufferedBytes, slowConsumerChecks: s.slowConsumerChecks,
       rateBurst: s.rateBurst, rateRefillPerSecond: s.rateRefill, rateLimitClose: s.rateLimitClose, maxSubscriptions: s.maxSubscriptions,
-      auth: g.tokens !== undefined, authText: g.tokens?.describe() ?? 'off', allowedOrigins: s.allowedOrigins, adminAccess: g.adminAccess,
+      auth: g.tokens !== undefined, authText: g.tokens?.describe() ?? 'off', allowedOrigins: s.allowedOrigins, adminAccess: admin.access,
     },
     history: { size: s.historySize, bytes: s.historyBytes, ttlMs: s.historyTtl },
     broker: g.broker.kind,

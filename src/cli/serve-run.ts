@@ -6,8 +6,6 @@ import { readWorkerPlan, resolveWorkerCount, type WorkerPlan } from '../server/w
 import type { WorkerReady } from '../server/workers.js';
 import { formatStartupReport } from '../admin/startup-report.js';
 import { isMachineStatsMessage, MachineStatsClient } from '../admin/machine-stats.js';
-import { sendJson } from '../server/send-json.js';
-import { dashboardOf } from '../admin/dashboard.js';
 import { isMachineCallMessage, MachineCallClient } from '../admin/machine-calls.js';
 
 export interface ServeInput {
@@ -83,13 +81,7 @@ function serveMachineStats(gateway: Gateway, plan: WorkerPlan): void {
     if (isMachineStatsMessage(m)) client.onMessage(m);
   });
   // the dashboard of every worker shows the machine, with a row per worker
-  dashboardOf(gateway)?.feed?.useMachineStats(() => client.ask());
-  gateway.route('/stats/machine', (_req, res) => {
-    client.ask().then(
-      (machine) => sendJson(res, 200, machine),
-      (err: Error) => sendJson(res, 503, { code: 'FG_ERR_STATS_UNAVAILABLE', message: err.message }),
-    );
-  });
+  gateway.admin.useMachineStats(() => client.ask());
 }
 
 /** The server API's disconnect and channels cover every worker, whichever one takes the request. */

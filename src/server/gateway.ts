@@ -5,7 +5,6 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
 import type { Broker } from '../broker/broker.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { RedisBroker } from '../broker/redis-broker.js';
@@ -16,8 +15,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { ServerFrame } from '../protocol/frames.js';
 import { NODE_DEFAULT_BACKLOG, readFdLimits, readMemoryLimit, readSomaxconn } from '../system/limits.js';
 import { countOpenFds } from '../system/process-usage.js';
-import { AdminSurface, type Surface } from '../admin/admin-surface.js';
-import type { ApiBackend } from '../admin/api-backend.js';
+import { AdminSurface, type EffectiveAdminAccess, type StartupReport, type Surface } from '../admin/admin-surface.js';
 import { Admission } from './admission.js';
 import { channelMatcher, originAllowed, tokenFromRequest } from './auth.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
@@ -26,20 +24,16 @@ import { computeCapacity, type Capacity } from './capacity.js';
 import { HealthThread } from './health-thread.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
-import { createMetrics } from '../admin/metrics.js';
-import { installDashboard } from '../admin/dashboard.js';
-import { aggregateStats } from '../admin/machine-stats.js';
 import { sendJson } from './send-json.js';
 import { rejectUpgrade } from './reject.js';
 import { IpLimits } from './ip-limits.js';
-import { ADMIN_PATHS, adminDenied, effectiveAdminAccess, type EffectiveAdminAccess } from '../admin/admin-access.js';
 import { refusalForParserError, refusalForWsError, refuseOnSocket, type Refusal } from './http-refusal.js';
 import { rootMessage } from './root-answer.js';
 import { RejectionLog } from './rejection-log.js';
 import { monoMs, Session, type SessionContext } from './session.js';
 import { WriteCoalescer } from './write-coalescer.js';
 import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
-import { buildStartupReport, type StartupReport } from '../admin/startup-report.js';
+import type { GatewayView, RouteHandler } from './gateway-view.js';
 
 /** Programmatic options: any setting of src/config/server-settings.ts. */
 export type GatewayOptions = { [K in keyof ServerSettings]?: ServerSettings[K] | string };
@@ -59,7 +53,7 @@ export interface GatewaySources {
   listen?: { reusePort?: boolean; exclusive?: boolean };
 }
 
-export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type { GatewayView, RouteHandler } from './gateway-view.js';
 
 const kSession = Symbol('floodgate.session');
 /** The token's `sub` (for POST /api/disconnect); on the socket, so Session stays as it is. */
@@ -105,14 +99,14 @@ function onWsClose(this: TrackedSocket): void {
  * The single-process gateway: listener with an explicit backlog, admission before any
  * WebSocket work, sessions, channels through a Broker, liveness sweep, stats and metrics.
  */
-export class Gateway {
+export class Gateway implements GatewayView {
   readonly settings: Readonly<ServerSettings>;
   readonly sources: Readonly<Record<keyof ServerSettings, SettingSource>>;
   readonly capacity: Capacity;
   readonly log: Logger;
   readonly broker: Broker;
   readonly counters: GatewayCounters = newCounters();
-  /** The operator's side: admin listener (adminPort) and server API (src/admin/). */
+  /** The operator's side (src/admin/): stats, metrics, dashboard, server API, admin listener. */
   readonly admin: AdminSurface;
   /** JWT (and legacy) token checks; undefined when no auth key is set. */
   readonly tokens: TokenVerifier | undefined;
@@ -122,8 +116,6 @@ export class Gateway {
   private readonly hub: Hub;
   /** Per-IP connection and publish allowances (off unless maxConnectionsPerIp / ipPublishRate are set). */
   readonly ipLimits: IpLimits;
-  /** The one access policy of /stats, /stats/machine, /metrics and /dashboard (admin-access.ts). */
-  readonly adminAccess: EffectiveAdminAccess;
   private readonly server: Server;
   /** The listening socket: accepts as fast as the kernel hands connections over (see onAccepted). */
   private readonly listener: NetServer;
@@ -139,7 +131,6 @@ export class Gateway {
   private readonly preUpgrade = new Map<Socket, number>();
   private preUpgradeTimer: NodeJS.Timeout | undefined;
   private readonly ctx: SessionContext;
-  private metricsRegistry: Registry | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   /** `healthPort`: /healthz answered by a thread of its own. */
   private health: HealthThread | undefined;
@@ -192,10 +183,6 @@ export class Gateway {
       maxPendingHandshakes: settings.maxPendingHandshakes,
     });
     this.ipLimits = new IpLimits(settings);
-    this.adminAccess = effectiveAdminAccess(settings.adminAccess, settings.dashboardToken);
-    if (this.adminAccess === 'token' && settings.dashboardToken === '') {
-      throw new FloodgateError('FG_ERR_INVALID_CONFIG', 'Invalid value for `adminAccess`: `token` needs `dashboardToken` (--dashboard-token) to be set');
-    }
     this.ctx = {
       settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
       ipLimits: this.ipLimits.active ? this.ipLimits : undefined,
@@ -207,13 +194,9 @@ export class Gateway {
       },
     };
 
-    const backend: ApiBackend = {
-      broker: this.broker,
-      disconnect: async (sub) => ({ closed: this.disconnectUser(sub) }),
-      channels: async () => this.channelList(),
-    };
     this.tls = TlsFiles.fromSettings(settings, this.log);
-    this.admin = new AdminSurface(settings, backend, (req, res, surface) => this.serveHttp(req, res, surface), this.tls);
+    // reads this gateway through GatewayView only (src/server/gateway-view.ts)
+    this.admin = new AdminSurface(this, (req, res, surface) => this.serveHttp(req, res, surface));
 
     this.wss = new WebSocketServer({
       noServer: true,
@@ -265,23 +248,9 @@ export class Gateway {
       const ok = !this.shuttingDown && this.broker.stats().healthy;
       sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : this.shuttingDown ? 'shutting_down' : 'broker_down', node: this.node });
     });
-    this.route('/stats', (_req, res) => sendJson(res, 200, this.stats()));
-    // one process: the machine is this process (`serve --workers` replaces this route in each worker)
-    this.route('/stats/machine', (_req, res) => sendJson(res, 200, aggregateStats([{ index: 0, stats: this.stats() }], 1)));
-    this.route('/metrics', (_req, res) => {
-      this.metricsRegistry ??= createMetrics(() => this.stats());
-      this.metricsRegistry.metrics().then(
-        (text) => {
-          res.writeHead(200, { 'content-type': this.metricsRegistry!.contentType });
-          res.end(text);
-        },
-        (err: Error) => sendJson(res, 500, { code: 'FG_ERR_INTERNAL', message: err.message }),
-      );
-    });
-    installDashboard(this);
   }
 
-  /** Adds an HTTP GET route on the gateway's port (the dashboard uses this). */
+  /** Adds an HTTP GET route on the gateway's port (the operator's paths live in src/admin/). */
   route(path: string, handler: RouteHandler): void {
     this.routes.set(path, handler);
   }
@@ -364,7 +333,12 @@ export class Gateway {
   }
 
   startupReport(): StartupReport {
-    return buildStartupReport(this);
+    return this.admin.startupReport();
+  }
+
+  /** The one access policy of /stats, /stats/machine, /metrics and /dashboard (src/admin/admin-access.ts). */
+  get adminAccess(): EffectiveAdminAccess {
+    return this.admin.access;
   }
 
   /**
@@ -492,11 +466,9 @@ export class Gateway {
     const path = (req.url ?? '/').split('?')[0];
     if (this.admin.intercept(req, res, path, surface)) return;
     const isRead = req.method === 'GET' || req.method === 'HEAD';
-    const handler = this.routes.get(path);
+    const handler = this.routes.get(path) ?? this.admin.handlerFor(path);
     if (handler && isRead) {
-      // the dashboard checks the same token itself (answering FG_ERR_DASHBOARD_TOKEN); every other rule applies here
-      const checked = ADMIN_PATHS.has(path) && !(this.adminAccess === 'token' && path.startsWith('/dashboard'));
-      const denied = checked ? adminDenied(this.adminAccess, this.settings.dashboardToken, req) : undefined;
+      const denied = this.admin.denied(path, req);
       if (denied !== undefined) {
         this.refuse(res, { status: 403, code: 'FG_ERR_ADMIN_FORBIDDEN', kind: 'admin_forbidden', message: denied });
         return;
@@ -511,7 +483,7 @@ export class Gateway {
       }
       this.refuse(res, {
         status: 426, code: 'FG_ERR_UPGRADE_REQUIRED', kind: 'upgrade_required', headers: { upgrade: 'websocket' },
-        message: rootMessage(this.settings, this.port),
+        message: rootMessage(this.port, this.admin.dashboardStatus()),
       });
       return;
     }

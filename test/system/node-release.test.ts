@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { nodeReleaseStatus, TESTED_NODE_MAJORS } from '../../src/system/node-release.js';
-import { buildStartupReport, formatStartupReport } from '../../src/admin/startup-report.js';
+import { formatStartupReport } from '../../src/admin/startup-report.js';
 import { createGateway } from '../../src/server/gateway.js';
 
 const root = new URL('../..', import.meta.url);
@@ -23,7 +23,7 @@ test('end of life: Node 20 warns from 2026-04-30, 22 and 24 do not yet', () => {
 test('the startup block names the Node version and carries the end-of-life warning of this runtime', async () => {
   const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent' });
   try {
-    const report = buildStartupReport(g);
+    const report = g.startupReport();
     assert.equal(report.node_version, process.version);
     const expected = nodeReleaseStatus().warning;
     assert.equal(report.warnings.includes(expected ?? ''), expected !== undefined);
