@@ -11,7 +11,8 @@ import { isAdminPath, isApiPath } from './admin-paths.js';
 import type { ApiBackend } from './api-backend.js';
 import { describeDashboard, type DashboardStatus } from './dashboard-access.js';
 import { installDashboard, type Dashboard } from './dashboard.js';
-import { aggregateStats, type MachineStats } from './machine-stats.js';
+import { machineBackend, machineStats, runLocal, type AskWorkers, type MachineCallOp } from './machine-calls.js';
+import { aggregateStats } from './machine-stats.js';
 import { createMetrics } from './metrics.js';
 import { ServerApi } from './server-api.js';
 import { buildStartupReport, type StartupReport } from './startup-report.js';
@@ -98,13 +99,14 @@ export class AdminSurface {
     this.dashboard = installDashboard(view, () => this.startupReport(), (path, handler) => this.routes.set(path, handler));
   }
 
-  /** Swapped by `serve --workers`: disconnect and channels then cover every worker. */
-  set backend(backend: ApiBackend) {
-    this.api.backend = backend;
-  }
-
-  /** `serve --workers`: /stats/machine and the dashboard show every worker, from `source`. */
-  useMachineStats(source: () => Promise<MachineStats>): void {
+  /**
+   * `serve --workers`: /stats/machine, the dashboard, and the server API's disconnect and channel
+   * list cover every worker, asked through the primary whichever worker takes the request.
+   */
+  useMachine(ask: AskWorkers): void {
+    const source = () => machineStats(ask);
+    this.api.backend = machineBackend(ask, this.view.broker);
+    // the dashboard of every worker shows the machine, with a row per worker
     this.dashboard.feed?.useMachineStats(source);
     this.routes.set('/stats/machine', (_req, res) => {
       source().then(
@@ -112,6 +114,12 @@ export class AdminSurface {
         (err: Error) => sendJson(res, 503, { code: 'FG_ERR_STATS_UNAVAILABLE', message: err.message }),
       );
     });
+  }
+
+  /** What this worker answers when the primary runs a machine-wide call on it. */
+  runLocal(call: MachineCallOp): unknown {
+    const view = this.view;
+    return runLocal({ stats: () => view.stats(), disconnect: (sub) => view.disconnectUser(sub), channels: () => view.channelList() }, call);
   }
 
   /** Where the admin side answers: its own listener, or the public one. */

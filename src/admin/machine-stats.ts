@@ -3,7 +3,7 @@ import type { GatewayStats } from '../server/stats.js';
 /**
  * `GET /stats/machine`: the workers of one `floodgate serve --workers N` summed. Any worker may
  * answer the request (they share the port), so it asks the primary, which collects every
- * worker's `stats()` over the cluster IPC channel and hands them back.
+ * worker's `stats()` over the workers' round trip (src/server/worker-calls.ts, machine-calls.ts).
  */
 export interface MachineStats {
   scope: 'machine';
@@ -64,104 +64,4 @@ export function aggregateStats(reports: WorkerReport[], expected: number): Machi
       peak: r.stats.connections.peak, cap: r.stats.connections.cap, rss: r.stats.memory.rss, fds: r.stats.fds.open,
     })),
   };
-}
-
-/** Worker → primary → every worker → primary → the asking worker. */
-export type MachineStatsMessage =
-  | { fg: 'stats'; t: 'ask'; id: number }
-  | { fg: 'stats'; t: 'collect'; cid: string }
-  | { fg: 'stats'; t: 'report'; cid: string; index: number; stats: GatewayStats }
-  | { fg: 'stats'; t: 'answer'; id: number; reports: WorkerReport[]; expected: number };
-
-export function isMachineStatsMessage(m: unknown): m is MachineStatsMessage {
-  return typeof m === 'object' && m !== null && (m as { fg?: unknown }).fg === 'stats';
-}
-
-/** How long the primary waits for the workers before it answers with what it has. */
-export const COLLECT_TIMEOUT_MS = 1000;
-
-interface Collection {
-  asker: number;
-  id: number;
-  reports: WorkerReport[];
-  expected: Set<number>;
-  timer: NodeJS.Timeout;
-}
-
-/** The primary's side: fans a question out to the live workers and gathers their answers. */
-export class MachineStatsHost {
-  private readonly pending = new Map<string, Collection>();
-  private seq = 0;
-
-  constructor(
-    private readonly send: (index: number, m: MachineStatsMessage) => void,
-    private readonly live: () => number[],
-    private readonly expected: number,
-  ) {}
-
-  onMessage(from: number, m: MachineStatsMessage): void {
-    if (m.t === 'ask') {
-      const cid = `${from}:${m.id}:${++this.seq}`;
-      const targets = this.live();
-      const c: Collection = {
-        asker: from, id: m.id, reports: [], expected: new Set(targets),
-        timer: setTimeout(() => this.finish(cid), COLLECT_TIMEOUT_MS),
-      };
-      c.timer.unref();
-      this.pending.set(cid, c);
-      for (const i of targets) this.send(i, { fg: 'stats', t: 'collect', cid });
-      if (targets.length === 0) this.finish(cid);
-    } else if (m.t === 'report') {
-      const c = this.pending.get(m.cid);
-      if (!c) return; // too late: already answered
-      c.reports.push({ index: m.index, stats: m.stats });
-      c.expected.delete(m.index);
-      if (c.expected.size === 0) this.finish(m.cid);
-    }
-  }
-
-  private finish(cid: string): void {
-    const c = this.pending.get(cid);
-    if (!c) return;
-    this.pending.delete(cid);
-    clearTimeout(c.timer);
-    this.send(c.asker, { fg: 'stats', t: 'answer', id: c.id, reports: c.reports, expected: this.expected });
-  }
-}
-
-/** A worker's side: answers the primary's collections and asks for the machine's sums. */
-export class MachineStatsClient {
-  private nextId = 0;
-  private readonly waiting = new Map<number, (m: { reports: WorkerReport[]; expected: number }) => void>();
-
-  constructor(
-    private readonly index: number,
-    private readonly stats: () => GatewayStats,
-    private readonly send: (m: MachineStatsMessage) => void,
-  ) {}
-
-  onMessage(m: MachineStatsMessage): void {
-    if (m.t === 'collect') this.send({ fg: 'stats', t: 'report', cid: m.cid, index: this.index, stats: this.stats() });
-    else if (m.t === 'answer') {
-      this.waiting.get(m.id)?.(m);
-      this.waiting.delete(m.id);
-    }
-  }
-
-  /** Rejects when the primary does not answer (it waits at most COLLECT_TIMEOUT_MS itself). */
-  ask(timeoutMs = COLLECT_TIMEOUT_MS * 3): Promise<MachineStats> {
-    const id = ++this.nextId;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`the primary did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      timer.unref();
-      this.waiting.set(id, (m) => {
-        clearTimeout(timer);
-        resolve(aggregateStats(m.reports, m.expected));
-      });
-      this.send({ fg: 'stats', t: 'ask', id });
-    });
-  }
 }

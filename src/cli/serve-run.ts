@@ -5,8 +5,8 @@ import { createGateway, type Gateway, type GatewayOptions } from '../server/gate
 import { readWorkerPlan, resolveWorkerCount, type WorkerPlan } from '../server/worker-plan.js';
 import type { WorkerReady } from '../server/workers.js';
 import { formatStartupReport } from '../admin/startup-report.js';
-import { isMachineStatsMessage, MachineStatsClient } from '../admin/machine-stats.js';
-import { isMachineCallMessage, MachineCallClient } from '../admin/machine-calls.js';
+import { isWorkerCallMessage, WorkerCallClient } from '../server/worker-calls.js';
+import type { MachineCallOp } from '../admin/machine-calls.js';
 
 export interface ServeInput {
   flags: Record<string, unknown>;
@@ -32,7 +32,6 @@ export async function runServe(input: ServeInput): Promise<void> {
     ...(plan?.balance === 'reuseport' ? { listen: { reusePort: true, exclusive: true } } : {}),
   });
   if (plan) {
-    serveMachineStats(gateway, plan);
     serveMachineCalls(gateway, plan);
     announceWorker(gateway, plan);
   }
@@ -74,24 +73,16 @@ function workerOptions(plan: WorkerPlan): GatewayOptions {
   return { memoryLimit: plan.memoryLimit, maxConnections: plan.maxConnections, ...(plan.index > 0 ? { healthPort: 'off' } : {}) };
 }
 
-/** GET /stats/machine from any worker: the primary collects every worker's stats (docs/operations.md). */
-function serveMachineStats(gateway: Gateway, plan: WorkerPlan): void {
-  const client = new MachineStatsClient(plan.index, () => gateway.stats(), (m) => process.send?.(m));
-  process.on('message', (m: unknown) => {
-    if (isMachineStatsMessage(m)) client.onMessage(m);
-  });
-  // the dashboard of every worker shows the machine, with a row per worker
-  gateway.admin.useMachineStats(() => client.ask());
-}
-
-/** The server API's disconnect and channels cover every worker, whichever one takes the request. */
+/**
+ * GET /stats/machine, the dashboard, POST /api/disconnect and GET /api/channels cover every
+ * worker, whichever one takes the request: one round trip through the primary (docs/operations.md).
+ */
 function serveMachineCalls(gateway: Gateway, plan: WorkerPlan): void {
-  const local = { disconnect: (sub: string) => gateway.disconnectUser(sub), channels: () => gateway.channelList() };
-  const client = new MachineCallClient(plan.index, local, (m) => process.send?.(m));
+  const client = new WorkerCallClient<MachineCallOp>(plan.index, (call) => gateway.admin.runLocal(call), (m) => process.send?.(m));
   process.on('message', (m: unknown) => {
-    if (isMachineCallMessage(m)) client.onMessage(m);
+    if (isWorkerCallMessage(m)) client.onMessage(m);
   });
-  gateway.admin.backend = client.backend(gateway.broker);
+  gateway.admin.useMachine((call, waitMs) => client.ask(call, waitMs));
 }
 
 function announceWorker(gateway: Gateway, plan: WorkerPlan): void {

@@ -4,8 +4,7 @@ import { IpcBrokerHost } from '../broker/ipc-broker-host.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import { readMemoryLimit } from '../system/limits.js';
 import { createLogger } from './logger.js';
-import { isMachineStatsMessage, MachineStatsHost } from '../admin/machine-stats.js';
-import { isMachineCallMessage, MachineCallHost } from '../admin/machine-calls.js';
+import { isWorkerCallMessage, WorkerCallHost } from './worker-calls.js';
 import { chooseBalance, splitCapacity, WORKER_PLAN_ENV, type WorkerPlan } from './worker-plan.js';
 
 /** What a worker reports to the primary once it listens. */
@@ -49,15 +48,8 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
   await host?.start();
 
   const byIndex = new Map<number, Worker>();
-  const machineStats = new MachineStatsHost(
-    (index, m) => {
-      const w = byIndex.get(index);
-      if (w?.isConnected()) w.send(m);
-    },
-    () => [...byIndex.entries()].filter(([, w]) => w.isConnected()).map(([i]) => i),
-    count,
-  );
-  const machineCalls = new MachineCallHost(
+  // machine-wide calls (GET /stats/machine, POST /api/disconnect, GET /api/channels) relayed to every worker
+  const calls = new WorkerCallHost(
     (index, m) => {
       const w = byIndex.get(index);
       if (w?.isConnected()) w.send(m);
@@ -83,12 +75,8 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
         }
         return;
       }
-      if (isMachineStatsMessage(m)) {
-        machineStats.onMessage(index, m);
-        return;
-      }
-      if (isMachineCallMessage(m)) {
-        machineCalls.onMessage(index, m);
+      if (isWorkerCallMessage(m)) {
+        calls.onMessage(index, m);
         return;
       }
       host?.onMessage(worker, m);

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createGateway } from '../../src/server/gateway.js';
-import { aggregateStats, MachineStatsClient, MachineStatsHost, type MachineStatsMessage } from '../../src/admin/machine-stats.js';
+import { aggregateStats } from '../../src/admin/machine-stats.js';
+import { machineStats, runLocal, type MachineCallOp } from '../../src/admin/machine-calls.js';
+import { WorkerCallClient, WorkerCallHost, type WorkerCallMessage } from '../../src/server/worker-calls.js';
 import { openPeer } from '../helpers/ws-peer.js';
 import { getJson } from '../helpers/scale-gateway.js';
 
@@ -29,26 +31,28 @@ test('primary and workers over a message channel: every worker is asked, a silen
       connections: { ...base.connections, current, cap: 100 },
       admission: { ...base.admission, rejected: { ...base.admission.rejected, over_capacity: rejected } },
     });
-    const clients: MachineStatsClient[] = [];
+    const clients: WorkerCallClient<MachineCallOp>[] = [];
     const silent = new Set<number>([2]);
-    const host = new MachineStatsHost(
+    const host = new WorkerCallHost(
       (i, m) => setImmediate(() => clients[i].onMessage(m)),
       () => [0, 1, 2],
       3,
     );
     for (let i = 0; i < 3; i++) {
-      clients.push(new MachineStatsClient(i, () => statsOf(10 * (i + 1), i), (m: MachineStatsMessage) => {
-        if (silent.has(i) && m.t === 'report') return; // this worker never answers
+      const local = { stats: () => statsOf(10 * (i + 1), i), disconnect: () => 0, channels: () => [] };
+      clients.push(new WorkerCallClient<MachineCallOp>(i, (call) => runLocal(local, call), (m: WorkerCallMessage<MachineCallOp>) => {
+        if (silent.has(i) && m.t === 'result') return; // this worker never answers
         setImmediate(() => host.onMessage(i, m));
       }));
     }
-    const m = await clients[1].ask();
+    const ask = (i: number) => machineStats((call, waitMs) => clients[i].ask(call, waitMs));
+    const m = await ask(1);
     assert.deepEqual(m.workers, { expected: 3, answered: 2, missing: [2] });
     assert.equal(m.connections.current, 10 + 20);
     assert.equal(m.connections.cap, 200);
     assert.equal(m.admission.rejected.over_capacity, 0 + 1);
     silent.clear();
-    const all = await clients[0].ask();
+    const all = await ask(0);
     assert.deepEqual(all.workers, { expected: 3, answered: 3, missing: [] });
     assert.equal(all.connections.current, 60);
   } finally {
