@@ -13,6 +13,7 @@ import { describeDashboard, type DashboardStatus } from './dashboard-access.js';
 import { installDashboard, type Dashboard } from './dashboard.js';
 import { machineBackend, machineStats, runLocal, type AskWorkers, type MachineCallOp } from './machine-calls.js';
 import { aggregateStats } from './machine-stats.js';
+import type { AdminStats } from './admin-stats.js';
 import { createMetrics } from './metrics.js';
 import { ServerApi } from './server-api.js';
 import { buildStartupReport, type StartupReport } from './startup-report.js';
@@ -83,11 +84,11 @@ export class AdminSurface {
     this.access = effectiveAdminAccess(settings.adminAccess, settings.dashboardToken);
     this.api = new ServerApi({ apiKey: settings.apiKey, bodyLimit: settings.apiBodyLimit }, localBackend(view));
 
-    this.routes.set('/stats', (_req, res) => sendJson(res, 200, view.stats()));
+    this.routes.set('/stats', (_req, res) => sendJson(res, 200, this.stats()));
     // one process: the machine is this process (`serve --workers` swaps in useMachineStats)
-    this.routes.set('/stats/machine', (_req, res) => sendJson(res, 200, aggregateStats([{ index: 0, stats: view.stats() }], 1)));
+    this.routes.set('/stats/machine', (_req, res) => sendJson(res, 200, aggregateStats([{ index: 0, stats: this.stats() }], 1)));
     this.routes.set('/metrics', (_req, res) => {
-      this.metricsRegistry ??= createMetrics(() => view.stats());
+      this.metricsRegistry ??= createMetrics(() => this.stats());
       this.metricsRegistry.metrics().then(
         (text) => {
           res.writeHead(200, { 'content-type': this.metricsRegistry!.contentType });
@@ -97,6 +98,11 @@ export class AdminSurface {
       );
     });
     this.dashboard = installDashboard(view, () => this.startupReport(), (path, handler) => this.routes.set(path, handler));
+  }
+
+  /** The gateway's snapshot with the server API's counters: what GET /stats answers. */
+  stats(): AdminStats {
+    return { ...this.view.stats(), api: this.api.stats() };
   }
 
   /**
@@ -119,7 +125,7 @@ export class AdminSurface {
   /** What this worker answers when the primary runs a machine-wide call on it. */
   runLocal(call: MachineCallOp): unknown {
     const view = this.view;
-    return runLocal({ stats: () => view.stats(), disconnect: (sub) => view.disconnectUser(sub), channels: () => view.channelList() }, call);
+    return runLocal({ stats: () => this.stats(), disconnect: (sub) => view.disconnectUser(sub), channels: () => view.channelList() }, call);
   }
 
   /** Where the admin side answers: its own listener, or the public one. */

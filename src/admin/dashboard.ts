@@ -5,6 +5,7 @@ import { DashboardFeed } from './dashboard-feed.js';
 import { DASHBOARD_CSP, loadChartAssets, renderDashboardPage } from './dashboard-page.js';
 import { formatStartupReport, type StartupReport } from './startup-report.js';
 import { readWorkerPlan } from '../server/worker-plan.js';
+import { sendJson } from '../server/send-json.js';
 
 export interface Dashboard {
   enabled: boolean;
@@ -28,12 +29,6 @@ export function dashboardScope(node: string, env: NodeJS.ProcessEnv = process.en
   return `Shows this process (node ${node}). Several nodes each have their own page.`;
 }
 
-function deny(res: ServerResponse, status: number, code: string, message: string): void {
-  const text = JSON.stringify({ code, message });
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-  res.end(text);
-}
-
 /**
  * Adds GET /dashboard (the page) and GET /dashboard/events (Server-Sent Events) through `route`.
  * When the dashboard is off both answer 404 FG_ERR_DASHBOARD_OFF and nothing else is set up.
@@ -53,11 +48,11 @@ export function installDashboard(
   const allowed = (req: IncomingMessage, res: ServerResponse): boolean => {
     if (!enabled) {
       // the real cause: `--dashboard off`, or a non-loopback host without a token (docs/dashboard.md)
-      deny(res, 404, 'FG_ERR_DASHBOARD_OFF', `the dashboard is ${describeDashboard(s, gateway.port).note}`);
+      sendJson(res, 404, { code: 'FG_ERR_DASHBOARD_OFF', message: `the dashboard is ${describeDashboard(s, gateway.port).note}` });
       return false;
     }
     if (s.dashboardToken !== '' && !tokenMatches(s.dashboardToken, dashboardTokenFrom(req))) {
-      deny(res, 403, 'FG_ERR_DASHBOARD_TOKEN', 'the dashboard needs its token: add ?token=… or the header x-floodgate-token');
+      sendJson(res, 403, { code: 'FG_ERR_DASHBOARD_TOKEN', message: 'the dashboard needs its token: add ?token=… or the header x-floodgate-token' });
       return false;
     }
     return true;

@@ -1,4 +1,4 @@
-import type { GatewayStats } from '../server/stats.js';
+import type { AdminStats } from './admin-stats.js';
 import type { WorkerResults } from '../server/worker-calls.js';
 import { coverage } from '../server/worker-calls.js';
 import type { ApiBackend, ChannelRow, DisconnectResult } from './api-backend.js';
@@ -20,7 +20,7 @@ export const STATS_WAIT_MS = 1000;
 
 /** What one worker does when the primary runs a call on it. */
 export interface LocalCalls {
-  stats(): GatewayStats;
+  stats(): AdminStats;
   disconnect(sub: string): number;
   channels(): ChannelRow[];
 }
@@ -39,7 +39,7 @@ export function runLocal(local: LocalCalls, call: MachineCallOp): unknown {
 /** GET /stats/machine: every worker's stats, summed (a silent worker is named missing). */
 export async function machineStats(ask: AskWorkers): Promise<MachineStats> {
   const { results, expected } = await ask({ op: 'stats' }, STATS_WAIT_MS);
-  return aggregateStats(results.map((r) => ({ index: r.index, stats: r.value as GatewayStats })), expected);
+  return aggregateStats(results.map((r) => ({ index: r.index, stats: r.value as AdminStats })), expected);
 }
 
 /** The server API's backend for a worker: publish through the shared broker, the rest machine-wide. */

@@ -1,4 +1,6 @@
 import type { GatewayStats } from '../server/stats.js';
+import type { AdminStats } from './admin-stats.js';
+import { newApiStats } from './api-counters.js';
 
 /**
  * `GET /stats/machine`: the workers of one `floodgate serve --workers N` summed. Any worker may
@@ -14,6 +16,8 @@ export interface MachineStats {
   admission: GatewayStats['admission'];
   closed: GatewayStats['closed'];
   messages: GatewayStats['messages'];
+  /** The server API's counters summed: whichever worker took a request counted it. */
+  api: AdminStats['api'];
   memory: { rss: number };
   fds: { open: number };
   /** The broker as the first worker to answer sees it (they share one). */
@@ -23,7 +27,7 @@ export interface MachineStats {
 
 export interface WorkerReport {
   index: number;
-  stats: GatewayStats;
+  stats: AdminStats;
 }
 
 type Numbers = { [k: string]: number | Numbers };
@@ -56,6 +60,7 @@ export function aggregateStats(reports: WorkerReport[], expected: number): Machi
     admission: sum(all.map((s) => s.admission)),
     closed: sum(all.map((s) => s.closed)),
     messages: sum(all.map((s) => s.messages)),
+    api: sum([newApiStats(), ...all.map((s) => s.api ?? newApiStats())]),
     memory: { rss: all.reduce((t, s) => t + s.memory.rss, 0) },
     fds: { open: all.reduce((t, s) => t + (s.fds.open ?? 0), 0) },
     broker: all[0]?.broker,

@@ -1,16 +1,16 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { GatewayStats } from '../server/stats.js';
+import type { AdminStats } from './admin-stats.js';
 
 /**
  * Prometheus view of the stats snapshot. Every metric reads the snapshot taken once per scrape;
  * nothing is counted twice on the hot path. Counters are set from the gateway's own monotonic
  * counters (reset + inc), which keeps them monotonic for Prometheus.
  */
-export function createMetrics(snapshot: () => GatewayStats): Registry {
+export function createMetrics(snapshot: () => AdminStats): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'floodgate_' });
-  let current: GatewayStats | undefined;
-  const read = (): GatewayStats => (current ??= snapshot());
+  let current: AdminStats | undefined;
+  const read = (): AdminStats => (current ??= snapshot());
   // a scrape calls each collect in turn: take one snapshot per scrape
   const snap = new Gauge({
     name: 'floodgate_up', help: '1 while the gateway accepts connections, 0 while it shuts down.', registers: [registry],
@@ -20,9 +20,9 @@ export function createMetrics(snapshot: () => GatewayStats): Registry {
     },
   });
   void snap;
-  const gauge = (name: string, help: string, get: (s: GatewayStats) => number | undefined, labelNames: string[] = []) =>
+  const gauge = (name: string, help: string, get: (s: AdminStats) => number | undefined, labelNames: string[] = []) =>
     new Gauge({ name, help, labelNames, registers: [registry], collect() { const v = get(read()); if (v !== undefined) this.set(v); } });
-  const counter = (name: string, help: string, get: (s: GatewayStats) => number) =>
+  const counter = (name: string, help: string, get: (s: AdminStats) => number) =>
     new Counter({ name, help, registers: [registry], collect() { this.reset(); this.inc(get(read())); } });
 
   gauge('floodgate_connections', 'Open WebSocket connections.', (s) => s.connections.current);
@@ -73,6 +73,19 @@ export function createMetrics(snapshot: () => GatewayStats): Registry {
   counter('floodgate_replay_requests_total', 'Subscribes that asked to recover.', (s) => s.messages.replayRequests);
   counter('floodgate_replayed_messages_total', 'Messages replayed from history.', (s) => s.messages.replayedMessages);
   counter('floodgate_recovery_failures_total', 'Recoveries answered recovered:false.', (s) => s.messages.recoveryFailures);
+  const apiRequests = new Counter({
+    name: 'floodgate_api_requests_total', help: 'Server API requests answered, by endpoint and outcome (`ok` or the FG_ERR_* code).', labelNames: ['endpoint', 'outcome'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [endpoint, outcomes] of Object.entries(read().api.requests)) {
+        for (const [outcome, n] of Object.entries(outcomes)) this.inc({ endpoint, outcome }, n);
+      }
+    },
+  });
+  void apiRequests;
+  counter('floodgate_api_publications_total', 'Publications made through the server API (a broadcast counts one per channel).', (s) => s.api.publications);
+  counter('floodgate_api_duplicate_publishes_total', 'Server API publishes answered from the idempotency window (nothing published again).', (s) => s.api.duplicatePublishes);
+  counter('floodgate_api_broadcast_failures_total', 'Channels of a server API broadcast whose publish failed.', (s) => s.api.broadcastFailures);
   const wrap = registry.metrics.bind(registry);
   registry.metrics = async () => {
     current = undefined;

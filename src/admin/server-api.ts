@@ -5,6 +5,7 @@ import { tokenMatches } from './dashboard-access.js';
 import { sendJson } from '../server/send-json.js';
 import type { ApiBackend } from './api-backend.js';
 import { readBody } from './read-body.js';
+import { countRequest, endpointOf, newApiStats, type ApiStats } from './api-counters.js';
 
 /** Channels one POST /api/broadcast may name: a bound on the work one request can ask for. */
 export const MAX_BROADCAST_CHANNELS = 1000;
@@ -16,7 +17,7 @@ export interface ServerApiOptions {
   bodyLimit: number;
 }
 
-type Handler = (req: IncomingMessage, url: URL, backend: ApiBackend, limit: number) => Promise<{ status: number; body: unknown }>;
+type Handler = (req: IncomingMessage, url: URL, backend: ApiBackend, limit: number, counts: ApiStats) => Promise<{ status: number; body: unknown }>;
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   FG_ERR_API_BAD_REQUEST: 400,
@@ -65,17 +66,19 @@ function idempotencyKeyField(value: unknown): string | undefined {
   return value;
 }
 
-const publish: Handler = async (req, _url, backend, limit) => {
+const publish: Handler = async (req, _url, backend, limit, counts) => {
   const body = await jsonBody(req, limit);
   const channel = channelField(body.channel, 'channel');
   const data = dataField(body);
   const idempotencyKey = idempotencyKeyField(body.idempotencyKey);
   // a retry with the same key within idempotencyWindow answers the first publication's position
   const pos = await backend.broker.publish(channel, data, idempotencyKey === undefined ? undefined : { idempotencyKey });
+  if (pos.duplicate) counts.duplicatePublishes++;
+  else counts.publications++;
   return { status: 200, body: { channel, epoch: pos.epoch, offset: pos.offset, ...(pos.duplicate ? { duplicate: true } : {}) } };
 };
 
-const broadcast: Handler = async (req, _url, backend, limit) => {
+const broadcast: Handler = async (req, _url, backend, limit, counts) => {
   const body = await jsonBody(req, limit);
   if (!Array.isArray(body.channels) || body.channels.length === 0 || body.channels.length > MAX_BROADCAST_CHANNELS) {
     throw bad(`\`channels\` must be a list of 1 to ${MAX_BROADCAST_CHANNELS} channel names`);
@@ -93,6 +96,8 @@ const broadcast: Handler = async (req, _url, backend, limit) => {
     ),
   );
   const failed = results.filter((r) => 'code' in r).length;
+  counts.publications += results.length - failed;
+  counts.broadcastFailures += failed;
   return { status: 200, body: { published: results.length - failed, failed, results } };
 };
 
@@ -142,19 +147,22 @@ const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler }> = {
   '/api/history': { method: 'GET', handler: history },
 };
 
-function sendError(res: ServerResponse, err: unknown): void {
+/** Answers an error and says which code it carried (the outcome counted). */
+function sendError(res: ServerResponse, err: unknown): ErrorCode {
+  const code: ErrorCode = isFloodgateError(err) ? err.code : 'FG_ERR_INTERNAL';
   if (res.headersSent) {
     res.destroy();
-    return;
+    return code;
   }
   if (isFloodgateError(err)) {
     const status = STATUS[err.code] ?? 500;
     // a body we stopped reading: close, so the rest of it is not parsed as the next request
     if (err.code === 'FG_ERR_API_BODY_TOO_LARGE') res.setHeader('connection', 'close');
     sendJson(res, status, { code: err.code, message: err.message });
-    return;
+    return code;
   }
   sendJson(res, 500, { code: 'FG_ERR_INTERNAL', message: (err as Error).message });
+  return code;
 }
 
 /**
@@ -164,37 +172,52 @@ function sendError(res: ServerResponse, err: unknown): void {
 export class ServerApi {
   backend: ApiBackend;
   private readonly options: ServerApiOptions;
+  /** Counted here, on the admin side, not on the data path's hot counters. */
+  private readonly counts: ApiStats = newApiStats();
 
   constructor(options: ServerApiOptions, backend: ApiBackend) {
     this.options = options;
     this.backend = backend;
   }
 
+  /** A copy of the counters: requests by endpoint and outcome, publications made through the API. */
+  stats(): ApiStats {
+    return structuredClone(this.counts);
+  }
+
   handle(req: IncomingMessage, res: ServerResponse, path: string): void {
+    const endpoint = endpointOf(path);
+    const refuse = (status: number, code: ErrorCode, message: string): void => {
+      countRequest(this.counts, endpoint, code);
+      sendJson(res, status, { code, message });
+    };
     if (this.options.apiKey === '') {
-      sendJson(res, 404, { code: 'FG_ERR_API_OFF', message: 'the server API is off: start the gateway with --api-key (docs/api.md)' });
+      refuse(404, 'FG_ERR_API_OFF', 'the server API is off: start the gateway with --api-key (docs/api.md)');
       return;
     }
     const key = req.headers['x-api-key'];
     if (!tokenMatches(this.options.apiKey, typeof key === 'string' ? key : undefined)) {
       res.setHeader('www-authenticate', 'X-API-Key');
-      sendJson(res, 401, { code: 'FG_ERR_API_KEY', message: key === undefined ? 'the request has no X-API-Key header' : 'wrong X-API-Key' });
+      refuse(401, 'FG_ERR_API_KEY', key === undefined ? 'the request has no X-API-Key header' : 'wrong X-API-Key');
       return;
     }
     const route = ROUTES[path];
     if (!route) {
-      sendJson(res, 404, { code: 'FG_ERR_NOT_FOUND', message: `no API route ${path}; routes: ${Object.keys(ROUTES).join(', ')}` });
+      refuse(404, 'FG_ERR_NOT_FOUND', `no API route ${path}; routes: ${Object.keys(ROUTES).join(', ')}`);
       return;
     }
     if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
       res.setHeader('allow', route.method);
-      sendJson(res, 405, { code: 'FG_ERR_API_METHOD', message: `${path} takes ${route.method}, not ${req.method}` });
+      refuse(405, 'FG_ERR_API_METHOD', `${path} takes ${route.method}, not ${req.method}`);
       return;
     }
     const url = new URL(req.url ?? path, 'http://api.invalid');
-    route.handler(req, url, this.backend, this.options.bodyLimit).then(
-      ({ status, body }) => sendJson(res, status, body),
-      (err: unknown) => sendError(res, err),
+    route.handler(req, url, this.backend, this.options.bodyLimit, this.counts).then(
+      ({ status, body }) => {
+        countRequest(this.counts, endpoint, 'ok');
+        sendJson(res, status, body);
+      },
+      (err: unknown) => countRequest(this.counts, endpoint, sendError(res, err)),
     );
   }
 }
