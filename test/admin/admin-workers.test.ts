@@ -41,6 +41,10 @@ test('serve --workers 2 --admin-port: one admin port for the machine; publish, c
     const d = await call(adminPort, 'POST', '/api/disconnect', { ...h, body: { sub: 'carol' } });
     assert.deepEqual(d.body, { sub: 'carol', closed: 6, workers: { expected: 2, answered: 2, missing: [] } });
     for (const p of peers) assert.equal(await p.closed, 4003);
+    // whichever worker took each API request counted it: the machine's sums hold all of them
+    const api = (await call(adminPort, 'GET', '/stats/machine')).body.api;
+    assert.equal(api.publications, 4);
+    assert.deepEqual([api.requests.publish.ok, api.requests.channels.ok, api.requests.disconnect.ok], [4, 4, 1]);
     assert.equal((await call(port, 'GET', '/healthz')).body.status, 'ok');
     assert.equal((await call(adminPort, 'GET', '/healthz')).body.status, 'ok');
   } finally {
