@@ -15,7 +15,7 @@ import { CloseCode } from '../protocol/close-codes.js';
 import type { ServerFrame } from '../protocol/frames.js';
 import { NODE_DEFAULT_BACKLOG, readFdLimits, readMemoryLimit, readSomaxconn } from '../system/limits.js';
 import { countOpenFds } from '../system/process-usage.js';
-import { AdminSurface, type EffectiveAdminAccess, type StartupReport, type Surface } from '../admin/admin-surface.js';
+import { AdminSurface, checkAdminSettings, type EffectiveAdminAccess, type StartupReport, type Surface } from '../admin/admin-surface.js';
 import { Admission } from './admission.js';
 import { channelMatcher, originAllowed, tokenFromRequest } from './auth.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
@@ -172,6 +172,8 @@ export class Gateway implements GatewayView {
       settings.backlog === 'max' ? (this.somaxconn ?? 4096) : settings.backlog === 0 ? NODE_DEFAULT_BACKLOG : settings.backlog;
     this.backlogEffective = this.somaxconn === undefined ? this.backlogRequested : Math.min(this.backlogRequested, this.somaxconn);
 
+    // before anything below opens files or watchers: a bad combination stops the start cleanly
+    checkAdminSettings(settings);
     this.tokens = TokenVerifier.fromSettings(settings, this.log);
     this.listenExtra = extra.listen ?? {};
     this.broker = extra.broker ?? createBroker(settings, this.log);
