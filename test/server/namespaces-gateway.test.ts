@@ -13,6 +13,8 @@ import { openPeer, type Peer } from '../helpers/ws-peer.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { startGateway } from '../helpers/scale-gateway.js';
 import { call } from '../helpers/http-call.js';
+import { Client } from '../../src/client/index.js';
+import { FloodgateError } from '../../src/errors.js';
 
 const SECRET = 'namespaces-test-secret';
 const KEY = 'namespaces-test-key';
@@ -149,6 +151,14 @@ test('namespaces on the memory broker: the docs example as written, its startup 
       assert.match(text, /\n +chat: history 200 messages, 1 MiB, 1h, clients publish, presence on, join\/leave on/);
       assert.match(text, /\n +desk: .*claim role ∈ \{trader, admin\}/);
       assert.equal(g.startupReport().namespaces.length, 5);
+      // the SDK rejects a publish in a server-only namespace with the server's code, not as unknown
+      const sdk = new Client(`ws://127.0.0.1:${g.port}/`, { token: token({ sub: 'sdk' }), circuitThreshold: 0, requestTimeout: 10_000 });
+      try {
+        await assert.rejects(sdk.publish('prices:eur', 1), (e: FloodgateError) => e.code === 'FG_ERR_PUBLISH_FORBIDDEN' && e.details?.channel === 'prices:eur');
+        assert.equal((await sdk.publish('chat:lobby', 1)).offset, 2);
+      } finally {
+        await sdk.close();
+      }
     } finally {
       await g.close(1000);
     }
