@@ -61,7 +61,7 @@ export class ChannelNamespaces {
       requireChannelsClaim: false, requireClaims: {},
     };
     this.defaults = freezeRules(null, top);
-    for (const [prefix, o] of Object.entries(s.namespaces)) {
+    for (const [prefix, o] of Object.entries(s.namespaces ?? {})) {
       this.byPrefix.set(prefix, freezeRules(prefix, {
         historySize: o.historySize ?? top.historySize,
         historyBytes: o.historyBytes ?? top.historyBytes,

@@ -133,6 +133,10 @@ export function parseNamespaces(raw: unknown): MapParse {
   }
   const out: Record<string, Readonly<NamespaceOptions>> = {};
   for (const prefix of prefixes) {
+    if (prefix.endsWith('*') && PREFIX_PATTERN.test(prefix.slice(0, -1))) {
+      problems.push({ path: `namespaces.${prefix}`, text: `a prefix matches every channel that starts with it: write \`${prefix.slice(0, -1)}\`, without the \`*\`` });
+      continue;
+    }
     if (prefix.length === 0 || prefix.length > MAX_PREFIX_LENGTH || !PREFIX_PATTERN.test(prefix)) {
       problems.push({
         path: `namespaces.${prefix}`,

@@ -84,6 +84,7 @@ test('out-of-range values, unknown fields and bad prefixes are each named with t
         '': {},
         'x:': 5,
         'auth:': { requireClaims: { channels: ['a'], exp: 1 } },
+        'glob:*': {},
       },
     },
   });
@@ -100,6 +101,7 @@ test('out-of-range values, unknown fields and bad prefixes are each named with t
     `Invalid value for \`namespaces.x:\` ${where}: expected a map of options (historySize, historyBytes, historyTtl, clientPublish, presence, joinLeave, requireChannelsClaim, requireClaims), got \`5\` (number)`,
     `Invalid value for \`namespaces.auth:.requireClaims.channels\` ${where}: not accepted here: use \`requireChannelsClaim: true\` to require the \`channels\` claim`,
     `Invalid value for \`namespaces.auth:.requireClaims.exp\` ${where}: not accepted here: the verifier checks \`exp\` on every token`,
+    `Invalid value for \`namespaces.glob:*\` ${where}: a prefix matches every channel that starts with it: write \`glob:\`, without the \`*\``,
   ];
   assert.deepEqual(list, expect);
 });
