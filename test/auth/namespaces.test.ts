@@ -88,3 +88,22 @@ test('the startup lines describe each namespace, longest prefix first', () => {
     'a: no history, clients publish, presence off, join/leave off',
   ]);
 });
+
+test('rulesFor agrees with a brute-force longest-prefix search (generated prefixes and channels)', async () => {
+  const fc = (await import('fast-check')).default;
+  const alphabet = fc.constantFrom('a', 'b', 'c', ':', '-');
+  const word = (max: number) => fc.array(alphabet, { minLength: 1, maxLength: max }).map((cs) => cs.join(''));
+  fc.assert(
+    fc.property(fc.uniqueArray(word(6), { maxLength: 12 }), fc.array(word(8), { maxLength: 30 }), (prefixes, channels) => {
+      const ns = new ChannelNamespaces({
+        historySize: 1000, historyBytes: 1024, historyTtl: 0,
+        namespaces: Object.fromEntries(prefixes.map((p, i) => [p, { historySize: i }])),
+      });
+      for (const channel of [...channels, ...prefixes]) {
+        const expected = prefixes.filter((p) => channel.startsWith(p)).sort((x, y) => y.length - x.length)[0] ?? null;
+        assert.equal(ns.rulesFor(channel).namespace, expected, `${channel} among ${JSON.stringify(prefixes)}`);
+      }
+    }),
+    { numRuns: 500 },
+  );
+});
