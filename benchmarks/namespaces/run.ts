@@ -7,6 +7,7 @@
  * benchmarks/results/namespaces.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { ChannelNamespaces, type ChannelRules } from '../../src/auth/namespaces.js';
 import type { NamespaceMap } from '../../src/config/namespace-settings.js';
 
@@ -32,7 +33,7 @@ const CASES: Case[] = [
   { name: '1000 namespaces, channels in them (ns517:x …)', namespaces: many(1000), channels: ['ns0:a', 'ns517:room', 'ns999:x', 'ns42:y'] },
   { name: 'one 127-character prefix, a 128-character channel in it', namespaces: { [longest]: { historySize: 1 } }, channels: [`${longest}x`] },
   {
-    name: '5 namespaces, every channel new (50,000 names: cache misses)',
+    name: '5 namespaces, every channel new (50,000 names)',
     namespaces: { 'chat:': {}, 'chat:vip:': {}, 'prices:': {}, 'typing:': {}, 'user:': {} },
     channels: Array.from({ length: 50_000 }, (_, i) => `chat:room-${i}`),
   },
@@ -59,6 +60,7 @@ function nsPerLookup(lookup: (c: string) => ChannelRules, channels: string[], n:
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const rounds = soak ? 21 : 9;
+const loadAtStart = loadavg()[0]!;
 const n = soak ? 2_000_000 : 500_000;
 const rows = CASES.map((c) => {
   const resolver = new ChannelNamespaces({ ...TOP, namespaces: c.namespaces });
@@ -78,7 +80,7 @@ const rows = CASES.map((c) => {
 });
 
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('../results/namespaces.json', import.meta.url), `${JSON.stringify({ rounds, lookupsPerRound: n, rows }, null, 2)}\n`);
+writeFileSync(new URL('../results/namespaces.json', import.meta.url), `${JSON.stringify({ rounds, lookupsPerRound: n, loadAverage: loadAtStart, cores: cpus().length, rows }, null, 2)}\n`);
 
 const worst = rows.reduce((a, r) => (r.extraNs > a.extraNs ? r : a));
 console.log(`## namespaces
@@ -92,5 +94,7 @@ rules object, as without namespaces; medians of ${rounds} alternating rounds of 
 ${rows.map((r) => `| ${r.case} | ${r.namespaces} | ${r.baselineNs} | ${r.rulesForNs} | ${r.extraNs} | ${r.ratio} |`).join('\n')}
 
 The prefixes form a radix tree: a lookup takes one Map.get and one startsWith per branching
-point along the channel name, whatever the number of namespaces, and allocates nothing. The most expensive case here adds ${worst.extraNs} ns per
-lookup (${worst.case}).`);
+point along the channel name, whatever the number of namespaces, and allocates nothing. The
+last case is built to branch at every character (120 branching points on the way); the most
+expensive case here adds ${worst.extraNs} ns per lookup (${worst.case}). Load average when the suite
+started: ${loadAtStart.toFixed(1)} on ${cpus().length} cores (other work on the machine moves these figures).`);
