@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGateway } from '../../src/server/gateway.js';
 import { createToken, type TokenClaims } from '../../src/auth/create-token.js';
-import { formatStartupReport } from '../../src/server/startup-report.js';
+import { formatStartupReport } from '../../src/admin/startup-report.js';
 import { openPeer, type Peer } from '../helpers/ws-peer.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { startGateway } from '../helpers/scale-gateway.js';
