@@ -2,6 +2,7 @@
 // `namespaces.<prefix>.<field>` with the accepted range, from a YAML or JSON file, a flag or env.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,4 +129,18 @@ test('an API option passes the map as an object; more than 1000 namespaces are r
   const many = Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`n${i}:`, {}]));
   assert.deepEqual(problems({ options: { namespaces: many } }), ['Invalid value for `namespaces` (option): at most 1000 namespaces, got 1001']);
   assert.match(problems({ options: { namespaces: [] } })[0]!, /^Invalid value for option `namespaces`: expected a map of channel prefix/);
+});
+
+test('floodgate serve stops with exit code 2 and the field named: a bad namespace in the file, claim rules without token checks', () => {
+  const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+  withDir((dir) => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'namespaces:\n  "chat:":\n    historySize: 20000000\n');
+    const bad = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--config', file], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, /FG_ERR_INVALID_CONFIG: Invalid value for `namespaces\.chat:\.historySize` \(in the config file\): expected an integer from 0 to 10000000, got `20000000` \(number\)/);
+    const claims = spawnSync(process.execPath, [cli, 'serve', '--host', '127.0.0.1', '--port', '0', '--namespaces', '{"desk:":{"requireClaims":{"role":"admin"}}}'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(claims.status, 2, claims.stderr);
+    assert.match(claims.stderr, /Invalid value for `namespaces\.desk:\.requireClaims`: token claims are only known when the gateway checks tokens/);
+  });
 });
