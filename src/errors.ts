@@ -19,6 +19,7 @@ export const ErrorCodes = {
   FG_ERR_TOO_MANY_SUBSCRIPTIONS: 'The connection holds the maximum number of subscriptions.',
   FG_ERR_RATE_LIMITED: 'The connection sent messages faster than its token bucket allows; the message was dropped.',
   FG_ERR_FORBIDDEN_CHANNEL: 'The token does not allow this channel.',
+  FG_ERR_PUBLISH_FORBIDDEN: "Clients may not publish on this channel: its namespace is server-publish only (`clientPublish: false`); the application's backend publishes through POST /api/publish.",
   FG_ERR_PUBLISH_TOO_LARGE: 'A publication is larger than the history byte bound of its channel.',
   FG_ERR_PUBLISH_FAILED: 'The publication was definitely not published (the broker refused it, or the client never sent it); sending it again cannot make a duplicate.',
   FG_ERR_PUBLISH_UNKNOWN: 'The outcome of a publish is unknown (a timeout or a lost connection after it was sent): it may or may not have been published.',

@@ -45,6 +45,8 @@ export interface StartupReport {
     adminAccess: string;
   };
   history: { size: number; bytes: number; ttlMs: number };
+  /** Effective options of each channel namespace (`namespaces`), longest prefix first, in words. */
+  namespaces: string[];
   broker: string;
   /** Where the live dashboard is, or why it is off and how to turn it on. */
   dashboard: DashboardStatus;
@@ -113,6 +115,7 @@ export function buildStartupReport(g: GatewayView, admin: AdminFacts): StartupRe
       auth: g.tokens !== undefined, authText: g.tokens?.describe() ?? 'off', allowedOrigins: s.allowedOrigins, adminAccess: admin.access,
     },
     history: { size: s.historySize, bytes: s.historyBytes, ttlMs: s.historyTtl },
+    namespaces: g.namespaces.describe(),
     broker: g.broker.kind,
     dashboard: describeDashboard(s, g.port),
     overrides,
@@ -149,7 +152,8 @@ export function formatStartupReport(r: StartupReport): string {
     row('compression', r.protection.compression ? 'on' : 'off'),
     row('slow consumer', `over ${formatBytes(r.protection.maxBufferedBytes)} buffered for ${r.protection.slowConsumerChecks} checks`),
     row('rate limit', `burst ${r.protection.rateBurst}, ${r.protection.rateRefillPerSecond}/s, close after ${r.protection.rateLimitClose || 'never'}`),
-    row('history per channel', `${r.history.size} messages, ${formatBytes(r.history.bytes)}, ${formatDuration(r.history.ttlMs)}`),
+    row('history per channel', `${r.history.size} messages, ${formatBytes(r.history.bytes)}, ${formatDuration(r.history.ttlMs)}${r.namespaces.length ? ' (channels in no namespace)' : ''}`),
+    ...r.namespaces.map((line, i) => row(i === 0 ? 'namespaces' : '', line)),
     row('auth', r.protection.auth ? `token required: ${r.protection.authText}` : 'off'),
     row('allowed origins', r.protection.allowedOrigins.length ? r.protection.allowedOrigins.join(', ') : 'any'),
     row('admin access', `${r.protection.adminAccess}: ${describeAdminAccess(r.protection.adminAccess as EffectiveAdminAccess)}`),

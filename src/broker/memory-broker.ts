@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FloodgateError } from '../errors.js';
 import { encodeMessage } from '../protocol/codec.js';
 import type { Json, RecoverPosition } from '../protocol/frames.js';
-import { HistoryRing, type HistoryLimits, type HistoryMeter } from '../server/history.js';
+import { HistoryRing, historyResolver, keepsHistory, type HistoryLimits, type HistoryMeter, type HistoryPolicy } from '../server/history.js';
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
 import { PublishGuard } from './publish-guard.js';
 
@@ -10,6 +10,8 @@ interface ChannelState {
   epoch: string;
   offset: number;
   history: HistoryRing;
+  /** The channel's bounds (its namespace's, else the top-level ones), fixed when the channel is created. */
+  limits: HistoryLimits;
   watched: boolean;
   lastActivity: number;
   /** Created by a subscribe past maxChannels: its recover() is refused and unwatch() drops it. */
@@ -50,9 +52,14 @@ export class MemoryBroker implements Broker {
   private sweepTimer: NodeJS.Timeout | undefined;
 
   private readonly guard: PublishGuard;
+  private readonly historyFor: (channel: string) => HistoryLimits;
 
-  /** `idempotencyWindowMs`: how long idempotency keys and publisher sequence numbers are remembered (0 = off). */
-  constructor(private readonly limits: HistoryLimits, idempotencyWindowMs = 300_000, budget: Partial<MemoryBudget> = {}) {
+  /**
+   * `history`: the bounds of every channel, or a function of the channel name (namespaces).
+   * `idempotencyWindowMs`: how long idempotency keys and publisher sequence numbers are remembered (0 = off).
+   */
+  constructor(history: HistoryPolicy, idempotencyWindowMs = 300_000, budget: Partial<MemoryBudget> = {}) {
+    this.historyFor = historyResolver(history);
     this.guard = new PublishGuard(idempotencyWindowMs);
     this.budget = { historyMemory: budget.historyMemory ?? DEFAULT_HISTORY_MEMORY, maxChannels: budget.maxChannels ?? DEFAULT_MAX_CHANNELS };
   }
@@ -68,7 +75,8 @@ export class MemoryBroker implements Broker {
     if (!ch) {
       const overCap = this.budget.maxChannels > 0 && this.channels.size >= this.budget.maxChannels;
       if (overCap && !forWatch) throw this.tooManyChannels();
-      ch = { epoch: newEpoch(), offset: 0, history: new HistoryRing(this.limits, this.meter), watched: false, lastActivity: Date.now(), overCap };
+      const limits = this.historyFor(name);
+      ch = { epoch: newEpoch(), offset: 0, history: new HistoryRing(limits, this.meter), limits, watched: false, lastActivity: Date.now(), overCap };
       this.channels.set(name, ch);
     }
     return ch;
@@ -105,8 +113,8 @@ export class MemoryBroker implements Broker {
     const ch = this.channel(channel);
     const offset = ch.offset + 1;
     const frame = Buffer.from(encodeMessage(channel, ch.epoch, offset, data));
-    if (this.limits.maxBytes > 0 && this.limits.maxCount > 0 && frame.length > this.limits.maxBytes) {
-      throw new FloodgateError('FG_ERR_PUBLISH_TOO_LARGE', `publication of ${frame.length} B exceeds historyBytes ${this.limits.maxBytes} B`);
+    if (keepsHistory(ch.limits) && frame.length > ch.limits.maxBytes) {
+      throw new FloodgateError('FG_ERR_PUBLISH_TOO_LARGE', `publication of ${frame.length} B exceeds historyBytes ${ch.limits.maxBytes} B of channel ${channel}`);
     }
     ch.offset = offset;
     ch.lastActivity = now;
@@ -142,7 +150,7 @@ export class MemoryBroker implements Broker {
     if (since.offset > ch.offset) return { ok: false, ...base, reason: 'offset_ahead' };
     if (since.offset === ch.offset) return { ok: true, ...base, publications: [] };
     const oldest = ch.history.oldestOffset(now) ?? ch.offset + 1;
-    if (since.offset + 1 < oldest) return { ok: false, ...base, reason: 'history_gone' };
+    if (since.offset + 1 < oldest) return { ok: false, ...base, reason: keepsHistory(ch.limits) ? 'history_gone' : 'history_off' };
     const publications = ch.history.since(since.offset, now).map((e) => ({ channel, epoch: ch.epoch, offset: e.offset, frame: e.frame }));
     return { ok: true, ...base, publications };
   }

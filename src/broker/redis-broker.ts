@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { FloodgateError } from '../errors.js';
 import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
-import type { HistoryLimits } from '../server/history.js';
+import { historyResolver, keepsHistory, type HistoryLimits, type HistoryPolicy } from '../server/history.js';
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
 import { outOfOrder } from './publish-guard.js';
 import { newEpoch } from './memory-broker.js';
@@ -17,7 +17,8 @@ export interface BrokerLog {
 export interface RedisBrokerOptions {
   /** `redis://[user:pass@]host:port[/db]` (or `rediss://`). */
   url: string;
-  limits: HistoryLimits;
+  /** History bounds of every channel, or a function of the channel name (namespaces). */
+  limits: HistoryPolicy;
   log?: BrokerLog;
   /** Key and pub/sub prefix, so several gateways clusters can share one Redis. */
   prefix?: string;
@@ -101,7 +102,7 @@ export class RedisBroker implements Broker {
   /** Channels whose catch-up failed (Redis went away again, or the command connection was not back yet). */
   private readonly stale = new Set<Watched>();
   private readonly prefix: string;
-  private readonly limits: HistoryLimits;
+  private readonly historyFor: (channel: string) => HistoryLimits;
   private readonly metaTtlMs: number;
   private readonly idempotencyWindowMs: number;
   private readonly log: BrokerLog;
@@ -120,9 +121,9 @@ export class RedisBroker implements Broker {
   private readonly counters = { gapsFilled: 0, gapsUnfillable: 0, outages: 0, recoveries: 0, recoveryReads: 0 };
 
   constructor(options: RedisBrokerOptions) {
-    this.limits = options.limits;
+    this.historyFor = historyResolver(options.limits);
     this.prefix = options.prefix ?? 'fg:';
-    this.metaTtlMs = options.limits.ttlMs === 0 ? 0 : Math.max(options.metaTtlMs ?? DEFAULT_META_TTL_MS, options.limits.ttlMs);
+    this.metaTtlMs = options.metaTtlMs ?? DEFAULT_META_TTL_MS;
     this.idempotencyWindowMs = options.idempotencyWindowMs ?? 300_000;
     this.downAfterMs = options.downAfterMs ?? 5000;
     this.log = options.log ?? silentLog;
@@ -244,6 +245,15 @@ export class RedisBroker implements Broker {
     }
   }
 
+  /**
+   * How long the channel's epoch and offset outlive its last publish or subscribe: never while
+   * its history has no age bound (an old position must keep matching its history), else at
+   * least as long as the history lives.
+   */
+  private metaTtlFor(limits: HistoryLimits): number {
+    return limits.ttlMs === 0 ? 0 : Math.max(this.metaTtlMs, limits.ttlMs);
+  }
+
   private keys(channel: string): { meta: string; stream: string; pubsub: string; idem: string; seq: string } {
     const base = `${this.prefix}{${channel}}`;
     return { meta: `${base}:m`, stream: `${base}:s`, pubsub: `${base}:p`, idem: `${base}:i:`, seq: `${base}:q:` };
@@ -253,23 +263,25 @@ export class RedisBroker implements Broker {
     const text = JSON.stringify(data);
     const channelJson = JSON.stringify(channel);
     const size = Buffer.byteLength(text) + Buffer.byteLength(channelJson) + FRAME_OVERHEAD;
-    const { maxCount, maxBytes, ttlMs } = this.limits;
-    if (maxBytes > 0 && maxCount > 0 && size > maxBytes) {
-      throw new FloodgateError('FG_ERR_PUBLISH_TOO_LARGE', `publication of about ${size} B exceeds historyBytes ${maxBytes} B`);
+    const limits = this.historyFor(channel);
+    const { maxCount, maxBytes, ttlMs } = limits;
+    const keeps = keepsHistory(limits);
+    if (keeps && size > maxBytes) {
+      throw new FloodgateError('FG_ERR_PUBLISH_TOO_LARGE', `publication of about ${size} B exceeds historyBytes ${maxBytes} B of channel ${channel}`);
     }
     // only the command connection is needed to publish; a subscriber outage is repaired on reconnect
     if (this.closed || this.cmd.status !== 'ready' || this.hung) {
       throw new FloodgateError('FG_ERR_PUBLISH_FAILED', `redis broker unavailable (${this.lastError ?? 'not connected'}); publication not accepted`);
     }
     // the byte bound, approximately: as many entries of this size as fit in historyBytes
-    const maxlen = maxCount === 0 ? 0 : Math.max(1, Math.min(maxCount, Math.floor(maxBytes / size)));
+    const maxlen = keeps ? Math.max(1, Math.min(maxCount, Math.floor(maxBytes / size))) : 0;
     const k = this.keys(channel);
     const key = options?.idempotencyKey;
     const publisher = options?.seq !== undefined ? options.publisher : undefined;
     try {
       const [epoch, offset, status] = await this.scripts.fgPublish(
         k.meta, k.stream, k.pubsub, `${k.idem}${key ?? ''}`, `${k.seq}${publisher ?? ''}`,
-        channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlMs,
+        channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlFor(limits),
         this.idempotencyWindowMs, key === undefined ? '' : '1', publisher === undefined ? '' : options!.seq!,
       );
       if (status === 'stale') throw outOfOrder(channel, publisher!, options!.seq!, Number(offset));
@@ -453,8 +465,9 @@ export class RedisBroker implements Broker {
 
   private async read(channel: string, since?: RecoverPosition): Promise<RecoverAnswer> {
     const k = this.keys(channel);
+    const limits = this.historyFor(channel);
     const reply = await this.scripts.fgReadBuffer(
-      k.meta, k.stream, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, Date.now(), this.limits.ttlMs, this.metaTtlMs,
+      k.meta, k.stream, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, Date.now(), limits.ttlMs, this.metaTtlFor(limits),
     );
     const epoch = reply[0].toString();
     const offset = Number(reply[1]);
@@ -513,8 +526,9 @@ export class RedisBroker implements Broker {
       let from = Infinity;
       for (const wt of waiters) if (wt.since !== undefined) from = Math.min(from, wt.since.offset + 1);
       const k = this.keys(channel);
+      const limits = this.historyFor(channel);
       (pipeline as unknown as { fgReadFromBuffer(...a: (string | number)[]): void }).fgReadFromBuffer(
-        k.meta, k.stream, newEpoch(), from === Infinity ? -1 : from, Date.now(), this.limits.ttlMs, this.metaTtlMs,
+        k.meta, k.stream, newEpoch(), from === Infinity ? -1 : from, Date.now(), limits.ttlMs, this.metaTtlFor(limits),
       );
     }
     this.counters.recoveryReads += entries.length;
@@ -523,7 +537,7 @@ export class RedisBroker implements Broker {
         entries.forEach(([channel, waiters], i) => {
           const [err, reply] = results?.[i] ?? [new Error('no reply'), undefined];
           if (err) for (const wt of waiters) wt.reject(err);
-          else for (const wt of waiters) wt.resolve(answerFrom(channel, reply as ReadReply, wt.since));
+          else for (const wt of waiters) wt.resolve(answerFrom(channel, reply as ReadReply, wt.since, keepsHistory(this.historyFor(channel))));
         });
       },
       (err: Error) => {
@@ -577,7 +591,7 @@ export function publishFailure(err: Error): ['FG_ERR_PUBLISH_FAILED' | 'FG_ERR_P
  * One requester's answer from a batched read: reply = {epoch, offset, first, frame…} holding the
  * frames of offsets first…offset that are still in history (see READ_FROM_SCRIPT).
  */
-export function answerFrom(channel: string, reply: ReadReply, since: RecoverPosition | undefined): RecoverAnswer {
+export function answerFrom(channel: string, reply: ReadReply, since: RecoverPosition | undefined, keeps = true): RecoverAnswer {
   const epoch = reply[0].toString();
   const offset = Number(reply[1]);
   const first = Number(reply[2]);
@@ -585,7 +599,8 @@ export function answerFrom(channel: string, reply: ReadReply, since: RecoverPosi
   if (since.epoch !== epoch) return { ok: false, epoch, offset, reason: 'epoch_changed' };
   if (since.offset > offset) return { ok: false, epoch, offset, reason: 'offset_ahead' };
   if (since.offset === offset) return { ok: true, epoch, offset, publications: [] };
-  if (since.offset + 1 < first) return { ok: false, epoch, offset, reason: 'history_gone' };
+  // missed publications and a channel that keeps none: say so, rather than "gone"
+  if (since.offset + 1 < first) return { ok: false, epoch, offset, reason: keeps ? 'history_gone' : 'history_off' };
   const publications: Publication[] = [];
   for (let o = since.offset + 1; o <= offset; o++) {
     const frame = reply[3 + o - first] as Buffer | undefined;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { FloodgateError } from '../errors.js';
 import { envName, flagName, settingSchema, type SettingSpec } from './setting.js';
@@ -34,6 +34,12 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     const parsed: unknown = yaml ? parseYaml(text) : JSON.parse(text);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be an object');
+    // JSON.parse keeps the last of two equal keys without a word (YAML refuses them): a namespace
+    // or setting written twice must not silently lose its first half
+    if (!yaml) {
+      const duplicate = parseDocument(text).errors.find((e) => e.code === 'DUPLICATE_KEY');
+      if (duplicate) throw new Error(`a key appears twice in one object (${duplicate.message.split('\n')[0]})`);
+    }
     return parsed as Record<string, unknown>;
   } catch (err) {
     throw new FloodgateError('FG_ERR_CONFIG_FILE', `Config file ${path} is not a ${yaml ? 'YAML mapping' : 'JSON object'}: ${(err as Error).message}`);
@@ -78,7 +84,17 @@ export function resolveSettings<T>(specs: readonly SettingSpec[], input: Resolve
     }
     const [source, raw] = found;
     const parsed = settingSchema(spec).safeParse(raw);
-    if (parsed.success) {
+    if (parsed.success && spec.parseMap) {
+      // a structured setting names the bad field inside it: `namespaces.chat:.historySize`
+      const where = source === 'option' ? 'option' : source === 'flag' ? flagName(spec.key) : source === 'env' ? envName(spec.key) : 'in the config file';
+      const checked = spec.parseMap(parsed.data);
+      if (checked.ok) {
+        values[spec.key] = checked.value;
+        sources[spec.key] = source;
+      } else {
+        for (const p of checked.problems) problems.push(`Invalid value for \`${p.path}\` (${where}): ${p.text}`);
+      }
+    } else if (parsed.success) {
       values[spec.key] = parsed.data;
       sources[spec.key] = source;
     } else {

@@ -1,3 +1,5 @@
+import { HISTORY_SETTINGS } from './history-settings.js';
+import { NAMESPACES_ACCEPTS, parseNamespaces, type NamespaceMap } from './namespace-settings.js';
 import type { SettingSpec } from './setting.js';
 
 /** Resolved settings of `floodgate serve`. Durations are milliseconds, sizes bytes. */
@@ -30,6 +32,8 @@ export interface ServerSettings {
   historySize: number;
   historyBytes: number;
   historyTtl: number;
+  /** Options by channel prefix; fields left out take the top-level value (src/auth/namespaces.ts resolves them). */
+  namespaces: NamespaceMap;
   idempotencyWindow: number;
   historyMemory: number;
   maxChannels: number;
@@ -104,9 +108,11 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'rateRefill', kind: 'number', min: 0.001, max: 1_000_000, default: 10, doc: 'Tokens added per second.' },
   { key: 'rateLimitClose', kind: 'int', min: 0, max: 1_000_000, default: 50, doc: 'Rate-limited messages in a row before the connection is closed; 0 = never close.' },
   { key: 'maxSubscriptions', kind: 'int', min: 1, max: 100_000, default: 100, doc: 'Channels one connection may subscribe to.' },
-  { key: 'historySize', kind: 'int', min: 0, max: 10_000_000, default: 1000, doc: 'Messages kept per channel for recovery.' },
-  { key: 'historyBytes', kind: 'size', min: 0, max: 1024 ** 3, default: 1024 ** 2, doc: 'Bytes of history kept per channel.' },
-  { key: 'historyTtl', kind: 'duration', min: 0, max: 30 * 86_400_000, default: 300_000, doc: 'How long a message stays in history; 0 = no age bound.' },
+  ...HISTORY_SETTINGS,
+  {
+    key: 'namespaces', kind: 'map', default: {}, parseMap: parseNamespaces, acceptsDoc: NAMESPACES_ACCEPTS,
+    doc: 'Channel options by name prefix (`chat:`, `prices:`): history bounds, client publishing, presence, join/leave, required token claims. The longest matching prefix wins; other channels use the top-level settings. See "Channel namespaces" below.',
+  },
   {
     key: 'idempotencyWindow', kind: 'duration', min: 0, max: 86_400_000, default: 300_000,
     doc: 'How long a publish `idempotencyKey` (and a publisher\'s `seq`) is remembered per channel: a retry within it answers the original offset instead of publishing again; 0 = off.',

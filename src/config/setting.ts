@@ -6,7 +6,18 @@ import { formatBytes, formatDuration, formatDurationInput, formatSizeInput, pars
  * its accepted range and its default. Schemas are built from these, and so are the error
  * messages, the --help text and docs/configuration.md, so the four cannot disagree.
  */
-export type SettingKind = 'int' | 'number' | 'duration' | 'size' | 'string' | 'boolean' | 'list' | 'enum';
+export type SettingKind = 'int' | 'number' | 'duration' | 'size' | 'string' | 'boolean' | 'list' | 'enum' | 'map';
+
+/** One bad field inside a structured (`map`) setting: its dotted path and what is wrong with it. */
+export interface FieldProblem {
+  /** e.g. `namespaces.chat:.historySize` */
+  path: string;
+  /** e.g. "expected an integer from 0 to 10000000, got `-1` (number)" */
+  text: string;
+}
+
+/** What a `map` setting's parser answers: the normalised value, or every bad field at once. */
+export type MapParse = { ok: true; value: unknown } | { ok: false; problems: FieldProblem[] };
 
 export interface SettingSpec {
   key: string;
@@ -20,6 +31,10 @@ export interface SettingSpec {
   aliases?: readonly string[];
   /** Describes the default when it is computed at startup rather than fixed. */
   defaultDoc?: string;
+  /** Kind `map`: checks and normalises the structure, naming each bad field (flags and env give it as JSON). */
+  parseMap?: (raw: unknown) => MapParse;
+  /** Kind `map`: what it accepts, in words (--help, docs/configuration.md). */
+  acceptsDoc?: string;
 }
 
 export function flagName(key: string): string {
@@ -37,6 +52,7 @@ export function describeDefault(spec: SettingSpec): string {
   if (typeof d === 'number' && spec.kind === 'duration') return `\`${formatDurationInput(d)}\``;
   if (typeof d === 'number' && spec.kind === 'size') return `\`${formatSizeInput(d)}\``;
   if (Array.isArray(d)) return d.length === 0 ? 'none' : `\`${d.join(',')}\``;
+  if (spec.kind === 'map') return d !== null && typeof d === 'object' && Object.keys(d).length === 0 ? 'none' : `\`${JSON.stringify(d)}\``;
   if (d === '') return 'empty';
   return `\`${String(d)}\``;
 }
@@ -65,6 +81,8 @@ export function describeAccepted(spec: SettingSpec): string {
       return 'a comma-separated list';
     case 'string':
       return 'a string';
+    case 'map':
+      return spec.acceptsDoc ?? 'a map (JSON from a flag or the environment)';
   }
 }
 
@@ -119,5 +137,27 @@ export function settingSchema(spec: SettingSpec): z.ZodType {
         ctx.addIssue({ code: 'custom', message: describeAccepted(spec) });
         return z.NEVER;
       });
+    case 'map':
+      // only the shape here; resolveSettings() calls parseMap for the field-by-field check
+      return z.unknown().transform((v, ctx) => {
+        const parsed = parseMapInput(v);
+        if (parsed !== undefined) return parsed;
+        ctx.addIssue({ code: 'custom', message: describeAccepted(spec) });
+        return z.NEVER;
+      });
   }
+}
+
+/** A `map` setting from a file or the API is an object already; from a flag or env it is JSON text. */
+export function parseMapInput(v: unknown): Record<string, unknown> | undefined {
+  let value = v;
+  if (typeof v === 'string') {
+    try {
+      value = JSON.parse(v);
+    } catch {
+      return undefined;
+    }
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  return value as Record<string, unknown>;
 }

@@ -62,7 +62,11 @@ export interface WelcomeFrame {
   exp?: number;
 }
 
-export type RecoveryFailure = 'epoch_changed' | 'history_gone' | 'offset_ahead' | 'unavailable';
+/**
+ * `history_off`: the channel keeps no history (its namespace, or the top-level settings, set
+ * historySize or historyBytes to 0), so missed messages can never be replayed.
+ */
+export type RecoveryFailure = 'epoch_changed' | 'history_gone' | 'history_off' | 'offset_ahead' | 'unavailable';
 
 export interface SubscribedFrame {
   type: 'subscribed';

@@ -31,6 +31,8 @@ export interface GatewayView {
   readonly tls: TlsFiles | undefined;
   /** Connection-token checks; undefined when the gateway checks none. */
   readonly tokens: { describe(): string } | undefined;
+  /** Channel namespaces, as the startup report describes them. */
+  readonly namespaces: { describe(): string[] };
   /** The server API publishes through it, so a publish reaches every node. */
   readonly broker: Broker;
   readonly shuttingDown: boolean;

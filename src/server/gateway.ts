@@ -17,8 +17,9 @@ import { NODE_DEFAULT_BACKLOG, readFdLimits, readMemoryLimit, readSomaxconn } fr
 import { countOpenFds } from '../system/process-usage.js';
 import { AdminSurface, checkAdminSettings, type EffectiveAdminAccess, type StartupReport, type Surface } from '../admin/admin-surface.js';
 import { Admission } from './admission.js';
-import { channelMatcher, originAllowed, tokenFromRequest } from './auth.js';
+import { originAllowed, tokenFromRequest } from './auth.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
+import { ChannelNamespaces, type AccessClaims } from '../auth/namespaces.js';
 import { rawSocket, TlsFiles } from './tls.js';
 import { computeCapacity, type Capacity } from './capacity.js';
 import { HealthThread } from './health-thread.js';
@@ -110,6 +111,8 @@ export class Gateway implements GatewayView {
   readonly admin: AdminSurface;
   /** JWT (and legacy) token checks; undefined when no auth key is set. */
   readonly tokens: TokenVerifier | undefined;
+  /** Channel options by prefix (`namespaces`): history bounds, client publishing, presence, claim rules. */
+  readonly namespaces: ChannelNamespaces;
   /** --tls-cert/--tls-key: wss:// and https:// on the public listener (and the admin one with adminTls). */
   readonly tls: TlsFiles | undefined;
   private readonly admission: Admission;
@@ -174,9 +177,11 @@ export class Gateway implements GatewayView {
 
     // before anything below opens files or watchers: a bad combination stops the start cleanly
     checkAdminSettings(settings);
+    this.namespaces = new ChannelNamespaces(settings);
     this.tokens = TokenVerifier.fromSettings(settings, this.log);
+    this.namespaces.checkTokensConfigured(this.tokens !== undefined);
     this.listenExtra = extra.listen ?? {};
-    this.broker = extra.broker ?? createBroker(settings, this.log);
+    this.broker = extra.broker ?? createBroker(settings, this.namespaces, this.log);
     this.hub = new Hub(this.broker);
     this.admission = new Admission({
       cap: this.capacity.maxConnections,
@@ -187,6 +192,7 @@ export class Gateway implements GatewayView {
     this.ipLimits = new IpLimits(settings);
     this.ctx = {
       settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
+      namespaces: this.namespaces,
       ipLimits: this.ipLimits.active ? this.ipLimits : undefined,
       // refresh goes through the same verification as the upgrade, whatever the token format
       verifyToken: this.tokens === undefined ? undefined : (token: string) => this.checkToken(token),
@@ -530,7 +536,7 @@ export class Gateway implements GatewayView {
           rejectUpgrade(socket, 401, 'FG_ERR_UNAUTHORIZED', check.reason);
           return;
         }
-        this.admit(req, socket, head, channelMatcher(check.claims.channels), check.claims.exp, check.claims.sub);
+        this.admit(req, socket, head, this.namespaces.accessFor(check.claims as unknown as AccessClaims), check.claims.exp, check.claims.sub);
       }, (err: Error) => {
         this.log.warn({ err: err.message }, 'token verification failed unexpectedly');
         c.rejectedUnauthorized++;
@@ -551,7 +557,7 @@ export class Gateway implements GatewayView {
     if (!this.tokens) return { ok: false, reason: 'this gateway checks no tokens' };
     const check = await this.tokens.verify(token);
     if (!check.ok) return check;
-    return { ok: true, exp: check.claims.exp, sub: check.claims.sub, canUse: channelMatcher(check.claims.channels) };
+    return { ok: true, exp: check.claims.exp, sub: check.claims.sub, canUse: this.namespaces.accessFor(check.claims as unknown as AccessClaims) };
   }
 
   private admit(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
@@ -793,8 +799,9 @@ export class Gateway implements GatewayView {
   }
 }
 
-function createBroker(settings: Readonly<ServerSettings>, log: Logger): Broker {
-  const limits = { maxCount: settings.historySize, maxBytes: settings.historyBytes, ttlMs: settings.historyTtl };
+function createBroker(settings: Readonly<ServerSettings>, namespaces: ChannelNamespaces, log: Logger): Broker {
+  // each channel's history bounds come from its namespace, else from the top-level settings
+  const limits = namespaces.historyFor;
   if (settings.broker === 'memory') return new MemoryBroker(limits, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels });
   if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow });
   throw new FloodgateError(

@@ -17,6 +17,21 @@ export interface HistoryLimits {
   ttlMs: number;
 }
 
+/**
+ * History bounds per channel: one set for all, or a function of the channel name (channel
+ * namespaces, src/auth/namespaces.ts). Brokers ask once per channel they create.
+ */
+export type HistoryPolicy = HistoryLimits | ((channel: string) => HistoryLimits);
+
+export function historyResolver(policy: HistoryPolicy): (channel: string) => HistoryLimits {
+  return typeof policy === 'function' ? policy : () => policy;
+}
+
+/** False when the bounds keep nothing: a recovery that missed anything answers `history_off`. */
+export function keepsHistory(limits: HistoryLimits): boolean {
+  return limits.maxCount > 0 && limits.maxBytes > 0;
+}
+
 /** Bytes held by every ring sharing it: the broker's process-wide history budget reads this. */
 export interface HistoryMeter {
   bytes: number;

@@ -10,6 +10,7 @@ import { MAX_BATCH_BYTES, type WriteCoalescer } from './write-coalescer.js';
 import { ReplyOrder } from './reply-order.js';
 import type { IpLimits } from './ip-limits.js';
 import type { GatewayCounters } from './stats.js';
+import type { ChannelNamespaces } from '../auth/namespaces.js';
 
 /** What a session needs from the gateway around it. */
 export interface SessionContext {
@@ -28,6 +29,8 @@ export interface SessionContext {
    * Undefined when the gateway checks no tokens.
    */
   readonly verifyToken?: (token: string) => Promise<{ ok: true; exp: number; canUse: ((channel: string) => boolean) | undefined } | { ok: false; reason: string }>;
+  /** Channel options by prefix: who may publish, and what a refused token lacked. */
+  readonly namespaces?: Pick<ChannelNamespaces, 'rulesFor' | 'requirement'>;
   /** Per-IP allowances, when one is set (see ip-limits.ts). */
   readonly ipLimits?: IpLimits;
   /** The socket has closed and the session left its channels. */
@@ -298,7 +301,7 @@ export class Session {
   private subscribe(frame: SubscribeFrame): void {
     const { channel, id } = frame;
     if (this.canUse && !this.canUse(channel)) {
-      this.sendError('FG_ERR_FORBIDDEN_CHANNEL', `the token does not allow channel ${channel}`, id, channel);
+      this.sendError('FG_ERR_FORBIDDEN_CHANNEL', this.forbidden(channel), id, channel);
       return;
     }
     this.subs ??= new Map();
@@ -357,6 +360,12 @@ export class Session {
     ).catch((err: unknown) => this.failed(err)); // a throw in the answer must not become an unhandled rejection
   }
 
+  /** The refusal of a channel the token does not allow, naming what its namespace requires. */
+  private forbidden(channel: string): string {
+    const needs = this.ctx.namespaces?.requirement(channel) ?? '';
+    return `the token does not allow channel ${channel}${needs === '' ? '' : ` (${needs})`}`;
+  }
+
   private unsubscribe(frame: UnsubscribeFrame): void {
     const sub = this.subs?.get(frame.channel);
     if (sub?.pending && !sub.unsubscribe) {
@@ -381,7 +390,13 @@ export class Session {
       return;
     }
     if (this.canUse && !this.canUse(channel)) {
-      this.sendError('FG_ERR_FORBIDDEN_CHANNEL', `the token does not allow channel ${channel}`, id, channel);
+      this.sendError('FG_ERR_FORBIDDEN_CHANNEL', this.forbidden(channel), id, channel);
+      return;
+    }
+    const rules = this.ctx.namespaces?.rulesFor(channel);
+    if (rules !== undefined && !rules.clientPublish) {
+      this.ctx.counters.publishFailures++; // a refusal, counted with the other refused publishes
+      this.sendError('FG_ERR_PUBLISH_FORBIDDEN', `channel ${channel} is in namespace ${rules.namespace}, where only the server publishes (POST /api/publish); publication dropped`, id, channel);
       return;
     }
     const options = frame.idempotencyKey === undefined && frame.seq === undefined

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { MemoryBroker } from '../broker/memory-broker.js';
+import { ChannelNamespaces } from '../auth/namespaces.js';
 import { IpcBrokerHost } from '../broker/ipc-broker-host.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import { readMemoryLimit } from '../system/limits.js';
@@ -43,7 +44,7 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
   const shares = splitCapacity({ workers: count, memoryLimit: memory, maxConnections: settings.maxConnections });
   const ipcBroker = settings.broker === 'memory';
   const host = ipcBroker
-    ? new IpcBrokerHost(new MemoryBroker({ maxCount: settings.historySize, maxBytes: settings.historyBytes, ttlMs: settings.historyTtl }, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels }))
+    ? new IpcBrokerHost(new MemoryBroker(new ChannelNamespaces(settings).historyFor, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels }))
     : undefined;
   await host?.start();
 

@@ -25,6 +25,11 @@ test('floodgate.example.yaml resolves: every key it sets is a setting, with its 
   assert.deepEqual(values.allowedOrigins, []);
   assert.equal(sources.port, 'file');
   assert.equal(sources.shutdownTimeout, 'file');
+  assert.deepEqual(values.namespaces, {
+    'chat:': { historySize: 200, historyTtl: 3_600_000 },
+    'prices:': { clientPublish: false, historySize: 10, historyTtl: 30_000 },
+    'typing:': { historySize: 0 },
+  });
 });
 
 test('YAML and JSON config files give the same settings; a bad file names the format', () => {
