@@ -27,7 +27,7 @@ export function registerBench(program: Command): void {
     .option('--hold-forever', 'hold until SIGINT (bounded by --max-duration)')
     .option('--max-duration <d>', 'upper bound for the whole run')
     .option('-s, --scenario <file>', 'JSON/YAML scenario with several stages')
-    .option('-w, --workers <n>', 'worker processes (default: one per core, more if the fd limit needs it)')
+    .option('-w, --workers <n>', 'worker processes (default: none below 16,000 connections (all in this process), else one per 16,000, more if the fd limit needs it)')
     .option('--source-ips <list>', 'source addresses: 127.0.0.2-127.0.0.50 or a comma list')
     .option('--protocol <p>', 'Sec-WebSocket-Protocol')
     .option('-H, --header <h>', 'extra upgrade header "Name: value" (repeatable)', collect)

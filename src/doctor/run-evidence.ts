@@ -53,7 +53,8 @@ export interface RunEvidence {
   };
   /** TCP socket states toward the target port: before, peak during the run, after. */
   /** `peak` is over `samples` reads, spaced so that sampling takes at most 5% of a core (wider with more sockets). */
-  socketStates: { before: Record<string, number>; peak: Record<string, number>; after: Record<string, number>; samples?: number };
+  /** `cpuMs`: CPU the recording process spent sampling (socket tables, the server's /proc files). */
+  socketStates: { before: Record<string, number>; peak: Record<string, number>; after: Record<string, number>; samples?: number; cpuMs?: number };
   /** The target's listening socket when it is on this machine (ss -ltn / /proc/net/tcp). */
   listener?: { backlog?: number; somaxconn?: number; maxAcceptQueue?: number };
   generator: {

@@ -1,19 +1,100 @@
-import * as hdr from 'hdr-histogram-js';
+import { createRequire } from 'node:module';
+import { deflateSync, inflateSync } from 'node:zlib';
+import type * as ByteBufferModule from 'hdr-histogram-js/dist/ByteBuffer.js';
+import type * as Int32HistogramModule from 'hdr-histogram-js/dist/Int32Histogram.js';
+import type * as ZigZagModule from 'hdr-histogram-js/dist/ZigZagEncoding.js';
 import type { LatencySummary } from './types.js';
 
-export type Histogram = hdr.Histogram;
+/*
+ * Only the pure-JS parts of hdr-histogram-js are loaded. Its index also loads the WebAssembly build
+ * (a large base64 string) and pako, which cost ~17 MB RSS in every generator process while Node's
+ * own zlib does the same deflate. The wire format below is the library's V2 compressed encoding,
+ * byte for byte, so encoded histograms stay readable by hdr-histogram-js (and HdrHistogram in
+ * other languages) and older results still decode.
+ */
+const require = createRequire(import.meta.url);
+const Int32Histogram = (require('hdr-histogram-js/dist/Int32Histogram.js') as (typeof Int32HistogramModule)['default']).default;
+const ByteBuffer = (require('hdr-histogram-js/dist/ByteBuffer.js') as (typeof ByteBufferModule)['default']).default;
+const ZigZag = (require('hdr-histogram-js/dist/ZigZagEncoding.js') as (typeof ZigZagModule)['default']).default;
+
+export type Histogram = InstanceType<typeof Int32Histogram>;
+
+const LOWEST = 1;
+const HIGHEST = 3_600_000_000;
+const DIGITS = 3;
+const V2_COOKIE = 0x1c849303 | 0x10;
+const V2_COMPRESSED_COOKIE = 0x1c849304 | 0x10;
 
 /** Microsecond histograms up to one hour, 3 significant digits (autocannon's settings). */
 export function newHistogram(): Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  const h = new Int32Histogram(LOWEST, HIGHEST, DIGITS);
+  h.autoResize = true;
+  return h;
+}
+
+/** Counts as ZigZag LEB128, a run of zero counts as one negative number (HdrHistogram V2). */
+function encodeUncompressed(h: Histogram): Uint8Array {
+  const buf = ByteBuffer.allocate(64);
+  buf.putInt32(V2_COOKIE);
+  buf.putInt32(0); // payload length, filled in below
+  buf.putInt32(1); // normalizing index offset
+  buf.putInt32(h.numberOfSignificantValueDigits);
+  buf.putInt64(h.lowestDiscernibleValue);
+  buf.putInt64(h.highestTrackableValue);
+  buf.putInt64(1); // integer to double conversion ratio
+  const start = buf.position;
+  const limit = h.countsArrayIndex(h.maxValue) + 1;
+  let i = 0;
+  while (i < limit) {
+    const count = h.getCountAtIndex(i++);
+    if (count === 0) {
+      let zeros = 1;
+      while (i < limit && h.getCountAtIndex(i) === 0) {
+        zeros++;
+        i++;
+      }
+      ZigZag.encode(buf, zeros > 1 ? -zeros : 0);
+    } else {
+      ZigZag.encode(buf, count);
+    }
+  }
+  const end = buf.position;
+  buf.position = 4;
+  buf.putInt32(end - start);
+  return buf.data.subarray(0, end);
 }
 
 export function encodeHistogram(h: Histogram): string {
-  return hdr.encodeIntoCompressedBase64(h);
+  const compressed = deflateSync(encodeUncompressed(h));
+  const out = Buffer.allocUnsafe(8 + compressed.length);
+  out.writeInt32BE(V2_COMPRESSED_COOKIE, 0);
+  out.writeInt32BE(compressed.length, 4);
+  compressed.copy(out, 8);
+  return out.toString('base64');
 }
 
 export function decodeHistogram(s: string): Histogram {
-  return hdr.decodeFromCompressedBase64(s);
+  const data = Buffer.from(s.trim(), 'base64');
+  if (data.length < 8 || (data.readInt32BE(0) & ~0xf0) !== 0x1c849304) throw new Error('not a compressed V2 HdrHistogram');
+  const raw = inflateSync(data.subarray(8, 8 + data.readInt32BE(4)));
+  const buf = new ByteBuffer(new Uint8Array(raw.buffer, raw.byteOffset, raw.length));
+  if ((buf.getInt32() & ~0xf0) !== 0x1c849303) throw new Error('not a V2 HdrHistogram payload');
+  const payload = buf.getInt32();
+  buf.getInt32();
+  const digits = buf.getInt32();
+  const lowest = buf.getInt64();
+  const highest = buf.getInt64();
+  buf.getInt64();
+  const h = new Int32Histogram(lowest, highest, digits);
+  const end = buf.position + payload;
+  let index = 0;
+  while (buf.position < end) {
+    const count = ZigZag.decode(buf);
+    if (count < 0) index -= count;
+    else h.setCountAtIndex(index++, count);
+  }
+  h.establishInternalTackingValues(index);
+  return h;
 }
 
 /** Merges encoded histograms from several workers into one. */

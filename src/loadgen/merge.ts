@@ -281,6 +281,7 @@ function mergeEvidence(results: BenchResult[], connect: ReturnType<typeof summar
       peak: addStates(ev.map((e) => e.socketStates.peak)),
       after: addStates(ev.map((e) => e.socketStates.after)),
       samples: sumBy(ev, (e) => e.socketStates.samples ?? 0),
+      cpuMs: sumBy(ev, (e) => e.socketStates.cpuMs ?? 0),
     },
     listener: ev.find((e) => e.listener)?.listener,
     generator: {

@@ -145,7 +145,7 @@ function settingsHtml(r: BenchResult): string {
   const p = r.plan;
   const st = r.settings;
   const rows: [string, string][] = [
-    ['worker processes', `${num(p?.workers)} (${(p?.perWorker ?? []).map(num).join(' + ')} connections)`],
+    ['worker processes', p?.inProcess ? `none: ${num(p?.perWorker?.[0])} connections in the coordinator's process` : `${num(p?.workers)} (${(p?.perWorker ?? []).map(num).join(' + ')} connections)`],
     ['source addresses', p?.sourceIps?.length ? h(p.sourceIps.length > 4 ? `${p.sourceIps[0]} … ${p.sourceIps.at(-1)} (${p.sourceIps.length})` : p.sourceIps.join(', ')) : 'the kernel\'s choice (one)'],
     ['ephemeral ports per source address', `${num(p?.portsPerSourceIp)}${p?.portRange ? ` (${num(p.portRange[0])}–${num(p.portRange[1])})` : ''}`],
     ['fd limit per process', p?.fdLimitPerProcess === undefined ? 'unknown' : num(p.fdLimitPerProcess)],
@@ -220,7 +220,7 @@ export function renderReport(r: BenchResult): string {
 <style>${css}${REPORT_CSS}</style></head>
 <body><main>
 <h1>floodgate bench</h1>
-<div class="sub"><code>${h(r.target?.url)}</code> · started ${h(r.startedAt)} · ${h((Number(r.durationMs) / 1000).toFixed(1))} s · ${num(r.plan?.workers)} worker process(es)${r.parts ? ` on ${r.parts.length} machines (merged)` : ''}${r.segment ? ` · segment ${r.segment.index}/${r.segment.count} on ${h(r.machine?.label ?? '')}` : ''}</div>
+<div class="sub"><code>${h(r.target?.url)}</code> · started ${h(r.startedAt)} · ${h((Number(r.durationMs) / 1000).toFixed(1))} s · ${r.plan?.inProcess ? 'one process' : `${num(r.plan?.workers)} worker process(es)`}${r.parts ? ` on ${r.parts.length} machines (merged)` : ''}${r.segment ? ` · segment ${r.segment.index}/${r.segment.count} on ${h(r.machine?.label ?? '')}` : ''}</div>
 ${tiles(r)}
 ${r.exit ? `<p class="note">Exit code ${h(r.exit.code)}: ${h(r.exit.reason)}.</p>` : ''}
 ${pace}

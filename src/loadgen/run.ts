@@ -1,7 +1,5 @@
-import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { EvidenceRecorder } from '../doctor/evidence-recorder.js';
 import type { FailureBucket } from '../doctor/run-evidence.js';
 import { FloodgateError } from '../errors.js';
@@ -10,28 +8,17 @@ import { benchExit } from './exit-code.js';
 import { encodeHistogram, mergeEncoded, summarize } from './histograms.js';
 import { judgePace } from './pace.js';
 import { preflight } from './preflight.js';
+import { readProcessCpu } from '../system/process-usage.js';
+import { readPortStates } from '../system/socket-states.js';
 import { buildTimeline, stagesFrom } from './schedule.js';
 import { parseSegment, segmentLabel, segmentSourceIps, segmentStages, segmentTimeline } from './segment.js';
-import { parseSyncUrl, pushResult, waitAtBarrier } from './sync.js';
 import { parseSourceIps, parseTarget } from './target.js';
 import { checkThresholds, parseThreshold } from './thresholds.js';
 import type { BenchOptions, BenchResult, ClockInfo, PlanSummary, SeriesPoint } from './types.js';
 import type { DoneMessage, ParentMessage, TickMessage, WorkerConfig, WorkerMessage } from './worker-messages.js';
+import { forkWorker, InProcessWorker, type WorkerHost } from './worker-host.js';
 
-/** The worker module next to this one (.ts under tsx, .js from dist). */
-const WORKER_PATH = fileURLToPath(new URL(`./worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 const LOOPBACK = /^(127\.|localhost$|::1$|0\.0\.0\.0$)/;
-
-/**
- * Workers run with a 1 MiB young generation. A worker allocates little per connection but holds
- * thousands, and V8's default young generation grows to 32 MiB per process, which is several KB
- * per held connection for nothing: measured here, RSS per held connection fell from ~7.0 to
- * ~4.7 KB with no measurable CPU change (benchmarks/loadgen). A size set by the caller wins.
- */
-function workerExecArgv(): string[] {
-  const set = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('--max-semi-space-size'));
-  return set ? process.execArgv : [...process.execArgv, '--max-semi-space-size=1'];
-}
 
 /**
  * A running bench: an EventEmitter (`plan`, `workers` (pids), `tick`, `holding`, `closing` (connections being torn down),
@@ -82,7 +69,9 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   const thresholds = o.thresholds ?? [];
   thresholds.forEach(parseThreshold);
   const segment = parseSegment(o.segment);
-  const sync = o.sync === undefined ? undefined : parseSyncUrl(o.sync);
+  // Redis (ioredis) is loaded only for runs that use it: ~15 MB RSS the others do not need
+  const syncApi = o.sync === undefined ? undefined : await import('./sync.js');
+  const sync = o.sync === undefined ? undefined : syncApi!.parseSyncUrl(o.sync);
   if (sync && !segment) throw new FloodgateError('FG_ERR_BENCH_SYNC', `Expected \`segment\` (i/N) with \`sync\` ${sync.url}: the barrier waits for N segments`);
   const requestedStart = parseStartAt(o.startAt);
   const syncTimeoutMs = o.syncTimeoutMs ?? 60_000;
@@ -101,20 +90,17 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     sourceIps = segmentSourceIps(sourceIps, segment);
   }
   const connections = timeline.offsets.length;
-  const plan: PlanSummary = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force });
+  // one read of every socket's state serves the pre-flight and the evidence's "before"
+  const statesBefore = readPortStates(target.port);
+  const plan: PlanSummary = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force, timeWait: statesBefore.states.TIME_WAIT ?? 0 });
   bench.emit('plan', plan);
   const tickMs = o.tickMs ?? 1000;
   const W = plan.workers;
 
-  const children: ChildProcess[] = [];
+  const children: WorkerHost[] = [];
   const ready: Promise<void>[] = [];
   for (let w = 0; w < W; w++) {
-    const child = fork(WORKER_PATH, [], {
-      execArgv: workerExecArgv(),
-      env: { ...process.env, FLOODGATE_BENCH_WORKER: '1', FLOODGATE_BENCH_WORKER_INDEX: String(w) },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'advanced',
-    });
+    const child = plan.inProcess ? new InProcessWorker(w) : forkWorker(w);
     children.push(child);
     ready.push(new Promise((res, rej) => {
       child.once('message', () => res());
@@ -131,19 +117,25 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     throw err;
   }
   // After `ready`: the workers have loaded their modules, so a caller's baseline excludes start-up.
-  bench.emit('workers', children.map((c) => c.pid));
+  // worker processes only: a run held in this process has none
+  bench.emit('workers', plan.inProcess ? [] : children.map((c) => c.pid));
 
   // The recorder's "before" reads every TCP socket of the host, which takes seconds on a busy one:
   // done first, so that a start agreed at the barrier is not spent reading /proc.
-  const recorder = new EvidenceRecorder({ url: target.url, host: target.host, port: target.port, local: LOOPBACK.test(target.host), serverPid: o.serverPid });
-  recorder.start();
+  const workerPids = plan.inProcess ? [] : children.map((c) => c.pid).filter((p): p is number => p !== undefined);
+  const generatorCpuMs = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000 + workerPids.reduce((s, p) => s + (readProcessCpu(p)?.seconds ?? 0) * 1000, 0);
+  };
+  const recorder = new EvidenceRecorder({ url: target.url, host: target.host, port: target.port, local: LOOPBACK.test(target.host), serverPid: o.serverPid, generatorCpuMs });
+  recorder.start(statesBefore);
   // Time zero: agreed at the barrier, given by --start-at, or just after the reads above.
   let startAt: number | undefined;
   let clock: ClockInfo = { startAt: '', source: 'local' };
   try {
     if (sync && segment) {
       bench.emit('barrier', { runId: sync.runId, segment: segmentLabel(segment) });
-      const s = await waitAtBarrier({ target: sync, segment, label, timeoutMs: syncTimeoutMs, earliestStartAt: requestedStart });
+      const s = await syncApi!.waitAtBarrier({ target: sync, segment, label, timeoutMs: syncTimeoutMs, earliestStartAt: requestedStart });
       startAt = s.startAt;
       clock = { startAt: '', source: 'redis', skewMs: s.skewMs, rttMs: s.rttMs, runId: s.runId, waitedMs: s.waitedMs };
     } else if (requestedStart !== undefined) {
@@ -255,8 +247,11 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   });
 
   const sampler = setInterval(() => recorder.sample(), 250);
-  // and once just before the workers tear down at the planned end
-  const lastSample = plannedEnd === null ? undefined : setTimeout(() => recorder.sample(true), Math.max(0, plannedEnd - Date.now() - 100));
+  // and once just before the workers tear down at the planned end, unless the sample taken when
+  // every attempt had settled already saw the tables at their fullest
+  const lastSample = plannedEnd === null ? undefined : setTimeout(() => {
+    if (!settled) recorder.sample(true);
+  }, Math.max(0, plannedEnd - Date.now() - 100));
   const stopAll = (): void => {
     for (const c of children) if (c.connected) c.send({ type: 'stop' } satisfies ParentMessage);
   };
@@ -397,7 +392,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   result.exit = benchExit(result);
   if (sync && segment) {
     try {
-      bench.emit('stored', { ...(await pushResult(sync, segment, JSON.stringify(result))), runId: sync.runId });
+      bench.emit('stored', { ...(await syncApi!.pushResult(sync, segment, JSON.stringify(result))), runId: sync.runId });
     } catch (err) {
       // the run is done and the caller still gets its result: say so, do not throw it away
       bench.emit('warning', (err as Error).message);

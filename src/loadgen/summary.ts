@@ -21,7 +21,7 @@ export function retryAfterNote(f: { example: string; retryAfter?: number[] }): s
 export function renderSummary(r: BenchResult): string {
   const t = r.totals;
   const out: string[] = [];
-  out.push(`floodgate bench ${r.target.url}: ${fmt(t.attempts)} attempts in ${(r.durationMs / 1000).toFixed(1)} s, ${r.plan.workers} worker process(es)${r.plan.sourceIps.length ? `, ${r.plan.sourceIps.length} source IPs` : ''}`);
+  out.push(`floodgate bench ${r.target.url}: ${fmt(t.attempts)} attempts in ${(r.durationMs / 1000).toFixed(1)} s, ${r.plan.inProcess ? 'in one process' : `${r.plan.workers} worker process(es)`}${r.plan.sourceIps.length ? `, ${r.plan.sourceIps.length} source IPs` : ''}`);
   for (const w of r.plan.warnings) out.push(`  warning: ${w}`);
   if (r.segment) out.push(`  segment ${r.segment.index}/${r.segment.count} on ${r.machine?.label ?? 'this machine'}: ${fmt(r.plan.connections)} of the scenario's ${fmt(r.segment.scenario[r.segment.scenario.length - 1].connections)} connections`);
   if (r.clock?.source === 'redis' && r.clock.skewMs !== undefined) out.push(`  started at ${r.clock.startAt} after a Redis barrier (run ${r.clock.runId}); clock skew vs Redis ${r.clock.skewMs} ms, round trip ${r.clock.rttMs} ms`);

@@ -136,6 +136,8 @@ export interface ThresholdResult {
 
 export interface PlanSummary {
   workers: number;
+  /** The one worker ran inside the coordinator's process (no `workers` given and one was enough). */
+  inProcess?: boolean;
   connections: number;
   perWorker: number[];
   fdLimitPerProcess?: number;

@@ -7,12 +7,15 @@ import type { DoneMessage, ParentMessage, WorkerConfig, WorkerMessage } from './
 /** Connections started per timer turn before yielding to I/O, so a burst does not starve handshakes. */
 const BATCH = 256;
 
-const send = (m: WorkerMessage): void => {
+const sendToParent = (m: WorkerMessage): void => {
   process.send?.(m);
 };
 
-/** Runs one worker's share of a plan inside a forked process. */
-export function runWorker(cfg: WorkerConfig): { stop: () => void } {
+/**
+ * Runs one worker's share of a plan: inside a forked process (messages to the parent over IPC), or
+ * inside the coordinator itself for runs one process can hold (`send` hands messages over directly).
+ */
+export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = sendToParent): { stop: () => void } {
   const hist = {
     connect: newHistogram(),
     handshake: newHistogram(),
@@ -296,5 +299,5 @@ if (process.send && process.env.FLOODGATE_BENCH_WORKER === '1') {
     else if (m.type === 'stop') handle?.stop();
   });
   process.on('disconnect', () => process.exit(0));
-  send({ type: 'ready', worker: Number(process.env.FLOODGATE_BENCH_WORKER_INDEX ?? 0) });
+  sendToParent({ type: 'ready', worker: Number(process.env.FLOODGATE_BENCH_WORKER_INDEX ?? 0) });
 }

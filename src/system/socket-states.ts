@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readProcFile } from './proc-files.js';
 
 /** Kernel TCP state numbers as printed in /proc/net/tcp (include/net/tcp_states.h). */
@@ -146,4 +147,70 @@ export function scanPortStates(text: string, port: number | undefined, into: Por
 export function readPortStates(port: number | undefined, pidNetDir = '/proc/net'): PortStateCount {
   const out = scanPortStates(readProcFile(`${pidNetDir}/tcp`) ?? '', port);
   return scanPortStates(readProcFile(`${pidNetDir}/tcp6`) ?? '', port, out);
+}
+
+/** Bytes asked of the kernel per read of a listener table's head: ~100 rows. */
+const HEAD_CHUNK = 16 * 1024;
+
+/**
+ * Reads the rows of /proc/net/tcp (or tcp6) up to the first socket that is not listening. The kernel
+ * lists every listening socket before the others (net/ipv4/tcp_ipv4.c: the listening hash, then
+ * the established one) and formats rows only as they are read, so this costs in proportion to the
+ * host's listeners, not to its tens of thousands of connections: ~0.1 ms instead of ~100 ms for a
+ * full read with 27,000 sockets here. The text returned ends at a row boundary.
+ */
+export function readListeningHead(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const buf = Buffer.allocUnsafe(HEAD_CHUNK);
+    let text = '';
+    let from = 0; // where the first unchecked row starts
+    for (;;) {
+      const n = readSync(fd, buf, 0, HEAD_CHUNK, null);
+      if (n <= 0) return text;
+      text += buf.toString('latin1', 0, n);
+      if (from === 0) from = text.indexOf('\n') + 1; // the header
+      for (;;) {
+        const end = text.indexOf('\n', from);
+        if (end < 0) break;
+        const st = rowState(text, from, end);
+        if (st !== undefined && st !== '0A') return text.slice(0, from);
+        from = end + 1;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The state field (hex, e.g. '0A') of the row text[from, end), undefined for a row that is not one. */
+function rowState(text: string, from: number, end: number): string | undefined {
+  const colon = text.indexOf(':', from);
+  if (colon < 0 || colon >= end) return undefined;
+  const local = colon + 2;
+  const addrLen = text.charCodeAt(local + 8) === 58 /* ':' */ ? 8 : 32;
+  const st = local + 2 * addrLen + 12;
+  return st + 2 <= end ? text.slice(st, st + 2) : undefined;
+}
+
+/**
+ * The accept queue of the port's listener(s), read from the listening rows alone (see
+ * readListeningHead). `families` names the tables to read: tcp6 is dearer, because the kernel walks
+ * every IPv4 socket looking for IPv6 ones to fill its page (~0.6 ms here against ~0.05 ms for tcp),
+ * so a caller that knows where the listener is reads only that table.
+ */
+export function readListenQueue(port: number, families: ReadonlyArray<'tcp' | 'tcp6'> = ['tcp', 'tcp6'], pidNetDir = '/proc/net'): number {
+  const out: PortStateCount = { states: {}, listenRxQueue: 0 };
+  for (const f of families) scanPortStates(readListeningHead(`${pidNetDir}/${f}`), port, out);
+  return out.listenRxQueue;
+}
+
+/** Which tables (tcp for IPv4, tcp6 for IPv6 and dual-stack) hold a listener on the port. */
+export function listenerFamilies(port: number, pidNetDir = '/proc/net'): Array<'tcp' | 'tcp6'> {
+  return (['tcp', 'tcp6'] as const).filter((f) => (scanPortStates(readListeningHead(`${pidNetDir}/${f}`), port).states.LISTEN ?? 0) > 0);
 }
