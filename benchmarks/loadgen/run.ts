@@ -153,7 +153,7 @@ async function measure(tool: string, run: number, launch: (port: number, sourceI
 function floodgate(cli: string): (port: number, sourceIp: string) => Launch {
   return (port, sourceIp) => {
     // generous: Node starts slowly on a loaded machine, and a start already past is refused
-    const startAt = Date.now() + 15_000;
+    const startAt = Date.now() + 30_000;
     const outFile = join(work, `fg-${port}.json`);
     return {
       cmd: process.execPath,

@@ -4,7 +4,7 @@ import { inOwnNetns } from '../system/netns-counters.js';
 import { readProcessCpu, type ProcessCpu } from '../system/process-usage.js';
 import { readListeners } from '../system/listeners.js';
 import { countOpenFds } from '../system/process-usage.js';
-import { listenerFamilies, readListenQueue, readPortStates, type PortStateCount } from '../system/socket-states.js';
+import { listenerFamilies, readListenQueue, readPortStatesCheapest, type PortStateCount } from '../system/socket-states.js';
 import { readRunSettings } from '../system/sysctl-set.js';
 import type { FailureBucket, RunEvidence } from './run-evidence.js';
 
@@ -74,13 +74,14 @@ export class EvidenceRecorder {
 
   constructor(private readonly target: RecorderTarget) {}
 
-  /** `statesBefore`: a read of the port's states just made (the pre-flight's), to spare another. */
-  start(statesBefore?: PortStateCount): void {
+  /** `statesBefore`: a read of the port's states just made (the pre-flight's) and its CPU cost, to spare another. */
+  start(statesBefore?: { counts: PortStateCount; cpuMs: number }): void {
     this.startedAt = new Date();
     this.t0 = performance.now();
     const c0 = cpuMsNow();
     this.before = readKernelCounters();
-    this.statesBefore = { ...(statesBefore ?? readPortStates(this.target.port)).states };
+    if (statesBefore) this.cpuMs += statesBefore.cpuMs; // read before start(), its own and its child's CPU
+    this.statesBefore = { ...(statesBefore?.counts ?? this.readAll()).states };
     if (this.target.local) {
       const l = readListeners()?.find((x) => x.port === this.target.port);
       if (l) this.listener = { backlog: l.backlog };
@@ -130,11 +131,12 @@ export class EvidenceRecorder {
     if (this.listenerTables.length > 0) this.maxAcceptQueue = Math.max(this.maxAcceptQueue, readListenQueue(this.target.port, this.listenerTables));
     if (force || this.allowed(t)) {
       this.samples++;
-      const now = readPortStates(this.target.port);
+      const child0 = this.childCpuMs;
+      const now = this.readAll();
       for (const [k, v] of Object.entries(now.states)) this.peak[k] = Math.max(this.peak[k] ?? 0, v);
       if (this.target.local) this.maxAcceptQueue = Math.max(this.maxAcceptQueue, now.listenRxQueue);
       if (this.target.serverPid !== undefined && this.serverExitedAtMs === undefined) this.serverPeakFds = Math.max(this.serverPeakFds, countOpenFds(this.target.serverPid) ?? 0);
-      const cost = cpuMsNow() - c0;
+      const cost = cpuMsNow() - c0 + (this.childCpuMs - child0);
       const end = performance.now();
       // the wall-clock rule when the generator's CPU is not known
       this.nextSampleAt = end + Math.max(end - t, cost) / SAMPLE_SHARE;
@@ -145,18 +147,38 @@ export class EvidenceRecorder {
 
   private lastFullCostMs = 0;
 
+  /**
+   * Every socket of the port, by state, by the cheaper read (sock_diag through `ss` when the
+   * namespace holds many sockets, /proc/net/tcp otherwise). Its CPU, the `ss` child's included,
+   * is added to the sampling cost (process.cpuUsage() alone would not see the child).
+   */
+  private readAll(): PortStateCount {
+    const r = readPortStatesCheapest(this.target.port);
+    this.childCpuMs += r.childCpuMs;
+    return r.counts;
+  }
+
+  /** CPU ms of the `ss` children (this process's own sampling CPU is in cpuMs). */
+  private childCpuMs = 0;
+
   /** A full read fits the budget: what sampling has cost, plus another like the last, within SAMPLE_SHARE. */
   private allowed(t: number): boolean {
     const gen = this.target.generatorCpuMs;
     if (gen === undefined) return t >= this.nextSampleAt;
-    return this.cpuMs + this.lastFullCostMs <= SAMPLE_SHARE * gen();
+    return this.cpuMs + this.childCpuMs + this.lastFullCostMs <= SAMPLE_SHARE * gen();
   }
 
   finish(outcome: RunOutcome): RunEvidence {
-    this.sample(true);
+    // one read of every socket serves as the last sample and as the "after" (the run's sockets are released by now)
     const c0 = cpuMsNow();
+    this.sampleServer(performance.now());
     const after = readKernelCounters();
-    const statesAfter = readPortStates(this.target.port).states;
+    const last = this.readAll();
+    this.samples++;
+    for (const [k, v] of Object.entries(last.states)) this.peak[k] = Math.max(this.peak[k] ?? 0, v);
+    if (this.target.local) this.maxAcceptQueue = Math.max(this.maxAcceptQueue, last.listenRxQueue);
+    if (this.target.serverPid !== undefined && this.serverExitedAtMs === undefined) this.serverPeakFds = Math.max(this.serverPeakFds, countOpenFds(this.target.serverPid) ?? 0);
+    const statesAfter = last.states;
     this.cpuMs += cpuMsNow() - c0;
     const pid = this.target.serverPid;
     return {
@@ -167,7 +189,7 @@ export class EvidenceRecorder {
       successes: outcome.successes,
       failures: outcome.failures,
       kernel: { before: this.before, after, delta: counterDelta(this.before, after), scope: inOwnNetns() ? 'netns' : 'host' },
-      socketStates: { before: this.statesBefore, peak: { ...this.peak }, after: statesAfter, samples: this.samples, cpuMs: Math.round(this.cpuMs * 10) / 10 },
+      socketStates: { before: this.statesBefore, peak: { ...this.peak }, after: statesAfter, samples: this.samples, cpuMs: Math.round((this.cpuMs + this.childCpuMs) * 10) / 10 },
       listener: this.listener ? { backlog: this.listener.backlog, somaxconn: readSomaxconn(), maxAcceptQueue: this.maxAcceptQueue } : undefined,
       generator: {
         portRange: this.settings?.ipLocalPortRange,

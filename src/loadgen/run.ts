@@ -9,7 +9,7 @@ import { encodeHistogram, mergeEncoded, summarize } from './histograms.js';
 import { judgePace } from './pace.js';
 import { preflight } from './preflight.js';
 import { readProcessCpu } from '../system/process-usage.js';
-import { readPortStates } from '../system/socket-states.js';
+import { readPortStatesCheapest } from '../system/socket-states.js';
 import { buildTimeline, stagesFrom } from './schedule.js';
 import { parseSegment, segmentLabel, segmentSourceIps, segmentStages, segmentTimeline } from './segment.js';
 import { parseSourceIps, parseTarget } from './target.js';
@@ -91,8 +91,8 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   }
   const connections = timeline.offsets.length;
   // one read of every socket's state serves the pre-flight and the evidence's "before"
-  const statesBefore = readPortStates(target.port);
-  const plan: PlanSummary = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force, timeWait: statesBefore.states.TIME_WAIT ?? 0 });
+  const statesBefore = readPortStatesCheapest(target.port);
+  const plan: PlanSummary = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force, timeWait: statesBefore.counts.states.TIME_WAIT ?? 0 });
   bench.emit('plan', plan);
   const tickMs = o.tickMs ?? 1000;
   const W = plan.workers;

@@ -171,11 +171,12 @@ export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = 
   let fdsReadAt = -Infinity;
   /**
    * Reading /proc/self/fd costs in proportion to the fds held (about 2 ms per 1,000): every tick
-   * while few are open, at most every 5 s beyond 2,000, and always at the end.
+   * while few are open, at most every 15 s beyond 2,000, and always at the end (the peak is read
+   * just before the teardown).
    */
   const readFds = (force: boolean): void => {
     const t = now();
-    if (!force && fds > 2000 && t - fdsReadAt < 5000) return;
+    if (!force && fds > 2000 && t - fdsReadAt < 15_000) return;
     fdsReadAt = t;
     fds = countOpenFds('self') ?? fds;
     if (fds > peakFds) peakFds = fds;
