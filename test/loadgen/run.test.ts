@@ -58,6 +58,20 @@ describe('run() against a plain ws server', () => {
     assert.equal(res.evidence.socketStates.peak.ESTABLISHED, 240);
     assert.deepEqual(res.diagnosis, { headline: 'All 120 handshakes succeeded.', causes: [], notes: [] });
   });
+  it('without `workers`, a small run is held in this process: no worker process, the same results', async () => {
+    let pids: number[] | undefined;
+    const r = run({ url: `ws://127.0.0.1:${port}/`, connections: 60, rate: 300, durationMs: 400, tickMs: 200 });
+    r.once('workers', (p: number[]) => (pids = p));
+    const res = await r;
+    assert.deepEqual(pids, [], 'no worker process was forked');
+    assert.equal(res.plan.inProcess, true);
+    assert.equal(res.plan.workers, 1);
+    assert.equal(res.totals.successes, 60);
+    assert.equal(res.latencyMs.handshake.count, 60);
+    assert.equal(res.evidence.socketStates.peak.ESTABLISHED, 120);
+    assert.ok((res.evidence.socketStates.cpuMs ?? -1) >= 0, 'the sampling cost is reported');
+    assert.deepEqual(res.diagnosis, { headline: 'All 60 handshakes succeeded.', causes: [], notes: [] });
+  });
 });
 
 describe('run() classifies failures', () => {

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { countSocketStates, parseProcNetTcp, readPortStates, scanPortStates } from '../../src/system/socket-states.js';
+import { spawnSync } from 'node:child_process';
+import { countSocketStates, listenerFamilies, parseProcNetTcp, parseSsRows, readListeningHead, readListenQueue, readPortStates, readPortStatesCheapest, readPortStatesDiag, scanPortStates, tcpSocketsInNetns } from '../../src/system/socket-states.js';
 
 const V4 = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 5990 1 0000000000000000 100 0 0 10 0
@@ -48,6 +49,80 @@ test('readPortStates agrees with the full parse on this machine\'s live tables',
     const listener = sockets.find((s) => s.state === 'LISTEN' && s.localPort === port)!;
     assert.equal(fast.listenRxQueue, listener.rxQueue);
     assert.ok((readPortStates(port).states.ESTABLISHED ?? 0) >= 40);
+  } finally {
+    for (const c of clients) c.destroy();
+    server.close();
+  }
+});
+
+test('parseSsRows counts `ss -tanH` rows under the kernel\'s state names and reads the listener\'s queue', () => {
+  const rows = [
+    'LISTEN     3      511        127.0.0.1:8080        0.0.0.0:*',
+    'LISTEN     9      511        127.0.0.1:18080       0.0.0.0:*',
+    'ESTAB      0      0          127.0.0.1:8080      127.0.0.2:40001',
+    'ESTAB      0      0          127.0.0.2:40001     127.0.0.1:8080',
+    'TIME-WAIT  0      0          127.0.0.2:40002     127.0.0.1:8080',
+    'SYN-SENT   0      1          127.0.0.2:40003     127.0.0.1:8080',
+    'SYN-RECV   0      0          [::ffff:127.0.0.1]:8080 [::ffff:127.0.0.2]:40004',
+    'FIN-WAIT-2 0      0          127.0.0.2:40005     127.0.0.1:8080',
+    '',
+  ].join('\n');
+  assert.deepEqual(parseSsRows(rows, 8080), {
+    states: { LISTEN: 2, ESTABLISHED: 2, TIME_WAIT: 1, SYN_SENT: 1, SYN_RECV: 1, FIN_WAIT2: 1 },
+    listenRxQueue: 3,
+  });
+});
+
+test('the listening rows come first: readListeningHead stops at the first other row, and the queue read from it matches a full read', async () => {
+  const server = createServer();
+  // a listener that never accepts: its accept queue fills with the connections below
+  server.on('connection', () => undefined);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', 50, r));
+  const port = (server.address() as { port: number }).port;
+  server.pause?.();
+  const clients: Socket[] = [];
+  for (let i = 0; i < 5; i++) clients.push(connect(port, '127.0.0.1'));
+  await Promise.all(clients.map((c) => new Promise((r) => c.once('connect', r))));
+  try {
+    const head = readListeningHead('/proc/net/tcp');
+    const rows = head.split('\n').slice(1).filter((l) => l.trim() !== '');
+    assert.ok(rows.length > 0, 'at least this test\'s listener');
+    for (const r of rows) assert.match(r, /^\s*\d+: \S+ \S+ 0A /, `only listening rows: ${r}`);
+    const full = readFileSync('/proc/net/tcp', 'utf8');
+    const listening = full.split('\n').filter((l) => /^\s*\d+: \S+ \S+ 0A /.test(l)).length;
+    assert.equal(rows.length, listening, 'every listening row of the full table');
+    assert.deepEqual(listenerFamilies(port), ['tcp']);
+    assert.equal(readListenQueue(port, ['tcp']), readPortStates(port).listenRxQueue);
+  } finally {
+    for (const c of clients) c.destroy();
+    server.close();
+  }
+});
+
+const hasSs = spawnSync('ss', ['-V']).status === 0;
+test('sock_diag (ss) and /proc count the same sockets of a port', { skip: hasSs ? false : 'ss (iproute2) not installed' }, async () => {
+  const server = createServer((s) => s.on('error', () => undefined));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', 50, r));
+  const port = (server.address() as { port: number }).port;
+  const clients: Socket[] = [];
+  for (let i = 0; i < 15; i++) clients.push(connect(port, '127.0.0.1'));
+  await Promise.all(clients.map((c) => new Promise((r) => c.once('connect', r))));
+  try {
+    // another program's socket may use this port number as its own ephemeral port and come or go
+    // between two reads (a shared host): read both again until they agree, a few times at most
+    let diag = readPortStatesDiag(port);
+    let proc = readPortStates(port);
+    for (let i = 0; i < 5 && JSON.stringify(diag?.counts.states) !== JSON.stringify(proc.states); i++) {
+      diag = readPortStatesDiag(port);
+      proc = readPortStates(port);
+    }
+    assert.ok(diag, 'ss ran');
+    assert.deepEqual(diag.counts.states, proc.states);
+    assert.equal(diag.counts.states.LISTEN, 1);
+    assert.ok((diag.counts.states.ESTABLISHED ?? 0) >= 30, 'both ends of 15 loopback connections');
+    assert.ok(diag.cpuMs >= 0);
+    assert.ok((readPortStatesCheapest(port).counts.states.ESTABLISHED ?? 0) >= 30);
+    assert.ok(tcpSocketsInNetns()! >= 31, 'the namespace holds at least these sockets');
   } finally {
     for (const c of clients) c.destroy();
     server.close();
