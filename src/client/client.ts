@@ -60,6 +60,8 @@ export interface PublishResult {
   offset: number;
   /** The server had already published this idempotencyKey (a retry): this is the original position. */
   duplicate?: boolean;
+  /** How many times the client sent it again (after reconnects or an outcome-unknown answer) before this answer; absent when 0. */
+  retries?: number;
 }
 
 export interface PublishOptions {
@@ -561,7 +563,10 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       case 'published': {
         const p = f.id === undefined ? undefined : this.outbox.get(f.id);
         if (p === undefined) return;
-        this.settlePublish(p, f.duplicate === true ? { epoch: f.epoch, offset: f.offset, duplicate: true } : { epoch: f.epoch, offset: f.offset });
+        const result: PublishResult = { epoch: f.epoch, offset: f.offset };
+        if (f.duplicate === true) result.duplicate = true;
+        if (p.retries > 0) result.retries = p.retries;
+        this.settlePublish(p, result);
         return;
       }
       case 'refreshed':

@@ -26,7 +26,7 @@ test('an answer lost with the connection: publish() re-sends the same key after 
     await until(() => g.stats().messages.publications === 1, 5000, 'the gateway published it');
     proxy.cut();
     const r = await answer;
-    assert.deepEqual(r, { epoch: r.epoch, offset: 1, duplicate: true });
+    assert.deepEqual(r, { epoch: r.epoch, offset: 1, duplicate: true, retries: 1 });
     assert.equal(pub.stats().connects, 2);
     assert.deepEqual((await pub.publish('once', 'next')).offset, 2);
     await until(() => got.length === 2, 5000, 'two messages');
@@ -114,7 +114,7 @@ test('a re-sent publish refused FG_ERR_PUBLISH_FAILED (broker down on the new pa
   try {
     await c.ready(5000);
     const r = await c.publish('p', 'x');
-    assert.deepEqual(r, { epoch: 'fake-epoch', offset: 1, duplicate: true });
+    assert.deepEqual(r, { epoch: 'fake-epoch', offset: 1, duplicate: true, retries: 2 });
     const sent = fake.frames.filter((f) => f.type === 'publish');
     assert.equal(sent.length, 3);
     assert.equal(new Set(sent.map((f) => `${f.idempotencyKey}|${f.publisher}|${f.seq}`)).size, 1, 'the same key, publisher and seq every time');

@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Client, type PublishResult } from '../../src/client/index.js';
 import type { FloodgateError } from '../../src/errors.js';
 import { CpuHog } from './cpu-hog.js';
@@ -42,6 +43,14 @@ export interface ChaosFigures {
   duplicateAnswers: number;
   refused: Record<string, number>;
   unknown: number;
+  /** Outcome-unknown answers by what the SDK said (requestTimeout ran out, a re-send refused as stale, …). */
+  unknownBy: Record<string, number>;
+  /** Acknowledged after the SDK re-sent them (reconnect or an outcome-unknown answer): unknowns the safe retry resolved. */
+  resolvedByRetry: number;
+  /** Publish → answer, ms, over the acknowledged ones: median, 99th percentile, max. */
+  ackMs: { p50: number; p99: number; max: number };
+  /** The harness's own event-loop delay (its clients, proxy and publisher share one process), max ms. */
+  harnessLagMaxMs: number;
   deliveries: number;
   lost: number;
   /** Acknowledged, not delivered by the end of the drain, and nothing later arrived either. */
@@ -163,6 +172,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
     let redisLostAt = Infinity;
     const refused: Record<string, number> = {};
     let unknown = 0;
+    const unknownBy: Record<string, number> = {};
+    let resolvedByRetry = 0;
+    const ackMs: number[] = [];
+    const lag = monitorEventLoopDelay({ resolution: 20 });
+    lag.enable();
     let duplicateAnswers = 0;
     const outcomes: Promise<void>[] = [];
     const total = Math.round(o.ratePerSecond * o.seconds);
@@ -187,13 +201,20 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       const k = n % channels.length;
       const ch = channels[k];
       const seq = ++nextSeq[k];
+      const sentAt = Date.now();
       outcomes.push(publisher.publish(ch, { seq }).then(
         (r) => {
           acked.get(ch)!.set(seq, r);
+          ackMs.push(Date.now() - sentAt);
           if (r.duplicate) duplicateAnswers++;
+          if (r.retries) resolvedByRetry++;
         },
         (e: FloodgateError) => {
-          if (e.code === 'FG_ERR_PUBLISH_UNKNOWN') unknown++;
+          if (e.code === 'FG_ERR_PUBLISH_UNKNOWN') {
+            unknown++;
+            const why = unknownKind(e);
+            unknownBy[why] = (unknownBy[why] ?? 0) + 1;
+          }
           else {
             refused[e.code] = (refused[e.code] ?? 0) + 1;
             refusedSeqs.get(ch)!.set(seq, Date.now());
@@ -203,6 +224,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
     }
     await redisRestart;
     await Promise.all(outcomes);
+    lag.disable();
+    ackMs.sort((a, b) => a - b);
+    const pct = (q: number): number => (ackMs.length === 0 ? 0 : ackMs[Math.min(ackMs.length - 1, Math.floor(q * ackMs.length))]);
     cutter.stopCutting();
     hog.stop();
 
@@ -277,6 +301,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       duplicateAnswers,
       refused,
       unknown,
+      unknownBy,
+      resolvedByRetry,
+      ackMs: { p50: pct(0.5), p99: pct(0.99), max: ackMs[ackMs.length - 1] ?? 0 },
+      harnessLagMaxMs: Math.round(lag.max / 1e6),
       deliveries,
       lost,
       undelivered,
@@ -308,9 +336,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
   }
 }
 
+/** What an outcome-unknown rejection says happened, as a short label for the figures. */
+function unknownKind(e: FloodgateError): string {
+  if (e.details?.cause === 'FG_ERR_PUBLISH_OUT_OF_ORDER') return 're-send refused as stale';
+  if (/requestTimeout/.test(e.message)) return 'no answer within requestTimeout';
+  if (/idempotencyWindow 0/.test(e.message)) return 'dropped, server does not deduplicate';
+  return e.message.slice(0, 80);
+}
+
 export function formatFigures(f: ChaosFigures): string {
   return [
-    `published ${f.published}, acknowledged ${f.acknowledged} (${f.duplicateAnswers} answered as duplicates of a re-send), refused ${JSON.stringify(f.refused)}, outcome unknown ${f.unknown}`,
+    `published ${f.published}, acknowledged ${f.acknowledged} (${f.resolvedByRetry} after a re-send, ${f.duplicateAnswers} of them answered as duplicates), refused ${JSON.stringify(f.refused)}, outcome unknown ${f.unknown} ${JSON.stringify(f.unknownBy)}`,
+    `publish → answer ms p50 ${f.ackMs.p50}, p99 ${f.ackMs.p99}, max ${f.ackMs.max}; harness event-loop delay max ${f.harnessLagMaxMs} ms`,
     `deliveries ${f.deliveries}: lost ${f.lost}, not delivered by the end of the drain ${f.undelivered}, duplicated ${f.duplicated}, out of publisher order ${f.outOfOrder}, refused-but-delivered ${f.refusedButDelivered} (+ ${f.refusedThenAppliedAfterDataLoss} across Redis losing its data), gap events ${f.gaps}`,
     `recovered:false by reason ${JSON.stringify(f.recoveredFalse)}; reconnects ${f.reconnects}, proxy cuts ${f.cuts}; HAProxy down events ${JSON.stringify(f.downEvents)} (killed: ${f.killed ?? 'none'}); ${f.seconds} s`,
   ].join('\n# ');
