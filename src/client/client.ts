@@ -109,13 +109,12 @@ interface OutboxEntry {
   text: string;
   /** Sent at least once: from then on a missing answer means "outcome unknown", not "not published". */
   sent: boolean;
-  /** Generation of the connection it was last sent on. */
+  /** Generation of the connection it was last sent on; 0 = to be sent (again) on the current one. */
   onConn: number;
   retries: number;
   resolve(r: PublishResult): void;
   reject(e: FloodgateError): void;
   timer: ReturnType<typeof setTimeout>;
-  retryTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface ReadyWaiter {
@@ -180,6 +179,13 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   /** Publishes sent on the current connection and not yet answered (bounded by PUBLISH_WINDOW). */
   private inflightPubs = 0;
   private pumping = false;
+  /**
+   * Running while publishes answered "outcome unknown" wait to be sent again. Nothing newer is
+   * sent meanwhile, so the re-sent copies reach the broker before any later publish of this
+   * client: a later one applied first would make them stale (refused, and unknown for good),
+   * while first in line they are either found (their original position) or applied in order.
+   */
+  private resendTimer: ReturnType<typeof setTimeout> | undefined;
   private readyWaiters: ReadyWaiter[] = [];
   private nextId = 1;
   /** Failed attempts since the last welcome: the backoff exponent. */
@@ -316,7 +322,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     }
     return new Promise<PublishResult>((resolve, reject) => {
       const entry: OutboxEntry = {
-        id, channel, text, sent: false, onConn: 0, retries: 0, resolve, reject, retryTimer: undefined,
+        id, channel, text, sent: false, onConn: 0, retries: 0, resolve, reject,
         timer: setTimeout(() => this.expirePublish(entry), this.options.requestTimeout),
       };
       this.outbox.set(id, entry);
@@ -354,7 +360,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
    */
   private pumpOutbox(): void {
     const conn = this.conn;
-    if (this.pumping || conn === undefined || !conn.welcomed) return;
+    if (this.pumping || this.resendTimer !== undefined || conn === undefined || !conn.welcomed) return;
     this.pumping = true;
     try {
       for (const entry of this.outbox.values()) {
@@ -373,10 +379,25 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     this.outbox.delete(entry.id);
     if (this.conn !== undefined && entry.onConn === this.conn.gen) this.inflightPubs--;
     clearTimeout(entry.timer);
-    if (entry.retryTimer !== undefined) clearTimeout(entry.retryTimer);
     if (outcome instanceof FloodgateError) entry.reject(outcome);
     else entry.resolve(outcome);
     if (this._state === 'connected') this.pumpOutbox();
+  }
+
+  /**
+   * An "outcome unknown" answer: the publish is sent again, unchanged, after a short pause (100 ms
+   * doubling up to 2 s with its retries), and until then nothing newer goes out (resendTimer).
+   */
+  private holdForResend(entry: OutboxEntry): void {
+    if (this.conn !== undefined && entry.onConn === this.conn.gen) {
+      this.inflightPubs--;
+      entry.onConn = 0;
+    }
+    if (this.resendTimer !== undefined) return;
+    this.resendTimer = setTimeout(() => {
+      this.resendTimer = undefined;
+      if (this._state === 'connected') this.pumpOutbox();
+    }, Math.min(2000, 100 * 2 ** Math.min(entry.retries, 5)));
   }
 
   private expirePublish(entry: OutboxEntry): void {
@@ -385,7 +406,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       entry,
       entry.sent
         ? new FloodgateError('FG_ERR_PUBLISH_UNKNOWN', `publish to ${entry.channel}: no answer within requestTimeout (${t} ms); it may or may not have been published`, { channel: entry.channel, retries: entry.retries })
-        : new FloodgateError('FG_ERR_PUBLISH_FAILED', `publish to ${entry.channel}: not connected within requestTimeout (${t} ms); not sent, not published`, { channel: entry.channel }),
+        : new FloodgateError('FG_ERR_PUBLISH_FAILED', `publish to ${entry.channel}: not sent within requestTimeout (${t} ms: not connected, or waiting behind earlier publishes); not published`, { channel: entry.channel }),
     );
   }
 
@@ -396,6 +417,9 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
    */
   private flushOutbox(conn: Connection): void {
     this.inflightPubs = 0;
+    // the reconnect took its own backoff: what waited to be re-sent goes now, in order
+    if (this.resendTimer !== undefined) clearTimeout(this.resendTimer);
+    this.resendTimer = undefined;
     if (this.idempotencyWindow <= 0) {
       for (const entry of [...this.outbox.values()]) {
         if (!entry.sent || entry.onConn === conn.gen) continue;
@@ -633,16 +657,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
         // with the same key until requestTimeout (a stored copy answers its original offset).
         const unknown = code === 'FG_ERR_PUBLISH_UNKNOWN' || (code === 'FG_ERR_PUBLISH_FAILED' && p.retries > 0);
         if (unknown && this.idempotencyWindow > 0) {
-          if (p.retryTimer === undefined) {
-            p.retryTimer = setTimeout(() => {
-              p.retryTimer = undefined;
-              // on the same connection only: after a reconnect pumpOutbox re-sends it in order
-              if (this._state === 'connected' && p.onConn === this.conn?.gen) {
-                p.retries++;
-                this.sendPublish(p);
-              }
-            }, Math.min(2000, 100 * 2 ** Math.min(p.retries, 5)));
-          }
+          this.holdForResend(p);
           return;
         }
         if (code === 'FG_ERR_PUBLISH_OUT_OF_ORDER' && p.retries > 0) {
@@ -839,6 +854,8 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
 
   private clearTimers(): void {
     this.clearConnectionTimers(this.conn);
+    if (this.resendTimer !== undefined) clearTimeout(this.resendTimer);
+    this.resendTimer = undefined;
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
   }

@@ -23,7 +23,7 @@ const server = createServer((req, res) => {
   const lag = Date.now() - base - Atomics.load(state, 1);
   const status = flags & ${FLAG_SHUTTING_DOWN} ? 'shutting_down' : flags & ${FLAG_BROKER_DOWN} ? 'broker_down' : lag > stallMs ? 'stalled' : 'ok';
   const body = JSON.stringify({ status, node, loopLagMs: lag });
-  res.writeHead(status === 'ok' ? 200 : 503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.writeHead(status === 'ok' ? 200 : 503, status === 'ok' ? 'OK' : 'Unavailable: ' + status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
   res.end(req.method === 'HEAD' ? undefined : body);
 });
 server.keepAliveTimeout = 1000;

@@ -126,3 +126,39 @@ test('a re-sent publish refused FG_ERR_PUBLISH_FAILED (broker down on the new pa
     await fake.stop();
   }
 });
+
+test('an outcome-unknown answer holds newer publishes back until it is re-sent, so the re-send is applied in order instead of refused as stale', async () => {
+  const fake = await FakeServer.start();
+  fake.welcomeExtra = { idempotencyWindow: 300_000 };
+  // the fake plays a broker that dedupes keys and refuses a publisher's stale seq, like the real
+  // ones (publish-guard.ts, the Redis script); its first answer is "timed out"
+  const keys = new Map<string, number>();
+  let lastSeq = 0;
+  fake.publishAnswer = (f, n) => {
+    if (n === 1) return { type: 'error', id: f.id, code: 'FG_ERR_PUBLISH_UNKNOWN', message: 'redis broker: timed out', channel: f.channel };
+    const known = keys.get(f.idempotencyKey);
+    if (known !== undefined) return { type: 'published', id: f.id, channel: f.channel, epoch: 'e', offset: known, duplicate: true };
+    if (f.seq <= lastSeq) return { type: 'error', id: f.id, code: 'FG_ERR_PUBLISH_OUT_OF_ORDER', message: `seq ${f.seq} after ${lastSeq}`, channel: f.channel };
+    lastSeq = f.seq;
+    keys.set(f.idempotencyKey, keys.size + 1);
+    return { type: 'published', id: f.id, channel: f.channel, epoch: 'e', offset: keys.size };
+  };
+  const c = new Client(fake.url, fast);
+  try {
+    await c.ready(5000);
+    const first = c.publish('p', 1);
+    // a subscribe answered after the "unknown" answer: once it is subscribed, the client has
+    // read that answer too (frames are handled in order), and publishes 2 and 3 come after it
+    const s = c.subscribe('marker');
+    await until(() => s.state === 'subscribed', 5000, 'subscribed');
+    const later = [c.publish('p', 2), c.publish('p', 3)];
+    const results = await Promise.all([first, ...later]);
+    assert.deepEqual(results.map((r) => r.offset), [1, 2, 3], 'applied in publish() order');
+    assert.equal(results[0].retries, 1);
+    const seqs = fake.frames.filter((f) => f.type === 'publish').map((f) => f.seq);
+    assert.deepEqual(seqs, [1, 1, 2, 3], 'the re-send went out before anything newer');
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});

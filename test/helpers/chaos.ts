@@ -32,6 +32,8 @@ export interface ChaosOptions {
   /** Seconds into the run: SIGKILL Redis and start it again, empty, after redisDownMs. */
   redisRestartAt?: number;
   redisDownMs?: number;
+  /** The publisher's requestTimeout (ms). @default 20000 */
+  publishTimeoutMs?: number;
   /** Burn every core (bounded by `timeout`) for the whole run. */
   hogCores?: number;
   log?: (line: string) => void;
@@ -160,7 +162,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
     while (tracks.some((t, i) => clients[Math.floor(i / Math.min(o.channelsPerClient ?? channels.length, channels.length))].getSubscription(t.ch)?.state !== 'subscribed') && Date.now() < subsReady) await sleep(50);
     log(`# chaos: ${o.clients} clients × ${o.channelsPerClient ?? o.channels} of ${o.channels} channels subscribed through the cutting proxy → HAProxy → 3 gateways`);
 
-    publisher = new Client(url, { ...clientOpts, requestTimeout: 20_000 });
+    publisher = new Client(url, { ...clientOpts, requestTimeout: o.publishTimeoutMs ?? 20_000 });
     await publisher.ready(30_000);
     if (o.hogCores) hog.start(o.hogCores, o.seconds + 120);
     cutter.cutEvery(100, o.cutPerSecond / 10);
@@ -181,6 +183,18 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
     const outcomes: Promise<void>[] = [];
     const total = Math.round(o.ratePerSecond * o.seconds);
     const t0 = Date.now();
+    // once a second: the publisher's unanswered publishes and the harness's own loop delay, to
+    // tell a slow path from a slow harness when answers come late
+    const timeline: string[] = [];
+    const tick = monitorEventLoopDelay({ resolution: 20 });
+    tick.enable();
+    let ackedBefore = 0;
+    const sampler = setInterval(() => {
+      const done = ackMs.length;
+      timeline.push(`${Math.round((Date.now() - t0) / 1000)}s:${publisher!.stats().pendingRequests}p/${done - ackedBefore}a/${Math.round(tick.max / 1e6)}ms`);
+      ackedBefore = done;
+      tick.reset();
+    }, 1000);
     let redisRestart: Promise<void> | undefined;
     for (let n = 0; n < total; n++) {
       const due = t0 + (n * 1000) / o.ratePerSecond;
@@ -224,6 +238,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
     }
     await redisRestart;
     await Promise.all(outcomes);
+    clearInterval(sampler);
+    tick.disable();
+    log(`# chaos: timeline (unanswered publishes p / answers that second a / harness loop delay max): ${timeline.join(' ')}`);
     lag.disable();
     ackMs.sort((a, b) => a - b);
     const pct = (q: number): number => (ackMs.length === 0 ? 0 : ackMs[Math.min(ackMs.length - 1, Math.floor(q * ackMs.length))]);
@@ -320,6 +337,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       killed,
       seconds: Math.round((Date.now() - started) / 1000),
     };
+    for (const line of lb.downLines()) log(`# chaos: haproxy: ${line.slice(0, 400)}`);
     for (const g of gateways) {
       const lines = g.stderr.trim().split('\n').filter(Boolean);
       log(`# chaos: gateway ${g.port} logged ${lines.length} warn/error lines; last: ${lines.slice(-3).map((l) => l.slice(0, 300)).join(' | ')}`);

@@ -61,6 +61,11 @@ export class Haproxy {
     return out;
   }
 
+  /** The "is DOWN" lines themselves (HAProxy says why: check timeout, status code, connect error). */
+  downLines(): string[] {
+    return [...this.output.matchAll(/^.*Server gateways\/\S+ is DOWN.*$/gm)].map((m) => m[0]);
+  }
+
   get output(): string {
     return this.child ? this.child.stdout + this.child.stderr : '';
   }
