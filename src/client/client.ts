@@ -112,6 +112,9 @@ interface OutboxEntry {
   /** Generation of the connection it was last sent on; 0 = to be sent (again) on the current one. */
   onConn: number;
   retries: number;
+  /** performance.now() of publish() + requestTimeout, and of the last send. */
+  deadline: number;
+  sentAt: number;
   resolve(r: PublishResult): void;
   reject(e: FloodgateError): void;
   timer: ReturnType<typeof setTimeout>;
@@ -186,6 +189,8 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
    * while first in line they are either found (their original position) or applied in order.
    */
   private resendTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Smoothed time from sending a publish to its answer (ms, like TCP's SRTT); 0 = none seen yet. */
+  private answerMs = 0;
   private readyWaiters: ReadyWaiter[] = [];
   private nextId = 1;
   /** Failed attempts since the last welcome: the backoff exponent. */
@@ -322,7 +327,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     }
     return new Promise<PublishResult>((resolve, reject) => {
       const entry: OutboxEntry = {
-        id, channel, text, sent: false, onConn: 0, retries: 0, resolve, reject,
+        id, channel, text, sent: false, onConn: 0, retries: 0, deadline: performance.now() + this.options.requestTimeout, sentAt: 0, resolve, reject,
         timer: setTimeout(() => this.expirePublish(entry), this.options.requestTimeout),
       };
       this.outbox.set(id, entry);
@@ -348,6 +353,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     }
     if (entry.onConn !== conn.gen) this.inflightPubs++;
     entry.sent = true;
+    entry.sentAt = performance.now();
     entry.onConn = conn.gen;
     this.sendText(entry.text);
   }
@@ -363,10 +369,18 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (this.pumping || this.resendTimer !== undefined || conn === undefined || !conn.welcomed) return;
     this.pumping = true;
     try {
-      for (const entry of this.outbox.values()) {
+      for (const entry of [...this.outbox.values()]) {
         if (this.inflightPubs >= PUBLISH_WINDOW) break;
         if (entry.onConn === conn.gen) continue;
         if (entry.sent) entry.retries++;
+        else if (this.inflightPubs > 0 && entry.deadline - performance.now() < this.answerMs) {
+          // it waited so long behind earlier publishes that its answer could not come before its
+          // deadline: sent now it would only end "outcome unknown" (and load a server that is
+          // already behind). Not sending it makes the answer definite. (With nothing in flight it
+          // is sent anyway, so the answer time keeps being measured.)
+          this.settlePublish(entry, new FloodgateError('FG_ERR_PUBLISH_FAILED', `publish to ${entry.channel}: not sent, its requestTimeout (${this.options.requestTimeout} ms) would run out before an answer (answers take about ${Math.round(this.answerMs)} ms and it waited behind ${this.outbox.size} unanswered publishes); not published`, { channel: entry.channel, answerMs: Math.round(this.answerMs) }));
+          continue;
+        }
         this.sendPublish(entry);
       }
     } finally {
@@ -377,6 +391,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   private settlePublish(entry: OutboxEntry, outcome: FloodgateError | PublishResult): void {
     if (this.outbox.get(entry.id) !== entry) return;
     this.outbox.delete(entry.id);
+
     if (this.conn !== undefined && entry.onConn === this.conn.gen) this.inflightPubs--;
     clearTimeout(entry.timer);
     if (outcome instanceof FloodgateError) entry.reject(outcome);
@@ -398,6 +413,13 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       this.resendTimer = undefined;
       if (this._state === 'connected') this.pumpOutbox();
     }, Math.min(2000, 100 * 2 ** Math.min(entry.retries, 5)));
+  }
+
+  /** The server answered this publish on the current connection: how long answers take now. */
+  private noteAnswer(entry: OutboxEntry): void {
+    if (this.conn === undefined || entry.onConn !== this.conn.gen) return;
+    const took = performance.now() - entry.sentAt;
+    this.answerMs = this.answerMs === 0 ? took : this.answerMs + (took - this.answerMs) / 8;
   }
 
   private expirePublish(entry: OutboxEntry): void {
@@ -587,6 +609,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       case 'published': {
         const p = f.id === undefined ? undefined : this.outbox.get(f.id);
         if (p === undefined) return;
+        this.noteAnswer(p);
         const result: PublishResult = { epoch: f.epoch, offset: f.offset };
         if (f.duplicate === true) result.duplicate = true;
         if (p.retries > 0) result.retries = p.retries;
@@ -651,6 +674,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (f.id !== undefined) {
       const p = this.outbox.get(f.id);
       if (p !== undefined) {
+        this.noteAnswer(p);
         // Unknown: the broker timed out. And a re-sent publish refused as "not published" by a
         // broker that could not be asked (FG_ERR_PUBLISH_FAILED) says nothing about an earlier
         // copy that may have been stored before the connection dropped: still unknown. Ask again

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, type ClientOptions, type PublishResult } from '../../src/client/index.js';
+import { PUBLISH_WINDOW } from '../../src/client/client.js';
 import { FloodgateError } from '../../src/errors.js';
 import { createGateway } from '../../src/server/gateway.js';
 import { freePort } from '../helpers/redis-server.js';
@@ -157,6 +158,40 @@ test('an outcome-unknown answer holds newer publishes back until it is re-sent, 
     assert.equal(results[0].retries, 1);
     const seqs = fake.frames.filter((f) => f.type === 'publish').map((f) => f.seq);
     assert.deepEqual(seqs, [1, 1, 2, 3], 'the re-send went out before anything newer');
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
+
+test('a publish that waited behind the window until its answer could no longer come in time is not sent: FG_ERR_PUBLISH_FAILED, never "unknown"', async () => {
+  const fake = await FakeServer.start();
+  fake.welcomeExtra = { idempotencyWindow: 300_000 };
+  const held: any[] = [];
+  let offset = 0;
+  const answer = (f: any): void => fake.broadcast({ type: 'published', id: f.id, channel: f.channel, epoch: 'e', offset: ++offset });
+  // the first publish is answered after 1.5 s: answers take that long on this connection
+  fake.publishAnswer = (f, n) => {
+    if (n === 1) setTimeout(() => answer(f), 1500);
+    else held.push(f);
+    return null;
+  };
+  const c = new Client(fake.url, { ...fast, requestTimeout: 4000 });
+  try {
+    await c.ready(5000);
+    await c.publish('w', 0);
+    // a full window (256) in flight, one more waiting in the outbox
+    const window = Array.from({ length: PUBLISH_WINDOW }, (_, i) => c.publish('w', i + 1));
+    const waiting = c.publish('w', 'late');
+    const waitingSeq = PUBLISH_WINDOW + 2;
+    await until(() => held.length === PUBLISH_WINDOW, 5000, 'the window sent');
+    // answers stall; when one finally comes, the waiting publish has less time left than an answer takes
+    await new Promise((r) => setTimeout(r, 3000));
+    answer(held.shift());
+    await assert.rejects(waiting, (e: FloodgateError) => e.code === 'FG_ERR_PUBLISH_FAILED' && /not sent/.test(e.message));
+    assert.ok(!fake.frames.some((f) => f.type === 'publish' && f.seq === waitingSeq), 'it never went out');
+    for (const f of held.splice(0)) answer(f);
+    await Promise.allSettled(window);
   } finally {
     await c.close();
     await fake.stop();
