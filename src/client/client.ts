@@ -675,19 +675,22 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       const p = this.outbox.get(f.id);
       if (p !== undefined) {
         this.noteAnswer(p);
-        // Unknown: the broker timed out. And a re-sent publish refused as "not published" by a
-        // broker that could not be asked (FG_ERR_PUBLISH_FAILED) says nothing about an earlier
-        // copy that may have been stored before the connection dropped: still unknown. Ask again
-        // with the same key until requestTimeout (a stored copy answers its original offset).
-        const unknown = code === 'FG_ERR_PUBLISH_UNKNOWN' || (code === 'FG_ERR_PUBLISH_FAILED' && p.retries > 0);
+        // Unknown: the broker timed out. And a refusal of a *re-sent* copy speaks only of that
+        // copy: an earlier one may have been stored before the connection dropped. When the
+        // refusal is passing (the broker could not be asked, or the copy was dropped by a rate
+        // limit) ask again with the same key until requestTimeout (a stored copy answers its
+        // original offset); any other refusal of a re-send leaves the outcome unknown.
+        const passing = code === 'FG_ERR_PUBLISH_FAILED' || code === 'FG_ERR_RATE_LIMITED' || code === 'FG_ERR_IP_RATE_LIMITED';
+        const unknown = code === 'FG_ERR_PUBLISH_UNKNOWN' || (passing && p.retries > 0);
         if (unknown && this.idempotencyWindow > 0) {
           this.holdForResend(p);
           return;
         }
-        if (code === 'FG_ERR_PUBLISH_OUT_OF_ORDER' && p.retries > 0) {
-          // a newer publish was applied first; this one's earlier copy may have been stored and
-          // its key forgotten (Redis restarted without persistence): not "surely not published"
-          this.settlePublish(p, new FloodgateError('FG_ERR_PUBLISH_UNKNOWN', `publish to ${p.channel}: a re-sent copy was refused as out of order (${f.message}); an earlier copy may have been published`, { ...details, cause: 'FG_ERR_PUBLISH_OUT_OF_ORDER' }));
+        if (p.retries > 0 && code !== 'FG_ERR_PUBLISH_UNKNOWN') {
+          // e.g. refused as out of order: a newer publish was applied first, and this one's
+          // earlier copy may have been stored and its key forgotten (Redis restarted without
+          // persistence): not "surely not published"
+          this.settlePublish(p, new FloodgateError('FG_ERR_PUBLISH_UNKNOWN', `publish to ${p.channel}: a re-sent copy was refused (${code}: ${f.message}); an earlier copy may have been published`, { ...details, cause: code }));
           return;
         }
         this.settlePublish(p, err);

@@ -197,3 +197,40 @@ test('a publish that waited behind the window until its answer could no longer c
     await fake.stop();
   }
 });
+
+test('rate-limited publishes: the gateway\'s error carries each frame\'s id, so exactly the dropped publishes reject FG_ERR_RATE_LIMITED (not published)', async () => {
+  // a refill of one token per 1000 s: only the burst passes, whatever the machine's speed
+  const g = await createGateway({ ...quiet, rateBurst: 5, rateRefill: 0.001 });
+  const c = new Client(`ws://127.0.0.1:${g.port}/`, { ...fast, pingInterval: 0 });
+  try {
+    await c.ready(5000);
+    const outcomes = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => c.publish('rl', i)));
+    const codes = outcomes.map((o) => (o.status === 'fulfilled' ? `offset ${o.value.offset}` : (o.reason as FloodgateError).code));
+    assert.deepEqual(codes, ['offset 1', 'offset 2', 'offset 3', 'offset 4', 'offset 5', 'FG_ERR_RATE_LIMITED', 'FG_ERR_RATE_LIMITED', 'FG_ERR_RATE_LIMITED']);
+    assert.equal(g.stats().messages.publications, 5, 'the refused ones were not published');
+  } finally {
+    await c.close();
+    await g.close(1000);
+  }
+});
+
+test('a re-sent publish dropped by a rate limit says nothing of its earlier copy: asked again with the same key, it gets the original position', async () => {
+  const fake = await FakeServer.start();
+  fake.welcomeExtra = { idempotencyWindow: 300_000 };
+  fake.publishAnswer = (f, n) => {
+    if (n === 1) {
+      setImmediate(() => fake.dropAll()); // stored, answer lost with the connection
+      return null;
+    }
+    if (n === 2) return { type: 'error', id: f.id, code: 'FG_ERR_RATE_LIMITED', message: 'more than 1/s; frame dropped' };
+    return { type: 'published', id: f.id, channel: f.channel, epoch: 'fake-epoch', offset: 1, duplicate: true };
+  };
+  const c = new Client(fake.url, fast);
+  try {
+    await c.ready(5000);
+    assert.deepEqual(await c.publish('p', 'x'), { epoch: 'fake-epoch', offset: 1, duplicate: true, retries: 2 });
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
