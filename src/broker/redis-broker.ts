@@ -112,6 +112,12 @@ export class RedisBroker implements Broker {
   /** performance.now() of the first ping in a row that has not been answered; 0 = none. */
   private unansweredSince = 0;
   private pingInFlight = false;
+  /**
+   * performance.now() of the last bytes read from Redis on the command connection. A reply that
+   * sat in the socket while this process was starved of CPU is read after the timers ran, so the
+   * ping's commandTimeout has already rejected it; the bytes still prove Redis answered.
+   */
+  private lastReplyAt = 0;
   private readonly downAfterMs: number;
   private pingTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -144,6 +150,12 @@ export class RedisBroker implements Broker {
     this.cmd = new Redis(options.url, { ...common, connectionName: 'floodgate-cmd', autoResendUnfulfilledCommands: false });
     // subscriptions are restored by onSubscriberReady(), which also fills the hole they left
     this.sub = new Redis(options.url, { ...common, connectionName: 'floodgate-sub', autoResubscribe: false, commandTimeout: undefined });
+    this.cmd.on('connect', () => {
+      this.lastReplyAt = performance.now();
+      this.cmd.stream.on('data', () => {
+        this.lastReplyAt = performance.now();
+      });
+    });
     this.cmd.defineCommand('fgPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('fgRead', { numberOfKeys: 2, lua: READ_SCRIPT });
     this.cmd.defineCommand('fgReadFrom', { numberOfKeys: 2, lua: READ_FROM_SCRIPT });
@@ -185,7 +197,7 @@ export class RedisBroker implements Broker {
    * late answer (a busy Redis, or this process starved of CPU) is not an outage.
    */
   private get hung(): boolean {
-    return this.unansweredSince > 0 && performance.now() - this.unansweredSince > this.downAfterMs;
+    return this.unansweredSince > 0 && performance.now() - Math.max(this.unansweredSince, this.lastReplyAt) > this.downAfterMs;
   }
 
   private probe(): void {

@@ -100,6 +100,30 @@ test('slow Redis (DEBUG SLEEP 2) is not an outage: still healthy, the publish wa
   }
 });
 
+test('this process starved past commandTimeout and downAfterMs while Redis answered (a CPU hog) is not an outage', async () => {
+  const a = await node({ downAfterMs: 400, commandTimeoutMs: 200 });
+  await a.broker.publish('starved', 0);
+  // right after each of the next three pings is written, the loop blocks for 700 ms: Redis's
+  // answer waits in the socket while the ping's timeout comes due, as under a CPU hog
+  const cmd = (a.broker as unknown as { cmd: { ping(): Promise<string> } }).cmd;
+  const ping = cmd.ping.bind(cmd);
+  let stalls = 0;
+  cmd.ping = () => {
+    const p = ping();
+    if (stalls < 3) {
+      stalls++;
+      const until = Date.now() + 700;
+      while (Date.now() < until) { /* starved */ }
+    }
+    return p;
+  };
+  await until(() => stalls === 3, 'three stalls', 15_000);
+  await new Promise((r) => setTimeout(r, 1500)); // the probes after the last stall have judged
+  assert.equal(a.broker.stats().redis.outages, 0, 'no outage was declared');
+  assert.equal(a.broker.stats().healthy, true);
+  assert.equal((await a.broker.publish('starved', 1)).offset, 2);
+});
+
 test('hung Redis (SIGSTOP) is down after downAfterMs: publishes refused FG_ERR_PUBLISH_FAILED, recovery `unavailable` at the position this node last saw; SIGCONT: healthy again', async () => {
   const a = await node({ downAfterMs: 1500, commandTimeoutMs: 1000 });
   a.broker.watch('hung');
