@@ -3,6 +3,7 @@ import { FloodgateError } from '../errors.js';
 import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
 import { historyResolver, keepsHistory, type HistoryLimits, type HistoryPolicy } from '../server/history.js';
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
+import { afterIoTimeout } from './after-io-timeout.js';
 import { outOfOrder } from './publish-guard.js';
 import { newEpoch } from './memory-broker.js';
 import { PUBLISH_SCRIPT, READ_FROM_SCRIPT, READ_SCRIPT } from './redis-scripts.js';
@@ -115,10 +116,12 @@ export class RedisBroker implements Broker {
   /**
    * performance.now() of the last bytes read from Redis on the command connection. A reply that
    * sat in the socket while this process was starved of CPU is read after the timers ran, so the
-   * ping's commandTimeout has already rejected it; the bytes still prove Redis answered.
+   * ping's timeout may have come due first; the bytes still prove Redis answered.
    */
   private lastReplyAt = 0;
   private readonly downAfterMs: number;
+  /** Deadline of each command, judged after the loop has read its sockets (after-io-timeout.ts). */
+  private readonly commandTimeoutMs: number;
   private pingTimer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Recoveries waiting for the next batch, per channel (see flushRecoveries). */
@@ -132,6 +135,7 @@ export class RedisBroker implements Broker {
     this.metaTtlMs = options.metaTtlMs ?? DEFAULT_META_TTL_MS;
     this.idempotencyWindowMs = options.idempotencyWindowMs ?? 300_000;
     this.downAfterMs = options.downAfterMs ?? 5000;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 3000;
     this.log = options.log ?? silentLog;
     const url = new URL(options.url);
     this.target = `${url.hostname}:${url.port || 6379}`;
@@ -140,7 +144,7 @@ export class RedisBroker implements Broker {
       // a publish must either be stored and numbered or be refused, never linger
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? 3000,
+      // no ioredis commandTimeout: it fires before a starved process reads the answer (afterIoTimeout)
       connectTimeout: 2000,
       retryStrategy: (attempt) => Math.min(100 * attempt, 2000),
       lazyConnect: true,
@@ -149,7 +153,7 @@ export class RedisBroker implements Broker {
     // must not run it again on the next connection behind that answer's back
     this.cmd = new Redis(options.url, { ...common, connectionName: 'floodgate-cmd', autoResendUnfulfilledCommands: false });
     // subscriptions are restored by onSubscriberReady(), which also fills the hole they left
-    this.sub = new Redis(options.url, { ...common, connectionName: 'floodgate-sub', autoResubscribe: false, commandTimeout: undefined });
+    this.sub = new Redis(options.url, { ...common, connectionName: 'floodgate-sub', autoResubscribe: false });
     this.cmd.on('connect', () => {
       this.lastReplyAt = performance.now();
       this.cmd.stream.on('data', () => {
@@ -217,7 +221,7 @@ export class RedisBroker implements Broker {
     this.pingInFlight = true;
     const sentAt = performance.now();
     if (this.unansweredSince === 0) this.unansweredSince = sentAt;
-    this.cmd.ping().then(
+    afterIoTimeout(this.cmd.ping(), this.commandTimeoutMs, 'PING').then(
       () => {
         this.pingInFlight = false;
         this.unansweredSince = 0;
@@ -291,11 +295,11 @@ export class RedisBroker implements Broker {
     const key = options?.idempotencyKey;
     const publisher = options?.seq !== undefined ? options.publisher : undefined;
     try {
-      const [epoch, offset, status] = await this.scripts.fgPublish(
+      const [epoch, offset, status] = await afterIoTimeout(this.scripts.fgPublish(
         k.meta, k.stream, k.pubsub, `${k.idem}${key ?? ''}`, `${k.seq}${publisher ?? ''}`,
         channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlFor(limits),
         this.idempotencyWindowMs, key === undefined ? '' : '1', publisher === undefined ? '' : options!.seq!,
-      );
+      ), this.commandTimeoutMs, 'publish');
       if (status === 'stale') throw outOfOrder(channel, publisher!, options!.seq!, Number(offset));
       return status === 'dup' ? { epoch, offset: Number(offset), duplicate: true } : { epoch, offset: Number(offset) };
     } catch (err) {
@@ -478,9 +482,9 @@ export class RedisBroker implements Broker {
   private async read(channel: string, since?: RecoverPosition): Promise<RecoverAnswer> {
     const k = this.keys(channel);
     const limits = this.historyFor(channel);
-    const reply = await this.scripts.fgReadBuffer(
+    const reply = await afterIoTimeout(this.scripts.fgReadBuffer(
       k.meta, k.stream, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, Date.now(), limits.ttlMs, this.metaTtlFor(limits),
-    );
+    ), this.commandTimeoutMs, 'history read');
     const epoch = reply[0].toString();
     const offset = Number(reply[1]);
     const status = reply[2].toString();
@@ -544,7 +548,7 @@ export class RedisBroker implements Broker {
       );
     }
     this.counters.recoveryReads += entries.length;
-    pipeline.exec().then(
+    afterIoTimeout(pipeline.exec(), this.commandTimeoutMs, 'recovery read').then(
       (results) => {
         entries.forEach(([channel, waiters], i) => {
           const [err, reply] = results?.[i] ?? [new Error('no reply'), undefined];

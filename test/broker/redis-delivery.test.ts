@@ -124,6 +124,35 @@ test('this process starved past commandTimeout and downAfterMs while Redis answe
   assert.equal((await a.broker.publish('starved', 1)).offset, 2);
 });
 
+test('a publish and a recovery read in flight while this process is starved past commandTimeout succeed: their answers were waiting in the socket', async () => {
+  const a = await node({ downAfterMs: 5000, commandTimeoutMs: 200 });
+  await a.broker.publish('starved-cmd', 0);
+  const starve = (): void => {
+    const until = Date.now() + 700;
+    while (Date.now() < until) { /* starved */ }
+  };
+  const published = a.broker.publish('starved-cmd', 1); // the script call is written synchronously
+  starve();
+  assert.equal((await published).offset, 2, 'not FG_ERR_PUBLISH_UNKNOWN');
+  // recoveries go out in one pipeline a loop turn later: starve right after it is written
+  const cmd = (a.broker as unknown as { cmd: { pipeline(): { exec(): Promise<unknown> } } }).cmd;
+  const pipeline = cmd.pipeline.bind(cmd);
+  cmd.pipeline = () => {
+    const pl = pipeline();
+    const exec = pl.exec.bind(pl);
+    pl.exec = () => {
+      const sent = exec();
+      starve();
+      return sent;
+    };
+    return pl;
+  };
+  const r = await a.broker.recover('starved-cmd', { epoch: (await published).epoch, offset: 0 });
+  assert.equal(r.ok, true, `answered ${JSON.stringify(r)}, not \`unavailable\``);
+  assert.deepEqual(r.ok ? r.publications.map((p) => p.offset) : [], [1, 2]);
+  assert.equal(a.broker.stats().redis.outages, 0);
+});
+
 test('hung Redis (SIGSTOP) is down after downAfterMs: publishes refused FG_ERR_PUBLISH_FAILED, recovery `unavailable` at the position this node last saw; SIGCONT: healthy again', async () => {
   const a = await node({ downAfterMs: 1500, commandTimeoutMs: 1000 });
   a.broker.watch('hung');
