@@ -119,6 +119,7 @@ export class RedisBroker implements Broker {
    * ping's timeout may have come due first; the bytes still prove Redis answered.
    */
   private lastReplyAt = 0;
+  private readonly replyClock = (): number => this.lastReplyAt;
   private readonly downAfterMs: number;
   /** Deadline of each command, judged after the loop has read its sockets (after-io-timeout.ts). */
   private readonly commandTimeoutMs: number;
@@ -221,7 +222,7 @@ export class RedisBroker implements Broker {
     this.pingInFlight = true;
     const sentAt = performance.now();
     if (this.unansweredSince === 0) this.unansweredSince = sentAt;
-    afterIoTimeout(this.cmd.ping(), this.commandTimeoutMs, 'PING').then(
+    afterIoTimeout(this.cmd.ping(), this.commandTimeoutMs, 'PING', this.replyClock).then(
       () => {
         this.pingInFlight = false;
         this.unansweredSince = 0;
@@ -299,7 +300,7 @@ export class RedisBroker implements Broker {
         k.meta, k.stream, k.pubsub, `${k.idem}${key ?? ''}`, `${k.seq}${publisher ?? ''}`,
         channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlFor(limits),
         this.idempotencyWindowMs, key === undefined ? '' : '1', publisher === undefined ? '' : options!.seq!,
-      ), this.commandTimeoutMs, 'publish');
+      ), this.commandTimeoutMs, 'publish', this.replyClock);
       if (status === 'stale') throw outOfOrder(channel, publisher!, options!.seq!, Number(offset));
       return status === 'dup' ? { epoch, offset: Number(offset), duplicate: true } : { epoch, offset: Number(offset) };
     } catch (err) {
@@ -484,7 +485,7 @@ export class RedisBroker implements Broker {
     const limits = this.historyFor(channel);
     const reply = await afterIoTimeout(this.scripts.fgReadBuffer(
       k.meta, k.stream, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, Date.now(), limits.ttlMs, this.metaTtlFor(limits),
-    ), this.commandTimeoutMs, 'history read');
+    ), this.commandTimeoutMs, 'history read', this.replyClock);
     const epoch = reply[0].toString();
     const offset = Number(reply[1]);
     const status = reply[2].toString();
@@ -515,6 +516,7 @@ export class RedisBroker implements Broker {
       });
     } catch (err) {
       this.noteError(`recover: ${(err as Error).message}`);
+      this.log.warn({ channel, err: (err as Error).message }, 'redis broker: recovery read failed; answered recovered:false, unavailable');
       if (!since) throw new FloodgateError('FG_ERR_RECOVERY_FAILED', `redis broker unavailable: ${(err as Error).message ?? err}`);
       // the channel's position as this node last saw it: the session goes on from there, live
       // publications follow it without a hole; unknown = '' / 0 (take the next message as is)
@@ -548,7 +550,7 @@ export class RedisBroker implements Broker {
       );
     }
     this.counters.recoveryReads += entries.length;
-    afterIoTimeout(pipeline.exec(), this.commandTimeoutMs, 'recovery read').then(
+    afterIoTimeout(pipeline.exec(), this.commandTimeoutMs, 'recovery read', this.replyClock).then(
       (results) => {
         entries.forEach(([channel, waiters], i) => {
           const [err, reply] = results?.[i] ?? [new Error('no reply'), undefined];

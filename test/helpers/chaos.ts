@@ -44,6 +44,8 @@ export interface ChaosFigures {
   acknowledged: number;
   duplicateAnswers: number;
   refused: Record<string, number>;
+  /** Refusals by what was said: the broker was down, the SDK did not send it in time, … */
+  refusedBy: Record<string, number>;
   unknown: number;
   /** Outcome-unknown answers by what the SDK said (requestTimeout ran out, a re-send refused as stale, …). */
   unknownBy: Record<string, number>;
@@ -173,6 +175,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
     const refusedSeqs = new Map<string, Map<number, number>>(channels.map((ch) => [ch, new Map()]));
     let redisLostAt = Infinity;
     const refused: Record<string, number> = {};
+    const refusedBy: Record<string, number> = {};
     let unknown = 0;
     const unknownBy: Record<string, number> = {};
     let resolvedByRetry = 0;
@@ -231,6 +234,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
           }
           else {
             refused[e.code] = (refused[e.code] ?? 0) + 1;
+            const why = refusedKind(e);
+            refusedBy[why] = (refusedBy[why] ?? 0) + 1;
             refusedSeqs.get(ch)!.set(seq, Date.now());
           }
         },
@@ -317,6 +322,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosFigures> {
       acknowledged: [...acked.values()].reduce((n, m) => n + m.size, 0),
       duplicateAnswers,
       refused,
+      refusedBy,
       unknown,
       unknownBy,
       resolvedByRetry,
@@ -362,9 +368,16 @@ function unknownKind(e: FloodgateError): string {
   return e.message.slice(0, 80);
 }
 
+function refusedKind(e: FloodgateError): string {
+  if (/would run out before an answer/.test(e.message)) return 'SDK: not sent, no answer possible in time';
+  if (/not sent within requestTimeout/.test(e.message)) return 'SDK: not sent within requestTimeout';
+  if (/redis broker unavailable/.test(e.message)) return 'gateway: Redis down, not sent to Redis';
+  return `${e.code}: ${e.message.slice(0, 60)}`;
+}
+
 export function formatFigures(f: ChaosFigures): string {
   return [
-    `published ${f.published}, acknowledged ${f.acknowledged} (${f.resolvedByRetry} after a re-send, ${f.duplicateAnswers} of them answered as duplicates), refused ${JSON.stringify(f.refused)}, outcome unknown ${f.unknown} ${JSON.stringify(f.unknownBy)}`,
+    `published ${f.published}, acknowledged ${f.acknowledged} (${f.resolvedByRetry} after a re-send, ${f.duplicateAnswers} of them answered as duplicates), refused ${JSON.stringify(f.refusedBy)}, outcome unknown ${f.unknown} ${JSON.stringify(f.unknownBy)}`,
     `publish → answer ms p50 ${f.ackMs.p50}, p99 ${f.ackMs.p99}, max ${f.ackMs.max}; harness event-loop delay max ${f.harnessLagMaxMs} ms`,
     `deliveries ${f.deliveries}: lost ${f.lost}, not delivered by the end of the drain ${f.undelivered}, duplicated ${f.duplicated}, out of publisher order ${f.outOfOrder}, refused-but-delivered ${f.refusedButDelivered} (+ ${f.refusedThenAppliedAfterDataLoss} across Redis losing its data), gap events ${f.gaps}`,
     `recovered:false by reason ${JSON.stringify(f.recoveredFalse)}; reconnects ${f.reconnects}, proxy cuts ${f.cuts}; HAProxy down events ${JSON.stringify(f.downEvents)} (killed: ${f.killed ?? 'none'}); ${f.seconds} s`,
