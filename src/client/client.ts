@@ -189,8 +189,13 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
    * while first in line they are either found (their original position) or applied in order.
    */
   private resendTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Smoothed time from sending a publish to its answer (ms, like TCP's SRTT); 0 = none seen yet. */
+  /**
+   * Time from sending a publish to its answer on this client (ms), smoothed with its variation
+   * like TCP's SRTT and RTTVAR (RFC 6298); answerMs = 0: none seen yet. A publish is only sent
+   * while it has answerMs + 4 × answerVarMs left before its deadline (see pumpOutbox).
+   */
   private answerMs = 0;
+  private answerVarMs = 0;
   private readyWaiters: ReadyWaiter[] = [];
   private nextId = 1;
   /** Failed attempts since the last welcome: the backoff exponent. */
@@ -331,7 +336,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
         timer: setTimeout(() => this.expirePublish(entry), this.options.requestTimeout),
       };
       this.outbox.set(id, entry);
-      if (this._state === 'connected') this.pumpOutbox();
+      if (this._state === 'connected') this.pumpOutbox(entry);
     });
   }
 
@@ -364,7 +369,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
    * backlog of a slow server at once (which would only make it slower), and the rest follow as
    * answers come back.
    */
-  private pumpOutbox(): void {
+  private pumpOutbox(fresh?: OutboxEntry): void {
     const conn = this.conn;
     if (this.pumping || this.resendTimer !== undefined || conn === undefined || !conn.welcomed) return;
     this.pumping = true;
@@ -373,12 +378,12 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
         if (this.inflightPubs >= PUBLISH_WINDOW) break;
         if (entry.onConn === conn.gen) continue;
         if (entry.sent) entry.retries++;
-        else if (this.inflightPubs > 0 && entry.deadline - performance.now() < this.answerMs) {
+        else if (entry !== fresh && this.tooLateToSend(entry)) {
           // it waited so long behind earlier publishes that its answer could not come before its
           // deadline: sent now it would only end "outcome unknown" (and load a server that is
           // already behind). Not sending it makes the answer definite. (With nothing in flight it
           // is sent anyway, so the answer time keeps being measured.)
-          this.settlePublish(entry, new FloodgateError('FG_ERR_PUBLISH_FAILED', `publish to ${entry.channel}: not sent, its requestTimeout (${this.options.requestTimeout} ms) would run out before an answer (answers take about ${Math.round(this.answerMs)} ms and it waited behind ${this.outbox.size} unanswered publishes); not published`, { channel: entry.channel, answerMs: Math.round(this.answerMs) }));
+          this.settlePublish(entry, new FloodgateError('FG_ERR_PUBLISH_FAILED', `publish to ${entry.channel}: not sent, its requestTimeout (${this.options.requestTimeout} ms) would run out before an answer (answers take about ${Math.round(this.answerMs)} ± ${Math.round(this.answerVarMs)} ms and it waited behind ${this.outbox.size} unanswered publishes); not published`, { channel: entry.channel, answerMs: Math.round(this.answerMs) }));
           continue;
         }
         this.sendPublish(entry);
@@ -415,11 +420,27 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     }, Math.min(2000, 100 * 2 ** Math.min(entry.retries, 5)));
   }
 
+  /**
+   * Less time left than an answer takes, while others are in flight (so answer times keep being
+   * measured). Only asked of entries that waited behind earlier publishes: one being sent by its
+   * own publish() call goes out.
+   */
+  private tooLateToSend(entry: OutboxEntry): boolean {
+    if (this.inflightPubs === 0 || this.answerMs === 0) return false;
+    return entry.deadline - performance.now() < this.answerMs + 4 * this.answerVarMs;
+  }
+
   /** The server answered this publish on the current connection: how long answers take now. */
   private noteAnswer(entry: OutboxEntry): void {
     if (this.conn === undefined || entry.onConn !== this.conn.gen) return;
     const took = performance.now() - entry.sentAt;
-    this.answerMs = this.answerMs === 0 ? took : this.answerMs + (took - this.answerMs) / 8;
+    if (this.answerMs === 0) {
+      this.answerMs = took;
+      this.answerVarMs = took / 2;
+      return;
+    }
+    this.answerVarMs += (Math.abs(this.answerMs - took) - this.answerVarMs) / 4;
+    this.answerMs += (took - this.answerMs) / 8;
   }
 
   private expirePublish(entry: OutboxEntry): void {
