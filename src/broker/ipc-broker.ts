@@ -62,12 +62,15 @@ export class IpcBroker implements Broker {
         reject(new FloodgateError(kind === 'publish' ? 'FG_ERR_PUBLISH_FAILED' : 'FG_ERR_RECOVERY_FAILED', 'the primary process is gone (IPC channel closed)'));
         return;
       }
-      const timer = setTimeout(() => {
+      // judged after this loop turn's I/O: a worker starved of CPU runs its timers before it reads
+      // the IPC pipe, where the primary's answer may already be waiting
+      const timer = setTimeout(() => setImmediate(() => {
+        if (this.pending.get(m.id)?.timer !== timer) return; // answered meanwhile
         this.pending.delete(m.id);
         // sent and not answered: the primary may have published it
         const code: ErrorCode = kind === 'publish' ? 'FG_ERR_PUBLISH_UNKNOWN' : 'FG_ERR_RECOVERY_FAILED';
         reject(new FloodgateError(code, `the primary process did not answer within ${this.timeoutMs} ms${kind === 'publish' ? '; the publication may have been published' : ''}`));
-      }, this.timeoutMs);
+      }), this.timeoutMs);
       this.pending.set(m.id, { resolve: resolve as (v: unknown) => void, reject, timer, kind });
     });
   }
