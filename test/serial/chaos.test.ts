@@ -31,5 +31,7 @@ test('a CPU hog on both cores and a gateway killed: the documented HAProxy confi
   assert.equal(f.outOfOrder, 0);
   assert.equal(f.refusedButDelivered, 0);
   assert.deepEqual(f.recoveredFalse, {}, 'Redis was up: every reconnect recovered');
-  assert.deepEqual(f.refused, {});
+  // Redis was up: the gateways refused nothing (the SDK may decline to send a publish whose
+  // answer could not come before its requestTimeout on a box this loaded: that is its own answer)
+  assert.deepEqual(Object.keys(f.refusedBy).filter((why) => !why.startsWith('SDK:')), [], 'refused by a gateway with Redis up');
 });
