@@ -27,7 +27,7 @@ for (const [name, o] of [
 
 const row = (name: string, f: ChaosFigures): string => {
   const healthyDown = Object.entries(f.downEvents).filter(([n]) => n !== f.killed).reduce((n, [, v]) => n + v, 0);
-  return `| ${name} | ${f.acknowledged}/${f.published} (${f.resolvedByRetry} after a re-send) | ${JSON.stringify(f.refused)} | ${f.unknown} ${JSON.stringify(f.unknownBy)} | ${f.ackMs.p50} / ${f.ackMs.p99} ms | ${f.deliveries} | ${f.lost} + ${f.undelivered} late | ${f.duplicated} | ${f.outOfOrder} | ${f.refusedButDelivered} | ${JSON.stringify(f.recoveredFalse)} | ${f.reconnects} | ${healthyDown} / ${f.downEvents[f.killed ?? ''] ?? 0} | ${f.seconds} s |`;
+  return `| ${name} | ${f.acknowledged}/${f.published} (${f.resolvedByRetry} after a re-send) | ${JSON.stringify(f.refusedBy)} | ${f.unknown} ${JSON.stringify(f.unknownBy)} | ${f.ackMs.p50} / ${f.ackMs.p99} ms | ${f.deliveries} | ${f.lost} + ${f.undelivered} late | ${f.duplicated} | ${f.outOfOrder} | ${f.refusedButDelivered} | ${JSON.stringify(f.recoveredFalse)} | ${f.reconnects} | ${healthyDown} / ${f.downEvents[f.killed ?? ''] ?? 0} | ${f.seconds} s |`;
 };
 console.log(`## chaos (${soak ? 'soak' : 'small'}: ${base.clients} clients × ${base.channels} channels, ${base.ratePerSecond} msg/s for ${base.seconds} s, ${base.cutPerSecond * 100} % of connections cut per second)
 
