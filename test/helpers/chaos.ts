@@ -371,7 +371,7 @@ function unknownKind(e: FloodgateError): string {
 function refusedKind(e: FloodgateError): string {
   if (/would run out before an answer/.test(e.message)) return 'SDK: not sent, no answer possible in time';
   if (/not sent within requestTimeout/.test(e.message)) return 'SDK: not sent within requestTimeout';
-  if (/redis broker unavailable/.test(e.message)) return 'gateway: Redis down, not sent to Redis';
+  if (/redis broker unavailable|isn't writeable/.test(e.message)) return 'gateway: Redis down, not sent to Redis';
   return `${e.code}: ${e.message.slice(0, 60)}`;
 }
 
