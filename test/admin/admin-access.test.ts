@@ -36,7 +36,7 @@ test('the policy: auto = token when set, else loopback; loopback admits 127/8, :
   assert.equal(adminDenied('off', '', req('10.0.0.5')), undefined);
 });
 
-test('with a dashboardToken, /stats, /stats/machine and /metrics need it like /dashboard; /healthz stays open', { timeout: 30_000 }, async () => {
+test('with a dashboardToken, /stats, /stats/machine and /metrics need it like /dashboard; /healthz stays open', { timeout: 120_000 }, async () => {
   const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', dashboardToken: 'sekret' });
   try {
     for (const path of ['/stats', '/stats/machine', '/metrics']) {
@@ -56,7 +56,7 @@ test('with a dashboardToken, /stats, /stats/machine and /metrics need it like /d
   }
 });
 
-test('adminAccess token without a dashboardToken is a configuration error; loopback answers this machine', { timeout: 30_000 }, async () => {
+test('adminAccess token without a dashboardToken is a configuration error; loopback answers this machine', { timeout: 120_000 }, async () => {
   await assert.rejects(createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', adminAccess: 'token' }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /dashboardToken/.test(e.message));
   const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent' });
   try {

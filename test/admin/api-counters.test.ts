@@ -21,7 +21,7 @@ test('endpoints are the API routes; anything else under /api/ is `other`', () =>
   assert.equal(endpointOf('/api'), 'other');
 });
 
-test('/stats and /metrics count server API requests by endpoint and outcome, and the publications made through it', { timeout: 30_000 }, async () => {
+test('/stats and /metrics count server API requests by endpoint and outcome, and the publications made through it', { timeout: 120_000 }, async () => {
   const g = await createGateway({ ...base, historySize: 10 });
   try {
     const port = g.admin.address!.port;

@@ -20,7 +20,7 @@ function masked(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value, (k, v) => (k === 'epoch' ? '…' : v)));
 }
 
-test('docs/api.md: every curl example, run in order with real curl, answers what the page shows', { timeout: 60_000 }, async () => {
+test('docs/api.md: every curl example, run in order with real curl, answers what the page shows', { timeout: 240_000 }, async () => {
   const list = examples();
   assert.ok(list.length >= 6, `found ${list.length} examples`);
   const secret = 'docs-secret';

@@ -30,7 +30,7 @@ test('readServerFrame: every hostile frame is a reason, never a throw; unknown t
   assert.ok(deep.ok);
 });
 
-test('the SDK reads hostile server frames as FG_ERR_BAD_FRAME error events and keeps working', { timeout: 30_000 }, async () => {
+test('the SDK reads hostile server frames as FG_ERR_BAD_FRAME error events and keeps working', { timeout: 120_000 }, async () => {
   const fake = await FakeServer.start();
   const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
   const errors: FloodgateError[] = [];

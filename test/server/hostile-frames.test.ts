@@ -9,7 +9,7 @@ import { openPeer } from '../helpers/ws-peer.js';
 
 const base = { host: '127.0.0.1', port: 0, logLevel: 'silent' } as const;
 
-test('a publish nested thousands deep (under maxPayload) gets FG_ERR_BAD_FRAME; the process and other clients carry on', { timeout: 30_000 }, async () => {
+test('a publish nested thousands deep (under maxPayload) gets FG_ERR_BAD_FRAME; the process and other clients carry on', { timeout: 120_000 }, async () => {
   const g = await createGateway(base);
   try {
     const url = `ws://127.0.0.1:${g.port}`;
@@ -38,7 +38,7 @@ test('a publish nested thousands deep (under maxPayload) gets FG_ERR_BAD_FRAME; 
   }
 });
 
-test('maxDepth is a validated setting and applies to the whole frame', { timeout: 30_000 }, async () => {
+test('maxDepth is a validated setting and applies to the whole frame', { timeout: 120_000 }, async () => {
   await assert.rejects(createGateway({ ...base, maxDepth: 1 }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /maxDepth.*from 2 to 256/.test(e.message));
   const g = await createGateway({ ...base, maxDepth: 3 });
   try {
@@ -63,7 +63,7 @@ class ThrowingBroker extends MemoryBroker {
   }
 }
 
-test('an exception thrown while routing a frame answers FG_ERR_INTERNAL and escapes nowhere', { timeout: 30_000 }, async () => {
+test('an exception thrown while routing a frame answers FG_ERR_INTERNAL and escapes nowhere', { timeout: 120_000 }, async () => {
   const g = await createGateway(base, { broker: new ThrowingBroker({ maxCount: 100, maxBytes: 1 << 20, ttlMs: 0 }) });
   try {
     const p = await openPeer(`ws://127.0.0.1:${g.port}`);

@@ -33,7 +33,7 @@ const upgrade = (extra: string, method = 'GET', host = 'Host: x\r\n'): string =>
   `${method} / HTTP/1.1\r\n${host}Connection: Upgrade\r\nUpgrade: websocket\r\n${extra}\r\n`;
 const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
 
-test('every HTTP refusal has a status and the JSON body {code, message}, and /stats counts it', { timeout: 60_000 }, async () => {
+test('every HTTP refusal has a status and the JSON body {code, message}, and /stats counts it', { timeout: 120_000 }, async () => {
   const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', handshakeTimeout: 400 });
   try {
     const cases: [string, string, number, string, boolean?][] = [

@@ -33,7 +33,7 @@ test('history budget: past historyMemory the least recently used channels lose t
   await b.close();
 });
 
-test('maxChannels: a publish or subscribe that would create one channel too many is refused with a code', { timeout: 30_000 }, async () => {
+test('maxChannels: a publish or subscribe that would create one channel too many is refused with a code', { timeout: 120_000 }, async () => {
   const b = new MemoryBroker({ maxCount: 10, maxBytes: 1 << 20, ttlMs: 0 }, 300_000, { historyMemory: 0, maxChannels: 3 });
   for (const c of ['a', 'b', 'c']) await b.publish(c, 1);
   await assert.rejects(b.publish('d', 1), (e: FloodgateError) => e.code === 'FG_ERR_TOO_MANY_CHANNELS' && /maxChannels 3/.test(e.message));
@@ -59,7 +59,7 @@ test('maxChannels: a publish or subscribe that would create one channel too many
   }
 });
 
-test('per-IP limits: a reconnect does not reset the publish allowance; connections past the cap get 429 JSON', { timeout: 30_000 }, async () => {
+test('per-IP limits: a reconnect does not reset the publish allowance; connections past the cap get 429 JSON', { timeout: 120_000 }, async () => {
   const g = await createGateway({ ...base, maxConnectionsPerIp: 2, ipPublishRate: 0.001, ipPublishBurst: 3 });
   try {
     const url = `ws://127.0.0.1:${g.port}`;
@@ -102,7 +102,7 @@ test('IpLimits: an address is forgotten once it holds no connection and its buck
   assert.equal(l.addresses, 0);
 });
 
-test('flood of distinct channels (bounded): history stays within historyMemory and every publish is answered', { timeout: 60_000 }, async () => {
+test('flood of distinct channels (bounded): history stays within historyMemory and every publish is answered', { timeout: 120_000 }, async () => {
   const budget = 512 * 1024;
   const g = await createGateway({ ...base, historyMemory: budget, rateBurst: 1000 });
   try {

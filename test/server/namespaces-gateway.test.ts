@@ -139,7 +139,7 @@ async function checkExample(port: number): Promise<void> {
   }
 }
 
-test('namespaces on the memory broker: the docs example as written, its startup block', { timeout: 60_000 }, () =>
+test('namespaces on the memory broker: the docs example as written, its startup block', { timeout: 120_000 }, () =>
   withConfig(async (file) => {
     const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent' }, { file, env });
     try {

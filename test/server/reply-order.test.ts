@@ -27,7 +27,7 @@ test('ReplyOrder: immediate answers wait behind reserved ones; filled out of ord
   assert.equal(r.idle, true);
 });
 
-test('160 subscribes at once: 100 answers in order, refusals carry their ids, the 4029 close comes last', { timeout: 30_000 }, async () => {
+test('160 subscribes at once: 100 answers in order, refusals carry their ids, the 4029 close comes last', { timeout: 120_000 }, async () => {
   // a refill of one token per 1000 s: no token comes back during the test, whatever the machine's speed
   const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', rateRefill: 0.001 });
   try {
@@ -44,7 +44,7 @@ test('160 subscribes at once: 100 answers in order, refusals carry their ids, th
   }
 });
 
-test('publish acks, pongs and errors leave in request order', { timeout: 30_000 }, async () => {
+test('publish acks, pongs and errors leave in request order', { timeout: 120_000 }, async () => {
   const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent' });
   try {
     const p = await openPeer(`ws://127.0.0.1:${g.port}`);

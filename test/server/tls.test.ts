@@ -45,7 +45,7 @@ function httpsJson(port: number, method: string, path: string, ca: string, body?
   });
 }
 
-test('TLS: wss:// and https:// on the public listener, https on the admin one; the SDK verifies with a CA; certificates reload without dropping connections', { timeout: 60_000 }, async () => {
+test('TLS: wss:// and https:// on the public listener, https on the admin one; the SDK verifies with a CA; certificates reload without dropping connections', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fg-tls-gw-'));
   const [certPath, keyPath] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
   const first = selfSigned();
@@ -116,7 +116,7 @@ test('TLS settings are validated at startup', async () => {
   await assert.rejects(createGateway({ ...base, adminTls: true, adminPort: 0 }), code(/adminTls/));
 });
 
-test('floodgate bench speaks wss://: --insecure for a self-signed server, and without it the certificate error is reported', { timeout: 60_000 }, async () => {
+test('floodgate bench speaks wss://: --insecure for a self-signed server, and without it the certificate error is reported', { timeout: 120_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fg-tls-bench-'));
   const pair = selfSigned();
   installPair(pair, join(dir, 'c.pem'), join(dir, 'k.pem'));

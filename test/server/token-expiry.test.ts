@@ -14,7 +14,7 @@ async function past(exp: number, extraMs: number): Promise<void> {
   while (Date.now() < exp * 1000 + extraMs) await sleep(100);
 }
 
-test('a connection whose token expires is closed with 4001 by the sweep; welcome carries exp', { timeout: 30_000 }, async () => {
+test('a connection whose token expires is closed with 4001 by the sweep; welcome carries exp', { timeout: 120_000 }, async () => {
   const g = await createGateway(base);
   try {
     const exp = inSeconds(2);
@@ -30,7 +30,7 @@ test('a connection whose token expires is closed with 4001 by the sweep; welcome
   }
 });
 
-test('refresh renews the token in place: refreshed with the new exp, new channel list, bad tokens refused', { timeout: 30_000 }, async () => {
+test('refresh renews the token in place: refreshed with the new exp, new channel list, bad tokens refused', { timeout: 120_000 }, async () => {
   const g = await createGateway(base);
   try {
     const exp = inSeconds(2);
@@ -57,7 +57,7 @@ test('refresh renews the token in place: refreshed with the new exp, new channel
   }
 });
 
-test('refresh on a gateway without tokens is a coded error', { timeout: 30_000 }, async () => {
+test('refresh on a gateway without tokens is a coded error', { timeout: 120_000 }, async () => {
   const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent' });
   try {
     const p = await openPeer(`ws://127.0.0.1:${g.port}`);
@@ -70,7 +70,7 @@ test('refresh on a gateway without tokens is a coded error', { timeout: 30_000 }
   }
 });
 
-test('the SDK calls its token function before expiry and refreshes without reconnecting', { timeout: 30_000 }, async () => {
+test('the SDK calls its token function before expiry and refreshes without reconnecting', { timeout: 120_000 }, async () => {
   const g = await createGateway(base);
   let calls = 0;
   const firstExp = inSeconds(3);

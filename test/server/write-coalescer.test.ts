@@ -7,7 +7,7 @@ import { openPeer } from '../helpers/ws-peer.js';
 const base = { host: '127.0.0.1', port: 0, logLevel: 'silent' } as const;
 const socketOf = (ws: unknown) => (ws as { _socket: Socket })._socket;
 
-test('publications arriving in one turn reach each subscriber in order, in one write, and acks never overtake them', { timeout: 30_000 }, async () => {
+test('publications arriving in one turn reach each subscriber in order, in one write, and acks never overtake them', { timeout: 120_000 }, async () => {
   const g = await createGateway({ ...base });
   try {
     const sub = await openPeer(`ws://127.0.0.1:${g.port}/`);
@@ -42,7 +42,7 @@ test('publications arriving in one turn reach each subscriber in order, in one w
   }
 });
 
-test('a replay larger than one batch is written in several writes, in order, before the live messages', { timeout: 30_000 }, async () => {
+test('a replay larger than one batch is written in several writes, in order, before the live messages', { timeout: 120_000 }, async () => {
   const g = await createGateway({ ...base, rateBurst: 1000, rateRefill: 1000 });
   try {
     const pub = await openPeer(`ws://127.0.0.1:${g.port}/`);
