@@ -6,7 +6,7 @@
  * well-formed `GET <path> HTTP/1.1` WebSocket upgrade whose every byte is one that Node's strict
  * parser (llhttp) and RFC 6455 accept, with no header repeated.
  * Anything else, however slightly off (obs-fold, bytes over 0x7E, a body, a duplicate Host, a
- * subprotocol offer, a missing key), is answered `fallback` and the unchanged bytes go to the
+ * subprotocol offer, a missing key, a repeated Host or key), is answered `fallback` and the unchanged bytes go to the
  * HTTP server, which refuses or serves them exactly as before. So the fast path can only accept
  * a subset of what the old path accepted, never more.
  */
@@ -16,8 +16,16 @@ export interface UpgradeRequest {
   method: string;
   url: string;
   httpVersion: string;
-  /** Lower-case names; each value as sent (trimmed of optional whitespace). */
-  headers: Record<string, string | undefined>;
+  /** The fields the upgrade reads, lower-case names, each value as sent (trimmed of optional whitespace). */
+  headers: {
+    host?: string;
+    upgrade?: string;
+    connection?: string;
+    'sec-websocket-key'?: string;
+    'sec-websocket-version'?: string;
+    origin?: string;
+    authorization?: string;
+  };
 }
 
 export type UpgradeParse =
@@ -58,6 +66,12 @@ const FALLBACK_HEADERS = new Set([
   'expect',
 ]);
 
+/** The names this parser reads or refuses, by length (a sparse lookup before any string is built). */
+const FIELD_BY_LENGTH: (true | undefined)[] = [];
+for (const name of ['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'origin', 'authorization', ...FALLBACK_HEADERS]) {
+  FIELD_BY_LENGTH[name.length] = true;
+}
+
 const PREFIX = Buffer.from('GET /', 'latin1');
 
 /** Whether the first bytes can still become a fast-path request (cheap check before buffering). */
@@ -69,65 +83,90 @@ export function mayBeUpgrade(chunk: Buffer): boolean {
 
 /** `connection` is a comma-separated token list; it must name `upgrade`. */
 function hasUpgradeToken(value: string): boolean {
+  if (value.length === 7 && value.toLowerCase() === 'upgrade') return true;
   for (const part of value.split(',')) if (part.trim().toLowerCase() === 'upgrade') return true;
   return false;
 }
 
 export function parseUpgrade(buf: Buffer): UpgradeParse {
   if (!mayBeUpgrade(buf)) return { kind: 'fallback' };
-  const end = buf.indexOf('\r\n\r\n', 0, 'latin1');
+  // one latin1 string for the whole head: string scans and slices are far cheaper than a
+  // native Buffer call per field
+  const text = buf.toString('latin1', 0, Math.min(buf.length, MAX_FAST_HEAD + 1));
+  const end = text.indexOf('\r\n\r\n');
   if (end < 0) return buf.length > MAX_FAST_HEAD ? { kind: 'fallback' } : { kind: 'incomplete' };
   if (end + 4 > MAX_FAST_HEAD) return { kind: 'fallback' };
 
   // request line: "GET " origin-form " HTTP/1.1" CRLF
   let i = 4;
-  while (i < end && buf[i] < 128 && PCHAR[buf[i]] === 1) i++;
-  if (i === 4 || buf[i] !== SP) return { kind: 'fallback' };
-  const url = buf.toString('latin1', 4, i);
-  if (buf.toString('latin1', i, i + 11) !== ' HTTP/1.1\r\n') return { kind: 'fallback' };
+  let c = text.charCodeAt(i);
+  while (c < 128 && PCHAR[c] === 1) c = text.charCodeAt(++i);
+  if (i === 4 || c !== SP || !text.startsWith(' HTTP/1.1\r\n', i)) return { kind: 'fallback' };
+  const url = text.slice(4, i);
   i += 11;
 
-  const headers = Object.create(null) as Record<string, string | undefined>;
+  // Only the fields the upgrade reads are kept; each must come once. Others are checked for
+  // their bytes and skipped (ws and the gateway never read them).
+  let host: string | undefined;
+  let upgrade: string | undefined;
+  let connection: string | undefined;
+  let key: string | undefined;
+  let version: string | undefined;
+  let origin: string | undefined;
+  let authorization: string | undefined;
   while (i < end + 2) {
     // name: 1*tchar ":" (no whitespace before the colon, no obs-fold line starting with SP/HTAB)
     const nameStart = i;
-    while (buf[i] < 128 && TCHAR[buf[i]] === 1) i++;
-    if (i === nameStart || buf[i] !== COLON) return { kind: 'fallback' };
-    const name = buf.toString('latin1', nameStart, i).toLowerCase();
+    c = text.charCodeAt(i);
+    while (c < 128 && TCHAR[c] === 1) c = text.charCodeAt(++i);
+    if (i === nameStart || c !== COLON) return { kind: 'fallback' };
+    const nameEnd = i;
     i++;
     // value: OWS *(VCHAR / SP / HTAB) OWS CRLF; no other control byte, nothing over 0x7E
+    const lineEnd = text.indexOf('\r', i);
+    if (text.charCodeAt(lineEnd + 1) !== LF) return { kind: 'fallback' };
     let vStart = i;
-    let lineEnd = i;
-    while (true) {
-      const b = buf[lineEnd];
-      if (b === CR) break;
-      if (b !== HTAB && (b < SP || b > 126)) return { kind: 'fallback' };
-      lineEnd++;
-    }
-    if (buf[lineEnd + 1] !== LF) return { kind: 'fallback' };
     let vEnd = lineEnd;
-    while (vStart < vEnd && (buf[vStart] === SP || buf[vStart] === HTAB)) vStart++;
-    while (vEnd > vStart && (buf[vEnd - 1] === SP || buf[vEnd - 1] === HTAB)) vEnd--;
-    if (FALLBACK_HEADERS.has(name)) return { kind: 'fallback' };
-    // a repeated field is combined by some rules and dropped by others: the HTTP server decides
-    if (headers[name] !== undefined || name === '__proto__') return { kind: 'fallback' };
-    headers[name] = buf.toString('latin1', vStart, vEnd);
+    for (let j = i; j < lineEnd; j++) {
+      c = text.charCodeAt(j);
+      if (c !== HTAB && (c < SP || c > 126)) return { kind: 'fallback' };
+    }
+    while (vStart < vEnd && ((c = text.charCodeAt(vStart)) === SP || c === HTAB)) vStart++;
+    while (vEnd > vStart && ((c = text.charCodeAt(vEnd - 1)) === SP || c === HTAB)) vEnd--;
     i = lineEnd + 2;
+    // names are matched by length first: most lines are decided without building a string
+    const field = FIELD_BY_LENGTH[nameEnd - nameStart];
+    if (field === undefined) continue;
+    const name = text.slice(nameStart, nameEnd).toLowerCase();
+    if (FALLBACK_HEADERS.has(name)) return { kind: 'fallback' };
+    const value = text.slice(vStart, vEnd);
+    // a repeated field is combined by some rules and dropped by others: the HTTP server decides
+    switch (name) {
+      case 'host': if (host !== undefined) return { kind: 'fallback' }; host = value; break;
+      case 'upgrade': if (upgrade !== undefined) return { kind: 'fallback' }; upgrade = value; break;
+      case 'connection': if (connection !== undefined) return { kind: 'fallback' }; connection = value; break;
+      case 'sec-websocket-key': if (key !== undefined) return { kind: 'fallback' }; key = value; break;
+      case 'sec-websocket-version': if (version !== undefined) return { kind: 'fallback' }; version = value; break;
+      case 'origin': if (origin !== undefined) return { kind: 'fallback' }; origin = value; break;
+      case 'authorization': if (authorization !== undefined) return { kind: 'fallback' }; authorization = value; break;
+    }
   }
 
-  const key = headers['sec-websocket-key'];
   if (
-    headers.host === undefined ||
-    headers.upgrade?.toLowerCase() !== 'websocket' ||
-    headers.connection === undefined || !hasUpgradeToken(headers.connection) ||
-    headers['sec-websocket-version'] !== '13' ||
+    host === undefined ||
+    upgrade === undefined || (upgrade !== 'websocket' && upgrade.toLowerCase() !== 'websocket') ||
+    connection === undefined || !hasUpgradeToken(connection) ||
+    version !== '13' ||
     key === undefined || !KEY_RE.test(key)
   ) {
     return { kind: 'fallback' };
   }
   return {
     kind: 'upgrade',
-    req: { method: 'GET', url, httpVersion: '1.1', headers },
+    req: {
+      method: 'GET', url, httpVersion: '1.1',
+      headers: { host, upgrade, connection, 'sec-websocket-key': key, 'sec-websocket-version': version, origin, authorization },
+    },
     key,
     head: end + 4 < buf.length ? buf.subarray(end + 4) : EMPTY,
   };
