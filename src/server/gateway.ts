@@ -421,7 +421,7 @@ export class Gateway implements GatewayView {
   private onFirstBytes(socket: Socket, chunk: Buffer): void {
     const before = this.partialHeads.get(socket);
     const buf = before === undefined ? chunk : Buffer.concat([before, chunk]);
-    const parsed = before === undefined && !mayBeUpgrade(chunk) ? ({ kind: 'fallback' } as const) : parseUpgrade(buf);
+    const parsed = before === undefined && !mayBeUpgrade(chunk) ? ({ kind: 'fallback' } as const) : parseUpgrade(buf, this.settings.compression);
     if (parsed.kind === 'incomplete') {
       if (before === undefined) socket.once('close', () => this.partialHeads.delete(socket));
       this.partialHeads.set(socket, buf);

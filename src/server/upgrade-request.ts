@@ -6,7 +6,8 @@
  * well-formed `GET <path> HTTP/1.1` WebSocket upgrade whose every byte is one that Node's strict
  * parser (llhttp) and RFC 6455 accept, with no header repeated.
  * Anything else, however slightly off (obs-fold, bytes over 0x7E, a body, a duplicate Host, a
- * subprotocol offer, a missing key, a repeated Host or key), is answered `fallback` and the unchanged bytes go to the
+ * subprotocol offer, an extension offer when compression is on, a missing key, a repeated
+ * Host or key), is answered `fallback` and the unchanged bytes go to the
  * HTTP server, which refuses or serves them exactly as before. So the fast path can only accept
  * a subset of what the old path accepted, never more.
  */
@@ -62,13 +63,13 @@ const KEY_RE = /^[+/0-9A-Za-z]{22}==$/;
 /** Headers that send the request to the HTTP server whatever their value. */
 const FALLBACK_HEADERS = new Set([
   'content-length', 'transfer-encoding', // a body on an upgrade: let the real parser judge it
-  'sec-websocket-protocol', 'sec-websocket-extensions', // negotiation stays with ws
+  'sec-websocket-protocol', // subprotocol choice stays with ws
   'expect',
 ]);
 
 /** The names this parser reads or refuses, by length (a sparse lookup before any string is built). */
 const FIELD_BY_LENGTH: (true | undefined)[] = [];
-for (const name of ['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'origin', 'authorization', ...FALLBACK_HEADERS]) {
+for (const name of ['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'origin', 'authorization', 'sec-websocket-extensions', ...FALLBACK_HEADERS]) {
   FIELD_BY_LENGTH[name.length] = true;
 }
 
@@ -88,7 +89,11 @@ function hasUpgradeToken(value: string): boolean {
   return false;
 }
 
-export function parseUpgrade(buf: Buffer): UpgradeParse {
+/**
+ * `compression`: whether the gateway negotiates permessage-deflate. Without it an extension
+ * offer (every browser sends one) is ignored, as ws ignores it; with it, ws negotiates.
+ */
+export function parseUpgrade(buf: Buffer, compression = false): UpgradeParse {
   if (!mayBeUpgrade(buf)) return { kind: 'fallback' };
   // one latin1 string for the whole head: string scans and slices are far cheaper than a
   // native Buffer call per field
@@ -138,7 +143,7 @@ export function parseUpgrade(buf: Buffer): UpgradeParse {
     const field = FIELD_BY_LENGTH[nameEnd - nameStart];
     if (field === undefined) continue;
     const name = text.slice(nameStart, nameEnd).toLowerCase();
-    if (FALLBACK_HEADERS.has(name)) return { kind: 'fallback' };
+    if (FALLBACK_HEADERS.has(name) || (compression && name === 'sec-websocket-extensions')) return { kind: 'fallback' };
     const value = text.slice(vStart, vEnd);
     // a repeated field is combined by some rules and dropped by others: the HTTP server decides
     switch (name) {
