@@ -36,6 +36,8 @@ import { WriteCoalescer } from './write-coalescer.js';
 import { MAX_FAST_HEAD, mayBeUpgrade, parseUpgrade, type UpgradeRequest } from './upgrade-request.js';
 import { acceptKey, attachSocket, serverWebSocket, upgradeResponse } from './fast-upgrade.js';
 import { encodeServerFrame } from '../protocol/codec.js';
+import { compactListeners } from './compact-listeners.js';
+import type { EventEmitter } from 'node:events';
 import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
 import type { GatewayView, RouteHandler } from './gateway-view.js';
 
@@ -721,7 +723,12 @@ export class Gateway implements GatewayView {
     ws.on('message', onWsMessage);
     ws.on('ping', onWsPing);
     ws.on('error', onWsError); // errors end in 'close'; ws has already picked the close code
-    ws.once('close', onWsClose);
+    // 'close' comes once; `once` would add a wrapper object and a bound function per connection
+    ws.on('close', onWsClose);
+    const internals = ws as unknown as { _receiver?: EventEmitter; _socket?: EventEmitter };
+    compactListeners(ws);
+    compactListeners(internals._receiver);
+    compactListeners(internals._socket);
   }
 
   private onWebSocket(ws: TrackedSocket, canUse: ((channel: string) => boolean) | undefined, tokenExp: number): void {
