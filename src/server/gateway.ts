@@ -619,6 +619,10 @@ export class Gateway implements GatewayView {
   }
 
   private admit(req: UpgradeReq, socket: Duplex, head: Buffer, key: string | undefined, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
+    if (this.admission.tryAdmit()) {
+      this.handshake(req, socket, head, key, canUse, tokenExp, sub);
+      return;
+    }
     const c = this.counters;
     const s = this.settings;
     let answered = false;
