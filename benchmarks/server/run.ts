@@ -20,6 +20,8 @@ import { readRss } from '../../src/system/process-usage.js';
 
 const N = Number(process.env.FG_BENCH_CONNECTIONS ?? 15_000);
 let WORKERS = Number(process.env.FG_BENCH_CLIENT_PROCESSES ?? 3);
+/** Arrival rate of the memory runs, connections per second. */
+const MEMORY_RATE = Number(process.env.FG_BENCH_MEMORY_RATE ?? N / 4);
 /** Alternating rounds (ws, floodgate) of each measurement. */
 const ROUNDS = Number(process.env.FG_BENCH_ROUNDS ?? 3);
 const root = new URL('../../', import.meta.url).pathname;
@@ -99,7 +101,9 @@ async function memoryRun(name: ServerName, nodeFlags: string[] = []) {
   let after = 0;
   const r = await drive(s, {
     count: N,
-    rate: N / 4, // over 4 s: the memory of held connections, not of a flood
+    // over 4 s by default: the memory of held connections, not of a flood (FG_BENCH_MEMORY_RATE
+    // lowers it when the machine is too loaded for either server to keep up)
+    rate: MEMORY_RATE,
     holdMs: 6000,
     settled: (open) => {
       held = open;
@@ -226,7 +230,7 @@ const out = [
   '',
   `Reproduce: \`npm run bench -- server\` (FG_BENCH_CONNECTIONS=${N}; load driven by \`floodgate bench\`'s \`run()\` in ${WORKERS} worker processes over 127.0.1.2–10 source addresses; clients and server share the 2 cores).`,
   '',
-  `${N.toLocaleString('en-US')} connections held, then a burst of ${N.toLocaleString('en-US')} simultaneous upgrades; ${ROUNDS} rounds, ws and floodgate alternating in each. Load average (1, 5, 15 min) at the start ${loadAtStart}, at the end ${loadAtEnd} (on shared cores the absolute figures move with it; the ratios are per round).`,
+  `${N.toLocaleString('en-US')} connections held (opened at ${Math.round(MEMORY_RATE)}/s), then a burst of ${N.toLocaleString('en-US')} simultaneous upgrades; ${ROUNDS} rounds, ws and floodgate alternating in each. Load average (1, 5, 15 min) at the start ${loadAtStart}, at the end ${loadAtEnd} (on shared cores the absolute figures move with it; the ratios are per round).`,
   '',
   ...(memory.some((m) => m.bytesPerConnection <= 0)
     ? [`**RSS moved by less than its noise in this run** (a per-connection figure ≤ 0): ${N.toLocaleString('en-US')} connections are too few to measure memory per connection; run with more (FG_BENCH_CONNECTIONS).`, '']
