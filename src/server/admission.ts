@@ -50,6 +50,17 @@ export class Admission {
   }
 
   /**
+   * Takes a slot at once when one is free and nobody waits (the common case): no callback and no
+   * cancel function to allocate. False = go through request().
+   */
+  tryAdmit(): boolean {
+    if (this.closed || this.waiting !== 0 || !this.hasRoom()) return false;
+    this.handshaking++;
+    this.counters.admitted++;
+    return true;
+  }
+
+  /**
    * Calls `done` exactly once with the outcome. Returns a cancel function for when the
    * client goes away while waiting (its place is then given up and not counted as admitted).
    */

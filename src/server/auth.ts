@@ -1,5 +1,4 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 
 /** Claims carried by a token (docs/protocol.md, "Tokens"). */
 export interface TokenClaims {
@@ -48,7 +47,8 @@ export function verifyToken(secret: string, token: string, nowSeconds = Date.now
 }
 
 /** The token of an upgrade request: `?token=` or `Authorization: Bearer`. */
-export function tokenFromRequest(req: IncomingMessage): string | undefined {
+/** From `Authorization: Bearer …` or `?token=`; any request with headers and a URL will do. */
+export function tokenFromRequest(req: { headers: { authorization?: string }; url?: string }): string | undefined {
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
   const q = req.url?.indexOf('?') ?? -1;

@@ -33,6 +33,11 @@ import { rootMessage } from './root-answer.js';
 import { RejectionLog } from './rejection-log.js';
 import { monoMs, Session, type SessionContext } from './session.js';
 import { WriteCoalescer } from './write-coalescer.js';
+import { MAX_FAST_HEAD, mayBeUpgrade, parseUpgrade, type UpgradeRequest } from './upgrade-request.js';
+import { acceptKey, attachSocket, serverWebSocket, upgradeResponse } from './fast-upgrade.js';
+import { encodeServerFrame } from '../protocol/codec.js';
+import { compactListeners } from './compact-listeners.js';
+import type { EventEmitter } from 'node:events';
 import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
 import type { GatewayView, RouteHandler } from './gateway-view.js';
 
@@ -60,6 +65,9 @@ const kSession = Symbol('floodgate.session');
 /** The token's `sub` (for POST /api/disconnect); on the socket, so Session stays as it is. */
 const kSub = Symbol('floodgate.sub');
 type TrackedSocket = WebSocket & { [kSession]?: Session; [kSub]?: string };
+
+/** An upgrade request from Node's HTTP server, or one read by the fast path (upgrade-request.ts). */
+type UpgradeReq = IncomingMessage | (UpgradeRequest & { socket: Socket });
 
 function noop(): void {}
 
@@ -380,7 +388,14 @@ export class Gateway implements GatewayView {
         continue;
       }
       handed++;
-      this.server.emit('connection', socket);
+      if (this.tls) {
+        this.server.emit('connection', socket);
+      } else {
+        // the first bytes decide: a plain WebSocket upgrade is read here, anything else goes to
+        // the HTTP server (see upgrade-request.ts)
+        socket.on('error', noop);
+        socket.on('data', this.firstBytes);
+      }
       socket.resume();
     }
     if (this.acceptHead === this.acceptQueue.length) {
@@ -395,6 +410,45 @@ export class Gateway implements GatewayView {
       setImmediate(this.pump);
     }
   };
+
+  /** Shared 'data' listener of sockets whose first request has not been read yet (`this` = socket). */
+  private readonly firstBytes = ((gateway: Gateway) =>
+    function firstBytes(this: Socket, chunk: Buffer): void {
+      gateway.onFirstBytes(this, chunk);
+    })(this);
+
+  /** Request heads that arrived in more than one segment, until complete (rare: clients send it in one write). */
+  private readonly partialHeads = new Map<Socket, Buffer>();
+
+  private onFirstBytes(socket: Socket, chunk: Buffer): void {
+    const before = this.partialHeads.get(socket);
+    const buf = before === undefined ? chunk : Buffer.concat([before, chunk]);
+    const parsed = before === undefined && !mayBeUpgrade(chunk) ? ({ kind: 'fallback' } as const) : parseUpgrade(buf, this.settings.compression);
+    if (parsed.kind === 'incomplete') {
+      if (before === undefined) socket.once('close', () => this.partialHeads.delete(socket));
+      this.partialHeads.set(socket, buf);
+      return;
+    }
+    this.partialHeads.delete(socket);
+    socket.removeListener('data', this.firstBytes);
+    if (parsed.kind === 'fallback') {
+      // the HTTP server reads these same bytes first, then the rest of the stream
+      socket.removeListener('error', noop);
+      socket.pause();
+      socket.unshift(buf);
+      this.server.emit('connection', socket);
+      socket.resume();
+      return;
+    }
+    socket.pause(); // nothing more is read until ws takes the socket (or a refusal resumes it)
+    const req = parsed.req as UpgradeRequest & { socket: Socket };
+    req.socket = socket;
+    try {
+      this.onUpgrade(req, socket, parsed.head, parsed.key);
+    } catch (err) {
+      this.requestFailed(err, socket);
+    }
+  }
 
   /** Accepted connections not yet handed to the HTTP server. */
   get acceptBacklog(): number {
@@ -417,6 +471,9 @@ export class Gateway implements GatewayView {
       if (socket.destroyed) this.preUpgrade.delete(socket);
       else if (deadline <= now) {
         this.preUpgrade.delete(socket);
+        // a half-sent head stops being read as a request: what follows is drained and dropped
+        socket.removeListener('data', this.firstBytes);
+        this.partialHeads.delete(socket);
         this.counters.handshakeTimeouts++;
         // slowloris: a 408 with the JSON body, then the socket is closed within 2 s whatever the client does
         refuseOnSocket(socket, { status: 408, code: 'FG_ERR_HTTP_TIMEOUT', kind: 'timeout', message: `the request did not complete within handshakeTimeout (${this.settings.handshakeTimeout} ms)` }, this.counters.http);
@@ -498,7 +555,8 @@ export class Gateway implements GatewayView {
     this.refuse(res, { status: 404, code: 'FG_ERR_NOT_FOUND', kind: 'not_found', message: `no route ${req.method} ${path.length > 200 ? `${path.slice(0, 200)}…` : path}` });
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /** `key` is set when the fast path read the request: the handshake then skips ws's handleUpgrade. */
+  private onUpgrade(req: UpgradeReq, socket: Duplex, head: Buffer, key?: string): void {
     const c = this.counters;
     const s = this.settings;
     this.preUpgrade.delete(rawSocket(socket)); // admission and the handshake have their own bounds
@@ -536,7 +594,7 @@ export class Gateway implements GatewayView {
           rejectUpgrade(socket, 401, 'FG_ERR_UNAUTHORIZED', check.reason);
           return;
         }
-        this.admit(req, socket, head, this.namespaces.accessFor(check.claims as unknown as AccessClaims), check.claims.exp, check.claims.sub);
+        this.admit(req, socket, head, key, this.namespaces.accessFor(check.claims as unknown as AccessClaims), check.claims.exp, check.claims.sub);
       }, (err: Error) => {
         this.log.warn({ err: err.message }, 'token verification failed unexpectedly');
         c.rejectedUnauthorized++;
@@ -544,7 +602,7 @@ export class Gateway implements GatewayView {
       });
       return;
     }
-    this.admit(req, socket, head, undefined, 0, undefined);
+    this.admit(req, socket, head, key, undefined, 0, undefined);
   }
 
   /**
@@ -560,7 +618,11 @@ export class Gateway implements GatewayView {
     return { ok: true, exp: check.claims.exp, sub: check.claims.sub, canUse: this.namespaces.accessFor(check.claims as unknown as AccessClaims) };
   }
 
-  private admit(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
+  private admit(req: UpgradeReq, socket: Duplex, head: Buffer, key: string | undefined, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
+    if (this.admission.tryAdmit()) {
+      this.handshake(req, socket, head, key, canUse, tokenExp, sub);
+      return;
+    }
     const c = this.counters;
     const s = this.settings;
     let answered = false;
@@ -570,7 +632,7 @@ export class Gateway implements GatewayView {
       answered = true;
       socket.removeListener('close', onGoneWhileWaiting);
       if (outcome === 'admitted') {
-        this.handshake(req, socket, head, canUse, tokenExp, sub);
+        this.handshake(req, socket, head, key, canUse, tokenExp, sub);
       } else if (outcome === 'closed') {
         c.rejectedShuttingDown++;
         rejectUpgrade(socket, 503, 'FG_ERR_SHUTTING_DOWN', 'server is shutting down', s.retryAfter);
@@ -587,10 +649,14 @@ export class Gateway implements GatewayView {
     if (!answered) socket.once('close', onGoneWhileWaiting);
   }
 
-  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
+  private handshake(req: UpgradeReq, socket: Duplex, head: Buffer, key: string | undefined, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
     if (socket.destroyed) {
       this.admission.handshakeFailed();
       this.counters.handshakeFailures++;
+      return;
+    }
+    if (key !== undefined) {
+      this.fastHandshake(socket as Socket, head, key, canUse, tokenExp, sub);
       return;
     }
     const onEarlyClose = (): void => {
@@ -600,7 +666,7 @@ export class Gateway implements GatewayView {
     socket.once('close', onEarlyClose);
     // the 101 answer and the welcome frame leave in one write
     (socket as Socket).cork();
-    this.wss.handleUpgrade(req, socket, head, (ws) => {
+    this.wss.handleUpgrade(req as IncomingMessage, socket, head, (ws) => {
       socket.removeListener('close', onEarlyClose);
       this.admission.handshakeSucceeded();
       this.counters.admitted++;
@@ -611,9 +677,49 @@ export class Gateway implements GatewayView {
     if (!socket.destroyed) (socket as Socket).uncork();
   }
 
-  private onWebSocket(ws: TrackedSocket, canUse: ((channel: string) => boolean) | undefined, tokenExp: number): void {
+  /**
+   * The handshake of a request the fast path read: the same checks ws's handleUpgrade makes were
+   * made by the parser; the 101 and the welcome frame leave in one write, then ws takes the socket.
+   */
+  private fastHandshake(socket: Socket, head: Buffer, key: string, canUse: ((channel: string) => boolean) | undefined, tokenExp: number, sub: string | undefined): void {
+    // as ws does: a client that already sent its FIN gets no WebSocket
+    if (!socket.readable || !socket.writable) {
+      socket.destroy();
+      this.admission.handshakeFailed();
+      this.counters.handshakeFailures++;
+      return;
+    }
+    const ws = serverWebSocket(this.wss) as TrackedSocket;
+    const session = this.newSession(ws, canUse, tokenExp);
+    socket.write(upgradeResponse(acceptKey(key), encodeServerFrame(this.welcome(session, tokenExp))), 'latin1');
+    this.counters.messagesOut++;
+    socket.removeListener('error', noop);
+    attachSocket(ws, this.wss, socket, head);
+    this.admission.handshakeSucceeded();
+    this.counters.admitted++;
+    if (sub !== undefined) ws[kSub] = sub;
+    this.track(ws, session);
+    socket.resume(); // paused since the request was read; ws's 'data' listener does not resume it
+  }
+
+  private welcome(session: Session, tokenExp: number): ServerFrame {
+    const s = this.settings;
+    const welcome: ServerFrame = {
+      type: 'welcome', node: this.node, session: session.id, pingInterval: s.pingInterval, maxPayload: s.maxPayload,
+      rateBurst: s.rateBurst, rateRefill: s.rateRefill, idempotencyWindow: s.idempotencyWindow,
+    };
+    if (tokenExp > 0) welcome.exp = tokenExp;
+    return welcome;
+  }
+
+  private newSession(ws: TrackedSocket, canUse: ((channel: string) => boolean) | undefined, tokenExp: number): Session {
     const session = new Session((this.nextSessionId++).toString(36), ws, this.ctx, canUse);
     session.tokenExp = tokenExp;
+    return session;
+  }
+
+  /** From here the session receives the socket's events and is counted and swept. */
+  private track(ws: TrackedSocket, session: Session): void {
     if (this.ipLimits.active) session.ip = (ws as unknown as { _socket?: Socket })._socket?.remoteAddress ?? '';
     ws[kSession] = session;
     this.sessions.add(session);
@@ -621,14 +727,18 @@ export class Gateway implements GatewayView {
     ws.on('message', onWsMessage);
     ws.on('ping', onWsPing);
     ws.on('error', onWsError); // errors end in 'close'; ws has already picked the close code
-    ws.once('close', onWsClose);
-    const s = this.settings;
-    const welcome: ServerFrame = {
-      type: 'welcome', node: this.node, session: session.id, pingInterval: s.pingInterval, maxPayload: s.maxPayload,
-      rateBurst: s.rateBurst, rateRefill: s.rateRefill, idempotencyWindow: s.idempotencyWindow,
-    };
-    if (tokenExp > 0) welcome.exp = tokenExp;
-    session.send(welcome);
+    // 'close' comes once; `once` would add a wrapper object and a bound function per connection
+    ws.on('close', onWsClose);
+    const internals = ws as unknown as { _receiver?: EventEmitter; _socket?: EventEmitter };
+    compactListeners(ws);
+    compactListeners(internals._receiver);
+    compactListeners(internals._socket);
+  }
+
+  private onWebSocket(ws: TrackedSocket, canUse: ((channel: string) => boolean) | undefined, tokenExp: number): void {
+    const session = this.newSession(ws, canUse, tokenExp);
+    this.track(ws, session);
+    session.send(this.welcome(session, tokenExp));
   }
 
   /** Channels with subscribers on this process (GET /api/channels). */

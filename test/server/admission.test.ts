@@ -113,3 +113,21 @@ async function rawUpgradeHold(port: number): Promise<{ status: number; headers: 
     req.end();
   });
 }
+
+test('tryAdmit takes a free slot only when nobody waits, and never past the cap or after close', () => {
+  const a = new Admission({ cap: 2, queueLimit: 10, timeoutMs: 1000, maxPendingHandshakes: 10 });
+  assert.equal(a.tryAdmit(), true);
+  assert.equal(a.handshaking, 1);
+  a.handshakeSucceeded();
+  assert.equal(a.tryAdmit(), true);
+  assert.equal(a.tryAdmit(), false); // live 1 + handshaking 1 = cap
+  const outcomes: string[] = [];
+  a.request((o) => outcomes.push(o)); // waits for a slot
+  a.handshakeFailed(); // frees one: it goes to the waiter, not to a later tryAdmit
+  assert.deepEqual(outcomes, ['admitted']);
+  assert.equal(a.tryAdmit(), false);
+  a.connectionClosed();
+  a.close();
+  assert.equal(a.tryAdmit(), false);
+  assert.equal(a.counters.admitted, 3);
+});
