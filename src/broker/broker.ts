@@ -48,6 +48,9 @@ export interface BrokerStats {
   /** Memory broker: the channel cap (0 = none) and publishes/subscribes refused by it. */
   maxChannels?: number;
   channelsRefused?: number;
+  /** Channels whose state was freed once idle and expired, and times dropped history was handed back to the system. */
+  channelsFreed?: number;
+  memoryReleases?: number;
   lastError?: string;
 }
 

@@ -3,6 +3,7 @@ import { FloodgateError } from '../errors.js';
 import { encodeMessage } from '../protocol/codec.js';
 import type { Json, RecoverPosition } from '../protocol/frames.js';
 import { HistoryRing, historyResolver, keepsHistory, type HistoryLimits, type HistoryMeter, type HistoryPolicy } from '../server/history.js';
+import { releaseMemory } from '../server/memory-release.js';
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
 import { PublishGuard } from './publish-guard.js';
 
@@ -24,13 +25,33 @@ export interface MemoryBudget {
   historyMemory: number;
   /** Channels held at once; a publish or subscribe that would create one more is refused. */
   maxChannels: number;
+  /**
+   * Once this many history bytes were dropped (evicted, trimmed, expired) since the last time,
+   * the memory is handed back now (a full collection, see memory-release.ts) instead of
+   * whenever V8 gets to it. 0 = never. @default 16 MiB
+   */
+  releaseAfter: number;
+  /** What hands memory back; returns false when it cannot. @default releaseMemory */
+  release: () => boolean;
 }
 
 export const DEFAULT_HISTORY_MEMORY = 64 * 1024 ** 2;
 export const DEFAULT_MAX_CHANNELS = 100_000;
 
-/** How long an idle channel with no history and no watchers keeps its epoch and offset. */
+export const DEFAULT_RELEASE_AFTER = 16 * 1024 ** 2;
+/** Below this, dropped history is not worth a collection even when it was most of what was held. */
+const RELEASE_MIN = 1024 ** 2;
+
+/**
+ * How long an unwatched channel whose history is empty keeps its epoch and offset when history
+ * has no age bound (historyTtl 0). With an age bound, a channel is freed as soon as its last
+ * publication would have expired: until then a recovery must still be told `history_gone` (an
+ * evicted channel) rather than `epoch_changed`; after it, nothing is lost by forgetting it.
+ */
 const IDLE_CHANNEL_MS = 10 * 60_000;
+/** The sweep runs every ttl/10, within these bounds, so channels are freed soon after they expire. */
+const SWEEP_MIN_MS = 1000;
+const SWEEP_MAX_MS = 30_000;
 
 export function newEpoch(): string {
   return randomBytes(6).toString('base64url');
@@ -43,13 +64,20 @@ export class MemoryBroker implements Broker {
   private readonly channels = new Map<string, ChannelState>();
   /** Channels that hold history, least recently published or recovered first (Map order). */
   private readonly historyLru = new Map<string, ChannelState>();
-  private readonly meter: HistoryMeter = { bytes: 0 };
+  private readonly meter: HistoryMeter = { bytes: 0, dropped: 0 };
   private readonly budget: MemoryBudget;
   /** Channels whose history the budget evicted; their next recovery says history_gone. */
   historyEvictions = 0;
   /** Publishes and subscribes refused for maxChannels. */
   channelsRefused = 0;
+  /** Channels whose state was freed (unwatched, history empty, idle past the age bound). */
+  channelsFreed = 0;
+  /** Times dropped history was handed back to the system (see MemoryBudget.releaseAfter). */
+  memoryReleases = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private closed = true;
+  /** The shortest non-zero historyTtl of the channels created so far: sets the sweep's pace. */
+  private shortestTtl = Infinity;
 
   private readonly guard: PublishGuard;
   private readonly historyFor: (channel: string) => HistoryLimits;
@@ -61,12 +89,43 @@ export class MemoryBroker implements Broker {
   constructor(history: HistoryPolicy, idempotencyWindowMs = 300_000, budget: Partial<MemoryBudget> = {}) {
     this.historyFor = historyResolver(history);
     this.guard = new PublishGuard(idempotencyWindowMs);
-    this.budget = { historyMemory: budget.historyMemory ?? DEFAULT_HISTORY_MEMORY, maxChannels: budget.maxChannels ?? DEFAULT_MAX_CHANNELS };
+    this.budget = {
+      historyMemory: budget.historyMemory ?? DEFAULT_HISTORY_MEMORY,
+      maxChannels: budget.maxChannels ?? DEFAULT_MAX_CHANNELS,
+      releaseAfter: budget.releaseAfter ?? DEFAULT_RELEASE_AFTER,
+      release: budget.release ?? releaseMemory,
+    };
   }
 
   async start(): Promise<void> {
-    this.sweepTimer = setInterval(() => this.sweep(Date.now()), 30_000);
+    this.closed = false;
+    this.scheduleSweep();
+  }
+
+  /** Next sweep in a tenth of the shortest age bound of the channels seen (namespaces may differ), 1–30 s. */
+  private scheduleSweep(): void {
+    if (this.closed) return;
+    const ttl = this.shortestTtl;
+    const every = ttl === Infinity ? SWEEP_MAX_MS : Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.floor(ttl / 10)));
+    this.sweepTimer = setTimeout(() => {
+      this.sweep(Date.now());
+      this.scheduleSweep();
+    }, every);
     this.sweepTimer.unref();
+  }
+
+  /**
+   * Hands dropped history back once enough of it has piled up (never on every publication), or
+   * when most of the history just went away (the channels went idle and expired): the case where
+   * nothing else would ever make V8 collect.
+   */
+  private maybeRelease(sweeping = false): void {
+    const after = this.budget.releaseAfter;
+    const dropped = this.meter.dropped!;
+    if (after === 0 || dropped === 0) return;
+    if (dropped < after && !(sweeping && dropped >= RELEASE_MIN && dropped > this.meter.bytes)) return;
+    this.meter.dropped = 0;
+    if (this.budget.release()) this.memoryReleases++;
   }
 
   /** The channel's state, created on first use; past maxChannels a new one is refused (or, for a watch, marked). */
@@ -76,6 +135,7 @@ export class MemoryBroker implements Broker {
       const overCap = this.budget.maxChannels > 0 && this.channels.size >= this.budget.maxChannels;
       if (overCap && !forWatch) throw this.tooManyChannels();
       const limits = this.historyFor(name);
+      if (limits.ttlMs > 0 && limits.ttlMs < this.shortestTtl) this.shortestTtl = limits.ttlMs;
       ch = { epoch: newEpoch(), offset: 0, history: new HistoryRing(limits, this.meter), limits, watched: false, lastActivity: Date.now(), overCap };
       this.channels.set(name, ch);
     }
@@ -103,6 +163,7 @@ export class MemoryBroker implements Broker {
       oldest.history.clear();
       this.historyEvictions++;
     }
+    this.maybeRelease();
   }
 
   async publish(channel: string, data: Json, options?: PublishOptions): Promise<PublishAnswer> {
@@ -155,13 +216,25 @@ export class MemoryBroker implements Broker {
     return { ok: true, ...base, publications };
   }
 
-  private sweep(now: number): void {
+  /**
+   * Expires history, and frees the state of every channel nobody watches whose history is empty
+   * and whose last use is older than the age bound (its epoch is then forgotten: a later
+   * recovery with the old epoch answers `epoch_changed`, which is as true as `history_gone`).
+   * Runs on a timer; public so tests can drive it with a clock of their own.
+   */
+  sweep(now = Date.now()): void {
     this.guard.sweep(now);
     for (const [name, ch] of this.channels) {
+      // unwatched with empty history: kept while a recovery could still be told history_gone
+      const idle = ch.limits.ttlMs === 0 ? IDLE_CHANNEL_MS : ch.limits.ttlMs;
       ch.history.expire(now);
       if (ch.history.size === 0) this.historyLru.delete(name);
-      if (!ch.watched && ch.history.size === 0 && now - ch.lastActivity > IDLE_CHANNEL_MS) this.channels.delete(name);
+      if (!ch.watched && ch.history.size === 0 && now - ch.lastActivity >= idle) {
+        this.channels.delete(name);
+        this.channelsFreed++;
+      }
     }
+    this.maybeRelease(true);
   }
 
   stats(): BrokerStats {
@@ -175,10 +248,12 @@ export class MemoryBroker implements Broker {
       kind: this.kind, healthy: true, channels: this.channels.size, historyMessages, historyBytes,
       historyMemory: this.budget.historyMemory, historyEvictions: this.historyEvictions,
       maxChannels: this.budget.maxChannels, channelsRefused: this.channelsRefused,
+      channelsFreed: this.channelsFreed, memoryReleases: this.memoryReleases,
     };
   }
 
   async close(): Promise<void> {
-    clearInterval(this.sweepTimer);
+    this.closed = true;
+    clearTimeout(this.sweepTimer);
   }
 }

@@ -35,6 +35,8 @@ export function keepsHistory(limits: HistoryLimits): boolean {
 /** Bytes held by every ring sharing it: the broker's process-wide history budget reads this. */
 export interface HistoryMeter {
   bytes: number;
+  /** Bytes dropped (trimmed, expired, evicted) since the owner last reset it: memory waiting to be given back. */
+  dropped?: number;
 }
 
 export class HistoryRing {
@@ -92,6 +94,7 @@ export class HistoryRing {
   /** Drops every entry (the history budget evicted this channel) and gives the slots back. */
   clear(): void {
     this.meter.bytes -= this.bytes;
+    if (this.meter.dropped !== undefined) this.meter.dropped += this.bytes;
     this.bytes = 0;
     this.count = 0;
     this.head = 0;
@@ -110,6 +113,7 @@ export class HistoryRing {
     this.slots[this.head] = undefined;
     this.bytes -= e.frame.length;
     this.meter.bytes -= e.frame.length;
+    if (this.meter.dropped !== undefined) this.meter.dropped += e.frame.length;
     this.head = (this.head + 1) % this.slots.length;
     this.count--;
   }

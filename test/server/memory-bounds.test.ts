@@ -120,3 +120,55 @@ test('flood of distinct channels (bounded): history stays within historyMemory a
     await g.close(1000);
   }
 });
+
+test('idle channels: once unwatched and past the age bound their state is freed, and dropped history is handed back', async () => {
+  let releases = 0;
+  const release = (): boolean => { releases++; return true; };
+  const big = 'y'.repeat(30_000);
+  const b = new MemoryBroker({ maxCount: 10, maxBytes: 1 << 20, ttlMs: 1000 }, 300_000, { historyMemory: 0, maxChannels: 0, releaseAfter: 16 << 20, release });
+  const t0 = Date.now();
+  for (let i = 0; i < 50; i++) await b.publish(`idle-${i}`, big);
+  b.watch('kept');
+  await b.publish('kept', big);
+  assert.equal(b.stats().channels, 51);
+  b.sweep(t0 + 500); // within the age bound: nothing goes
+  assert.equal(b.stats().channels, 51);
+  assert.equal(releases, 0);
+  b.sweep(Date.now() + 2000);
+  const s = b.stats();
+  assert.equal(s.channels, 1, 'only the watched channel keeps its state');
+  assert.equal(s.channelsFreed, 50);
+  assert.equal(s.historyBytes, 0);
+  assert.equal(s.historyMessages, 0);
+  // ~1.5 MB dropped, more than what is still held (nothing): handed back once, not per channel
+  assert.equal(releases, 1);
+  assert.equal(s.memoryReleases, 1);
+  b.sweep(Date.now() + 4000);
+  assert.equal(releases, 1, 'nothing new dropped, nothing to hand back');
+  await b.close();
+});
+
+test('an evicted channel answers history_gone until its history would have expired; then it is freed', async () => {
+  const b = new MemoryBroker({ maxCount: 10, maxBytes: 1 << 20, ttlMs: 1000 }, 300_000, { historyMemory: 5000, maxChannels: 0, release: () => true });
+  const first = await b.publish('evicted', KB);
+  for (let i = 0; i < 10; i++) await b.publish(`filler-${i}`, KB);
+  assert.ok(b.historyEvictions >= 1);
+  b.sweep(Date.now() + 200);
+  const gone = await b.recover('evicted', { epoch: first.epoch, offset: 0 });
+  assert.deepEqual([gone.ok, !gone.ok && gone.reason], [false, 'history_gone']);
+  b.sweep(Date.now() + 2000);
+  assert.equal(b.stats().channels, 0, 'every channel, evicted or expired, is freed');
+  const later = await b.recover('evicted', { epoch: first.epoch, offset: 1 });
+  assert.deepEqual([later.ok, !later.ok && later.reason], [false, 'epoch_changed'], 'a forgotten channel starts a new epoch');
+  await b.close();
+});
+
+test('the history budget hands dropped memory back every releaseAfter bytes, not on every publication', async () => {
+  let releases = 0;
+  const b = new MemoryBroker({ maxCount: 10, maxBytes: 1 << 20, ttlMs: 0 }, 300_000, { historyMemory: 20_000, maxChannels: 0, releaseAfter: 10_000, release: () => { releases++; return true; } });
+  for (let i = 0; i < 60; i++) await b.publish(`r${i}`, KB);
+  // ~64 KB published, ~20 KB kept: ~44 KB evicted → 4 releases of 10 KB each
+  assert.ok(releases >= 3 && releases <= 5, `${releases} releases`);
+  assert.equal(b.stats().memoryReleases, releases);
+  await b.close();
+});

@@ -1,0 +1,137 @@
+/**
+ * The flood of issue 10 against a real `floodgate serve`, phase by phase: N connections × M
+ * publishes of 10 KB to distinct channels, then every client leaves, then the history expires.
+ * Server RSS is read from /proc and the process's own view (V8 heap, external memory, channels
+ * held) from /stats at each phase, so a figure that stays high can be told apart: history still
+ * held, V8 heap not shrunk, or freed C memory not given back to the system.
+ *
+ * Used by run.ts; on its own: `npx tsx benchmarks/hostile/flood-memory.ts [serve flags…]`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { WebSocket } from 'ws';
+import { readRss } from '../../src/system/process-usage.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const MB = 1024 * 1024;
+
+interface Server { child: ChildProcess; port: number }
+
+export async function startServer(extra: string[], env: NodeJS.ProcessEnv = {}): Promise<Server> {
+  const child = spawn(process.execPath, [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn', ...extra], {
+    cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true, env: { ...process.env, ...env },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (c) => {
+      buf += c;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)).listen.port);
+    });
+    child.once('exit', (code) => reject(new Error(`floodgate serve exited ${code}`)));
+  });
+  return { child, port };
+}
+
+export async function stopServer(s: Server): Promise<void> {
+  const exited = new Promise((r) => s.child.once('exit', r));
+  try { process.kill(-s.child.pid!, 'SIGTERM'); } catch { /* gone */ }
+  await Promise.race([exited, sleep(15_000)]);
+  if (s.child.exitCode === null) try { process.kill(-s.child.pid!, 'SIGKILL'); } catch { /* gone */ }
+}
+
+async function stats(port: number): Promise<any> {
+  const res = await fetch(`http://127.0.0.1:${port}/stats`);
+  return res.json();
+}
+
+/** One phase's picture of the server: RSS from /proc, the rest from /stats. */
+export interface MemoryPoint {
+  rssMB: number; heapUsedMB: number; heapTotalMB: number; externalMB: number; arrayBuffersMB: number;
+  channels: number; historyMB: number; evictions: number;
+}
+
+async function point(s: Server): Promise<MemoryPoint> {
+  const st = await stats(s.port);
+  return {
+    rssMB: (readRss(s.child.pid!) ?? 0) / MB,
+    heapUsedMB: st.memory.heapUsed / MB, heapTotalMB: st.memory.heapTotal / MB, externalMB: st.memory.external / MB, arrayBuffersMB: st.memory.arrayBuffers / MB,
+    channels: st.broker.channels, historyMB: st.broker.historyBytes / MB, evictions: st.broker.historyEvictions ?? 0,
+  };
+}
+
+export interface FloodPhases {
+  label: string;
+  baseline: MemoryPoint;
+  peakRssMB: number;
+  /** Right after the last publish was answered. */
+  flooded: MemoryPoint;
+  /** After every client left (5 s). */
+  left: MemoryPoint;
+  /** After the history's age bound passed and the broker's sweep ran (undefined when not waited for). */
+  expired: MemoryPoint | undefined;
+  answered: number; refused: number; seconds: number;
+}
+
+/**
+ * `expireAfterMs`: how long to wait after the clients left for the history to expire (the server
+ * must run with a matching `--history-ttl`); 0 = do not wait.
+ */
+export async function floodPhases(label: string, extra: string[], conns: number, perConn: number, expireAfterMs: number, env: NodeJS.ProcessEnv = {}): Promise<FloodPhases> {
+  const server = await startServer(extra, env);
+  try {
+    await sleep(1000);
+    const baseline = await point(server);
+    let peak = baseline.rssMB * MB;
+    const sampler = setInterval(() => { const r = readRss(server.child.pid!); if (r !== undefined && r > peak) peak = r; }, 100);
+    const payload = 'x'.repeat(10 * 1024);
+    const t0 = Date.now();
+    let answered = 0;
+    let refused = 0;
+    const sockets: WebSocket[] = [];
+    await Promise.all(Array.from({ length: conns }, (_, k) => new Promise<void>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
+      sockets.push(ws);
+      let got = 0;
+      const done = (): void => { clearTimeout(guard); resolve(); };
+      const guard = setTimeout(done, 120_000);
+      ws.on('error', done);
+      ws.on('close', done);
+      ws.on('message', (raw) => {
+        const f = JSON.parse(raw.toString());
+        if (f.type === 'welcome') {
+          for (let i = 0; i < perConn; i++) ws.send(`{"type":"publish","id":${i},"channel":"flood-${k}-${i}","data":"${payload}"}`);
+          return;
+        }
+        if (f.type === 'published') answered++;
+        else if (f.type === 'error') refused++;
+        else return;
+        if (++got === perConn) done();
+      });
+    })));
+    const seconds = (Date.now() - t0) / 1000;
+    await sleep(500);
+    const flooded = await point(server);
+    for (const ws of sockets) ws.terminate();
+    await sleep(5000);
+    clearInterval(sampler);
+    const left = await point(server);
+    let expired: MemoryPoint | undefined;
+    if (expireAfterMs > 0) {
+      await sleep(expireAfterMs);
+      expired = await point(server);
+    }
+    return { label, baseline, peakRssMB: peak / MB, flooded, left, expired, answered, refused, seconds };
+  } finally {
+    await stopServer(server);
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const conns = Number(process.env.FG_BENCH_FLOOD_CONNECTIONS ?? 200);
+  const perConn = Number(process.env.FG_BENCH_FLOOD_PUBLISHES ?? 100);
+  const expire = Number(process.env.FG_BENCH_FLOOD_EXPIRE_MS ?? 0);
+  const r = await floodPhases('adhoc', process.argv.slice(2), conns, perConn, expire);
+  console.log(JSON.stringify(r, (_, v) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v), 2));
+  process.exit(0);
+}
