@@ -4,21 +4,20 @@
  *     loop over the text, bounded echoes) against the decoder before them (previous-codec.ts),
  *     alternating in rounds in one process; reported as ns/frame and the ratio new / previous.
  *  2. The flood of issue 10: 200 connections × 100 publishes of 10 KB to distinct channels against
- *     `floodgate serve` with the defaults (historyMemory 64 MB), and the same flood with the
- *     budget off (`--history-memory 0`, i.e. the behaviour before); server RSS from /proc before,
- *     at the peak, and after the clients left.
+ *     `floodgate serve` with the defaults (historyMemory 64 MB) except `--history-ttl 10s`, so
+ *     that the history expires within the run; server RSS from /proc and the process's own view
+ *     (/stats) before, at the peak, after the clients left and after the history expired. Side
+ *     by side: the same with a smaller V8 young generation (NODE_OPTIONS=--max-semi-space-size=2),
+ *     with glibc serving 8 KB+ allocations by mmap (MALLOC_MMAP_THRESHOLD_=8192), and with the
+ *     budget off (`--history-memory 0`, the behaviour before the budget).
  * Prints a markdown section; writes benchmarks/results/hostile.json.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { WebSocket } from 'ws';
 import { decodeClientFrame } from '../../src/protocol/codec.js';
-import { readRss } from '../../src/system/process-usage.js';
 import { decodeClientFramePrevious } from './previous-codec.js';
+import { floodPhases, type FloodPhases } from './flood-memory.js';
 
 const root = new URL('../../', import.meta.url).pathname;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const MB = 1024 * 1024;
 const soak = process.env.FG_BENCH_SOAK === '1';
 
 // ---------- 1. decoder cost ----------
@@ -54,94 +53,19 @@ function decoderCost(): { frame: string; bytes: number; previousNs: number; newN
   });
 }
 
-// ---------- 2. the flood ----------
-interface Server { child: ChildProcess; port: number }
-
-async function startServer(extra: string[]): Promise<Server> {
-  const child = spawn(process.execPath, [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn', ...extra], {
-    cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true,
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (c) => {
-      buf += c;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)).listen.port);
-    });
-    child.once('exit', (code) => reject(new Error(`floodgate serve exited ${code}`)));
-  });
-  return { child, port };
-}
-
-async function stopServer(s: Server): Promise<void> {
-  const exited = new Promise((r) => s.child.once('exit', r));
-  try { process.kill(-s.child.pid!, 'SIGTERM'); } catch { /* gone */ }
-  await Promise.race([exited, sleep(15_000)]);
-  if (s.child.exitCode === null) try { process.kill(-s.child.pid!, 'SIGKILL'); } catch { /* gone */ }
-}
-
-async function stats(port: number): Promise<any> {
-  const res = await fetch(`http://127.0.0.1:${port}/stats`);
-  return res.json();
-}
-
-interface FloodResult { label: string; baselineMB: number; peakMB: number; afterMB: number; growthMB: number; answered: number; refused: number; historyMB: number; evictions: number; seconds: number }
-
-async function flood(label: string, extra: string[], conns: number, perConn: number): Promise<FloodResult> {
-  const server = await startServer(extra);
-  try {
-    await sleep(1000);
-    const baseline = readRss(server.child.pid!) ?? 0;
-    let peak = baseline;
-    const sampler = setInterval(() => { const r = readRss(server.child.pid!); if (r !== undefined && r > peak) peak = r; }, 100);
-    const payload = 'x'.repeat(10 * 1024);
-    const t0 = Date.now();
-    let answered = 0;
-    let refused = 0;
-    const sockets: WebSocket[] = [];
-    await Promise.all(Array.from({ length: conns }, (_, k) => new Promise<void>((resolve) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`);
-      sockets.push(ws);
-      let got = 0;
-      const done = (): void => { clearTimeout(guard); resolve(); };
-      const guard = setTimeout(done, 120_000);
-      ws.on('error', done);
-      ws.on('close', done);
-      ws.on('message', (raw) => {
-        const f = JSON.parse(raw.toString());
-        if (f.type === 'welcome') {
-          for (let i = 0; i < perConn; i++) ws.send(`{"type":"publish","id":${i},"channel":"flood-${k}-${i}","data":"${payload}"}`);
-          return;
-        }
-        if (f.type === 'published') answered++;
-        else if (f.type === 'error') refused++;
-        else return;
-        if (++got === perConn) done();
-      });
-    })));
-    const seconds = (Date.now() - t0) / 1000;
-    await sleep(500);
-    const s = await stats(server.port);
-    for (const ws of sockets) ws.terminate();
-    await sleep(soak ? 30_000 : 5000);
-    clearInterval(sampler);
-    const after = readRss(server.child.pid!) ?? 0;
-    return {
-      label, baselineMB: baseline / MB, peakMB: peak / MB, afterMB: after / MB, growthMB: (peak - baseline) / MB, answered, refused,
-      historyMB: s.broker.historyBytes / MB, evictions: s.broker.historyEvictions ?? 0, seconds,
-    };
-  } finally {
-    await stopServer(server);
-  }
-}
-
 const cost = decoderCost();
 const conns = Number(process.env.FG_BENCH_FLOOD_CONNECTIONS ?? 200);
 const perConn = Number(process.env.FG_BENCH_FLOOD_PUBLISHES ?? 100);
-const bounded = await flood('defaults (historyMemory 64 MB)', [], conns, perConn);
-const unbounded = await flood('budget off (--history-memory 0), as before', ['--history-memory', '0'], conns, perConn);
+const ttl = ['--history-ttl', '10s'];
+const expireWait = soak ? 40_000 : 20_000;
+const runs: FloodPhases[] = [];
+runs.push(await floodPhases('defaults', ttl, conns, perConn, expireWait));
+runs.push(await floodPhases('NODE_OPTIONS=--max-semi-space-size=2', ttl, conns, perConn, expireWait, { NODE_OPTIONS: '--max-semi-space-size=2' }));
+runs.push(await floodPhases('MALLOC_MMAP_THRESHOLD_=8192', ttl, conns, perConn, expireWait, { MALLOC_MMAP_THRESHOLD_: '8192' }));
+runs.push(await floodPhases('budget off (--history-memory 0), as before', [...ttl, '--history-memory', '0'], conns, perConn, expireWait));
 
 const f1 = (n: number): string => n.toFixed(1);
+const [def] = runs;
 const lines = [
   '## hostile',
   '',
@@ -151,15 +75,15 @@ const lines = [
   '|---|---:|---:|---:|---:|',
   ...cost.map((c) => `| ${c.frame} | ${c.bytes} | ${c.previousNs} | ${c.newNs} | ${c.ratio.toFixed(2)} |`),
   '',
-  `Flood of issue 10: ${conns} connections × ${perConn} publishes of 10 KB to distinct channels, server RSS from /proc:`,
+  `Flood of issue 10: ${conns} connections × ${perConn} publishes of 10 KB to distinct channels, \`--history-ttl 10s\` so the history expires within the run; server RSS from /proc, the rest from /stats:`,
   '',
-  '| server | RSS before (MB) | peak (MB) | growth (MB) | 5 s after the clients left (MB) | history held (MB) | channels evicted | publishes answered / refused | flood time (s) |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ...[bounded, unbounded].map((r) => `| ${r.label} | ${f1(r.baselineMB)} | ${f1(r.peakMB)} | ${f1(r.growthMB)} | ${f1(r.afterMB)} | ${f1(r.historyMB)} | ${r.evictions} | ${r.answered} / ${r.refused} | ${f1(r.seconds)} |`),
+  '| server | RSS before (MB) | peak (MB) | peak growth (MB) | clients gone 5 s (MB) | history expired (MB) | heap total at the end (MB) | array buffers at the end (MB) | channels held at the end | history held at peak (MB) | channels evicted | flood time (s) |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...runs.map((r) => `| ${r.label} | ${f1(r.baseline.rssMB)} | ${f1(r.peakRssMB)} | ${f1(r.peakRssMB - r.baseline.rssMB)} | ${f1(r.left.rssMB)} | ${f1(r.expired!.rssMB)} | ${f1(r.expired!.heapTotalMB)} | ${f1(r.expired!.arrayBuffersMB)} | ${r.expired!.channels} | ${f1(r.flooded.historyMB)} | ${r.flooded.evictions} | ${f1(r.seconds)} |`),
   '',
-  `RSS growth with the budget: ${f1(bounded.growthMB)} MB, ${f1(bounded.growthMB / Math.max(1, unbounded.growthMB))}× of the growth without it.`,
+  `With the defaults the peak grew ${f1(def.peakRssMB - def.baseline.rssMB)} MB (${f1((def.peakRssMB - def.baseline.rssMB) / Math.max(1, runs[3].peakRssMB - runs[3].baseline.rssMB))}× of the growth without the budget); once the history expired ${f1(def.peakRssMB - def.expired!.rssMB)} MB of it went back to the system, with ${def.expired!.channels} channels and ${f1(def.expired!.arrayBuffersMB)} MB of Buffers left.`,
 ];
 console.log(lines.join('\n'));
 mkdirSync(`${root}benchmarks/results`, { recursive: true });
-writeFileSync(`${root}benchmarks/results/hostile.json`, JSON.stringify({ cost, flood: [bounded, unbounded] }, null, 2));
+writeFileSync(`${root}benchmarks/results/hostile.json`, JSON.stringify({ cost, flood: runs }, null, 2));
 process.exit(0);

@@ -5,7 +5,7 @@ import { historyResolver, keepsHistory, type HistoryLimits, type HistoryPolicy }
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
 import { afterIoTimeout } from './after-io-timeout.js';
 import { outOfOrder } from './publish-guard.js';
-import { newEpoch } from './memory-broker.js';
+import { DEFAULT_HISTORY_MEMORY, DEFAULT_MAX_CHANNELS, newEpoch } from './memory-broker.js';
 import { PUBLISH_SCRIPT, READ_FROM_SCRIPT, READ_SCRIPT } from './redis-scripts.js';
 
 /** The part of a pino logger the broker uses. */
@@ -35,6 +35,13 @@ export interface RedisBrokerOptions {
   metaTtlMs?: number;
   /** How long idempotency keys and publisher sequence numbers are remembered (0 = off). @default 300000 */
   idempotencyWindowMs?: number;
+  /**
+   * History bytes kept in Redis over all channels; past it the least recently published
+   * channels' streams are deleted (their recovery answers `history_gone`). 0 = none. @default 64 MiB
+   */
+  historyMemory?: number;
+  /** Channels holding history in Redis at once; a publish that would add one more is refused. 0 = none. @default 100000 */
+  maxChannels?: number;
 }
 
 /** Why this node could not give its subscribers a channel's publications without a hole. */
@@ -72,7 +79,7 @@ interface RecoverWaiter {
 type ReadReply = [Buffer, number, Buffer, ...Buffer[]];
 
 interface ScriptCommands {
-  fgPublish(meta: string, stream: string, pubsub: string, idem: string, seq: string, ...args: (string | number)[]): Promise<[string, number, string]>;
+  fgPublish(meta: string, stream: string, pubsub: string, idem: string, seq: string, lru: string, sizes: string, total: string, ...args: (string | number)[]): Promise<[string, number, string, number, number]>;
   fgReadBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<ReadReply>;
   fgReadFromBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<ReadReply>;
 }
@@ -129,12 +136,21 @@ export class RedisBroker implements Broker {
   private recoverBatch = new Map<string, RecoverWaiter[]>();
   private recoverFlushScheduled = false;
   private readonly counters = { gapsFilled: 0, gapsUnfillable: 0, outages: 0, recoveries: 0, recoveryReads: 0 };
+  private readonly historyMemory: number;
+  private readonly maxChannels: number;
+  /** History bytes over all channels as Redis reported them with this node's last publish. */
+  private historyTotal = 0;
+  /** Streams this node's publishes deleted for the budget, and publishes refused for maxChannels. */
+  private historyEvictions = 0;
+  private channelsRefused = 0;
 
   constructor(options: RedisBrokerOptions) {
     this.historyFor = historyResolver(options.limits);
     this.prefix = options.prefix ?? 'fg:';
     this.metaTtlMs = options.metaTtlMs ?? DEFAULT_META_TTL_MS;
     this.idempotencyWindowMs = options.idempotencyWindowMs ?? 300_000;
+    this.historyMemory = options.historyMemory ?? DEFAULT_HISTORY_MEMORY;
+    this.maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
     this.downAfterMs = options.downAfterMs ?? 5000;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 3000;
     this.log = options.log ?? silentLog;
@@ -161,7 +177,7 @@ export class RedisBroker implements Broker {
         this.lastReplyAt = performance.now();
       });
     });
-    this.cmd.defineCommand('fgPublish', { numberOfKeys: 5, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand('fgPublish', { numberOfKeys: 8, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('fgRead', { numberOfKeys: 2, lua: READ_SCRIPT });
     this.cmd.defineCommand('fgReadFrom', { numberOfKeys: 2, lua: READ_FROM_SCRIPT });
     this.scripts = this.cmd as unknown as ScriptCommands;
@@ -296,12 +312,22 @@ export class RedisBroker implements Broker {
     const key = options?.idempotencyKey;
     const publisher = options?.seq !== undefined ? options.publisher : undefined;
     try {
-      const [epoch, offset, status] = await afterIoTimeout(this.scripts.fgPublish(
+      const [epoch, offset, status, total, evicted] = await afterIoTimeout(this.scripts.fgPublish(
         k.meta, k.stream, k.pubsub, `${k.idem}${key ?? ''}`, `${k.seq}${publisher ?? ''}`,
+        `${this.prefix}budget:lru`, `${this.prefix}budget:bytes`, `${this.prefix}budget:total`,
         channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlFor(limits),
         this.idempotencyWindowMs, key === undefined ? '' : '1', publisher === undefined ? '' : options!.seq!,
+        this.historyMemory, this.maxChannels, channel, this.prefix,
       ), this.commandTimeoutMs, 'publish', this.replyClock);
       if (status === 'stale') throw outOfOrder(channel, publisher!, options!.seq!, Number(offset));
+      if (status === 'too_many') {
+        this.channelsRefused++;
+        throw new FloodgateError('FG_ERR_TOO_MANY_CHANNELS', `Redis holds history for maxChannels ${this.maxChannels} channels; a new one is refused until idle ones expire`);
+      }
+      if (status === 'ok') {
+        this.historyTotal = Number(total);
+        this.historyEvictions += Number(evicted);
+      }
       return status === 'dup' ? { epoch, offset: Number(offset), duplicate: true } : { epoch, offset: Number(offset) };
     } catch (err) {
       if (err instanceof FloodgateError) throw err;
@@ -569,9 +595,13 @@ export class RedisBroker implements Broker {
       kind: this.kind,
       healthy: this.healthy,
       channels: this.watched.size,
-      // history lives in Redis (XLEN per stream); not summed here to keep /stats cheap
+      // history lives in Redis; its bytes as the budget counted them at this node's last publish
       historyMessages: 0,
-      historyBytes: 0,
+      historyBytes: this.historyTotal,
+      historyMemory: this.historyMemory,
+      historyEvictions: this.historyEvictions,
+      maxChannels: this.maxChannels,
+      channelsRefused: this.channelsRefused,
       redis: { target: this.target, ...this.counters },
     };
     if (!s.healthy && this.lastError !== undefined) s.lastError = this.lastError;

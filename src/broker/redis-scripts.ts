@@ -25,11 +25,23 @@ end
 `;
 
 /**
- * KEYS: meta, stream, pubsub, idempotency key, publisher seq key. ARGV: channel as JSON, data as
- * JSON, candidate epoch, maxlen (already bounded by bytes), ttl ms (0 = none), now ms, meta ttl ms
- * (0 = none), idempotency window ms (0 = off), '1' when KEYS[4] is a real key, seq ('' = none).
- * Returns {epoch, offset, status}: `ok` (published), `dup` (the key's original position, nothing
- * published) or `stale` (offset = the publisher's last applied seq, nothing published). The
+ * KEYS: meta, stream, pubsub, idempotency key, publisher seq key, and the three budget keys
+ * shared by every channel (LRU zset, bytes hash, total). ARGV: channel as JSON, data as JSON,
+ * candidate epoch, maxlen (already bounded by bytes), ttl ms (0 = none), now ms, meta ttl ms
+ * (0 = none), idempotency window ms (0 = off), '1' when KEYS[4] is a real key, seq ('' = none),
+ * historyMemory bytes (0 = none), maxChannels (0 = none), the channel's name, the key prefix.
+ * Returns {epoch, offset, status, history bytes over all channels, channels evicted}: status `ok`
+ * (published), `dup` (the key's original position, nothing published), `stale` (offset = the
+ * publisher's last applied seq, nothing published) or `too_many` (maxChannels, nothing published).
+ *
+ * The budget (historyMemory, maxChannels) counts the channels that hold a stream: the zset scores
+ * each by its last publish, the hash holds each stream's exact bytes (this script trims the
+ * stream itself, so it knows what it drops). Over historyMemory the least recently published
+ * streams are deleted; their channels keep epoch and offset, so a recovery into them answers
+ * `history_gone`. A stream that expired on its own (idle past the ttl) is forgotten by the next
+ * publish. These three keys are shared by all channels: the script reaches keys of other
+ * channels, which a single Redis allows and Redis Cluster does not (run with historyMemory and
+ * maxChannels 0 there). The
  * frame text is built here, in the byte order of encodeMessage(). Check, publish and record are
  * one atomic step, so two retries of one key racing on two nodes publish once.
  */
@@ -40,23 +52,78 @@ if window > 0 and ARGV[9] == '1' then
   local prev = redis.call('GET', KEYS[4])
   if prev then
     local sp = string.find(prev, ' ', 1, true)
-    return {string.sub(prev, 1, sp - 1), tonumber(string.sub(prev, sp + 1)), 'dup'}
+    return {string.sub(prev, 1, sp - 1), tonumber(string.sub(prev, sp + 1)), 'dup', 0, 0}
   end
 end
 if window > 0 and seq then
   local last = tonumber(redis.call('GET', KEYS[5]) or '0')
-  if seq <= last then return {'', last, 'stale'} end
+  if seq <= last then return {'', last, 'stale', 0, 0} end
 end
-local candidate = ARGV[3]
-${EPOCH}
 local maxlen = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 local now = tonumber(ARGV[6])
 local metaTtl = tonumber(ARGV[7])
+local hmem = tonumber(ARGV[11])
+local maxch = tonumber(ARGV[12])
+local name = ARGV[13]
+local budgeted = maxlen > 0 and (hmem > 0 or maxch > 0)
+-- forgets a channel's stream in the budget (its bytes leave the total)
+local function forget(c)
+  local b = tonumber(redis.call('HGET', KEYS[7], c) or '0')
+  redis.call('HDEL', KEYS[7], c)
+  redis.call('ZREM', KEYS[6], c)
+  if b ~= 0 then redis.call('DECRBY', KEYS[8], b) end
+end
+if budgeted then
+  if ttl > 0 then
+    -- streams idle past the ttl have expired (PEXPIRE below): a few per publish, amortised
+    for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. (now - ttl), 'LIMIT', 0, 16)) do forget(c) end
+  end
+  if maxch > 0 and not redis.call('ZSCORE', KEYS[6], name) and redis.call('ZCARD', KEYS[6]) >= maxch then
+    return {'', 0, 'too_many', tonumber(redis.call('GET', KEYS[8]) or '0'), 0}
+  end
+end
+local candidate = ARGV[3]
+${EPOCH}
 local off = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local offText = string.format('%d', off)
 local frame = '{"type":"message","channel":' .. ARGV[1] .. ',"epoch":"' .. epoch .. '","offset":' .. offText .. ',"data":' .. ARGV[2] .. '}'
-if maxlen > 0 then
+local total = 0
+local evicted = 0
+if maxlen > 0 and budgeted then
+  -- the stream's exact bytes: the script drops entries itself so it knows their sizes
+  local held = 0
+  if redis.call('EXISTS', KEYS[2]) == 1 then held = tonumber(redis.call('HGET', KEYS[7], name) or '0') else forget(name) end
+  redis.call('XADD', KEYS[2], offText .. '-0', 'f', frame, 't', ARGV[6])
+  held = held + #frame
+  local drop = {}
+  local over = redis.call('XLEN', KEYS[2]) - maxlen
+  local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', math.max(over, 0) + 8)
+  for i, e in ipairs(head) do
+    if i <= over or (ttl > 0 and tonumber(e[2][4]) < now - ttl and e[1] ~= offText .. '-0') then
+      drop[#drop + 1] = e[1]
+      held = held - #e[2][2]
+    else break end
+  end
+  if #drop > 0 then redis.call('XDEL', KEYS[2], unpack(drop)) end
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+  -- a stream from before the budget was on was never counted: its older entries were not either
+  if held < #frame then held = #frame end
+  local before = tonumber(redis.call('HGET', KEYS[7], name) or '0')
+  redis.call('HSET', KEYS[7], name, held)
+  redis.call('ZADD', KEYS[6], now, name)
+  total = redis.call('INCRBY', KEYS[8], held - before)
+  if hmem > 0 then
+    while total > hmem do
+      local oldest = redis.call('ZRANGE', KEYS[6], 0, 0)[1]
+      if not oldest or oldest == name then break end
+      redis.call('DEL', ARGV[14] .. '{' .. oldest .. '}:s')
+      forget(oldest)
+      evicted = evicted + 1
+      total = tonumber(redis.call('GET', KEYS[8]) or '0')
+    end
+  end
+elseif maxlen > 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', maxlen, offText .. '-0', 'f', frame, 't', ARGV[6])
   if ttl > 0 then
     -- age bound: drop expired entries from the head, a few per publish (amortised), and let
@@ -78,7 +145,7 @@ if window > 0 then
   if ARGV[9] == '1' then redis.call('SET', KEYS[4], epoch .. ' ' .. offText, 'PX', window) end
   if seq then redis.call('SET', KEYS[5], ARGV[10], 'PX', window) end
 end
-return {epoch, off, 'ok'}
+return {epoch, off, 'ok', total, evicted}
 `;
 
 /**

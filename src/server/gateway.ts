@@ -913,7 +913,7 @@ function createBroker(settings: Readonly<ServerSettings>, namespaces: ChannelNam
   // each channel's history bounds come from its namespace, else from the top-level settings
   const limits = namespaces.historyFor;
   if (settings.broker === 'memory') return new MemoryBroker(limits, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels });
-  if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow });
+  if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow, historyMemory: settings.historyMemory, maxChannels: settings.maxChannels });
   throw new FloodgateError(
     'FG_ERR_INVALID_CONFIG',
     `Invalid value for \`broker\`: expected \`memory\` or a \`redis://host:port\` URL, got \`${settings.broker}\``,
