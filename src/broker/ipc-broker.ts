@@ -117,7 +117,8 @@ export class IpcBroker implements Broker {
     try {
       a = await this.request<WireRecoverAnswer>('recover', m);
     } catch (err) {
-      if (!since) throw err;
+      // a refusal by the primary's broker (maxChannels) is an answer, not an outage
+      if (!since || (err instanceof FloodgateError && err.code === 'FG_ERR_TOO_MANY_CHANNELS')) throw err;
       // the channel's current position as far as this worker knows; unknown = '' / 0
       const pos = this.seen.get(channel) ?? { epoch: '', offset: 0 };
       return { ok: false, epoch: pos.epoch, offset: pos.offset, reason: 'unavailable' };
@@ -140,6 +141,13 @@ export class IpcBroker implements Broker {
       historyMessages: this.primaryStats?.historyMessages ?? 0,
       historyBytes: this.primaryStats?.historyBytes ?? 0,
     };
+    // the budget is the primary's, shared by every worker
+    const p = this.primaryStats;
+    if (p !== undefined) {
+      for (const k of ['historyMemory', 'historyEvictions', 'maxChannels', 'channelsRefused', 'channelsFreed', 'memoryReleases'] as const) {
+        if (p[k] !== undefined) s[k] = p[k];
+      }
+    }
     if (!healthy) s.lastError = 'IPC channel to the primary process is closed';
     return s;
   }

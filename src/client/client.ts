@@ -647,8 +647,11 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       case 'error':
         this.onErrorFrame(f);
         return;
+      case 'unsubscribed':
+        if (f.id === undefined && f.code !== undefined) this.onRevoked(f.channel, f.code, f.message ?? '');
+        return;
       default:
-        return; // pong, unsubscribed: liveness already counted
+        return; // pong: liveness already counted
     }
   }
 
@@ -685,6 +688,23 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       if (w.timer !== undefined) clearTimeout(w.timer);
       w.resolve();
     }
+  }
+
+  /**
+   * The server ended a subscription by itself (a refreshed token no longer allows the channel):
+   * it is dropped here too, so a reconnect does not ask for it again, and its owner is told
+   * through the subscription's `error` (and the client's) and its state becoming `unsubscribed`.
+   */
+  private onRevoked(channel: string, serverCode: string, message: string): void {
+    const sub = this.subs.get(channel);
+    if (sub === undefined) return;
+    this.subs.delete(channel);
+    this.subscribes.remove(sub);
+    const code: ErrorCode = knownCode(serverCode) ? serverCode : 'FG_ERR_SERVER_ERROR';
+    const err = new FloodgateError(code, message, { serverCode, channel });
+    sub._setState('unsubscribed');
+    sub._error(err);
+    this.emit('error', err);
   }
 
   private onErrorFrame(f: Extract<ServerFrame, { type: 'error' }>): void {

@@ -119,11 +119,11 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'historyMemory', kind: 'size', min: 0, max: 64 * 1024 ** 3, default: 64 * 1024 ** 2,
-    doc: 'History bytes kept over all channels (memory broker); past it the least recently used channels lose their history (their next recovery answers `history_gone`). 0 = no bound.',
+    doc: 'History bytes kept over all channels (memory broker: in this process, or in the primary with `--workers`; redis: in Redis, shared by every node); past it the least recently used channels lose their history (their next recovery answers `history_gone`). 0 = no bound.',
   },
   {
     key: 'maxChannels', kind: 'int', min: 0, max: 100_000_000, default: 100_000,
-    doc: 'Channels the memory broker holds at once; a publish or subscribe that would create another gets FG_ERR_TOO_MANY_CHANNELS. Idle empty channels are freed after 10 min. 0 = no cap.',
+    doc: 'Channels held at once (memory broker: a publish or subscribe that would create another; redis: a publish that would add another channel with history in Redis) gets FG_ERR_TOO_MANY_CHANNELS. Channels nobody subscribes to are freed once their history has expired (historyTtl; 10 min when it is 0). 0 = no cap.',
   },
   { key: 'maxConnectionsPerIp', kind: 'int', min: 0, max: 10_000_000, default: 0, doc: 'Connections one client IP address may hold; more get HTTP 429 FG_ERR_IP_CONNECTIONS. 0 = off (behind a proxy every client has its address).' },
   { key: 'ipPublishRate', kind: 'number', min: 0, max: 1_000_000, default: 0, doc: 'Publishes per second one client IP address may make over all its connections (a reconnect does not refill it); more get FG_ERR_IP_RATE_LIMITED. 0 = off.' },

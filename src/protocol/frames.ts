@@ -102,6 +102,12 @@ export interface UnsubscribedFrame {
   type: 'unsubscribed';
   id?: number;
   channel: string;
+  /**
+   * Only on an unsubscribe the server decided (no `id`): why, e.g. FG_ERR_FORBIDDEN_CHANNEL when
+   * a `refresh` brought a token that no longer allows the channel.
+   */
+  code?: string;
+  message?: string;
 }
 export interface PongFrame {
   type: 'pong';

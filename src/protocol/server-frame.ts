@@ -15,7 +15,7 @@ const SHAPES: Record<string, Record<string, Check>> = {
   subscribed: { id: 'number?', channel: 'string', epoch: 'string', offset: 'number', recovered: 'boolean?', replayed: 'number?', reason: 'string?' },
   message: { channel: 'string', epoch: 'string', offset: 'number', data: 'any' },
   published: { id: 'number?', channel: 'string', epoch: 'string', offset: 'number' },
-  unsubscribed: { id: 'number?', channel: 'string' },
+  unsubscribed: { id: 'number?', channel: 'string', code: 'string?', message: 'string?' },
   pong: { id: 'number?' },
   refreshed: { id: 'number?', exp: 'number' },
   error: { id: 'number?', code: 'string', message: 'string', channel: 'string?' },

@@ -44,6 +44,8 @@ interface SubState {
   pending: Publication[] | undefined;
   /** An unsubscribe that arrived before the subscribe was answered: done right after the answer. */
   unsubscribe?: UnsubscribeFrame;
+  /** A refreshed token no longer allows the channel while the subscribe was being answered: revoked right after the answer. */
+  revoked?: true;
 }
 
 /** Monotonic whole milliseconds since the process started. */
@@ -347,6 +349,7 @@ export class Session {
         sub.pending = undefined;
         for (const pub of pending) this.deliver(pub, buildTextFrame(pub.frame));
         if (sub.unsubscribe) this.unsubscribe(sub.unsubscribe);
+        else if (sub.revoked) this.revoke(channel);
       }),
       (err: unknown) => replies.fill(slot, () => {
         if (this.subs?.get(channel) !== sub) return;
@@ -445,7 +448,29 @@ export class Session {
       this.tokenExp = check.exp;
       this.canUse = check.canUse;
       this.send(frame.id === undefined ? { type: 'refreshed', exp: check.exp } : { type: 'refreshed', id: frame.id, exp: check.exp });
+      this.revalidate();
     })).catch((err: unknown) => this.failed(err));
+  }
+
+  /**
+   * After a refresh: the subscriptions the new token no longer allows end now, each told with an
+   * `unsubscribed` frame carrying FG_ERR_FORBIDDEN_CHANNEL (a new token must not keep what it
+   * would not grant). A subscribe still waiting on the broker gets its answer first.
+   */
+  private revalidate(): void {
+    const canUse = this.canUse;
+    if (canUse === undefined || this.subs === undefined) return;
+    for (const [channel, sub] of this.subs) {
+      if (canUse(channel)) continue;
+      if (sub.pending) sub.revoked = true;
+      else this.revoke(channel);
+    }
+  }
+
+  private revoke(channel: string): void {
+    if (!this.subs?.delete(channel)) return;
+    this.ctx.hub.remove(channel, this);
+    this.send({ type: 'unsubscribed', channel, code: 'FG_ERR_FORBIDDEN_CHANNEL', message: `the refreshed token does not allow channel ${channel}; unsubscribed` });
   }
 
   /** A publication on a channel this session holds; `wire` is the frame built once for all subscribers. */

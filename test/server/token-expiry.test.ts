@@ -94,3 +94,72 @@ test('the SDK calls its token function before expiry and refreshes without recon
     await g.close(1000);
   }
 });
+
+test('refresh revalidates the subscriptions: those the new token no longer allows end with an unsubscribed frame carrying FG_ERR_FORBIDDEN_CHANNEL', { timeout: 30_000 }, async () => {
+  const g = await createGateway(base);
+  try {
+    const url = `ws://127.0.0.1:${g.port}/?token=`;
+    const p = await openPeer(url + createToken(secret, { exp: inSeconds(3600), channels: ['a:*', 'b:*'] }));
+    const pub = await openPeer(url + createToken(secret, { exp: inSeconds(3600) }));
+    p.send({ type: 'subscribe', id: 1, channel: 'a:1' });
+    p.send({ type: 'subscribe', id: 2, channel: 'b:1' });
+    await p.count((f) => f.type === 'subscribed', 2);
+    // the refresh, and a subscribe sent before its answer (checked against the token of the moment)
+    p.send({ type: 'refresh', id: 3, token: createToken(secret, { exp: inSeconds(7200), channels: ['a:*'] }) });
+    p.send({ type: 'subscribe', id: 4, channel: 'b:2' });
+    const seen = await p.count((f) => f.type === 'refreshed' || (f.type === 'unsubscribed' && f.id === undefined) || f.id === 4, 4);
+    assert.deepEqual(seen.map((f) => [f.type, f.id, f.channel, f.code]), [
+      ['refreshed', 3, undefined, undefined],
+      ['unsubscribed', undefined, 'b:1', 'FG_ERR_FORBIDDEN_CHANNEL'],
+      ['subscribed', 4, 'b:2', undefined], // every request is answered, then the revocation follows
+      ['unsubscribed', undefined, 'b:2', 'FG_ERR_FORBIDDEN_CHANNEL'],
+    ]);
+    assert.match(seen[1].message, /refreshed token does not allow channel b:1/);
+    // b:* no longer reaches this connection; a:* still does
+    pub.send({ type: 'publish', id: 1, channel: 'b:1', data: 'no' });
+    pub.send({ type: 'publish', id: 2, channel: 'a:1', data: 'yes' });
+    await pub.count((f) => f.type === 'published', 2);
+    const msg = await p.next((f) => f.type === 'message');
+    assert.deepEqual([msg.channel, msg.data], ['a:1', 'yes']);
+    assert.equal(p.frames.filter((f) => f.type === 'message').length, 1);
+    assert.deepEqual(g.stats().channels.local, 1, 'b:1 and b:2 were left: only a:1 is held');
+    p.send({ type: 'unsubscribe', id: 5, channel: 'b:1' });
+    assert.equal((await p.next((f) => f.id === 5)).code, 'FG_ERR_NOT_SUBSCRIBED');
+    p.close();
+    pub.close();
+  } finally {
+    await g.close(1000);
+  }
+});
+
+test('the SDK drops a subscription the refreshed token revokes, tells its owner, and keeps the others', { timeout: 30_000 }, async () => {
+  const g = await createGateway(base);
+  let calls = 0;
+  const firstExp = inSeconds(3);
+  const c = new Client(`ws://127.0.0.1:${g.port}/`, {
+    token: () => (calls++ === 0 ? createToken(secret, { exp: firstExp, channels: ['a:*', 'b:*'] }) : createToken(secret, { exp: inSeconds(3600), channels: ['a:*'] })),
+    initialDelay: 10, maxDelay: 100, circuitThreshold: 0,
+  });
+  const errors: string[] = [];
+  c.on('error', (e) => errors.push(`${e.code} ${(e as any).details?.channel}`));
+  try {
+    await c.ready(10_000);
+    const a = c.subscribe('a:x');
+    const b = c.subscribe('b:x');
+    const bErrors: string[] = [];
+    b.on('error', (e) => bErrors.push(e.code));
+    const deadline = Date.now() + 20_000;
+    while ((a.state !== 'subscribed' || b.state !== 'subscribed') && Date.now() < deadline) await sleep(20);
+    while (b.state !== 'unsubscribed' && Date.now() < deadline) await sleep(50);
+    assert.equal(b.state, 'unsubscribed');
+    assert.deepEqual(bErrors, ['FG_ERR_FORBIDDEN_CHANNEL']);
+    assert.deepEqual(errors, ['FG_ERR_FORBIDDEN_CHANNEL b:x']);
+    assert.equal(c.getSubscription('b:x'), undefined, 'not asked for again after a reconnect');
+    assert.equal(a.state, 'subscribed');
+    assert.equal(c.state, 'connected');
+    assert.equal(g.stats().admission.admitted, 1, 'no reconnect');
+  } finally {
+    await c.close();
+    await g.close(1000);
+  }
+});

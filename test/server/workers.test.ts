@@ -160,3 +160,44 @@ test('workers that serve exit when the primary is SIGKILLed', async () => {
     await g.stop('SIGKILL');
   }
 });
+
+test('serve --workers 2 without Redis: historyMemory and maxChannels hold across workers; evicted history answers history_gone', async () => {
+  // the primary's one broker holds every channel: the cap and the budget are the machine's, not a worker's
+  const g = await startGateway(0, ['--workers', '2', '--worker-balance', 'round-robin', '--history-memory', '20000', '--max-channels', '30']);
+  const peers: Peer[] = [];
+  try {
+    for (let i = 0; i < 2; i++) peers.push(await openPeer(g.url));
+    assert.notEqual(peers[0].frames[0].node, peers[1].frames[0].node, 'one connection on each worker');
+    const [a, b] = peers;
+    const data = 'x'.repeat(1000);
+    a.send({ type: 'publish', id: 0, channel: 'first', data });
+    const first = await a.next((f) => f.id === 0 && f.type === 'published', 20_000);
+    // 29 more channels from both workers: 30 held, ~20 KB of history kept
+    for (let i = 1; i < 30; i++) (i % 2 ? b : a).send({ type: 'publish', id: i, channel: `ch-${i}`, data });
+    await a.count((f) => f.type === 'published' && f.id > 0, 14, 30_000);
+    await b.count((f) => f.type === 'published', 15, 30_000);
+    b.send({ type: 'publish', id: 100, channel: 'one-too-many', data: 1 });
+    assert.equal((await b.next((f) => f.id === 100, 20_000)).code, 'FG_ERR_TOO_MANY_CHANNELS');
+    a.send({ type: 'subscribe', id: 101, channel: 'also-too-many' });
+    assert.equal((await a.next((f) => f.id === 101, 20_000)).code, 'FG_ERR_TOO_MANY_CHANNELS');
+    // the oldest channel lost its history to the budget: recovery from the other worker says so
+    b.send({ type: 'subscribe', id: 102, channel: 'first', recover: { epoch: first.epoch, offset: 0 } });
+    const sub = await b.next((f) => f.id === 102, 20_000);
+    assert.deepEqual([sub.type, sub.recovered, sub.reason], ['subscribed', false, 'history_gone']);
+    // the workers report the primary's budget (sent every 2 s)
+    const deadline = Date.now() + 20_000;
+    let broker: any;
+    do {
+      await new Promise((r) => setTimeout(r, 200));
+      broker = (await getJson(g.port, '/stats')).body.broker;
+    } while ((broker.historyEvictions ?? 0) === 0 && Date.now() < deadline);
+    assert.equal(broker.historyMemory, 20000);
+    assert.equal(broker.maxChannels, 30);
+    assert.ok(broker.historyEvictions >= 9, `${broker.historyEvictions} evictions`);
+    assert.ok(broker.historyBytes <= 20000);
+    assert.ok(broker.channelsRefused >= 2);
+  } finally {
+    for (const p of peers) p.close();
+    await g.stop('SIGTERM');
+  }
+});
