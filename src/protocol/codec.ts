@@ -3,6 +3,7 @@ import type { ErrorCode } from '../errors.js';
 import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type MessageFrame, type ServerFrame } from './frames.js';
 import { isUtf8 } from 'node:buffer';
 import { DEFAULT_MAX_DEPTH, exceedsDepth } from './depth.js';
+import { holdsNonFiniteNumber } from './finite.js';
 
 const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
 const channel = z.string().regex(CHANNEL_PATTERN);
@@ -84,6 +85,9 @@ export function decodeClientFrame(input: string | Uint8Array, maxDepth: number =
   const frame = parsed.data as ClientFrame;
   if (frame.type === 'publish' && frame.seq !== undefined && frame.publisher === undefined) {
     return { ok: false, code: 'FG_ERR_BAD_FRAME', message: 'seq: needs `publisher` (the sequence is counted per publisher)', id: frameId };
+  }
+  if (frame.type === 'publish' && holdsNonFiniteNumber(text, frame.data)) {
+    return { ok: false, code: 'FG_ERR_BAD_FRAME', message: 'data: a number is too large for a double (e.g. 1e400); it would reach subscribers as null', id: frameId };
   }
   return { ok: true, frame };
 }

@@ -68,3 +68,18 @@ test('an unknown type is echoed briefly, never kilobytes of it', () => {
   const r = decodeClientFrame(JSON.stringify({ type: 'x'.repeat(10_000), id: 1 }));
   assert.ok(!r.ok && r.code === 'FG_ERR_UNKNOWN_TYPE' && r.message.length < 200, JSON.stringify(r).slice(0, 300));
 });
+
+test('a number too large for a double in data is refused, not published as null', () => {
+  for (const lit of ['1e400', '-1E+999', '1' + '0'.repeat(400), '[1, {"a": 2e308}]']) {
+    const r = decodeClientFrame(`{"type":"publish","id":7,"channel":"c","data":${lit}}`);
+    assert.ok(!r.ok, lit.slice(0, 20));
+    assert.equal(r.code, 'FG_ERR_BAD_FRAME');
+    assert.equal(r.id, 7);
+    assert.match(r.message, /^data: a number is too large for a double/);
+  }
+  // what looks like one but is not: large finite numbers, digits inside strings
+  for (const lit of ['1e300', '1.5e-400', '"1e400"', '{"k": "9".repeat}', '[1e308]']) {
+    const text = `{"type":"publish","id":7,"channel":"c","data":${lit === '{"k": "9".repeat}' ? JSON.stringify({ k: '9'.repeat(500) }) : lit}}`;
+    assert.ok(decodeClientFrame(text).ok, lit);
+  }
+});
