@@ -185,6 +185,15 @@ const CLASSES: HostileClass[] = [
     },
   },
   {
+    // JSON.parse makes Infinity of these; published, they would reach subscribers as null
+    name: 'numbers too large for a double in data', counted: badFrames,
+    run: (port) => sendRaw(port, sample(fc.oneof(
+      fc.integer({ min: 309, max: 99_999 }).map((e) => `1e${e}`),
+      fc.integer({ min: 309, max: 2000 }).map((n) => '9'.repeat(n)),
+      fc.integer({ min: 309, max: 999 }).map((e) => `[1, {"a": [-2.5E+${e}]}]`),
+    ), 30, 8).map((d) => text(`{"type":"publish","channel":"c","data":${d}}`)), 15),
+  },
+  {
     name: 'bad channel names', counted: badFrames,
     run: (port) => sendRaw(port, sample(fc.oneof(fc.string({ maxLength: 300 }).filter((s) => !/^[A-Za-z0-9_\-:.@/]{1,128}$/.test(s)), fc.constant('x'.repeat(129))), 40, 4).map((c) =>
       text(JSON.stringify({ type: 'subscribe', id: 2, channel: c }))), 10),
