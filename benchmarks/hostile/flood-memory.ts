@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WebSocket } from 'ws';
-import { readRss } from '../../src/system/process-usage.js';
+import { readProcessCpu, readRss } from '../../src/system/process-usage.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -71,6 +71,8 @@ export interface FloodPhases {
   /** After the history's age bound passed and the broker's sweep ran (undefined when not waited for). */
   expired: MemoryPoint | undefined;
   answered: number; refused: number; seconds: number;
+  /** Server CPU (user + system) spent from the first connection to the last answer, seconds. */
+  cpuSeconds: number;
 }
 
 /**
@@ -85,6 +87,7 @@ export async function floodPhases(label: string, extra: string[], conns: number,
     let peak = baseline.rssMB * MB;
     const sampler = setInterval(() => { const r = readRss(server.child.pid!); if (r !== undefined && r > peak) peak = r; }, 100);
     const payload = 'x'.repeat(10 * 1024);
+    const cpu0 = readProcessCpu(server.child.pid!)?.seconds ?? 0;
     const t0 = Date.now();
     let answered = 0;
     let refused = 0;
@@ -110,6 +113,7 @@ export async function floodPhases(label: string, extra: string[], conns: number,
       });
     })));
     const seconds = (Date.now() - t0) / 1000;
+    const cpuSeconds = (readProcessCpu(server.child.pid!)?.seconds ?? 0) - cpu0;
     await sleep(500);
     const flooded = await point(server);
     for (const ws of sockets) ws.terminate();
@@ -121,7 +125,7 @@ export async function floodPhases(label: string, extra: string[], conns: number,
       await sleep(expireAfterMs);
       expired = await point(server);
     }
-    return { label, baseline, peakRssMB: peak / MB, flooded, left, expired, answered, refused, seconds };
+    return { label, baseline, peakRssMB: peak / MB, flooded, left, expired, answered, refused, seconds, cpuSeconds };
   } finally {
     await stopServer(server);
   }

@@ -77,9 +77,9 @@ const lines = [
   '',
   `Flood of issue 10: ${conns} connections × ${perConn} publishes of 10 KB to distinct channels, \`--history-ttl 10s\` so the history expires within the run; server RSS from /proc, the rest from /stats:`,
   '',
-  '| server | RSS before (MB) | peak (MB) | peak growth (MB) | clients gone 5 s (MB) | history expired (MB) | heap total at the end (MB) | array buffers at the end (MB) | channels held at the end | history held at peak (MB) | channels evicted | flood time (s) |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-  ...runs.map((r) => `| ${r.label} | ${f1(r.baseline.rssMB)} | ${f1(r.peakRssMB)} | ${f1(r.peakRssMB - r.baseline.rssMB)} | ${f1(r.left.rssMB)} | ${f1(r.expired!.rssMB)} | ${f1(r.expired!.heapTotalMB)} | ${f1(r.expired!.arrayBuffersMB)} | ${r.expired!.channels} | ${f1(r.flooded.historyMB)} | ${r.flooded.evictions} | ${f1(r.seconds)} |`),
+  '| server | RSS before (MB) | peak (MB) | peak growth (MB) | clients gone 5 s (MB) | history expired (MB) | heap total at the end (MB) | array buffers at the end (MB) | channels held at the end | history held at peak (MB) | channels evicted | flood time (s) | server CPU per publish (µs) |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...runs.map((r) => `| ${r.label} | ${f1(r.baseline.rssMB)} | ${f1(r.peakRssMB)} | ${f1(r.peakRssMB - r.baseline.rssMB)} | ${f1(r.left.rssMB)} | ${f1(r.expired!.rssMB)} | ${f1(r.expired!.heapTotalMB)} | ${f1(r.expired!.arrayBuffersMB)} | ${r.expired!.channels} | ${f1(r.flooded.historyMB)} | ${r.flooded.evictions} | ${f1(r.seconds)} | ${Math.round((r.cpuSeconds * 1e6) / Math.max(1, r.answered + r.refused))} |`),
   '',
   `With the defaults the peak grew ${f1(def.peakRssMB - def.baseline.rssMB)} MB (${f1((def.peakRssMB - def.baseline.rssMB) / Math.max(1, runs[3].peakRssMB - runs[3].baseline.rssMB))}× of the growth without the budget); once the history expired ${f1(def.peakRssMB - def.expired!.rssMB)} MB of it went back to the system, with ${def.expired!.channels} channels and ${f1(def.expired!.arrayBuffersMB)} MB of Buffers left.`,
 ];
