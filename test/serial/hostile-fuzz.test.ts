@@ -29,7 +29,9 @@ function sample<T>(arb: fc.Arbitrary<T>, n: number, salt: number): T[] {
 interface Server { child: ChildProcess; port: number }
 
 async function startServer(): Promise<Server> {
-  const args = [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'error', '--handshake-timeout', '1s'];
+  const args = [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'error', '--handshake-timeout', '1s',
+    // small enough for one class to cross both: the bounds must hold, with codes, under a flood
+    '--history-memory', '2mb', '--max-channels', '300'];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
@@ -192,6 +194,15 @@ const CLASSES: HostileClass[] = [
       fc.integer({ min: 309, max: 2000 }).map((n) => '9'.repeat(n)),
       fc.integer({ min: 309, max: 999 }).map((e) => `[1, {"a": [-2.5E+${e}]}]`),
     ), 30, 8).map((d) => text(`{"type":"publish","channel":"c","data":${d}}`)), 15),
+  },
+  {
+    // 4 connections × 100 publishes of 10 KB to distinct channels: past the 2 MB history budget
+    // (least recently used channels evicted) and the 300-channel cap (FG_ERR_TOO_MANY_CHANNELS)
+    name: 'publishes to ever new channels', counted: (s) => s.broker.historyEvictions + s.broker.channelsRefused,
+    run: async (port) => {
+      const pad = 'p'.repeat(10_000);
+      await Promise.all(Array.from({ length: 4 }, (_, k) => sendRaw(port, Array.from({ length: 100 }, (_, i) => text(`{"type":"publish","id":${i},"channel":"new-${seed}-${k}-${i}","data":"${pad}"}`)))));
+    },
   },
   {
     name: 'bad channel names', counted: badFrames,
