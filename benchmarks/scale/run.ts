@@ -12,6 +12,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { WebSocket } from 'ws';
 import { counterDelta, readKernelCounters, type KernelCounters } from '../../src/system/kernel-counters.js';
 import { countOpenFds, readRss } from '../../src/system/process-usage.js';
@@ -26,6 +27,9 @@ const CLIENT_PROCS = 2;
 const SUBSCRIBERS = Number(process.env.FG_BENCH_SUBSCRIBERS ?? 200);
 const MESSAGES = Number(process.env.FG_BENCH_MESSAGES ?? 500);
 const HOLD_GOAL = Number(process.env.FG_BENCH_SCALE_HOLD ?? (process.env.FG_BENCH_SOAK ? 100_000 : 0));
+/** The machine's 1-minute load average at start and end: the conditions the figures were taken in. */
+const loadAt = (): number => Math.round(loadavg()[0] * 10) / 10;
+const loadStart = loadAt();
 
 interface Server { child: ChildProcess; port: number; pids: number[] }
 
@@ -270,14 +274,17 @@ const fan = [
 ];
 
 mkdirSync(`${root}benchmarks/results`, { recursive: true });
-writeFileSync(`${root}benchmarks/results/scale.json`, JSON.stringify({ connections, hold, fanout: fan, node: process.version }, null, 2));
+const loadEnd = loadAt();
+writeFileSync(`${root}benchmarks/results/scale.json`, JSON.stringify({ connections, hold, fanout: fan, node: process.version, loadAverage1m: { start: loadStart, end: loadEnd } }, null, 2));
 
 const base = connections[0];
 const memFan = fan[0];
 const out = [
   '## Scale: workers and brokers',
   '',
-  `Reproduce: \`npm run build && node --import tsx benchmarks/scale/run.ts\` (a burst of ${N} upgrades from \`floodgate bench\` in ${CLIENT_PROCS} processes, rate counted to the 100 ms tick where all had settled; fan-out: 1 publisher, ${SUBSCRIBERS} subscribers on one channel, ${MESSAGES} messages; clients, gateways and Redis share the 2 cores).`,
+  `Reproduce: \`npm run bench -- scale\` (a burst of ${N} upgrades from \`floodgate bench\` in ${CLIENT_PROCS} processes, rate counted to the 100 ms tick where all had settled; fan-out: 1 publisher, ${SUBSCRIBERS} subscribers on one channel, ${MESSAGES} messages; clients, gateways and Redis share the 2 cores).`,
+  '',
+  `Machine load average (1 min) ${loadStart} at the start, ${loadEnd} at the end of the run (the box is shared with other work), so absolute rates are the busy machine's; the ratios against the same-run baseline (1 process, memory broker) are the figures to compare.`,
   '',
   '"held (fds)" and "fds opened per worker" count each gateway process\'s open file descriptors at the settled moment minus before the burst: one per held socket, so they stand for connections held, not for what the gateway itself reports.',
   '',
