@@ -1,31 +1,38 @@
 /**
  * Dashboard suite: what the live page costs the gateway process.
- *  - nobody watching, dashboard off vs on (idle): the tick timer must not run, so CPU and
- *    wake-ups (voluntary context switches) should match;
+ *  - nobody watching, dashboard off vs on (idle): with the dashboard on, the feed samples
+ *    stats() once a second even when no page is open (so a page opened later shows the last
+ *    minutes), so this pair measures what that unwatched sampling costs;
  *  - ten SSE watchers (ten tabs), idle and with N idle WebSocket connections held (stats() counts
  *    open fds through /proc/self/fd, which grows with connections).
  * CPU is utime+stime of the gateway process from /proc/<pid>/stat over a window, per second.
+ * The gateway runs from dist/ (`npm run bench` builds it first), so its startup is not a tsx
+ * compile on a loaded machine.
  * Prints a markdown section; writes benchmarks/results/dashboard.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get, type ClientRequest } from 'node:http';
+import { loadavg } from 'node:os';
 import WebSocket from 'ws';
 
-const WINDOW_MS = Number(process.env.FG_BENCH_DASH_WINDOW_MS ?? 20_000);
+const WINDOW_MS = Number(process.env.FG_BENCH_DASH_WINDOW_MS ?? 15_000);
 const CONNECTIONS = Number(process.env.FG_BENCH_DASH_CONNECTIONS ?? 5000);
 const WATCHERS = 10;
-const SETTLE_MS = Number(process.env.FG_BENCH_DASH_SETTLE_MS ?? 8000);
+const SETTLE_MS = Number(process.env.FG_BENCH_DASH_SETTLE_MS ?? 6000);
 /** Scenarios run interleaved, ROUNDS times; the table shows min / median / max, the JSON every round. */
 const ROUNDS = Number(process.env.FG_BENCH_DASH_ROUNDS ?? 3);
 const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+/** The machine's 1-minute load average: the conditions the figures were taken in. */
+const loadAt = (): number => Math.round(loadavg()[0] * 10) / 10;
+const loadStart = loadAt();
 
 interface Gw { child: ChildProcess; port: number }
 
 async function startGateway(dashboard: 'on' | 'off'): Promise<Gw> {
-  const args = ['--import', 'tsx', `${root}src/cli/main.ts`, 'serve', '--host', '127.0.0.1', '--port', '0',
+  const args = [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0',
     '--log-format', 'json', '--log-level', 'warn', '--dashboard', dashboard];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -69,7 +76,7 @@ function openWatchers(port: number, n: number): Promise<Watchers> {
       if (res.statusCode !== 200) reject(new Error(`watcher got ${res.statusCode}`));
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
-        w.bytes += c.length;
+        w.bytes += Buffer.byteLength(c);
         events[i] += c.split('\n\n').length - 1;
         resolve();
       });
@@ -164,10 +171,13 @@ function compare(off: (typeof rows)[number], on: (typeof rows)[number]): string 
     : `${on.scenario} vs ${off.scenario}: no difference beyond the run-to-run spread (${ranges}).`;
 }
 
+const loadEnd = loadAt();
 const lines = [
   '## Dashboard',
   '',
-  `Gateway process CPU (utime+stime from /proc, 10 ms resolution) over ${WINDOW_MS / 1000} s windows after ${SETTLE_MS / 1000} s to settle, ${ROUNDS} interleaved rounds shown as min / median / max (per-round values in benchmarks/results/dashboard.json); wake-ups = voluntary context switches. Idle connections are held by the benchmark process. \`npx tsx benchmarks/dashboard/run.ts\``,
+  `Gateway process CPU (utime+stime from /proc, 10 ms resolution) over ${WINDOW_MS / 1000} s windows after ${SETTLE_MS / 1000} s to settle, ${ROUNDS} interleaved rounds shown as min / median / max (per-round values in benchmarks/results/dashboard.json); wake-ups = voluntary context switches. Idle connections are held by the benchmark process. \`npm run bench -- dashboard\``,
+  '',
+  `Machine load average (1 min) ${loadStart} at the start, ${loadEnd} at the end of the run (the box is shared with other work): compare the scenarios with each other, not with another run.`,
   '',
   '| scenario | gateway CPU ms/s | wake-ups/s | events/s per watcher | SSE bytes/s (all watchers) |',
   '|---|---:|---:|---:|---:|',
@@ -179,4 +189,4 @@ const lines = [
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 mkdirSync(`${root}benchmarks/results`, { recursive: true });
-writeFileSync(`${root}benchmarks/results/dashboard.json`, `${JSON.stringify({ date: new Date().toISOString(), windowMs: WINDOW_MS, settleMs: SETTLE_MS, rounds: ROUNDS, rows, perRound: rounds }, null, 2)}\n`);
+writeFileSync(`${root}benchmarks/results/dashboard.json`, `${JSON.stringify({ date: new Date().toISOString(), loadAverage1m: { start: loadStart, end: loadEnd }, windowMs: WINDOW_MS, settleMs: SETTLE_MS, rounds: ROUNDS, rows, perRound: rounds }, null, 2)}\n`);
