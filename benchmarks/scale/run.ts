@@ -295,6 +295,7 @@ const out = [
   '',
   `Reproduce: \`npm run bench -- scale\` (a burst of ${N} upgrades from \`floodgate bench\` in ${CLIENT_PROCS} processes, rate counted to the 100 ms tick where all had settled; fan-out: 1 publisher, ${SUBSCRIBERS} subscribers on one channel, ${MESSAGES} messages; clients, gateways and Redis share the 2 cores).`,
   '',
+  ...(N < 10_000 ? [`The burst is ${N.toLocaleString('en-US')} upgrades, down from 10,000: on the shared machine a 10,000 burst into 2 round-robin workers did not settle within the suite's bound (\`FG_BENCH_CONNECTIONS=10000\` restores it on a quiet one).`, ''] : []),
   `Machine load average (1 min) ${loadStart} at the start, ${loadEnd} at the end of the run (the box is shared with other work), so absolute rates are the busy machine's; the ratios against the same-run baseline (1 process, memory broker) are the figures to compare.`,
   '',
   '"held (fds)" and "fds opened per worker" count each gateway process\'s open file descriptors at the settled moment minus before the burst: one per held socket, so they stand for connections held, not for what the gateway itself reports.',
