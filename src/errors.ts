@@ -14,7 +14,7 @@ export const ErrorCodes = {
   FG_ERR_BINARY_FRAME: 'A binary frame was received; the protocol uses JSON text frames only.',
   FG_ERR_UNKNOWN_TYPE: 'An inbound frame has a `type` the server does not know.',
   FG_ERR_BAD_CHANNEL: 'A channel name is empty, too long or has characters outside the allowed set.',
-  FG_ERR_NOT_SUBSCRIBED: 'Unsubscribe for a channel the connection is not subscribed to.',
+  FG_ERR_NOT_SUBSCRIBED: 'Unsubscribe or presence for a channel the connection is not subscribed to.',
   FG_ERR_ALREADY_SUBSCRIBED: 'Subscribe for a channel the connection is already subscribed to.',
   FG_ERR_TOO_MANY_SUBSCRIPTIONS: 'The connection holds the maximum number of subscriptions.',
   FG_ERR_RATE_LIMITED: 'The connection sent messages faster than its token bucket allows; the message was dropped.',
@@ -27,6 +27,8 @@ export const ErrorCodes = {
   FG_ERR_TOO_MANY_CHANNELS: 'The gateway holds maxChannels channels; a publish or subscribe that would create another is refused.',
   FG_ERR_IP_RATE_LIMITED: "The client's IP address published faster than ipPublishRate allows, over all its connections; the publication was dropped.",
   FG_ERR_RECOVERY_FAILED: 'History recovery was asked for but could not be served.',
+  FG_ERR_PRESENCE_OFF: 'A presence request for a channel whose presence is off.',
+  FG_ERR_PRESENCE_UNAVAILABLE: 'A presence request the broker could not answer (Redis or the primary process unreachable, or no answer in time).',
   // upgrade / admission (HTTP status answers, also counted in /stats)
   FG_ERR_UNAUTHORIZED: 'The upgrade request has no token, or the token is malformed, badly signed or expired.',
   FG_ERR_FORBIDDEN_ORIGIN: 'The Origin header of the upgrade request is not in the allowlist.',

@@ -1,4 +1,5 @@
 import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
+import type { PresenceChange, PresenceEntry, PresenceEvent, PresenceSummary } from './presence.js';
 
 /**
  * The gateway's message path goes through this interface only, so the embedded memory broker
@@ -52,6 +53,8 @@ export interface BrokerStats {
   channelsFreed?: number;
   memoryReleases?: number;
   lastError?: string;
+  /** Presence entries this process holds (memory: all; IPC worker: 0, the primary holds them; Redis: this node's own). */
+  presenceEntries?: number;
 }
 
 export interface Broker {
@@ -72,8 +75,12 @@ export interface Broker {
    * with FG_ERR_PUBLISH_FAILED (definitely not published) or FG_ERR_PUBLISH_UNKNOWN (maybe).
    */
   publish(channel: string, data: Json, options?: PublishOptions): Promise<PublishAnswer>;
-  /** This node has subscribers on the channel (called on the first one) / no longer has (the last one left). */
-  watch(channel: string): void;
+  /**
+   * This node has subscribers on the channel (called on the first one) / no longer has (the last
+   * one left). `presenceEvents`: the channel has join/leave on, so its joins and leaves must reach
+   * this node too (the Redis broker subscribes to them only then).
+   */
+  watch(channel: string, presenceEvents?: boolean): void;
   unwatch(channel: string): void;
   /**
    * The channel's position, and with `since` the publications after it — or why they cannot be
@@ -81,6 +88,19 @@ export interface Broker {
    * the session drops duplicates by offset.
    */
   recover(channel: string, since?: RecoverPosition): Promise<RecoverAnswer>;
+  /**
+   * Set by the gateway: a `join` / `leave` on a watched channel, from any node (this one included:
+   * a node hears its own through the broker, like the others).
+   */
+  onPresenceEvent: (ev: PresenceEvent) => void;
+  /**
+   * A connection finished subscribing (join) or left (leave). Fire and forget: a failure is
+   * counted and logged, never thrown (the Redis broker re-adds its live entries on each refresh).
+   */
+  presenceJoin(channel: string, entry: PresenceEntry, change: PresenceChange): void;
+  presenceLeave(channel: string, entry: PresenceEntry, change: PresenceChange): void;
+  /** Who is on the channel over every node: counts, and the subs up to `limit`. Rejects with FG_ERR_PRESENCE_UNAVAILABLE. */
+  presence(channel: string, limit: number): Promise<PresenceSummary>;
   stats(): BrokerStats;
   close(): Promise<void>;
 }

@@ -1,5 +1,6 @@
 import { FloodgateError } from '../errors.js';
 import type { Broker } from './broker.js';
+import type { PresenceChange, PresenceEntry } from './presence.js';
 import { isBrokerMessage, type PrimaryToWorker, type WorkerToPrimary } from './ipc-messages.js';
 
 /** The slice of a cluster Worker the host needs. */
@@ -19,8 +20,16 @@ export class IpcBrokerHost {
   private readonly watchers = new Map<string, Set<WorkerPort>>();
   private statsTimer: NodeJS.Timeout | undefined;
   private readonly workers = new Set<WorkerPort>();
+  /** Each worker's presence entries, so that a worker that dies leaves its channels (with leave messages). */
+  private readonly presentBy = new Map<WorkerPort, Map<string, { channel: string; entry: PresenceEntry; change: PresenceChange }>>();
 
   constructor(private readonly broker: Broker) {
+    broker.onPresenceEvent = (ev) => {
+      const set = this.watchers.get(ev.channel);
+      if (!set) return;
+      const m: PrimaryToWorker = { fg: 'broker', t: 'pevent', channel: ev.channel, client: ev.client, frame: ev.frame.toString() };
+      for (const w of set) send(w, m);
+    };
     broker.onPublication = (pub) => {
       const set = this.watchers.get(pub.channel);
       if (!set) return;
@@ -64,6 +73,31 @@ export class IpcBrokerHost {
           (err: unknown) => send(worker, failure(m.id, err, 'FG_ERR_PUBLISH_FAILED')),
         );
         return;
+      case 'pjoin': {
+        const entry: PresenceEntry = { client: m.client, sub: m.sub };
+        const change: PresenceChange = { store: m.store, announce: m.announce };
+        let mine = this.presentBy.get(worker);
+        if (mine === undefined) {
+          mine = new Map();
+          this.presentBy.set(worker, mine);
+        }
+        mine.set(`${m.channel}\n${m.client}`, { channel: m.channel, entry, change });
+        this.broker.presenceJoin(m.channel, entry, change);
+        return;
+      }
+      case 'pleave': {
+        const mine = this.presentBy.get(worker);
+        mine?.delete(`${m.channel}\n${m.client}`);
+        if (mine?.size === 0) this.presentBy.delete(worker);
+        this.broker.presenceLeave(m.channel, { client: m.client, sub: m.sub }, { store: m.store, announce: m.announce });
+        return;
+      }
+      case 'presence':
+        this.broker.presence(m.channel, m.limit).then(
+          (value) => send(worker, { fg: 'broker', t: 'reply', id: m.id, ok: true, value }),
+          (err: unknown) => send(worker, failure(m.id, err, 'FG_ERR_PRESENCE_UNAVAILABLE')),
+        );
+        return;
       case 'recover':
         this.broker.recover(m.channel, m.since).then(
           (a) => {
@@ -85,10 +119,13 @@ export class IpcBrokerHost {
     }
   }
 
-  /** A worker exited: forget what it watched. */
+  /** A worker exited: forget what it watched; its connections leave their channels (the other workers' subscribers are told). */
   removeWorker(worker: WorkerPort): void {
     this.workers.delete(worker);
     for (const channel of [...this.watchers.keys()]) this.drop(worker, channel);
+    const mine = this.presentBy.get(worker);
+    this.presentBy.delete(worker);
+    for (const { channel, entry, change } of mine?.values() ?? []) this.broker.presenceLeave(channel, entry, change);
   }
 
   async close(): Promise<void> {
@@ -106,7 +143,7 @@ function send(w: WorkerPort, m: PrimaryToWorker): void {
   }
 }
 
-function failure(id: number, err: unknown, fallback: 'FG_ERR_PUBLISH_FAILED' | 'FG_ERR_RECOVERY_FAILED'): PrimaryToWorker {
+function failure(id: number, err: unknown, fallback: 'FG_ERR_PUBLISH_FAILED' | 'FG_ERR_RECOVERY_FAILED' | 'FG_ERR_PRESENCE_UNAVAILABLE'): PrimaryToWorker {
   const code = err instanceof FloodgateError ? err.code : fallback;
   return { fg: 'broker', t: 'reply', id, ok: false, code, message: (err as Error)?.message ?? String(err) };
 }

@@ -1,6 +1,7 @@
 import { FloodgateError, type ErrorCode } from '../errors.js';
 import type { Json, RecoverPosition } from '../protocol/frames.js';
 import type { Broker, BrokerStats, Position, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
+import type { PresenceChange, PresenceEntry, PresenceEvent, PresenceSummary } from './presence.js';
 import { isBrokerMessage, type PrimaryToWorker, type WireRecoverAnswer, type WorkerToPrimary } from './ipc-messages.js';
 
 /** The slice of `process` this needs: a worker's IPC channel (injectable for tests). */
@@ -15,7 +16,17 @@ interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
-  kind: 'publish' | 'recover';
+  kind: RequestKind;
+}
+
+type RequestKind = 'publish' | 'recover' | 'presence';
+
+/** What a request that could not be sent, or was not answered, is refused with. */
+function failureCode(kind: RequestKind, neverSent: boolean): ErrorCode {
+  if (kind === 'presence') return 'FG_ERR_PRESENCE_UNAVAILABLE';
+  if (kind === 'recover') return 'FG_ERR_RECOVERY_FAILED';
+  // never sent: definitely not published; sent and not answered: the primary may have published it
+  return neverSent ? 'FG_ERR_PUBLISH_FAILED' : 'FG_ERR_PUBLISH_UNKNOWN';
 }
 
 /**
@@ -27,6 +38,7 @@ interface Pending {
 export class IpcBroker implements Broker {
   readonly kind = 'memory-ipc';
   onPublication: (pub: Publication) => void = () => {};
+  onPresenceEvent: (ev: PresenceEvent) => void = () => {};
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private watched = 0;
@@ -55,11 +67,10 @@ export class IpcBroker implements Broker {
     }
   }
 
-  private request<T>(kind: 'publish' | 'recover', m: WorkerToPrimary & { id: number }): Promise<T> {
+  private request<T>(kind: RequestKind, m: WorkerToPrimary & { id: number }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (!this.post(m)) {
-        // never sent: definitely not published
-        reject(new FloodgateError(kind === 'publish' ? 'FG_ERR_PUBLISH_FAILED' : 'FG_ERR_RECOVERY_FAILED', 'the primary process is gone (IPC channel closed)'));
+        reject(new FloodgateError(failureCode(kind, true), 'the primary process is gone (IPC channel closed)'));
         return;
       }
       // judged after this loop turn's I/O: a worker starved of CPU runs its timers before it reads
@@ -67,8 +78,7 @@ export class IpcBroker implements Broker {
       const timer = setTimeout(() => setImmediate(() => {
         if (this.pending.get(m.id)?.timer !== timer) return; // answered meanwhile
         this.pending.delete(m.id);
-        // sent and not answered: the primary may have published it
-        const code: ErrorCode = kind === 'publish' ? 'FG_ERR_PUBLISH_UNKNOWN' : 'FG_ERR_RECOVERY_FAILED';
+        const code = failureCode(kind, false);
         reject(new FloodgateError(code, `the primary process did not answer within ${this.timeoutMs} ms${kind === 'publish' ? '; the publication may have been published' : ''}`));
       }), this.timeoutMs);
       this.pending.set(m.id, { resolve: resolve as (v: unknown) => void, reject, timer, kind });
@@ -88,6 +98,8 @@ export class IpcBroker implements Broker {
       clearTimeout(p.timer);
       if (m.ok) p.resolve(m.value);
       else p.reject(new FloodgateError(m.code as ErrorCode, m.message));
+    } else if (m.t === 'pevent') {
+      this.onPresenceEvent({ channel: m.channel, client: m.client, frame: Buffer.from(m.frame) });
     } else if (m.t === 'stats') {
       this.primaryStats = m.stats;
     }
@@ -97,6 +109,19 @@ export class IpcBroker implements Broker {
     const id = this.nextId++;
     const m: WorkerToPrimary & { id: number } = options === undefined ? { fg: 'broker', t: 'publish', id, channel, data } : { fg: 'broker', t: 'publish', id, channel, data, options };
     return this.request<PublishAnswer>('publish', m);
+  }
+
+  presenceJoin(channel: string, entry: PresenceEntry, change: PresenceChange): void {
+    // lost only with the primary, and then the primary's entries are gone with it
+    this.post({ fg: 'broker', t: 'pjoin', channel, client: entry.client, sub: entry.sub, store: change.store, announce: change.announce });
+  }
+
+  presenceLeave(channel: string, entry: PresenceEntry, change: PresenceChange): void {
+    this.post({ fg: 'broker', t: 'pleave', channel, client: entry.client, sub: entry.sub, store: change.store, announce: change.announce });
+  }
+
+  presence(channel: string, limit: number): Promise<PresenceSummary> {
+    return this.request<PresenceSummary>('presence', { fg: 'broker', t: 'presence', id: this.nextId++, channel, limit });
   }
 
   watch(channel: string): void {
@@ -156,7 +181,7 @@ export class IpcBroker implements Broker {
     this.port.off('message', this.listener);
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new FloodgateError(p.kind === 'publish' ? 'FG_ERR_PUBLISH_UNKNOWN' : 'FG_ERR_RECOVERY_FAILED', 'broker closed before the primary answered'));
+      p.reject(new FloodgateError(failureCode(p.kind, false), 'broker closed before the primary answered'));
       this.pending.delete(id);
     }
   }

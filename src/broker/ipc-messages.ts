@@ -1,5 +1,6 @@
 import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
 import type { BrokerStats, PublishAnswer, PublishOptions } from './broker.js';
+import type { PresenceSummary } from './presence.js';
 
 /**
  * Messages between cluster workers (IpcBroker) and the primary (IpcBrokerHost) over Node's IPC
@@ -9,7 +10,9 @@ import type { BrokerStats, PublishAnswer, PublishOptions } from './broker.js';
 export type WorkerToPrimary =
   | { fg: 'broker'; t: 'publish'; id: number; channel: string; data: Json; options?: PublishOptions }
   | { fg: 'broker'; t: 'recover'; id: number; channel: string; since?: RecoverPosition }
-  | { fg: 'broker'; t: 'watch' | 'unwatch'; channel: string };
+  | { fg: 'broker'; t: 'watch' | 'unwatch'; channel: string }
+  | { fg: 'broker'; t: 'pjoin' | 'pleave'; channel: string; client: string; sub: string; store: boolean; announce: boolean }
+  | { fg: 'broker'; t: 'presence'; id: number; channel: string; limit: number };
 
 export type WireRecoverAnswer =
   | { ok: true; epoch: string; offset: number; frames: string[] }
@@ -17,7 +20,8 @@ export type WireRecoverAnswer =
 
 export type PrimaryToWorker =
   | { fg: 'broker'; t: 'message'; channel: string; epoch: string; offset: number; frame: string }
-  | { fg: 'broker'; t: 'reply'; id: number; ok: true; value: PublishAnswer | WireRecoverAnswer }
+  | { fg: 'broker'; t: 'pevent'; channel: string; client: string; frame: string }
+  | { fg: 'broker'; t: 'reply'; id: number; ok: true; value: PublishAnswer | WireRecoverAnswer | PresenceSummary }
   | { fg: 'broker'; t: 'reply'; id: number; ok: false; code: string; message: string }
   | { fg: 'broker'; t: 'stats'; stats: BrokerStats };
 

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { FloodgateError } from '../errors.js';
-import { encodeMessage } from '../protocol/codec.js';
+import { encodeJoinLeave, encodeMessage } from '../protocol/codec.js';
 import type { Json, RecoverPosition } from '../protocol/frames.js';
 import { HistoryRing, historyResolver, keepsHistory, type HistoryLimits, type HistoryMeter, type HistoryPolicy } from '../server/history.js';
 import { releaseMemory } from '../server/memory-release.js';
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
 import { PublishGuard } from './publish-guard.js';
+import { LocalPresence, summarizePresence, type PresenceChange, type PresenceEntry, type PresenceEvent, type PresenceSummary } from './presence.js';
 
 interface ChannelState {
   epoch: string;
@@ -61,6 +62,8 @@ export function newEpoch(): string {
 export class MemoryBroker implements Broker {
   readonly kind = 'memory';
   onPublication: (pub: Publication) => void = () => {};
+  onPresenceEvent: (ev: PresenceEvent) => void = () => {};
+  private readonly present = new LocalPresence();
   private readonly channels = new Map<string, ChannelState>();
   /** Channels that hold history, least recently published or recovered first (Map order). */
   private readonly historyLru = new Map<string, ChannelState>();
@@ -216,6 +219,31 @@ export class MemoryBroker implements Broker {
     return { ok: true, ...base, publications };
   }
 
+  presenceJoin(channel: string, entry: PresenceEntry, change: PresenceChange): void {
+    if (change.store) this.present.add(channel, entry);
+    if (change.announce) this.announce('join', channel, entry);
+  }
+
+  presenceLeave(channel: string, entry: PresenceEntry, change: PresenceChange): void {
+    if (change.store) this.present.remove(channel, entry.client);
+    if (change.announce) this.announce('leave', channel, entry);
+  }
+
+  private announce(kind: 'join' | 'leave', channel: string, entry: PresenceEntry): void {
+    if (!this.channels.get(channel)?.watched) return; // nobody left to tell
+    const frame = Buffer.from(encodeJoinLeave(kind, channel, entry.client, entry.sub === '' ? undefined : entry.sub));
+    this.onPresenceEvent({ channel, client: entry.client, frame });
+  }
+
+  async presence(channel: string, limit: number): Promise<PresenceSummary> {
+    return summarizePresence(this.present.subs(channel), limit);
+  }
+
+  /** Entries held over all channels (tests check that nothing is left behind). */
+  get presenceEntries(): number {
+    return this.present.entryCount;
+  }
+
   /**
    * Expires history, and frees the state of every channel nobody watches whose history is empty
    * and whose last use is older than the age bound (its epoch is then forgotten: a later
@@ -249,6 +277,7 @@ export class MemoryBroker implements Broker {
       historyMemory: this.budget.historyMemory, historyEvictions: this.historyEvictions,
       maxChannels: this.budget.maxChannels, channelsRefused: this.channelsRefused,
       channelsFreed: this.channelsFreed, memoryReleases: this.memoryReleases,
+      presenceEntries: this.present.entryCount,
     };
   }
 

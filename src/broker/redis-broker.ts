@@ -7,6 +7,8 @@ import { afterIoTimeout } from './after-io-timeout.js';
 import { outOfOrder } from './publish-guard.js';
 import { DEFAULT_HISTORY_MEMORY, DEFAULT_MAX_CHANNELS, newEpoch } from './memory-broker.js';
 import { PUBLISH_SCRIPT, READ_FROM_SCRIPT, READ_SCRIPT } from './redis-scripts.js';
+import type { PresenceChange, PresenceEntry, PresenceEvent, PresenceSummary } from './presence.js';
+import { RedisPresence } from './redis-presence.js';
 
 /** The part of a pino logger the broker uses. */
 export interface BrokerLog {
@@ -42,6 +44,8 @@ export interface RedisBrokerOptions {
   historyMemory?: number;
   /** Channels holding history in Redis at once; a publish that would add one more is refused. 0 = none. @default 100000 */
   maxChannels?: number;
+  /** How long a presence entry lives without a refresh; each node refreshes its own every third of it. @default 60000 */
+  presenceTtlMs?: number;
 }
 
 /** Why this node could not give its subscribers a channel's publications without a hole. */
@@ -50,6 +54,8 @@ export type GapReason = Extract<RecoveryFailure, 'epoch_changed' | 'history_gone
 interface Watched {
   name: string;
   pubsub: string;
+  /** The channel's join/leave pub/sub channel, when join/leave is on for it. */
+  events: string | undefined;
   /** Subscribed on Redis and the starting position known; recover() waits for it. */
   ready: Promise<void>;
   epoch: string | undefined;
@@ -67,6 +73,8 @@ export interface RedisBrokerStats extends BrokerStats {
     target: string; gapsFilled: number; gapsUnfillable: number; outages: number;
     /** Recoveries asked for, and the Redis reads that served them (batched per channel). */
     recoveries: number; recoveryReads: number;
+    /** Presence commands (join, leave, refresh, read) that failed. */
+    presenceFailures: number;
   };
 }
 
@@ -102,6 +110,9 @@ export class RedisBroker implements Broker {
   onPublication: (pub: Publication) => void = () => {};
   /** Called when a watched channel has a hole this node cannot fill (its sessions missed messages). */
   onGap: (channel: string, reason: GapReason) => void = () => {};
+  onPresenceEvent: (ev: PresenceEvent) => void = () => {};
+  private readonly presenceStore: RedisPresence;
+  private readonly byEvents = new Map<string, Watched>();
   private readonly cmd: Redis;
   private readonly sub: Redis;
   private readonly scripts: ScriptCommands;
@@ -181,6 +192,11 @@ export class RedisBroker implements Broker {
     this.cmd.defineCommand('fgRead', { numberOfKeys: 2, lua: READ_SCRIPT });
     this.cmd.defineCommand('fgReadFrom', { numberOfKeys: 2, lua: READ_FROM_SCRIPT });
     this.scripts = this.cmd as unknown as ScriptCommands;
+    this.presenceStore = new RedisPresence(this.cmd, {
+      prefix: this.prefix,
+      ttlMs: options.presenceTtlMs ?? 60_000,
+      failed: (what, err) => this.noteError(`${what}: ${err.message}`),
+    });
 
     for (const [role, conn] of [['commands', this.cmd], ['subscriber', this.sub]] as const) {
       conn.on('error', (err: Error) => this.noteError(`${role} connection: ${err.message}`));
@@ -207,6 +223,7 @@ export class RedisBroker implements Broker {
     // a Redis that hangs (SIGSTOP, network partition) keeps its socket open: probe it
     this.pingTimer = setInterval(() => this.probe(), 1000);
     this.pingTimer.unref();
+    this.presenceStore.start();
   }
 
   private get healthy(): boolean {
@@ -337,12 +354,14 @@ export class RedisBroker implements Broker {
     }
   }
 
-  watch(channel: string): void {
+  watch(channel: string, presenceEvents = false): void {
     if (this.watched.has(channel)) return;
     const k = this.keys(channel);
-    const w: Watched = { name: channel, pubsub: k.pubsub, ready: Promise.resolve(), epoch: undefined, last: 0, busy: false, again: false, running: undefined, queue: [] };
+    const events = presenceEvents ? this.presenceStore.keys(channel).e : undefined;
+    const w: Watched = { name: channel, pubsub: k.pubsub, events, ready: Promise.resolve(), epoch: undefined, last: 0, busy: false, again: false, running: undefined, queue: [] };
     this.watched.set(channel, w);
     this.byPubsub.set(k.pubsub, w);
+    if (events !== undefined) this.byEvents.set(events, w);
     w.ready = this.attach(w);
     w.ready.catch(() => {}); // failures surface through recover() and the reconnect path
   }
@@ -351,7 +370,7 @@ export class RedisBroker implements Broker {
   private async attach(w: Watched): Promise<void> {
     w.busy = true;
     try {
-      await this.sub.subscribe(w.pubsub);
+      await this.sub.subscribe(...subscriptionsOf(w));
     } catch (err) {
       w.busy = false;
       throw err;
@@ -365,13 +384,19 @@ export class RedisBroker implements Broker {
     if (!w) return;
     this.watched.delete(channel);
     this.byPubsub.delete(w.pubsub);
+    if (w.events !== undefined) this.byEvents.delete(w.events);
     this.stale.delete(w);
-    if (this.sub.status === 'ready') this.sub.unsubscribe(w.pubsub).catch(() => {});
+    if (this.sub.status === 'ready') this.sub.unsubscribe(...subscriptionsOf(w)).catch(() => {});
   }
 
   private onMessage(channelBuf: Buffer, message: Buffer): void {
-    const w = this.byPubsub.get(channelBuf.toString());
-    if (!w) return;
+    const name = channelBuf.toString();
+    const w = this.byPubsub.get(name);
+    if (!w) {
+      const e = this.byEvents.get(name);
+      if (e !== undefined) this.onEventMessage(e.name, message);
+      return;
+    }
     const sp1 = message.indexOf(32);
     const sp2 = message.indexOf(32, sp1 + 1);
     if (sp1 < 0 || sp2 < 0) return;
@@ -496,7 +521,7 @@ export class RedisBroker implements Broker {
   private onSubscriberReady(): void {
     if (this.watched.size === 0) return;
     const all = [...this.watched.values()];
-    const subscribed = this.sub.subscribe(...all.map((w) => w.pubsub));
+    const subscribed = this.sub.subscribe(...all.flatMap(subscriptionsOf));
     subscribed.catch((err: Error) => this.noteError(`resubscribe: ${err.message}`));
     for (const w of all) {
       w.ready = subscribed.then(() => (this.watched.get(w.name) === w ? this.catchUpOrRetry(w) : undefined));
@@ -590,6 +615,29 @@ export class RedisBroker implements Broker {
     );
   }
 
+  /** A join/leave frame from any node (this one's too): its `client` lets subscribers skip their own. */
+  private onEventMessage(channel: string, frame: Buffer): void {
+    let client: unknown;
+    try {
+      client = (JSON.parse(frame.toString()) as { client?: unknown }).client;
+    } catch {
+      return; // not ours: something else published on the key
+    }
+    if (typeof client === 'string') this.onPresenceEvent({ channel, client, frame });
+  }
+
+  presenceJoin(channel: string, entry: PresenceEntry, change: PresenceChange): void {
+    this.presenceStore.join(channel, entry, change);
+  }
+
+  presenceLeave(channel: string, entry: PresenceEntry, change: PresenceChange): void {
+    this.presenceStore.leave(channel, entry, change);
+  }
+
+  presence(channel: string, limit: number): Promise<PresenceSummary> {
+    return this.presenceStore.read(channel, limit, !this.closed && this.cmd.status === 'ready' && !this.hung);
+  }
+
   stats(): RedisBrokerStats {
     const s: RedisBrokerStats = {
       kind: this.kind,
@@ -602,13 +650,15 @@ export class RedisBroker implements Broker {
       historyEvictions: this.historyEvictions,
       maxChannels: this.maxChannels,
       channelsRefused: this.channelsRefused,
-      redis: { target: this.target, ...this.counters },
+      presenceEntries: this.presenceStore.entries,
+      redis: { target: this.target, ...this.counters, presenceFailures: this.presenceStore.failures },
     };
     if (!s.healthy && this.lastError !== undefined) s.lastError = this.lastError;
     return s;
   }
 
   async close(): Promise<void> {
+    await this.presenceStore.removeOwn();
     this.closed = true;
     clearInterval(this.pingTimer);
     // QUIT politely, but a hung Redis must not hold the gateway's shutdown up
@@ -656,4 +706,9 @@ export function answerFrom(channel: string, reply: ReadReply, since: RecoverPosi
     publications.push({ channel, epoch, offset: o, frame });
   }
   return { ok: true, epoch, offset, publications };
+}
+
+/** The pub/sub channels a watched channel needs: its publications, and its joins/leaves when on. */
+function subscriptionsOf(w: Watched): string[] {
+  return w.events === undefined ? [w.pubsub] : [w.pubsub, w.events];
 }

@@ -37,6 +37,10 @@ export interface ServerSettings {
   idempotencyWindow: number;
   historyMemory: number;
   maxChannels: number;
+  presence: boolean;
+  joinLeave: boolean;
+  presenceLimit: number;
+  presenceTtl: number;
   maxConnectionsPerIp: number;
   ipPublishRate: number;
   ipPublishBurst: number;
@@ -124,6 +128,19 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   {
     key: 'maxChannels', kind: 'int', min: 0, max: 100_000_000, default: 100_000,
     doc: 'Channels held at once (memory broker: a publish or subscribe that would create another; redis: a publish that would add another channel with history in Redis) gets FG_ERR_TOO_MANY_CHANNELS. Channels nobody subscribes to are freed once their history has expired (historyTtl; 10 min when it is 0). 0 = no cap.',
+  },
+  {
+    key: 'presence', kind: 'boolean', default: false,
+    doc: 'Presence on every channel (channel namespaces may override it): a subscriber may ask who is subscribed with a `presence` frame; off = FG_ERR_PRESENCE_OFF, and nothing is recorded (docs/protocol.md).',
+  },
+  {
+    key: 'joinLeave', kind: 'boolean', default: false,
+    doc: 'Join/leave messages on every channel (channel namespaces may override it): each subscribe and each leave (unsubscribe, close) of a connection is announced to the channel\'s other subscribers on every node.',
+  },
+  { key: 'presenceLimit', kind: 'int', min: 1, max: 100_000, default: 1000, doc: 'Most `sub`s listed in a `presence` answer (the counts cover all); past it the answer says `truncated: true`.' },
+  {
+    key: 'presenceTtl', kind: 'duration', min: 3000, max: 3_600_000, default: 60_000,
+    doc: 'Redis broker: how long a node\'s presence entries live in Redis without a refresh (each node refreshes its own every third of it), so the entries of a node that died without closing vanish within this time.',
   },
   { key: 'maxConnectionsPerIp', kind: 'int', min: 0, max: 10_000_000, default: 0, doc: 'Connections one client IP address may hold; more get HTTP 429 FG_ERR_IP_CONNECTIONS. 0 = off (behind a proxy every client has its address).' },
   { key: 'ipPublishRate', kind: 'number', min: 0, max: 1_000_000, default: 0, doc: 'Publishes per second one client IP address may make over all its connections (a reconnect does not refill it); more get FG_ERR_IP_RATE_LIMITED. 0 = off.' },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
-import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type MessageFrame, type ServerFrame } from './frames.js';
+import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type JoinLeaveFrame, type MessageFrame, type ServerFrame } from './frames.js';
 import { isUtf8 } from 'node:buffer';
 import { DEFAULT_MAX_DEPTH, exceedsDepth } from './depth.js';
 import { holdsNonFiniteNumber } from './finite.js';
@@ -27,13 +27,14 @@ const clientFrameSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('ping'), id }),
   z.object({ type: z.literal('refresh'), id, token: z.string().min(1).max(8192) }),
+  z.object({ type: z.literal('presence'), id, channel }),
 ]);
 
 export type DecodeResult =
   | { ok: true; frame: ClientFrame }
   | { ok: false; code: ErrorCode; message: string; id?: number };
 
-const KNOWN_TYPES = new Set(['subscribe', 'unsubscribe', 'publish', 'ping', 'refresh']);
+const KNOWN_TYPES = new Set(['subscribe', 'unsubscribe', 'publish', 'ping', 'refresh', 'presence']);
 
 /** Echoes a client's value in an error message without echoing kilobytes of it. */
 function preview(value: unknown): string {
@@ -71,7 +72,7 @@ export function decodeClientFrame(input: string | Uint8Array, maxDepth: number =
     return { ok: false, code: 'FG_ERR_BAD_FRAME', message: `frame nests deeper than maxDepth ${maxDepth} levels of arrays/objects (the frame itself is level 1)`, id: frameId };
   }
   if (typeof obj.type !== 'string' || !KNOWN_TYPES.has(obj.type)) {
-    return { ok: false, code: 'FG_ERR_UNKNOWN_TYPE', message: `unknown frame type ${preview(obj.type)}; expected subscribe, unsubscribe, publish, ping or refresh`, id: frameId };
+    return { ok: false, code: 'FG_ERR_UNKNOWN_TYPE', message: `unknown frame type ${preview(obj.type)}; expected subscribe, unsubscribe, publish, ping, refresh or presence`, id: frameId };
   }
   if ('channel' in obj && (typeof obj.channel !== 'string' || !CHANNEL_PATTERN.test(obj.channel))) {
     return { ok: false, code: 'FG_ERR_BAD_CHANNEL', message: 'channel must be 1–128 characters of A-Z a-z 0-9 _ - : . @ /', id: frameId };
@@ -112,5 +113,11 @@ export function encodeServerFrame(frame: ServerFrame): string {
 /** Builds a `message` frame's text once per publication; the gateway writes these bytes to every subscriber. */
 export function encodeMessage(channelName: string, epoch: string, offset: number, data: Json): string {
   const frame: MessageFrame = { type: 'message', channel: channelName, epoch, offset, data };
+  return JSON.stringify(frame);
+}
+
+/** Builds a `join` or `leave` frame's text once per event; the gateway writes these bytes to every subscriber. */
+export function encodeJoinLeave(kind: 'join' | 'leave', channelName: string, client: string, sub: string | undefined): string {
+  const frame: JoinLeaveFrame = sub === undefined ? { type: kind, channel: channelName, client } : { type: kind, channel: channelName, client, sub };
   return JSON.stringify(frame);
 }

@@ -44,7 +44,13 @@ export interface RefreshFrame {
   id?: number;
   token: string;
 }
-export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PublishFrame | PingFrame | RefreshFrame;
+/** Who is on a channel the connection is subscribed to (answered `presence` or `error`). */
+export interface PresenceRequestFrame {
+  type: 'presence';
+  id?: number;
+  channel: string;
+}
+export type ClientFrame = SubscribeFrame | UnsubscribeFrame | PublishFrame | PingFrame | RefreshFrame | PresenceRequestFrame;
 
 // server → client
 export interface WelcomeFrame {
@@ -119,6 +125,36 @@ export interface RefreshedFrame {
   /** The new expiry, seconds since the Unix epoch. */
   exp: number;
 }
+/** One `sub` (token subject) present on a channel, with how many of its connections are subscribed. */
+export interface PresenceSub {
+  sub: string;
+  connections: number;
+}
+/** The answer to a `presence` request: counts over every node, and the subs listed up to presenceLimit. */
+export interface PresenceFrame {
+  type: 'presence';
+  id?: number;
+  channel: string;
+  /** Subscribed connections, anonymous ones included. */
+  connections: number;
+  /** Distinct `sub`s among them. */
+  users: number;
+  /** Connections without a token `sub`. */
+  anonymous: number;
+  /** The subs, sorted by name, at most presenceLimit of them. */
+  subs: PresenceSub[];
+  /** True when `users` is larger than the number of subs listed. */
+  truncated: boolean;
+}
+/** A connection subscribed to (`join`) or left (`leave`) a channel with join/leave messages on. */
+export interface JoinLeaveFrame {
+  type: 'join' | 'leave';
+  channel: string;
+  /** The connection, unique over all nodes (node/session). */
+  client: string;
+  /** The connection's token `sub`; absent for an anonymous connection. */
+  sub?: string;
+}
 export interface ErrorFrame {
   type: 'error';
   id?: number;
@@ -134,6 +170,8 @@ export type ServerFrame =
   | UnsubscribedFrame
   | PongFrame
   | RefreshedFrame
+  | PresenceFrame
+  | JoinLeaveFrame
   | ErrorFrame;
 
 /** Longest idempotencyKey and publisher id. */

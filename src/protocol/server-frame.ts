@@ -8,7 +8,18 @@ import type { ServerFrame } from './frames.js';
  */
 export type ServerFrameResult = { ok: true; frame: ServerFrame } | { ok: false; reason: string };
 
-type Check = 'string' | 'number' | 'boolean' | 'string?' | 'number?' | 'boolean?' | 'any';
+type Check = 'string' | 'number' | 'boolean' | 'string?' | 'number?' | 'boolean?' | 'any' | 'subs';
+
+/** A presence answer's list: an array of {sub: string, connections: number}, checked without recursion. */
+function isSubList(value: unknown): boolean {
+  if (!Array.isArray(value)) return false;
+  for (const e of value) {
+    if (e === null || typeof e !== 'object' || typeof (e as { sub?: unknown }).sub !== 'string') return false;
+    const n = (e as { connections?: unknown }).connections;
+    if (typeof n !== 'number' || !Number.isFinite(n)) return false;
+  }
+  return true;
+}
 
 const SHAPES: Record<string, Record<string, Check>> = {
   welcome: { node: 'string', session: 'string', pingInterval: 'number', maxPayload: 'number', rateBurst: 'number?', rateRefill: 'number?', exp: 'number?' },
@@ -18,6 +29,9 @@ const SHAPES: Record<string, Record<string, Check>> = {
   unsubscribed: { id: 'number?', channel: 'string', code: 'string?', message: 'string?' },
   pong: { id: 'number?' },
   refreshed: { id: 'number?', exp: 'number' },
+  presence: { id: 'number?', channel: 'string', connections: 'number', users: 'number', anonymous: 'number', subs: 'subs', truncated: 'boolean' },
+  join: { channel: 'string', client: 'string', sub: 'string?' },
+  leave: { channel: 'string', client: 'string', sub: 'string?' },
   error: { id: 'number?', code: 'string', message: 'string', channel: 'string?' },
 };
 
@@ -36,6 +50,8 @@ function fits(value: unknown, check: Check): boolean {
       return value === undefined || typeof value === 'string';
     case 'boolean?':
       return value === undefined || typeof value === 'boolean';
+    case 'subs':
+      return isSubList(value);
   }
 }
 
@@ -52,7 +68,7 @@ export function readServerFrame(text: string): ServerFrameResult {
   const shape = Object.prototype.hasOwnProperty.call(SHAPES, f.type) ? SHAPES[f.type] : undefined;
   if (shape !== undefined) {
     for (const key in shape) {
-      if (!fits(f[key], shape[key])) return { ok: false, reason: `the server sent a \`${f.type}\` frame whose \`${key}\` is not a ${shape[key].replace('?', '')}` };
+      if (!fits(f[key], shape[key])) return { ok: false, reason: `the server sent a \`${f.type}\` frame whose \`${key}\` is not ${shape[key] === 'subs' ? 'a list of {sub, connections}' : `a ${shape[key].replace('?', '')}`}` };
     }
   }
   return { ok: true, frame: raw as ServerFrame };

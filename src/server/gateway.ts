@@ -20,6 +20,7 @@ import { Admission } from './admission.js';
 import { originAllowed, tokenFromRequest } from './auth.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import { ChannelNamespaces, type AccessClaims } from '../auth/namespaces.js';
+import type { PresenceRulesFor } from '../auth/presence-rules.js';
 import { rawSocket, TlsFiles } from './tls.js';
 import { computeCapacity, type Capacity } from './capacity.js';
 import { HealthThread } from './health-thread.js';
@@ -125,6 +126,8 @@ export class Gateway implements GatewayView {
   readonly tls: TlsFiles | undefined;
   private readonly admission: Admission;
   private readonly hub: Hub;
+  /** Presence and join/leave per channel: the one place channel namespaces plug into. */
+  readonly presenceRules: PresenceRulesFor;
   /** Per-IP connection and publish allowances (off unless maxConnectionsPerIp / ipPublishRate are set). */
   readonly ipLimits: IpLimits;
   private readonly server: Server;
@@ -190,7 +193,9 @@ export class Gateway implements GatewayView {
     this.namespaces.checkTokensConfigured(this.tokens !== undefined);
     this.listenExtra = extra.listen ?? {};
     this.broker = extra.broker ?? createBroker(settings, this.namespaces, this.log);
-    this.hub = new Hub(this.broker);
+    // presence and join/leave per channel come from the channel's namespace (or the top-level settings)
+    this.presenceRules = (channel) => this.namespaces.rulesFor(channel);
+    this.hub = new Hub(this.broker, this.presenceRules);
     this.admission = new Admission({
       cap: this.capacity.maxConnections,
       queueLimit: settings.admissionQueue,
@@ -201,6 +206,7 @@ export class Gateway implements GatewayView {
     this.ctx = {
       settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
       namespaces: this.namespaces,
+      node: this.node, presenceRules: this.presenceRules,
       ipLimits: this.ipLimits.active ? this.ipLimits : undefined,
       // refresh goes through the same verification as the upgrade, whatever the token format
       verifyToken: this.tokens === undefined ? undefined : (token: string) => this.checkToken(token),
@@ -720,6 +726,8 @@ export class Gateway implements GatewayView {
 
   /** From here the session receives the socket's events and is counted and swept. */
   private track(ws: TrackedSocket, session: Session): void {
+    const sub = ws[kSub];
+    if (sub !== undefined) session.tokenSub = sub; // presence lists connections by their token's sub
     if (this.ipLimits.active) session.ip = (ws as unknown as { _socket?: Socket })._socket?.remoteAddress ?? '';
     ws[kSession] = session;
     this.sessions.add(session);
@@ -852,6 +860,7 @@ export class Gateway implements GatewayView {
         rateLimited: c.rateLimitedMessages, badFrames: c.badFrames, replayRequests: c.replayRequests,
         replayedMessages: c.replayedMessages, recoveryFailures: c.recoveryFailures,
         internalErrors: c.internalErrors, pingsIn: c.pingsIn, refreshes: c.refreshes, refreshFailures: c.refreshFailures,
+        presenceRequests: c.presenceRequests, presenceFailures: c.presenceFailures,
       },
       channels: { local: this.hub.channelCount, subscriptions: this.hub.subscriptions },
       http: { refused: { ...c.http } },
@@ -913,7 +922,7 @@ function createBroker(settings: Readonly<ServerSettings>, namespaces: ChannelNam
   // each channel's history bounds come from its namespace, else from the top-level settings
   const limits = namespaces.historyFor;
   if (settings.broker === 'memory') return new MemoryBroker(limits, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels });
-  if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow, historyMemory: settings.historyMemory, maxChannels: settings.maxChannels });
+  if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow, historyMemory: settings.historyMemory, maxChannels: settings.maxChannels, presenceTtlMs: settings.presenceTtl });
   throw new FloodgateError(
     'FG_ERR_INVALID_CONFIG',
     `Invalid value for \`broker\`: expected \`memory\` or a \`redis://host:port\` URL, got \`${settings.broker}\``,

@@ -1,4 +1,6 @@
 import type { Broker, Publication } from '../broker/broker.js';
+import type { PresenceEvent } from '../broker/presence.js';
+import type { PresenceRulesFor } from '../auth/presence-rules.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { buildTextFrame } from './frame-writer.js';
 import type { Session } from './session.js';
@@ -11,8 +13,9 @@ export class Hub {
   private readonly channels = new Map<string, Set<Session>>();
   subscriptions = 0;
 
-  constructor(private readonly broker: Broker) {
+  constructor(private readonly broker: Broker, private readonly presenceRules: PresenceRulesFor) {
     broker.onPublication = (pub) => this.fanOut(pub);
+    broker.onPresenceEvent = (ev) => this.fanOutEvent(ev);
     broker.onGap = (channel) => {
       for (const s of this.channels.get(channel) ?? []) s.closeWith(CloseCode.GOING_AWAY, 'missed publications; reconnect and recover');
     };
@@ -32,7 +35,7 @@ export class Hub {
     if (!set) {
       set = new Set();
       this.channels.set(channel, set);
-      this.broker.watch(channel);
+      this.broker.watch(channel, this.presenceRules(channel).joinLeave);
     }
     set.add(session);
     this.subscriptions++;
@@ -53,5 +56,13 @@ export class Hub {
     if (!set) return;
     const wire = buildTextFrame(pub.frame);
     for (const session of set) session.deliver(pub, wire);
+  }
+
+  /** A join or leave: written to every subscriber of the channel on this node (built once), except the one it is about. */
+  private fanOutEvent(ev: PresenceEvent): void {
+    const set = this.channels.get(ev.channel);
+    if (!set) return;
+    const wire = buildTextFrame(ev.frame);
+    for (const session of set) session.deliverEvent(ev, wire);
   }
 }

@@ -3,7 +3,9 @@ import type { Broker, Publication } from '../broker/broker.js';
 import { FloodgateError, type ErrorCode } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { decodeClientFrame, encodeServerFrame, frameIdOf } from '../protocol/codec.js';
-import type { ClientFrame, PublishFrame, RefreshFrame, ServerFrame, SubscribeFrame, UnsubscribeFrame } from '../protocol/frames.js';
+import type { ClientFrame, PresenceRequestFrame, PublishFrame, RefreshFrame, ServerFrame, SubscribeFrame, UnsubscribeFrame } from '../protocol/frames.js';
+import type { PresenceEvent } from '../broker/presence.js';
+import type { PresenceRulesFor } from '../auth/presence-rules.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import { buildTextFrame, writePrebuilt, writePrebuiltFrames } from './frame-writer.js';
 import { MAX_BATCH_BYTES, type WriteCoalescer } from './write-coalescer.js';
@@ -22,6 +24,10 @@ export interface SessionContext {
     remove(channel: string, session: Session): void;
   };
   readonly log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  /** This node's name: with the session id it names a connection uniquely over all nodes (presence). */
+  readonly node: string;
+  /** Presence and join/leave per channel (settings, or the channel's namespace). */
+  readonly presenceRules: PresenceRulesFor;
   /** Flushes every session's outbox once per turn of the event loop. */
   readonly coalescer: WriteCoalescer;
   /**
@@ -46,7 +52,12 @@ interface SubState {
   unsubscribe?: UnsubscribeFrame;
   /** A refreshed token no longer allows the channel while the subscribe was being answered: revoked right after the answer. */
   revoked?: true;
+  /** Told the broker on subscribing, so the same is undone on leaving: PRESENT_STORED | PRESENT_ANNOUNCED. */
+  present: number;
 }
+
+const PRESENT_STORED = 1;
+const PRESENT_ANNOUNCED = 2;
 
 /** Monotonic whole milliseconds since the process started. */
 export function monoMs(): number {
@@ -94,6 +105,8 @@ export class Session {
   private outBytes = 0;
   /** The client's address, set by the gateway only when a per-IP limit is on. */
   ip = '';
+  /** The token's `sub`, set by the gateway; '' = anonymous (presence counts it, lists it not). */
+  tokenSub = '';
 
   constructor(id: string, ws: WebSocket, ctx: SessionContext, canUse: ((channel: string) => boolean) | undefined) {
     this.id = id;
@@ -297,6 +310,9 @@ export class Session {
       case 'refresh':
         this.refresh(frame);
         return;
+      case 'presence':
+        this.presence(frame);
+        return;
     }
   }
 
@@ -315,7 +331,7 @@ export class Session {
       this.sendError('FG_ERR_TOO_MANY_SUBSCRIPTIONS', `at most ${this.ctx.settings.maxSubscriptions} subscriptions per connection`, id, channel);
       return;
     }
-    const sub: SubState = { epoch: '', lastOffset: 0, pending: [] };
+    const sub: SubState = { epoch: '', lastOffset: 0, pending: [], present: 0 };
     this.subs.set(channel, sub);
     this.ctx.hub.add(channel, this);
     if (frame.recover) this.ctx.counters.replayRequests++;
@@ -340,6 +356,7 @@ export class Session {
           }
         }
         this.send(reply);
+        if (!sub.unsubscribe) this.join(channel, sub);
         if (answer.ok && frame.recover) {
           for (const pub of answer.publications) this.write(pub.frame, buildTextFrame(pub.frame));
           this.ctx.counters.replayedMessages += answer.publications.length;
@@ -382,6 +399,7 @@ export class Session {
       return;
     }
     this.ctx.hub.remove(frame.channel, this);
+    if (sub !== undefined) this.leave(frame.channel, sub);
     this.answer(frame.id === undefined ? { type: 'unsubscribed', channel: frame.channel } : { type: 'unsubscribed', id: frame.id, channel: frame.channel });
   }
 
@@ -422,6 +440,61 @@ export class Session {
         this.ctx.counters.publishFailures++;
         // an error we cannot classify may have happened after the broker stored it
         const code = err instanceof FloodgateError ? err.code : 'FG_ERR_PUBLISH_UNKNOWN';
+        this.sendError(code, (err as Error).message, id, channel);
+      }),
+    ).catch((err: unknown) => this.failed(err));
+  }
+
+  /** This connection in presence entries and join/leave frames: unique over all nodes. */
+  get presenceClient(): string {
+    return `${this.ctx.node}/${this.id}`;
+  }
+
+  /** Subscribed: recorded in the channel's presence and announced, as the channel's rules say. */
+  private join(channel: string, sub: SubState): void {
+    const rules = this.ctx.presenceRules(channel);
+    if (!rules.presence && !rules.joinLeave) return;
+    sub.present = (rules.presence ? PRESENT_STORED : 0) | (rules.joinLeave ? PRESENT_ANNOUNCED : 0);
+    this.ctx.broker.presenceJoin(channel, { client: this.presenceClient, sub: this.tokenSub }, { store: rules.presence, announce: rules.joinLeave });
+  }
+
+  /** Left the channel (unsubscribe, close): undoes exactly what join() did. */
+  private leave(channel: string, sub: SubState): void {
+    if (sub.present === 0) return;
+    const change = { store: (sub.present & PRESENT_STORED) !== 0, announce: (sub.present & PRESENT_ANNOUNCED) !== 0 };
+    sub.present = 0;
+    this.ctx.broker.presenceLeave(channel, { client: this.presenceClient, sub: this.tokenSub }, change);
+  }
+
+  /** Who is on a channel: for its subscribers only, when the channel has presence on. */
+  private presence(frame: PresenceRequestFrame): void {
+    const { channel, id } = frame;
+    if (!this.ctx.presenceRules(channel).presence) {
+      this.sendError('FG_ERR_PRESENCE_OFF', `presence is off for channel ${channel}`, id, channel);
+      return;
+    }
+    if (this.canUse && !this.canUse(channel)) {
+      this.sendError('FG_ERR_FORBIDDEN_CHANNEL', `the token does not allow channel ${channel}`, id, channel);
+      return;
+    }
+    const sub = this.subs?.get(channel);
+    if (sub === undefined || sub.pending !== undefined) {
+      this.sendError('FG_ERR_NOT_SUBSCRIBED', `presence of ${channel} is answered to its subscribers: subscribe first and wait for \`subscribed\``, id, channel);
+      return;
+    }
+    this.ctx.counters.presenceRequests++;
+    // the broker is asked first: if it throws instead of rejecting, no answer slot is left open forever
+    const asked = this.ctx.broker.presence(channel, this.ctx.settings.presenceLimit);
+    const replies = (this.replies ??= new ReplyOrder());
+    const slot = replies.reserve();
+    asked.then(
+      (summary) => replies.fill(slot, () => {
+        const reply: ServerFrame = id === undefined ? { type: 'presence', channel, ...summary } : { type: 'presence', id, channel, ...summary };
+        this.send(reply);
+      }),
+      (err: unknown) => replies.fill(slot, () => {
+        this.ctx.counters.presenceFailures++;
+        const code = err instanceof FloodgateError ? err.code : 'FG_ERR_PRESENCE_UNAVAILABLE';
         this.sendError(code, (err as Error).message, id, channel);
       }),
     ).catch((err: unknown) => this.failed(err));
@@ -487,6 +560,14 @@ export class Session {
     this.write(pub.frame, wire);
   }
 
+  /** A join or leave on a channel this session holds (not about itself); `wire` is built once for all. */
+  deliverEvent(ev: PresenceEvent, wire: Buffer): void {
+    const sub = this.subs?.get(ev.channel);
+    // before the subscribe is answered the client does not know the channel yet: its view starts at `subscribed`
+    if (!sub || sub.pending || this.closing || ev.client === this.presenceClient) return;
+    this.write(ev.frame, wire);
+  }
+
   private write(payload: Buffer, wire: Buffer): void {
     const limit = this.ctx.settings.maxBufferedBytes;
     if (this.ws.bufferedAmount > 4 * limit) {
@@ -529,7 +610,10 @@ export class Session {
   /** Called once when the socket has closed: leave every channel, free the slot. */
   dispose(): void {
     if (this.subs) {
-      for (const channel of this.subs.keys()) this.ctx.hub.remove(channel, this);
+      for (const [channel, sub] of this.subs) {
+        this.ctx.hub.remove(channel, this);
+        this.leave(channel, sub);
+      }
       this.subs.clear();
     }
     this.ctx.sessionClosed(this);

@@ -45,6 +45,9 @@ export interface GatewayCounters {
   replayRequests: number;
   replayedMessages: number;
   recoveryFailures: number;
+  /** `presence` frames answered from the broker, and those it could not answer. */
+  presenceRequests: number;
+  presenceFailures: number;
   /** HTTP requests refused with a JSON body, by kind. */
   http: HttpRefusals;
 }
@@ -56,7 +59,7 @@ export function newCounters(): GatewayCounters {
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
     closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0, closedTokenExpired: 0, pingsIn: 0, refreshes: 0, refreshFailures: 0, http: newHttpRefusals(),
     messagesIn: 0, messagesOut: 0, publicationWrites: 0, publications: 0, publishFailures: 0, duplicatePublishes: 0, rateLimitedMessages: 0, badFrames: 0,
-    replayRequests: 0, replayedMessages: 0, recoveryFailures: 0,
+    replayRequests: 0, replayedMessages: 0, recoveryFailures: 0, presenceRequests: 0, presenceFailures: 0,
   };
 }
 
@@ -105,6 +108,8 @@ export interface GatewayStats {
     pingsIn: number;
     refreshes: number;
     refreshFailures: number;
+    presenceRequests: number;
+    presenceFailures: number;
   };
   channels: { local: number; subscriptions: number };
   /** HTTP requests refused (each with a status and a JSON body), by kind. */
