@@ -8,6 +8,7 @@ import { TypedEmitter } from './emitter.js';
 import { Liveness } from './liveness.js';
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions, type WebSocketLike } from './options.js';
 import { SubscribeQueue } from './subscribe-queue.js';
+import { PresenceRequests, type PresenceResult } from './presence-requests.js';
 import { Subscription, type MessageEvent, type SubscriptionOwner } from './subscription.js';
 import { nativeTransport, type RefusedUpgrade, type Transport, type TransportFactory } from './transport.js';
 import { loadWs, wsTransport } from './ws-transport.js';
@@ -208,6 +209,8 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   private closed: Promise<void> | undefined;
   private resolveClosed: (() => void) | undefined;
   private readonly counts = { attempts: 0, connects: 0, failures: 0, drops: 0 };
+  /** presence() requests waiting for their channel's subscription or their answer. */
+  private readonly presenceAsks: PresenceRequests;
 
   constructor(url: string, options: ClientOptions = {}) {
     super();
@@ -218,6 +221,11 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       takeId: () => this.takeId(),
       isCurrent: (sub) => this.subs.get(sub.channel) === sub,
       delay: (round) => chooseDelay(this.options, round).delay,
+    });
+    this.presenceAsks = new PresenceRequests({
+      send: (frame) => this.send(frame),
+      takeId: () => this.takeId(),
+      requestTimeout: this.options.requestTimeout,
     });
     this.breaker = new CircuitBreaker({
       threshold: this.options.circuitThreshold,
@@ -246,7 +254,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       circuit: this.breaker.state,
       ...this.counts,
       subscriptions: this.subs.size,
-      pendingRequests: this.outbox.size + this.subscribes.pendingCount,
+      pendingRequests: this.outbox.size + this.subscribes.pendingCount + this.presenceAsks.size,
     };
   }
 
@@ -292,6 +300,25 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     return sub;
   }
 
+  /**
+   * Who is subscribed to `channel`, over every node: connections, distinct token `sub`s, and the
+   * subs listed up to the server's presenceLimit. The channel must have presence on, and this
+   * client must subscribe to it (the server answers subscribers only): the request waits for the
+   * subscription to be answered, and is asked again after a reconnect. Rejects with
+   * FG_ERR_PRESENCE_OFF, FG_ERR_NOT_SUBSCRIBED, FG_ERR_FORBIDDEN_CHANNEL or
+   * FG_ERR_PRESENCE_UNAVAILABLE (also after requestTimeout).
+   */
+  presence(channel: string): Promise<PresenceResult> {
+    if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) return Promise.reject(badChannel(channel));
+    if (this._state === 'closed') return Promise.reject(new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client is closed'));
+    const sub = this.subs.get(channel);
+    if (sub === undefined) {
+      return Promise.reject(new FloodgateError('FG_ERR_NOT_SUBSCRIBED', `presence of ${channel}: this client does not subscribe to it; presence is answered to subscribers (subscribe first)`, { channel }));
+    }
+    const conn = this.conn;
+    return this.presenceAsks.ask(channel, sub.state === 'subscribed' && conn?.welcomed === true ? conn.gen : 0);
+  }
+
   getSubscription(channel: string): Subscription | undefined {
     return this.subs.get(channel);
   }
@@ -301,6 +328,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (this.subs.get(sub.channel) !== sub) return;
     this.subs.delete(sub.channel);
     this.subscribes.remove(sub);
+    this.presenceAsks.unsubscribed(sub.channel);
     sub._setState('unsubscribed');
     if (this._state === 'connected') this.send({ type: 'unsubscribe', channel: sub.channel });
   }
@@ -493,6 +521,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     const err = new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client was closed');
     this.rejectWaiters(err);
     this.failOutbox('FG_ERR_CLIENT_CLOSED', 'the client was closed');
+    this.presenceAsks.rejectAll(err);
     this.subscribes.clear();
     for (const sub of this.subs.values()) sub._setState('unsubscribed');
     this.subs.clear();
@@ -619,6 +648,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
         const pending = f.id === undefined ? undefined : this.subscribes.answered(f.id);
         if (pending === undefined) return; // unsubscribed meanwhile, or a duplicate
         const ev = pending.sub._onSubscribed(f, pending.recovering);
+        if (this.conn === conn) this.presenceAsks.subscribed(pending.sub.channel, conn.gen);
         if (ev.recovering) {
           const rec: RecoveryEvent = { channel: ev.channel, recovered: ev.recovered === true, epoch: ev.epoch, offset: ev.offset };
           if (ev.reason !== undefined) rec.reason = ev.reason;
@@ -650,6 +680,15 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       case 'unsubscribed':
         if (f.id === undefined && f.code !== undefined) this.onRevoked(f.channel, f.code, f.message ?? '');
         return;
+      case 'presence':
+        this.presenceAsks.answered(f);
+        return;
+      case 'join':
+      case 'leave': {
+        const sub = this.subs.get(f.channel);
+        if (sub !== undefined && sub.state === 'subscribed') sub._joinLeave(f);
+        return;
+      }
       default:
         return; // pong: liveness already counted
     }
@@ -713,6 +752,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (f.channel !== undefined) details.channel = f.channel;
     const err = new FloodgateError(code, f.message, details);
     if (f.id !== undefined) {
+      if (this.presenceAsks.refused(f.id, err)) return;
       const p = this.outbox.get(f.id);
       if (p !== undefined) {
         this.noteAnswer(p);
@@ -841,6 +881,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     this.setState('disconnected');
     this.rejectWaiters(new FloodgateError(code, message));
     this.failOutbox(undefined, `the client stopped reconnecting (${code}: ${message})`);
+    this.presenceAsks.rejectAll(new FloodgateError('FG_ERR_PRESENCE_UNAVAILABLE', `the client stopped reconnecting (${code}: ${message})`));
   }
 
   // ---- helpers ----

@@ -2,7 +2,8 @@
 export { Client } from './client.js';
 export type { ClientEvents, ClientState, ClientStats, ConnectedEvent, DisconnectedEvent, PublishOptions, PublishResult, RecoveryEvent } from './client.js';
 export { Subscription } from './subscription.js';
-export type { GapEvent, MessageEvent, SubscribedEvent, SubscriptionEvents, SubscriptionState, SubscriptionStats } from './subscription.js';
+export type { PresenceResult } from './presence-requests.js';
+export type { GapEvent, JoinLeaveEvent, MessageEvent, SubscribedEvent, SubscriptionEvents, SubscriptionState, SubscriptionStats } from './subscription.js';
 export { CLIENT_DEFAULTS, resolveClientOptions } from './options.js';
 export type { ClientOptions, ResolvedClientOptions, WebSocketLike } from './options.js';
 export { backoffBase, backoffBounds, chooseDelay, parseRetryAfter } from './backoff.js';
@@ -12,4 +13,4 @@ export type { CircuitBreakerOptions, CircuitState, CircuitTransition } from './c
 export { FloodgateError, isFloodgateError } from '../errors.js';
 export type { ErrorCode } from '../errors.js';
 export { CloseCode } from '../protocol/close-codes.js';
-export type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';
+export type { Json, PresenceSub, RecoverPosition, RecoveryFailure } from '../protocol/frames.js';

@@ -1,5 +1,6 @@
 import type { FloodgateError } from '../errors.js';
-import type { Json, MessageFrame, RecoverPosition, RecoveryFailure, SubscribedFrame } from '../protocol/frames.js';
+import type { JoinLeaveFrame, Json, MessageFrame, RecoverPosition, RecoveryFailure, SubscribedFrame } from '../protocol/frames.js';
+import type { PresenceResult } from './presence-requests.js';
 import { TypedEmitter } from './emitter.js';
 
 export type SubscriptionState = 'unsubscribed' | 'subscribing' | 'subscribed';
@@ -33,8 +34,19 @@ export interface GapEvent {
   next: number;
 }
 
+/** Another connection subscribed to (`join`) or left (`leave`) the channel; only on channels with join/leave on. */
+export interface JoinLeaveEvent {
+  channel: string;
+  /** The connection, unique over all nodes. */
+  client: string;
+  /** Its token `sub`; absent for an anonymous connection. */
+  sub?: string;
+}
+
 export interface SubscriptionEvents {
   message: MessageEvent;
+  join: JoinLeaveEvent;
+  leave: JoinLeaveEvent;
   subscribed: SubscribedEvent;
   state: { oldState: SubscriptionState; newState: SubscriptionState };
   gap: GapEvent;
@@ -52,6 +64,7 @@ export interface SubscriptionStats {
 /** Internal hooks the client gives a subscription (kept off the public surface). */
 export interface SubscriptionOwner {
   unsubscribeFromClient(sub: Subscription): void;
+  presence(channel: string): Promise<PresenceResult>;
 }
 
 /**
@@ -97,6 +110,17 @@ export class Subscription extends TypedEmitter<SubscriptionEvents> {
 
   unsubscribe(): void {
     this.owner.unsubscribeFromClient(this);
+  }
+
+  /** Who is subscribed to this channel (see client.presence()). */
+  presence(): Promise<PresenceResult> {
+    return this.owner.presence(this.channel);
+  }
+
+  /** @internal */
+  _joinLeave(f: JoinLeaveFrame): void {
+    const ev: JoinLeaveEvent = f.sub === undefined ? { channel: f.channel, client: f.client } : { channel: f.channel, client: f.client, sub: f.sub };
+    this.emit(f.type, ev);
   }
 
   /** @internal */
