@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -206,7 +207,7 @@ export class Gateway implements GatewayView {
     this.ctx = {
       settings, broker: this.broker, counters: this.counters, hub: this.hub, log: this.log, coalescer: new WriteCoalescer(),
       namespaces: this.namespaces,
-      node: this.node, presenceRules: this.presenceRules,
+      clientPrefix: `${this.node}/${randomBytes(4).toString('base64url')}.`, presenceRules: this.presenceRules,
       ipLimits: this.ipLimits.active ? this.ipLimits : undefined,
       // refresh goes through the same verification as the upgrade, whatever the token format
       verifyToken: this.tokens === undefined ? undefined : (token: string) => this.checkToken(token),

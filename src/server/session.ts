@@ -24,8 +24,12 @@ export interface SessionContext {
     remove(channel: string, session: Session): void;
   };
   readonly log: { warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
-  /** This node's name: with the session id it names a connection uniquely over all nodes (presence). */
-  readonly node: string;
+  /**
+   * Prepended to the session id to name a connection uniquely over all nodes, workers and
+   * restarts (presence entries, join/leave frames): the node's name and a random tag, because
+   * workers may share a nodeId and session ids restart at 0 in every process.
+   */
+  readonly clientPrefix: string;
   /** Presence and join/leave per channel (settings, or the channel's namespace). */
   readonly presenceRules: PresenceRulesFor;
   /** Flushes every session's outbox once per turn of the event loop. */
@@ -447,7 +451,7 @@ export class Session {
 
   /** This connection in presence entries and join/leave frames: unique over all nodes. */
   get presenceClient(): string {
-    return `${this.ctx.node}/${this.id}`;
+    return this.ctx.clientPrefix + this.id;
   }
 
   /** Subscribed: recorded in the channel's presence and announced, as the channel's rules say. */

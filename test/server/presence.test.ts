@@ -28,6 +28,13 @@ async function ask(p: Peer, channel: string, id: number): Promise<any> {
   return p.next((f) => f.id === id);
 }
 
+/** The connection's id in join/leave frames: node name, the gateway's random tag, session id. */
+function clientId(g: Gateway, p: Peer): string {
+  const prefix: string = (g as any).ctx.clientPrefix;
+  assert.match(prefix, new RegExp(`^${g.node.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[\\w-]+\\.$`));
+  return prefix + p.frames[0].session;
+}
+
 function presenceEntries(g: Gateway): number | undefined {
   return g.broker.stats().presenceEntries;
 }
@@ -47,7 +54,7 @@ test('presence counts connections and distinct subs, lists them sorted; join/lea
     const alice1 = await openPeer(url(g, 'alice'));
     await subscribed(alice1, 'room');
     const bob = await openPeer(url(g, 'bob'));
-    const bobId = `${g.node}/${bob.frames[0].session}`;
+    const bobId = clientId(g, bob);
     await subscribed(bob, 'room');
     assert.deepEqual(await alice1.next((f) => f.type === 'join'), { type: 'join', channel: 'room', client: bobId, sub: 'bob' });
     const alice2 = await openPeer(url(g, 'alice'));
@@ -68,7 +75,7 @@ test('presence counts connections and distinct subs, lists them sorted; join/lea
     await alice2.next((f) => f.id === 2 && f.type === 'unsubscribed');
     const leave = await bob.next((f) => f.type === 'leave');
     assert.equal(leave.sub, 'alice');
-    assert.equal(leave.client, `${g.node}/${alice2.frames[0].session}`);
+    assert.equal(leave.client, clientId(g, alice2));
     bob.close(); // a dropped connection leaves every channel it held
     await alice1.next((f) => f.type === 'leave' && f.sub === 'bob');
     assert.deepEqual(await ask(alice1, 'room', 8), {

@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createToken } from '../../src/auth/create-token.js';
+import { openPeer, type Peer } from '../helpers/ws-peer.js';
+import { startGateway } from '../helpers/scale-gateway.js';
+
+// `serve --workers 2` with the memory broker: the primary holds presence for both workers (IPC).
+// Connections on different workers see each other; a worker killed with SIGKILL leaves its
+// channels (the primary announces its connections' leaves to the other worker's subscribers).
+
+const secret = 'ipc-presence';
+const inAnHour = (): number => Math.floor(Date.now() / 1000) + 3600;
+
+/** Opens connections for `sub` until one lands on a worker other than `avoid` (round-robin: the next one does). */
+async function peerOnOtherWorker(url: string, sub: string, avoid: string | undefined, extra: Peer[]): Promise<Peer> {
+  for (let i = 0; i < 20; i++) {
+    const p = await openPeer(`${url}?token=${createToken(secret, { sub, exp: inAnHour() })}`);
+    if (p.frames[0].node !== avoid) return p;
+    extra.push(p);
+  }
+  throw new Error('every connection landed on the same worker');
+}
+
+async function subscribe(p: Peer, channel: string, id: number): Promise<void> {
+  p.send({ type: 'subscribe', id, channel });
+  assert.equal((await p.next((f) => f.id === id, 15_000)).type, 'subscribed');
+}
+
+let nextAsk = 100;
+async function presence(p: Peer, channel: string): Promise<any> {
+  const id = nextAsk++;
+  p.send({ type: 'presence', id, channel });
+  const f = await p.next((x) => x.id === id, 15_000);
+  assert.equal(f.type, 'presence', JSON.stringify(f));
+  return f;
+}
+
+test('workers (IPC broker): presence and join/leave across workers; a SIGKILLed worker\'s connections leave', { timeout: 180_000 }, async () => {
+  const g = await startGateway(0, ['--workers', '2', '--worker-balance', 'round-robin', '--auth-secret', secret, '--presence', '--join-leave']);
+  const spare: Peer[] = [];
+  const peers: Peer[] = [];
+  try {
+    const alice = await peerOnOtherWorker(g.url, 'alice', undefined, spare);
+    const bob = await peerOnOtherWorker(g.url, 'bob', alice.frames[0].node, spare);
+    peers.push(alice, bob);
+    for (const p of spare) p.close(); // not subscribed: no presence, no leave
+    await subscribe(alice, 'room', 1);
+    await subscribe(bob, 'room', 1);
+    const join = await alice.next((f) => f.type === 'join', 15_000);
+    assert.equal(join.sub, 'bob');
+    for (const p of [alice, bob]) {
+      const f = await presence(p, 'room');
+      assert.deepEqual([f.connections, f.users, f.subs.map((s: any) => s.sub)], [2, 2, ['alice', 'bob']]);
+    }
+    // bob's worker dies: its name is hostname:pid
+    const bobPid = Number(String(bob.frames[0].node).split(':').pop());
+    assert.ok(Number.isSafeInteger(bobPid) && bobPid > 0 && bobPid !== g.pid, bob.frames[0].node);
+    process.kill(bobPid, 'SIGKILL');
+    const leave = await alice.next((f) => f.type === 'leave', 15_000);
+    assert.equal(leave.client, join.client);
+    const after = await presence(alice, 'room');
+    assert.deepEqual([after.connections, after.subs], [1, [{ sub: 'alice', connections: 1 }]]);
+  } finally {
+    for (const p of [...peers, ...spare]) p.close();
+    await g.stop('SIGTERM');
+  }
+});
