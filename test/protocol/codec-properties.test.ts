@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ErrorCodes } from '../../src/errors.js';
-import { decodeClientFrame, encodeMessage, encodeServerFrame } from '../../src/protocol/codec.js';
+import { decodeClientFrame, encodeJoinLeave, encodeMessage, encodeServerFrame } from '../../src/protocol/codec.js';
 import { nestingDepth } from '../../src/protocol/depth.js';
 import { readServerFrame } from '../../src/protocol/server-frame.js';
 import type { ClientFrame, ServerFrame } from '../../src/protocol/frames.js';
@@ -35,6 +35,7 @@ const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.tuple(id, channel).map(([i, c]) => withId({ type: 'unsubscribe', channel: c }, i) as ClientFrame),
   fc.tuple(id, channel, data).map(([i, c, d]) => withId({ type: 'publish', channel: c, data: d }, i) as ClientFrame),
   id.map((i) => withId({ type: 'ping' }, i) as ClientFrame),
+  fc.tuple(id, channel).map(([i, c]) => withId({ type: 'presence', channel: c }, i) as ClientFrame),
 );
 
 test(`decodeClientFrame never throws: any string, any bytes, any JSON`, (t) => {
@@ -44,7 +45,7 @@ test(`decodeClientFrame never throws: any string, any bytes, any JSON`, (t) => {
   fc.assert(fc.property(fc.json({ maxDepth: 8 }), (s) => assertDecoded(decodeClientFrame(s))), runs(1000));
   // objects that look like frames: right keys, any values
   const frameLike = fc.record(
-    { type: fc.oneof(fc.constantFrom('subscribe', 'unsubscribe', 'publish', 'ping', 'refresh'), fc.jsonValue()), id: fc.jsonValue(), channel: fc.oneof(channel, fc.jsonValue()), data: fc.jsonValue(), recover: fc.jsonValue(), token: fc.jsonValue() },
+    { type: fc.oneof(fc.constantFrom('subscribe', 'unsubscribe', 'publish', 'ping', 'refresh', 'presence'), fc.jsonValue()), id: fc.jsonValue(), channel: fc.oneof(channel, fc.jsonValue()), data: fc.jsonValue(), recover: fc.jsonValue(), token: fc.jsonValue() },
     { requiredKeys: [] },
   );
   fc.assert(fc.property(frameLike, (o) => assertDecoded(decodeClientFrame(JSON.stringify(o)))), runs(2000));
@@ -86,6 +87,12 @@ test(`server frames round-trip through encodeServerFrame/encodeMessage and readS
     fc.tuple(id, channel, epoch, fc.nat()).map(([i, c, e, o]) => withId({ type: 'published', channel: c, epoch: e, offset: o }, i) as ServerFrame),
     fc.tuple(id, fc.constantFrom(...Object.keys(ErrorCodes)), fc.string()).map(([i, code, message]) => withId({ type: 'error', code, message }, i) as ServerFrame),
     id.map((i) => withId({ type: 'pong' }, i) as ServerFrame),
+    fc.tuple(id, channel, fc.array(fc.record({ sub: fc.string({ minLength: 1 }), connections: fc.nat() }).map((e) => ({ ...e })), { maxLength: 5 }), fc.nat(), fc.nat(), fc.nat(), fc.boolean()).map(
+      ([i, c, subs, connections, users, anonymous, truncated]) => withId({ type: 'presence', channel: c, connections, users, anonymous, subs, truncated }, i) as ServerFrame,
+    ),
+    fc.tuple(fc.constantFrom('join' as const, 'leave' as const), channel, fc.string({ minLength: 1 }), fc.option(fc.string(), { nil: undefined })).map(
+      ([type, c, client, sub]) => JSON.parse(encodeJoinLeave(type, c, client, sub)) as ServerFrame,
+    ),
   );
   fc.assert(
     fc.property(serverFrame, (frame) => {
@@ -118,6 +125,41 @@ test(`readServerFrame and the bench's frame parser never throw on any input`, (t
         const { events, rest } = parseFrames(Buffer.concat([pending, chunk]), state);
         pending = Buffer.from(rest);
         if (events.some((e) => e.kind === 'error' || e.kind === 'close')) return;
+      }
+    }),
+    runs(3000),
+  );
+});
+
+test(`presence, join and leave frames from a hostile server: read only when every field has its type, never a throw`, (t) => {
+  t.diagnostic(`fast-check seed ${seed}`);
+  const anything = fc.jsonValue({ maxDepth: 3 });
+  const subEntry = fc.oneof(fc.record({ sub: fc.oneof(fc.string(), anything), connections: fc.oneof(fc.nat(), anything) }), anything);
+  const hostile = fc.record(
+    {
+      type: fc.constantFrom('presence', 'join', 'leave'), id: fc.oneof(fc.nat(), anything), channel: fc.oneof(channel, anything),
+      connections: fc.oneof(fc.nat(), anything), users: fc.oneof(fc.nat(), anything), anonymous: fc.oneof(fc.nat(), anything),
+      subs: fc.oneof(fc.array(subEntry, { maxLength: 4 }), anything), truncated: fc.oneof(fc.boolean(), anything),
+      client: fc.oneof(fc.string(), anything), sub: fc.oneof(fc.string(), anything),
+    },
+    { requiredKeys: ['type'] },
+  );
+  fc.assert(
+    fc.property(hostile, (o) => {
+      const r = readServerFrame(JSON.stringify(o));
+      if (!r.ok) {
+        assert.match(r.reason, new RegExp(`\`${o.type}\` frame whose`));
+        return;
+      }
+      const f = r.frame as any;
+      assert.equal(typeof f.channel, 'string');
+      if (f.type === 'presence') {
+        for (const k of ['connections', 'users', 'anonymous']) assert.ok(Number.isFinite(f[k]), k);
+        assert.equal(typeof f.truncated, 'boolean');
+        assert.ok(Array.isArray(f.subs) && f.subs.every((e: any) => typeof e.sub === 'string' && Number.isFinite(e.connections)));
+      } else {
+        assert.equal(typeof f.client, 'string');
+        assert.ok(f.sub === undefined || typeof f.sub === 'string');
       }
     }),
     runs(3000),

@@ -10,6 +10,8 @@ test('decodes every client frame of docs/protocol.md', () => {
     { type: 'publish', id: 4, channel: 'prices', data: { sym: 'ABC', px: 10.5 } },
     { type: 'publish', channel: 'a:b/c.d@e-f_g', data: null },
     { type: 'ping', id: 5 },
+    { type: 'presence', id: 6, channel: 'chat:room-1' },
+    { type: 'presence', channel: 'lobby' },
   ]) {
     const r = decodeClientFrame(JSON.stringify(f));
     assert.ok(r.ok, JSON.stringify(r));
@@ -27,6 +29,9 @@ test('rejects bad frames with a code and keeps the id', () => {
     ['{"type":"subscribe","id":6,"channel":"a","recover":{"epoch":"e","offset":-1}}', 'FG_ERR_BAD_FRAME'],
     ['{"type":"publish","id":7,"channel":"a"}', 'FG_ERR_BAD_FRAME'],
     ['{"type":"ping","id":-1}', 'FG_ERR_BAD_FRAME'],
+    ['{"type":"presence","id":8}', 'FG_ERR_BAD_FRAME'],
+    ['{"type":"presence","id":9,"channel":7}', 'FG_ERR_BAD_CHANNEL'],
+    ['{"type":"presence","id":10,"channel":"a b"}', 'FG_ERR_BAD_CHANNEL'],
   ];
   for (const [text, code] of cases) {
     const r = decodeClientFrame(text);
