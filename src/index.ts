@@ -11,6 +11,8 @@ export { SERVER_SETTINGS, MEASURED_BYTES_PER_CONNECTION, type ServerSettings } f
 export { resolveSettings } from './config/resolve.js';
 export type { Broker, Publication, RecoverAnswer, BrokerStats } from './broker/broker.js';
 export { MemoryBroker } from './broker/memory-broker.js';
+export type { PresenceChange, PresenceEntry, PresenceEvent, PresenceSummary } from './broker/presence.js';
+export { presenceRulesFromSettings, type PresenceRules, type PresenceRulesFor } from './auth/presence-rules.js';
 export { CloseCode, closeCodeName } from './protocol/close-codes.js';
 export type * from './protocol/frames.js';
 export { run, run as bench, BenchRun, compareResults, renderComparison, renderComparisonReport, renderSummary, renderReport, loadScenario, checkThresholds, parseThreshold } from './loadgen/index.js';

@@ -45,6 +45,11 @@ const expectations: { key: string; ownGateway?: boolean; stdout: RegExp[] }[] = 
     stdout: [/^\{ epoch: '[^']+', offset: 1 \}$/m],
   },
   {
+    key: "room.on('join', (e) => console.log('join', e.sub));",
+    ownGateway: true,
+    stdout: [/channel: 'chat:room-1',\s+connections: 1,\s+users: 1,\s+anonymous: 0,\s+subs: \[ \{ sub: 'alice', connections: 1 \} \],\s+truncated: false/, /^join bob\n2 users on 2 connections: alice, bob\nleave bob$/m],
+  },
+  {
     key: 'const reloadFromDatabase = (channel, reason)',
     stdout: [/^disconnected → connecting$/m, /^connecting → connected$/m, /^published at offset 1 of epoch \S+$/m, /^connected → closed$/m],
   },

@@ -217,3 +217,20 @@ test('a slow consumer closed with 4008 leaves presence, and the others get its l
     await g.close(1000);
   }
 });
+
+test('presence settings are validated at startup: the message names the setting and its accepted range', { timeout: 30_000 }, async () => {
+  const refused = async (options: Record<string, unknown>): Promise<string> => {
+    try {
+      const g = await createGateway({ ...base, ...options } as any);
+      await g.close(0);
+    } catch (err) {
+      assert.equal((err as { code?: string }).code, 'FG_ERR_INVALID_CONFIG');
+      return (err as Error).message;
+    }
+    throw new Error(`accepted ${JSON.stringify(options)}`);
+  };
+  assert.match(await refused({ presence: 'maybe' }), /`presence`.*true or false/s);
+  assert.match(await refused({ joinLeave: 2 }), /`joinLeave`.*true or false/s);
+  assert.match(await refused({ presenceLimit: 0 }), /`presenceLimit`.*from 1 to 100000/s);
+  assert.match(await refused({ presenceTtl: '1s' }), /`presenceTtl`.*from 3s to 1h/s);
+});
