@@ -48,6 +48,7 @@ function localBackend(view: GatewayView): ApiBackend {
     broker: view.broker,
     disconnect: async (sub) => ({ closed: view.disconnectUser(sub) }),
     channels: async () => view.channelList(),
+    presence: (channel) => view.presenceOf(channel),
   };
 }
 
@@ -111,7 +112,7 @@ export class AdminSurface {
    */
   useMachine(ask: AskWorkers): void {
     const source = () => machineStats(ask);
-    this.api.backend = machineBackend(ask, this.view.broker);
+    this.api.backend = machineBackend(ask, this.view.broker, (channel) => this.view.presenceOf(channel));
     // the dashboard of every worker shows the machine, with a row per worker
     this.dashboard.feed?.useMachineStats(source);
     this.routes.set('/stats/machine', (_req, res) => {

@@ -1,4 +1,5 @@
 import type { Broker } from '../broker/broker.js';
+import type { PresenceSummary } from '../broker/presence.js';
 
 /** One channel as GET /api/channels lists it. */
 export interface ChannelRow {
@@ -24,4 +25,6 @@ export interface ApiBackend {
   readonly broker: Broker;
   disconnect(sub: string): Promise<DisconnectResult>;
   channels(): Promise<ChannelRow[]>;
+  /** Who is on the channel over every node (the broker's view); FG_ERR_PRESENCE_OFF when its presence is off. */
+  presence(channel: string): Promise<PresenceSummary>;
 }

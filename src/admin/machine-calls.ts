@@ -43,9 +43,10 @@ export async function machineStats(ask: AskWorkers): Promise<MachineStats> {
 }
 
 /** The server API's backend for a worker: publish through the shared broker, the rest machine-wide. */
-export function machineBackend(ask: AskWorkers, broker: Broker): ApiBackend {
+export function machineBackend(ask: AskWorkers, broker: Broker, presence: ApiBackend['presence']): ApiBackend {
   return {
     broker,
+    presence, // the broker already answers for every worker
     disconnect: async (sub): Promise<DisconnectResult> => {
       const { results, expected } = await ask({ op: 'disconnect', sub });
       return { closed: results.reduce((t, r) => t + (r.value as number), 0), workers: coverage(results, expected) };

@@ -27,6 +27,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   FG_ERR_PUBLISH_FAILED: 503,
   FG_ERR_RECOVERY_FAILED: 503,
   FG_ERR_STATS_UNAVAILABLE: 503,
+  FG_ERR_PRESENCE_OFF: 404,
+  FG_ERR_PRESENCE_UNAVAILABLE: 503,
 };
 
 function bad(message: string): FloodgateError {
@@ -139,12 +141,18 @@ const history: Handler = async (_req, url, backend) => {
   return { status: 200, body: { channel, epoch: answer.epoch, offset: answer.offset, complete: true, publications } };
 };
 
+const presence: Handler = async (_req, url, backend) => {
+  const channel = channelField(url.searchParams.get('channel') ?? undefined, 'channel');
+  return { status: 200, body: { channel, ...(await backend.presence(channel)) } };
+};
+
 const ROUTES: Record<string, { method: 'GET' | 'POST'; handler: Handler }> = {
   '/api/publish': { method: 'POST', handler: publish },
   '/api/broadcast': { method: 'POST', handler: broadcast },
   '/api/disconnect': { method: 'POST', handler: disconnect },
   '/api/channels': { method: 'GET', handler: channels },
   '/api/history': { method: 'GET', handler: history },
+  '/api/presence': { method: 'GET', handler: presence },
 };
 
 /** Answers an error and says which code it carried (the outcome counted). */
@@ -166,7 +174,7 @@ function sendError(res: ServerResponse, err: unknown): ErrorCode {
 }
 
 /**
- * The server API for backends (docs/api.md): publish, broadcast, disconnect, channels, history.
+ * The server API for backends (docs/api.md): publish, broadcast, disconnect, channels, history, presence.
  * Every request carries `X-API-Key`; without an apiKey setting the API answers 404 FG_ERR_API_OFF.
  */
 export class ServerApi {

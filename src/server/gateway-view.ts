@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Broker } from '../broker/broker.js';
+import type { PresenceSummary } from '../broker/presence.js';
 import type { SettingSource } from '../config/resolve.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import type { Capacity } from './capacity.js';
@@ -42,4 +43,6 @@ export interface GatewayView {
   disconnectUser(sub: string): number;
   /** Channels with subscribers on this process (GET /api/channels). */
   channelList(): { channel: string; subscribers: number }[];
+  /** Who is on a channel over every node (GET /api/presence); FG_ERR_PRESENCE_OFF when its presence is off. */
+  presenceOf(channel: string): Promise<PresenceSummary>;
 }

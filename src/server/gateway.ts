@@ -22,6 +22,7 @@ import { originAllowed, tokenFromRequest } from './auth.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import { ChannelNamespaces, type AccessClaims } from '../auth/namespaces.js';
 import type { PresenceRulesFor } from '../auth/presence-rules.js';
+import type { PresenceSummary } from '../broker/presence.js';
 import { rawSocket, TlsFiles } from './tls.js';
 import { computeCapacity, type Capacity } from './capacity.js';
 import { HealthThread } from './health-thread.js';
@@ -753,6 +754,12 @@ export class Gateway implements GatewayView {
   /** Channels with subscribers on this process (GET /api/channels). */
   channelList(): { channel: string; subscribers: number }[] {
     return this.hub.list();
+  }
+
+  /** GET /api/presence: who is on the channel over every node, when its presence is on. */
+  async presenceOf(channel: string): Promise<PresenceSummary> {
+    if (!this.presenceRules(channel).presence) throw new FloodgateError('FG_ERR_PRESENCE_OFF', `presence is off for channel ${channel}`);
+    return this.broker.presence(channel, this.settings.presenceLimit);
   }
 
   /** POST /api/disconnect on this process: closes every connection of `sub` with 4003. */

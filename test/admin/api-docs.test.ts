@@ -24,7 +24,7 @@ test('docs/api.md: every curl example, run in order with real curl, answers what
   const list = examples();
   assert.ok(list.length >= 6, `found ${list.length} examples`);
   const secret = 'docs-secret';
-  const g = await createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, apiKey: 'docs-key', authSecret: secret, logLevel: 'silent' });
+  const g = await createGateway({ host: '127.0.0.1', port: 0, adminPort: 0, apiKey: 'docs-key', authSecret: secret, presence: true, logLevel: 'silent' });
   const peers: Peer[] = [];
   try {
     const token = (sub: string) => createToken(secret, { sub, exp: Math.floor(Date.now() / 1000) + 60 });
