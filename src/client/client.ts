@@ -782,6 +782,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
         // which stays registered and is retried at the next reconnect.
         const s = this.subscribes.refused(f.id, f.code);
         if (s === undefined) return;
+        this.presenceAsks.rejectChannel(s.sub.channel, err);
         s.sub._error(err);
         this.emit('error', err);
         return;

@@ -88,9 +88,12 @@ export class PresenceRequests {
 
   /** The application unsubscribed from the channel: its requests cannot be answered. */
   unsubscribed(channel: string): void {
-    for (const ask of [...this.asks.values()]) {
-      if (ask.channel === channel) this.settle(ask, new FloodgateError('FG_ERR_NOT_SUBSCRIBED', `presence of ${channel}: unsubscribed before the answer`, { channel }));
-    }
+    this.rejectChannel(channel, new FloodgateError('FG_ERR_NOT_SUBSCRIBED', `presence of ${channel}: unsubscribed before the answer`, { channel }));
+  }
+
+  /** The channel's subscribe was refused (e.g. FG_ERR_FORBIDDEN_CHANNEL): its requests end with that refusal. */
+  rejectChannel(channel: string, err: FloodgateError): void {
+    for (const ask of [...this.asks.values()]) if (ask.channel === channel) this.settle(ask, err);
   }
 
   rejectAll(err: FloodgateError): void {

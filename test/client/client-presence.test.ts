@@ -68,6 +68,11 @@ test('presence() is refused with the server\'s code when presence is off; close(
   try {
     c.subscribe('room');
     assert.equal((await rejection(c.presence('room'))).code, 'FG_ERR_PRESENCE_OFF');
+    // a subscribe the server refuses ends the presence requests waiting for it, with its code
+    const tokenLimited = new Client(`ws://127.0.0.1:${g.port}`, { ...fast, token: createToken(secret, { sub: 'eve', exp: inAnHour(), channels: ['mine'] }) });
+    tokenLimited.subscribe('yours');
+    assert.equal((await rejection(tokenLimited.presence('yours'))).code, 'FG_ERR_FORBIDDEN_CHANNEL');
+    await tokenLimited.close();
     c.subscribe('other');
     const waiting = c.presence('other');
     const closed = c.close();
