@@ -187,7 +187,7 @@ async function main(): Promise<void> {
     '',
     `${CONNS} connections in ${Math.ceil(CONNS / CHANNEL_SIZE)} channels of ${CHANNEL_SIZE}, one gateway process; server CPU (gateway, plus redis-server with Redis) per operation, mean of ${RUNS} runs, and the ratio to the same operation with presence and join/leave off in the same run ("ask" with both off is a \`ping\`, the same round trip without the broker). With join/leave each subscribe and unsubscribe also writes a frame to the channel's other subscribers (joins delivered per run: ${summary.filter((s) => s.mode === 'presence+joinLeave').map((s) => `${s.broker} ${s.joinFrames}`).join(', ')}).`,
     '',
-    `Reproduce: `npm run bench -- presence` (`FG_BENCH_PRESENCE_CONNS`, `FG_BENCH_PRESENCE_CHANNEL_SIZE`, `FG_BENCH_RUNS` change the sizes). CPU comes from /proc in 10 ms ticks, about ±5 µs per operation at 2,000 operations, on a machine shared with other work: read the ratios, not single figures.`,
+    'Reproduce: `npm run bench -- presence` (`FG_BENCH_PRESENCE_CONNS`, `FG_BENCH_PRESENCE_CHANNEL_SIZE`, `FG_BENCH_RUNS` change the sizes). CPU comes from /proc in 10 ms ticks, about ±5 µs per operation at 2,000 operations, on a machine shared with other work: read the ratios, not single figures.',
     '',
     '| broker | mode | µs per subscribe | × off | µs per ask | × off | µs per unsubscribe | × off |',
     '|---|---|---|---|---|---|---|---|',
