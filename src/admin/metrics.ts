@@ -86,6 +86,8 @@ export function createMetrics(snapshot: () => AdminStats): Registry {
   counter('floodgate_api_publications_total', 'Publications made through the server API (a broadcast counts one per channel).', (s) => s.api.publications);
   counter('floodgate_api_duplicate_publishes_total', 'Server API publishes answered from the idempotency window (nothing published again).', (s) => s.api.duplicatePublishes);
   counter('floodgate_api_broadcast_failures_total', 'Channels of a server API broadcast whose publish failed.', (s) => s.api.broadcastFailures);
+  counter('floodgate_presence_requests_total', '`presence` frames answered from the broker.', (s) => s.messages.presenceRequests);
+  counter('floodgate_presence_failures_total', '`presence` frames the broker could not answer (FG_ERR_PRESENCE_UNAVAILABLE).', (s) => s.messages.presenceFailures);
   const wrap = registry.metrics.bind(registry);
   registry.metrics = async () => {
     current = undefined;

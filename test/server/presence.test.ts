@@ -82,6 +82,9 @@ test('presence counts connections and distinct subs, lists them sorted; join/lea
       type: 'presence', id: 8, channel: 'room', connections: 1, users: 1, anonymous: 0, subs: [{ sub: 'alice', connections: 1 }], truncated: false,
     });
     assert.equal(g.stats().messages.presenceRequests, 2);
+    const metrics = await (await fetch(`http://127.0.0.1:${g.port}/metrics`)).text();
+    assert.match(metrics, /^floodgate_presence_requests_total 2$/m);
+    assert.match(metrics, /^floodgate_presence_failures_total 0$/m);
     alice1.close();
     alice2.close();
     await until(() => presenceEntries(g) === 0, 'entries removed after the last connection closed');
