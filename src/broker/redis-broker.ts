@@ -73,7 +73,8 @@ export interface RedisBrokerStats extends BrokerStats {
     target: string; gapsFilled: number; gapsUnfillable: number; outages: number;
     /** Recoveries asked for, and the Redis reads that served them (batched per channel). */
     recoveries: number; recoveryReads: number;
-    /** Presence commands (join, leave, refresh, read) that failed. */
+    /** Presence reads sent to Redis (concurrent asks for one channel share one), and presence commands that failed. */
+    presenceReads: number;
     presenceFailures: number;
   };
 }
@@ -651,7 +652,7 @@ export class RedisBroker implements Broker {
       maxChannels: this.maxChannels,
       channelsRefused: this.channelsRefused,
       presenceEntries: this.presenceStore.entries,
-      redis: { target: this.target, ...this.counters, presenceFailures: this.presenceStore.failures },
+      redis: { target: this.target, ...this.counters, presenceReads: this.presenceStore.reads, presenceFailures: this.presenceStore.failures },
     };
     if (!s.healthy && this.lastError !== undefined) s.lastError = this.lastError;
     return s;

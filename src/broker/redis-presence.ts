@@ -83,7 +83,15 @@ export class RedisPresence {
   private readonly cmds: PresenceCommands;
   private timer: NodeJS.Timeout | undefined;
   private refreshing = false;
+  /**
+   * Reads waiting for the end of this event-loop turn, per channel: asks of the same turn share
+   * one read (a reconnect wave asks at once). A read is sent after every join already issued, so
+   * an ask still sees its own connection's entry.
+   */
+  private readonly reading = new Map<string, Promise<string[]>>();
   failures = 0;
+  /** Presence reads sent to Redis (asks served by a read already in flight are not counted). */
+  reads = 0;
 
   constructor(private readonly cmd: Redis, private readonly options: RedisPresenceOptions) {
     cmd.defineCommand('fgPresenceJoin', { numberOfKeys: 3, lua: PRESENCE_JOIN_SCRIPT });
@@ -139,10 +147,19 @@ export class RedisPresence {
 
   async read(channel: string, limit: number, ready: boolean): Promise<PresenceSummary> {
     if (!ready) throw new FloodgateError('FG_ERR_PRESENCE_UNAVAILABLE', 'redis broker unavailable; presence cannot be read');
-    const k = this.keys(channel);
     let subs: string[];
     try {
-      subs = await this.cmds.fgPresenceRead(k.h, k.z);
+      let read = this.reading.get(channel);
+      if (read === undefined) {
+        read = new Promise<void>((r) => setImmediate(r)).then(() => {
+          this.reading.delete(channel);
+          const k = this.keys(channel);
+          this.reads++;
+          return this.cmds.fgPresenceRead(k.h, k.z);
+        });
+        this.reading.set(channel, read);
+      }
+      subs = await read;
     } catch (err) {
       this.fail('presence read', err as Error);
       throw new FloodgateError('FG_ERR_PRESENCE_UNAVAILABLE', `redis broker: ${(err as Error).message}; presence not read`);

@@ -94,3 +94,33 @@ test('Redis: presence and join/leave span nodes; a SIGKILLed node\'s entries exp
     await redis.kill();
   }
 });
+
+test('Redis: presence asks of one turn share one read, and an ask right after a join sees it', { timeout: 60_000 }, async () => {
+  const { RedisBroker } = await import('../../src/broker/redis-broker.js');
+  const redis = await startRedis();
+  const broker = new RedisBroker({ url: redis.url, limits: { maxCount: 10, maxBytes: 1e6, ttlMs: 0 }, presenceTtlMs: TTL_MS });
+  try {
+    await broker.start();
+    const stored = { store: true, announce: false };
+    for (const [client, sub] of [['n/1', 'ann'], ['n/2', 'ann'], ['n/3', '']]) broker.presenceJoin('lobby', { client, sub }, stored);
+    const answers = await Promise.all(Array.from({ length: 50 }, () => broker.presence('lobby', 10)));
+    for (const a of answers) assert.deepEqual(a, { connections: 3, users: 1, anonymous: 1, subs: [{ sub: 'ann', connections: 2 }], truncated: false });
+    assert.equal(broker.stats().redis.presenceReads, 1, '50 asks in one turn, one read');
+    broker.presenceLeave('lobby', { client: 'n/3', sub: '' }, stored);
+    assert.equal((await broker.presence('lobby', 10)).connections, 2);
+    assert.equal(broker.stats().redis.presenceReads, 2);
+    assert.equal(broker.stats().presenceEntries, 2);
+    // a channel without presence leaves no key behind
+    broker.presenceJoin('quiet', { client: 'n/4', sub: 'x' }, { store: false, announce: true });
+    await broker.presence('lobby', 10); // a round trip after the join's script
+    const inspect = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    try {
+      assert.equal(await inspect.exists('fg:{quiet}:ph', 'fg:{quiet}:pz'), 0);
+    } finally {
+      inspect.disconnect();
+    }
+  } finally {
+    await broker.close();
+    await redis.kill();
+  }
+});
