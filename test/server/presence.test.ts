@@ -237,3 +237,24 @@ test('presence settings are validated at startup: the message names the setting 
   assert.match(await refused({ presenceLimit: 0 }), /`presenceLimit`.*from 1 to 100000/s);
   assert.match(await refused({ presenceTtl: '1s' }), /`presenceTtl`.*from 3s to 1h/s);
 });
+
+test('channel namespaces turn presence and join/leave on per prefix; other channels keep the top-level defaults', { timeout: 30_000 }, async () => {
+  const g = await createGateway({ ...base, namespaces: { 'chat:': { presence: true, joinLeave: true } } } as any);
+  try {
+    const a = await openPeer(url(g));
+    const b = await openPeer(url(g));
+    for (const p of [a, b]) {
+      await subscribed(p, 'chat:1', 1);
+      await subscribed(p, 'news', 2);
+    }
+    await a.next((f) => f.type === 'join' && f.channel === 'chat:1');
+    assert.equal((await ask(a, 'chat:1', 3)).connections, 2);
+    assert.equal((await ask(a, 'news', 4)).code, 'FG_ERR_PRESENCE_OFF');
+    assert.equal(a.frames.filter((f) => f.type === 'join' && f.channel === 'news').length, 0);
+    assert.equal(presenceEntries(g), 2, 'entries for chat:1 only');
+    a.close();
+    b.close();
+  } finally {
+    await g.close(1000);
+  }
+});
