@@ -741,6 +741,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     this.subscribes.remove(sub);
     const code: ErrorCode = knownCode(serverCode) ? serverCode : 'FG_ERR_SERVER_ERROR';
     const err = new FloodgateError(code, message, { serverCode, channel });
+    this.presenceAsks.rejectChannel(channel, err);
     sub._setState('unsubscribed');
     sub._error(err);
     this.emit('error', err);

@@ -545,8 +545,10 @@ export class Session {
   }
 
   private revoke(channel: string): void {
-    if (!this.subs?.delete(channel)) return;
+    const sub = this.subs?.get(channel);
+    if (sub === undefined || !this.subs!.delete(channel)) return;
     this.ctx.hub.remove(channel, this);
+    this.leave(channel, sub);
     this.send({ type: 'unsubscribed', channel, code: 'FG_ERR_FORBIDDEN_CHANNEL', message: `the refreshed token does not allow channel ${channel}; unsubscribed` });
   }
 
