@@ -14,11 +14,11 @@
  * section; writes benchmarks/results/api.json.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { WebSocket } from 'ws';
+import { bounded, cpuSeconds, freePort } from '../lib/measure.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const SUBSCRIBERS = Number(process.env.FG_BENCH_API_SUBSCRIBERS ?? 10_000);
@@ -33,28 +33,6 @@ for (const [name, v, max] of [['FG_BENCH_API_SUBSCRIBERS', SUBSCRIBERS, 40_000],
 if (SUBSCRIBERS % 2 !== 0) throw new Error(`FG_BENCH_API_SUBSCRIBERS must be even (half on each node), got ${SUBSCRIBERS}`);
 const KEY = 'bench-key';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(x[11]) + Number(x[12])) / 100;
-}
-
-function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(`${what} not within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
-}
 
 function spawnGroup(cmd: string, args: string[]): ChildProcess {
   return spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });

@@ -9,9 +9,9 @@
  * Prints a markdown section; writes benchmarks/results/presence.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
+import { bounded, cpuSeconds, freePort } from '../lib/measure.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const CONNS = Number(process.env.FG_BENCH_PRESENCE_CONNS ?? 2000);
@@ -21,28 +21,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Mode = 'off' | 'presence' | 'presence+joinLeave';
 const MODES: Mode[] = ['off', 'presence', 'presence+joinLeave'];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(x[11]) + Number(x[12])) / 100;
-}
-
-function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(`${what} not within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
-}
 
 function spawnGroup(cmd: string, args: string[]): ChildProcess {
   const c = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });

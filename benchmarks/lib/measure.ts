@@ -1,0 +1,33 @@
+/**
+ * Small helpers the benchmark suites share: a free loopback port, a process's CPU time from
+ * /proc, and a promise with a ceiling (every wait in a suite is bounded, so a run stops by itself).
+ * This folder has no run.ts, so `npm run bench` does not take it for a suite.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+
+/** A port that was free on 127.0.0.1 a moment ago (the kernel picked it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** User + system CPU seconds of one process (utime and stime of /proc/<pid>/stat, in 10 ms ticks). */
+export function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // fields after the command name, which may itself hold spaces and parentheses
+  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(x[11]) + Number(x[12])) / 100;
+}
+
+/** `p`, or a rejection naming `what` once `ms` have passed. */
+export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error(`${what} not within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
+}
