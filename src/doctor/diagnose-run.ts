@@ -186,6 +186,8 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
     const peakEst = evidence.socketStates?.peak?.ESTABLISHED;
     if (peakEst !== undefined) ev.push(`peak ESTABLISHED toward the port: ${formatCount(peakEst)}`);
     if (settings.tcpTwReuse !== undefined) ev.push(`net.ipv4.tcp_tw_reuse = ${settings.tcpTwReuse}`);
+    // Linux 6.13+: even with tw_reuse=1 a TIME_WAIT port is taken over only this long after its close
+    const reuseAfter = settings.tcpTwReuseDelay !== undefined ? `${formatCount(settings.tcpTwReuseDelay)} ms (net.ipv4.tcp_tw_reuse_delay)` : '1 s';
     // TIME_WAIT took the ports when at least half the range was in TIME_WAIT before the run began
     const byTimeWait = usable !== undefined && twBefore * 2 >= usable;
     const rate = usable === undefined ? '' : ` At most ≈${formatRate((usable * ips) / 60)} new connections/s can be sustained to one destination while TIME_WAIT holds each port for 60 s.`;
@@ -199,7 +201,7 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
         : `${formatCount(sum(ports))} attempts failed with EADDRNOTAVAIL/EADDRINUSE: the generator's ephemeral ports toward ${target} were exhausted.${rate}`,
       ev,
       byTimeWait
-        ? `let TIME_WAIT stay on the server (it closes first: --teardown clean, the default), set net.ipv4.tcp_tw_reuse=1 on the client (outbound only), reuse connections instead of opening one per request; or ${rangeFix}.`
+        ? `let TIME_WAIT stay on the server (it closes first: --teardown clean, the default), set net.ipv4.tcp_tw_reuse=1 on the client (outbound only; a port is reused ${reuseAfter} after its connection closed), reuse connections instead of opening one per request; or ${rangeFix}.`
         : `${rangeFix}; reuse connections instead of opening one per request; set net.ipv4.tcp_tw_reuse=1 (outbound only).`);
   }
 

@@ -99,6 +99,8 @@ export interface RunEvidence {
     tcpMaxSynBacklog?: number;
     tcpSyncookies?: number;
     tcpTwReuse?: number;
+    /** Linux 6.13+: ms after its close before tw_reuse may hand a TIME_WAIT port to a new connect. */
+    tcpTwReuseDelay?: number;
     tcpAbortOnOverflow?: number;
     ipLocalPortRange?: [number, number];
   };

@@ -126,6 +126,7 @@ export function readRunSettings(): NonNullable<RunEvidence['settings']> {
     tcpMaxSynBacklog: s.tcpMaxSynBacklog,
     tcpSyncookies: s.tcpSyncookies,
     tcpTwReuse: s.tcpTwReuse,
+    tcpTwReuseDelay: s.tcpTwReuseDelay,
     tcpAbortOnOverflow: s.tcpAbortOnOverflow,
     ipLocalPortRange: s.ipLocalPortRange,
   };

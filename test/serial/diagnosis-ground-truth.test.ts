@@ -164,12 +164,18 @@ describe('diagnosis ground truth: real faults, real floodgate bench, one namespa
       const net = require('node:net'); let left = 16;
       for (let i = 0; i < 16; i++) { const s = net.connect(${srv.port}, '127.0.0.1', () => s.end()); s.on('close', () => { if (--left === 0) process.exit(0); }); }
       setTimeout(() => process.exit(1), 10000);`]);
+    const closedAt = Date.now();
     const { result } = await ns.bench([`ws://127.0.0.1:${srv.port}/`, '-c', '8', '-d', '300ms', ...quick, '--handshake-timeout', '1s']);
     const c = cause(result, 'client-ports');
     assert.equal(c.failures, 8, show(result));
     assert.match(c.verdict, /were held in TIME_WAIT by earlier connections \(16 of 16\)/);
-    assert.match(c.fix!, /net\.ipv4\.tcp_tw_reuse=1/);
+    assert.match(c.fix!, /net\.ipv4\.tcp_tw_reuse=1 on the client \(outbound only; a port is reused (1 s|[\d,]+ ms \(net\.ipv4\.tcp_tw_reuse_delay\)) after/);
     ns.sysctl('net.ipv4.tcp_tw_reuse=1');
+    // the kernel hands a TIME_WAIT port to a new connect only tcp_tw_reuse_delay (1 s by default)
+    // after it closed; on a fast runtime the first run can end before that, so let the ports age
+    let delay = 1000; // kernels before 6.13 have no tunable and wait a whole second
+    try { delay = Number(ns.exec(['sysctl', '-n', 'net.ipv4.tcp_tw_reuse_delay']).trim()); } catch { /* older kernel */ }
+    await new Promise((r) => setTimeout(r, Math.max(0, closedAt + delay + 1000 - Date.now())));
     const again = await ns.bench([`ws://127.0.0.1:${srv.port}/`, '-c', '8', '-d', '300ms', ...quick, '--handshake-timeout', '1s']);
     await stop(srv.child);
     assert.equal(again.result.failures.filter((f) => f.kind === 'connect.EADDRNOTAVAIL').length, 0, show(again.result));
