@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGateway } from '../../src/server/gateway.js';
-import { spawnGroup } from '../helpers/spawn-group.js';
+import { spawnGroup, type GroupProcess } from '../helpers/spawn-group.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const scratch = join(root, 'test-artifacts', 'docs-examples');
@@ -95,6 +95,17 @@ const npxCache = mkdtempSync(join(tmpdir(), 'fg-npx-cache-'));
 after(() => rmSync(npxCache, { recursive: true, force: true }));
 const npxEnv = { ...process.env, npm_config_cache: npxCache };
 
+/** Both output pipes closed, i.e. every process of the group that held them has exited (with a ceiling). */
+function streamsClosed(p: GroupProcess, ceilingMs: number): Promise<void> {
+  const closed = [p.child.stdout, p.child.stderr].map((s) =>
+    new Promise<void>((resolve) => (!s || s.closed ? resolve() : s.once('close', () => resolve()))));
+  let timer: NodeJS.Timeout | undefined;
+  const ceiling = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${p.name}: output still open ${ceilingMs} ms after exit\n${p.tail()}`)), ceilingMs);
+  });
+  return Promise.race([Promise.all(closed).then(() => undefined), ceiling]).finally(() => clearTimeout(timer));
+}
+
 test('README quick start: the two commands are `npm install && npx floodgate serve` and `npm test`, and `npx floodgate serve` runs', async () => {
   const sh = all.filter((b) => b.doc === 'README.md' && b.lang === 'sh');
   assert.equal(sh.length, 1);
@@ -110,7 +121,10 @@ test('README quick start: the two commands are `npm install && npx floodgate ser
   try {
     await p.waitFor(/"event":"listening"/, 60_000);
     p.signal('SIGTERM'); // the group: npx and the gateway it started, as Ctrl-C would
+    // npx's own exit can come before the gateway's last lines reach the pipe (the gateway is a
+    // grandchild, still closing on a loaded machine): wait until every writer of the pipes is gone
     await p.exited;
+    await streamsClosed(p, 60_000);
     assert.match(p.stdout + p.stderr, /"msg":"gateway stopped"/, p.tail());
   } finally {
     await p.stop('SIGKILL');
