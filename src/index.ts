@@ -5,7 +5,7 @@ export type { GatewayStats } from './server/stats.js';
 export type { StartupReport } from './admin/startup-report.js';
 export { createToken, signToken, type TokenClaims, type HmacAlgorithm } from './auth/create-token.js';
 export { TokenVerifier, type TokenCheck } from './auth/token-verifier.js';
-export { createLegacyToken } from './server/auth.js';
+export { createLegacyToken } from './auth/upgrade-auth.js';
 export { computeCapacity, type Capacity, type CapacityInputs } from './server/capacity.js';
 export { SERVER_SETTINGS, MEASURED_BYTES_PER_CONNECTION, type ServerSettings } from './config/server-settings.js';
 export { resolveSettings } from './config/resolve.js';

@@ -2,7 +2,7 @@ import type { ClaimValue, NamespaceMap } from '../config/namespace-settings.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import { formatBytes, formatDuration } from '../config/units.js';
 import { FloodgateError } from '../errors.js';
-import { channelMatcher } from '../server/auth.js';
+import { channelMatcher } from './upgrade-auth.js';
 import type { HistoryLimits } from '../server/history.js';
 
 /**

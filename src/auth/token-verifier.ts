@@ -3,7 +3,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import type { ServerSettings } from '../config/server-settings.js';
 import { FloodgateError } from '../errors.js';
-import { verifyToken as verifyLegacyToken } from '../server/auth.js';
+import { verifyToken as verifyLegacyToken } from './upgrade-auth.js';
 import type { TokenClaims } from './create-token.js';
 
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; reason: string };

@@ -18,7 +18,7 @@ import { NODE_DEFAULT_BACKLOG, readFdLimits, readMemoryLimit, readSomaxconn } fr
 import { countOpenFds } from '../system/process-usage.js';
 import { AdminSurface, checkAdminSettings, type EffectiveAdminAccess, type StartupReport, type Surface } from '../admin/admin-surface.js';
 import { Admission } from './admission.js';
-import { originAllowed, tokenFromRequest } from './auth.js';
+import { originAllowed, tokenFromRequest } from '../auth/upgrade-auth.js';
 import { TokenVerifier } from '../auth/token-verifier.js';
 import { ChannelNamespaces, type AccessClaims } from '../auth/namespaces.js';
 import type { PresenceRulesFor } from '../auth/presence-rules.js';

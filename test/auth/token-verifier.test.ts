@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { exportJWK } from 'jose';
 import { createToken, signToken } from '../../src/auth/create-token.js';
 import { TokenVerifier, type AuthSettings } from '../../src/auth/token-verifier.js';
-import { createLegacyToken } from '../../src/server/auth.js';
+import { createLegacyToken } from '../../src/auth/upgrade-auth.js';
 import { createGateway } from '../../src/server/gateway.js';
 import { rawUpgrade } from '../helpers/ws-peer.js';
 
