@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { counterDelta, readKernelCounters, type KernelCounters } from '../system/kernel-counters.js';
 import { readFdLimits, readSomaxconn } from '../system/limits.js';
 import { inOwnNetns } from '../system/netns-counters.js';
@@ -153,7 +154,7 @@ export class EvidenceRecorder {
    * is added to the sampling cost (process.cpuUsage() alone would not see the child).
    */
   private readAll(): PortStateCount {
-    const r = readPortStatesCheapest(this.target.port);
+    const r = readPortStatesCheapest(this.target.port, isIP(this.target.host) ? this.target.host : undefined);
     this.childCpuMs += r.childCpuMs;
     return r.counts;
   }

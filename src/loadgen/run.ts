@@ -9,6 +9,7 @@ import { encodeHistogram, mergeEncoded, summarize } from './histograms.js';
 import { judgePace } from './pace.js';
 import { preflight } from './preflight.js';
 import { readProcessCpu } from '../system/process-usage.js';
+import { isIP } from 'node:net';
 import { readPortStatesCheapest } from '../system/socket-states.js';
 import { buildTimeline, stagesFrom } from './schedule.js';
 import { parseSegment, segmentLabel, segmentSourceIps, segmentStages, segmentTimeline } from './segment.js';
@@ -91,7 +92,8 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   }
   const connections = timeline.offsets.length;
   // one read of every socket's state serves the pre-flight and the evidence's "before"
-  const statesBefore = readPortStatesCheapest(target.port);
+  // an IP target: only sockets with that address and port at one end (another program's on the same port number are not ours)
+  const statesBefore = readPortStatesCheapest(target.port, isIP(target.host) ? target.host : undefined);
   const plan: PlanSummary = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force, timeWait: statesBefore.counts.states.TIME_WAIT ?? 0 });
   bench.emit('plan', plan);
   const tickMs = o.tickMs ?? 1000;

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { isIP } from 'node:net';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { readProcFile } from './proc-files.js';
 
@@ -119,7 +120,7 @@ function hexAt(text: string, at: number, len: number): number {
  * it needs at their fixed offsets (no per-line split or objects): sampled during a run with tens
  * of thousands of sockets, the full parse above cost ~170 ms per read, this a tenth of that.
  */
-export function scanPortStates(text: string, port: number | undefined, into: PortStateCount = { states: {}, listenRxQueue: 0 }): PortStateCount {
+export function scanPortStates(text: string, port: number | undefined, into: PortStateCount = { states: {}, listenRxQueue: 0 }, address?: ProcAddress): PortStateCount {
   let line = text.indexOf('\n') + 1; // skip the header
   while (line > 0 && line < text.length) {
     const next = text.indexOf('\n', line);
@@ -132,8 +133,13 @@ export function scanPortStates(text: string, port: number | undefined, into: Por
       const localPort = hexAt(text, local + addrLen + 1, 4);
       const remote = local + addrLen + 6;
       const remotePort = hexAt(text, remote + addrLen + 1, 4);
-      if (port === undefined || localPort === port || remotePort === port) {
-        const st = remote + addrLen + 6;
+      const st = remote + addrLen + 6;
+      const counted = port === undefined
+        || (address === undefined
+          ? localPort === port || remotePort === port
+          : (localPort === port && (text.startsWith(address[addrLen === 8 ? 'v4' : 'v6'], local) || text.startsWith('0A', st)))
+            || (remotePort === port && text.startsWith(address[addrLen === 8 ? 'v4' : 'v6'], remote)));
+      if (counted) {
         const name = TCP_STATES[text.slice(st, st + 2)] ?? text.slice(st, st + 2);
         into.states[name] = (into.states[name] ?? 0) + 1;
         if (name === 'LISTEN' && localPort === port) into.listenRxQueue = Math.max(into.listenRxQueue, hexAt(text, st + 12, 8));
@@ -144,10 +150,55 @@ export function scanPortStates(text: string, port: number | undefined, into: Por
   return into;
 }
 
-/** State counts (of one port, or of all sockets) and the listener's accept queue, IPv4 and IPv6. */
-export function readPortStates(port: number | undefined, pidNetDir = '/proc/net'): PortStateCount {
-  const out = scanPortStates(readProcFile(`${pidNetDir}/tcp`) ?? '', port);
-  return scanPortStates(readProcFile(`${pidNetDir}/tcp6`) ?? '', port, out);
+/**
+ * An IP address as /proc/net/tcp{,6} prints it: each 32-bit word of the address in host byte order
+ * (little-endian here), upper-case hex; v6 is the IPv4-mapped form for an IPv4 address. A v4 field
+ * for an IPv6 address matches nothing.
+ */
+export interface ProcAddress {
+  v4: string;
+  v6: string;
+}
+
+/** The /proc spelling of an IP literal, undefined for anything that is not one (a host name). */
+export function procAddress(ip: string): ProcAddress | undefined {
+  const bytes = ipBytes(ip);
+  if (!bytes) return undefined;
+  const words = (b: number[]): string => {
+    let out = '';
+    for (let i = 0; i < b.length; i += 4) for (let j = 3; j >= 0; j--) out += b[i + j].toString(16).padStart(2, '0');
+    return out.toUpperCase();
+  };
+  if (bytes.length === 4) return { v4: words(bytes), v6: words([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...bytes]) };
+  return { v4: '-', v6: words(bytes) };
+}
+
+/** 4 or 16 bytes of an IP literal (IPv6 may be bracketed or IPv4-mapped), undefined otherwise. */
+function ipBytes(raw: string): number[] | undefined {
+  const ip = raw.startsWith('[') && raw.endsWith(']') ? raw.slice(1, -1) : raw;
+  const kind = isIP(ip);
+  if (kind === 4) return ip.split('.').map(Number);
+  if (kind !== 6) return undefined;
+  // the URL parser writes an IPv6 literal in one canonical form: expand that, the embedded IPv4 tail too
+  const canon = new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  const [head, tail] = canon.split('::') as [string, string | undefined];
+  const groups = (part: string | undefined): number[] => (part ? part.split(':').map((g) => Number.parseInt(g, 16)) : []);
+  const h = groups(head);
+  const t = groups(tail);
+  const all = tail === undefined ? h : [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  return all.flatMap((g) => [g >> 8, g & 0xff]);
+}
+
+/**
+ * State counts (of one port, or of all sockets) and the listener's accept queue, IPv4 and IPv6.
+ * With `address`, a socket counts only when that address and the port are one of its two ends
+ * (listeners on the port count whatever they are bound to): other programs' sockets that merely
+ * share the port number on another address (a busy host has them) are left out.
+ */
+export function readPortStates(port: number | undefined, pidNetDir = '/proc/net', address?: string): PortStateCount {
+  const proc = address === undefined ? undefined : procAddress(address);
+  const out = scanPortStates(readProcFile(`${pidNetDir}/tcp`) ?? '', port, undefined, proc);
+  return scanPortStates(readProcFile(`${pidNetDir}/tcp6`) ?? '', port, out, proc);
 }
 
 /** Bytes asked of the kernel per read of a listener table's head: ~100 rows. */
@@ -232,8 +283,23 @@ const SS_STATES: Record<string, string> = {
   CLOSING: 'CLOSING',
 };
 
-/** Counts `ss -tanH` rows by state; a LISTEN row's Recv-Q is its accept queue. */
-export function parseSsRows(text: string, port: number, into: PortStateCount = { states: {}, listenRxQueue: 0 }): PortStateCount {
+/** An `ss` address column (`127.0.0.1:80`, `[::1]:80`, `[::ffff:127.0.0.1]:80`) as 16 bytes, the port apart. */
+function ssEndpoint(col: string): { bytes: string; port: number } | undefined {
+  const colon = col.lastIndexOf(':');
+  if (colon < 0) return undefined;
+  const b = ipBytes(col.slice(0, colon));
+  if (!b) return undefined;
+  const v6 = b.length === 4 ? [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...b] : b;
+  return { bytes: v6.join('.'), port: Number(col.slice(colon + 1)) };
+}
+
+/**
+ * Counts `ss -tanH` rows by state; a LISTEN row's Recv-Q is its accept queue. With `address`, a row
+ * counts only when address:port is one of its ends (listeners on the port always), as in readPortStates.
+ */
+export function parseSsRows(text: string, port: number, into: PortStateCount = { states: {}, listenRxQueue: 0 }, address?: string): PortStateCount {
+  const want = address === undefined ? undefined : ipBytes(address);
+  const wantKey = want === undefined ? undefined : (want.length === 4 ? [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...want] : want).join('.');
   let at = 0;
   while (at < text.length) {
     let end = text.indexOf('\n', at);
@@ -242,6 +308,14 @@ export function parseSsRows(text: string, port: number, into: PortStateCount = {
     if (sp > at && sp < end) {
       const raw = text.slice(at, sp);
       const name = SS_STATES[raw] ?? raw;
+      if (wantKey !== undefined && name !== 'LISTEN') {
+        const cols = text.slice(at, end).trim().split(/\s+/);
+        const ends = [ssEndpoint(cols[3] ?? ''), ssEndpoint(cols[4] ?? '')];
+        if (!ends.some((e) => e !== undefined && e.port === port && e.bytes === wantKey)) {
+          at = end + 1;
+          continue;
+        }
+      }
       into.states[name] = (into.states[name] ?? 0) + 1;
       if (name === 'LISTEN') {
         const m = /^\S+\s+(\d+)\s+\d+\s+\S*:(\d+)\s/.exec(text.slice(at, end));
@@ -260,12 +334,12 @@ export function parseSsRows(text: string, port: number, into: PortStateCount = {
  * child's CPU as the kernel counted it. Undefined when `ss` cannot run (not installed, other OS):
  * the caller reads /proc instead.
  */
-export function readPortStatesDiag(port: number): { counts: PortStateCount; cpuMs: number } | undefined {
+export function readPortStatesDiag(port: number, address?: string): { counts: PortStateCount; cpuMs: number } | undefined {
   const before = childCpuMs();
   const r = spawnSync('ss', ['-tanH', `( sport = :${port} or dport = :${port} )`], { encoding: 'latin1', maxBuffer: 256 * 1024 * 1024, timeout: 30_000 });
   const cpuMs = childCpuMs() - before;
   if (r.error || r.status !== 0 || typeof r.stdout !== 'string') return undefined;
-  return { counts: parseSsRows(r.stdout, port), cpuMs };
+  return { counts: parseSsRows(r.stdout, port, undefined, address), cpuMs };
 }
 
 /** CPU of this process's waited-for children so far (cutime + cstime), ms. */
@@ -295,18 +369,18 @@ export const DIAG_ABOVE_SOCKETS = 6000;
  * The port's states by whichever read is cheaper now (see DIAG_ABOVE_SOCKETS), and what it cost
  * this process and its child, CPU ms.
  */
-export function readPortStatesCheapest(port: number): { counts: PortStateCount; cpuMs: number; childCpuMs: number; via: 'proc' | 'sock_diag' } {
+export function readPortStatesCheapest(port: number, address?: string): { counts: PortStateCount; cpuMs: number; childCpuMs: number; via: 'proc' | 'sock_diag' } {
   const total = tcpSocketsInNetns();
   if (total !== undefined && total > DIAG_ABOVE_SOCKETS) {
     const u0 = process.cpuUsage();
-    const d = readPortStatesDiag(port);
+    const d = readPortStatesDiag(port, address);
     if (d) {
       const u = process.cpuUsage(u0);
       return { counts: d.counts, cpuMs: d.cpuMs + (u.user + u.system) / 1000, childCpuMs: d.cpuMs, via: 'sock_diag' };
     }
   }
   const u0 = process.cpuUsage();
-  const counts = readPortStates(port);
+  const counts = readPortStates(port, undefined, address);
   const u = process.cpuUsage(u0);
   return { counts, cpuMs: (u.user + u.system) / 1000, childCpuMs: 0, via: 'proc' };
 }

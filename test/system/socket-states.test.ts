@@ -128,3 +128,30 @@ test('sock_diag (ss) and /proc count the same sockets of a port', { skip: hasSs 
     server.close();
   }
 });
+
+test('with an address, only sockets with that address and the port at one end count: another server on the same port number of another address is left out', async () => {
+  const a = createServer();
+  await new Promise<void>((r) => a.listen(0, '127.0.0.1', 50, r));
+  const port = (a.address() as { port: number }).port;
+  // the same port number on another loopback address: what a busy host's other programs can hold
+  const b = createServer();
+  await new Promise<void>((r, j) => { b.once('error', j); b.listen(port, '127.0.0.2', 50, r); });
+  const clients: Socket[] = [];
+  for (let i = 0; i < 6; i++) clients.push(connect(port, '127.0.0.1'));
+  for (let i = 0; i < 4; i++) clients.push(connect(port, '127.0.0.2'));
+  await Promise.all(clients.map((c) => new Promise((r) => c.once('connect', r))));
+  try {
+    assert.ok((readPortStates(port).states.ESTABLISHED ?? 0) >= 20, 'by port alone: both servers\' connections, both ends');
+    const own = readPortStates(port, undefined, '127.0.0.1');
+    assert.equal(own.states.ESTABLISHED, 12, 'both ends of the 6 connections to 127.0.0.1 only');
+    assert.equal(own.states.LISTEN, 2, 'listeners on the port count whatever address they are bound to');
+    assert.equal(readPortStates(port, undefined, '::ffff:127.0.0.2').states.ESTABLISHED, undefined, 'an IPv4-mapped IPv6 target matches IPv6 rows only');
+    const diag = readPortStatesDiag(port, '127.0.0.1');
+    if (diag) assert.equal(diag.counts.states.ESTABLISHED, 12, 'sock_diag (ss) filters the same way');
+    assert.equal(parseSsRows('ESTAB 0 0 [::ffff:127.0.0.1]:80 [::ffff:127.0.0.3]:5000\nESTAB 0 0 127.0.0.3:5001 127.0.0.2:80\n', 80, undefined, '127.0.0.1').states.ESTABLISHED, 1);
+  } finally {
+    for (const c of clients) c.destroy();
+    a.close();
+    b.close();
+  }
+});
