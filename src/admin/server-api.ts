@@ -5,6 +5,8 @@ import { tokenMatches } from './dashboard-access.js';
 import { sendJson } from '../server/send-json.js';
 import type { ApiBackend } from './api-backend.js';
 import { readBody } from './read-body.js';
+import { exceedsDepth } from '../protocol/depth.js';
+import { holdsNonFiniteNumber } from '../protocol/finite.js';
 import { countRequest, endpointOf, newApiStats, type ApiStats } from './api-counters.js';
 
 /** Channels one POST /api/broadcast may name: a bound on the work one request can ask for. */
@@ -15,9 +17,11 @@ export const MAX_IDEMPOTENCY_KEY = 128;
 export interface ServerApiOptions {
   apiKey: string;
   bodyLimit: number;
+  /** The gateway's `maxDepth`: a body nests no deeper than a client's frame may (its own object is level 1). */
+  maxDepth: number;
 }
 
-type Handler = (req: IncomingMessage, url: URL, backend: ApiBackend, limit: number, counts: ApiStats) => Promise<{ status: number; body: unknown }>;
+type Handler = (req: IncomingMessage, url: URL, backend: ApiBackend, limits: BodyLimits, counts: ApiStats) => Promise<{ status: number; body: unknown }>;
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   FG_ERR_API_BAD_REQUEST: 400,
@@ -31,19 +35,33 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   FG_ERR_PRESENCE_UNAVAILABLE: 503,
 };
 
+interface BodyLimits {
+  bodyLimit: number;
+  maxDepth: number;
+}
+
 function bad(message: string): FloodgateError {
   return new FloodgateError('FG_ERR_API_BAD_REQUEST', message);
 }
 
-async function jsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
-  const raw = await readBody(req, limit);
+/**
+ * The body as a JSON object, held to the rules of a client's frame (docs/protocol.md): nesting
+ * within maxDepth, checked by a loop before anything recursive (JSON.stringify when publishing)
+ * sees it, and no number too large for a double (it would reach subscribers as null).
+ */
+async function jsonBody(req: IncomingMessage, limits: BodyLimits): Promise<Record<string, unknown>> {
+  const text = (await readBody(req, limits.bodyLimit)).toString('utf8');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw.toString('utf8'));
+    parsed = JSON.parse(text); // iterative in V8: any depth parses
   } catch (err) {
     throw bad(`the body is not valid JSON: ${(err as Error).message}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw bad('the body must be a JSON object');
+  if (exceedsDepth(text, limits.maxDepth)) {
+    throw bad(`the body nests deeper than maxDepth ${limits.maxDepth} levels of arrays/objects (the body itself is level 1)`);
+  }
+  if (holdsNonFiniteNumber(text, parsed)) throw bad('a number in the body is too large for a double (e.g. 1e400): in `data` it would reach subscribers as null');
   return parsed as Record<string, unknown>;
 }
 
@@ -68,8 +86,8 @@ function idempotencyKeyField(value: unknown): string | undefined {
   return value;
 }
 
-const publish: Handler = async (req, _url, backend, limit, counts) => {
-  const body = await jsonBody(req, limit);
+const publish: Handler = async (req, _url, backend, limits, counts) => {
+  const body = await jsonBody(req, limits);
   const channel = channelField(body.channel, 'channel');
   const data = dataField(body);
   const idempotencyKey = idempotencyKeyField(body.idempotencyKey);
@@ -80,8 +98,8 @@ const publish: Handler = async (req, _url, backend, limit, counts) => {
   return { status: 200, body: { channel, epoch: pos.epoch, offset: pos.offset, ...(pos.duplicate ? { duplicate: true } : {}) } };
 };
 
-const broadcast: Handler = async (req, _url, backend, limit, counts) => {
-  const body = await jsonBody(req, limit);
+const broadcast: Handler = async (req, _url, backend, limits, counts) => {
+  const body = await jsonBody(req, limits);
   if (!Array.isArray(body.channels) || body.channels.length === 0 || body.channels.length > MAX_BROADCAST_CHANNELS) {
     throw bad(`\`channels\` must be a list of 1 to ${MAX_BROADCAST_CHANNELS} channel names`);
   }
@@ -103,8 +121,8 @@ const broadcast: Handler = async (req, _url, backend, limit, counts) => {
   return { status: 200, body: { published: results.length - failed, failed, results } };
 };
 
-const disconnect: Handler = async (req, _url, backend, limit) => {
-  const body = await jsonBody(req, limit);
+const disconnect: Handler = async (req, _url, backend, limits) => {
+  const body = await jsonBody(req, limits);
   if (typeof body.sub !== 'string' || body.sub.length === 0 || body.sub.length > 256) {
     throw bad('`sub` must be a string of 1 to 256 characters (the token claim `sub`)');
   }
@@ -123,8 +141,9 @@ const history: Handler = async (_req, url, backend) => {
   const sinceText = url.searchParams.get('since');
   let since = 0;
   if (sinceText !== null) {
-    since = Number(sinceText);
-    if (sinceText.trim() === '' || !Number.isSafeInteger(since) || since < 0) throw bad(`\`since\` must be an offset (an integer from 0 up), got ${JSON.stringify(sinceText)}`);
+    // decimal digits only: Number() would also take 0x10, 1e1 and blanks around them
+    since = /^[0-9]{1,16}$/.test(sinceText) ? Number(sinceText) : -1;
+    if (!Number.isSafeInteger(since) || since < 0) throw bad(`\`since\` must be an offset (an integer from 0 up), got ${JSON.stringify(sinceText)}`);
   }
   let epoch = url.searchParams.get('epoch') ?? undefined;
   if (epoch === undefined) epoch = (await backend.broker.recover(channel)).epoch;
@@ -220,7 +239,7 @@ export class ServerApi {
       return;
     }
     const url = new URL(req.url ?? path, 'http://api.invalid');
-    route.handler(req, url, this.backend, this.options.bodyLimit, this.counts).then(
+    route.handler(req, url, this.backend, this.options, this.counts).then(
       ({ status, body }) => {
         countRequest(this.counts, endpoint, 'ok');
         sendJson(res, status, body);

@@ -184,3 +184,41 @@ test('server API with Redis: a publish on one node reaches subscribers on anothe
   // channels are per node: node a has no subscribers, b's subscriber is not counted here
   assert.deepEqual((await api(port, 'GET', '/api/channels')).body.channels, []);
 });
+
+test('server API bodies held to the frame rules: nesting past maxDepth and numbers too large for a double are 400s, not a 500 or a silent null', { timeout: 120_000 }, async () => {
+  const g = await createGateway({ ...base, apiKey: KEY, maxDepth: 8 });
+  try {
+    const port = g.port;
+    const send = (path: string, body: string) => call(port, 'POST', path, { body, headers: { 'x-api-key': KEY } });
+    const sub = await openPeer(`ws://127.0.0.1:${port}`);
+    sub.send({ type: 'subscribe', id: 1, channel: 'a' });
+    await sub.next((f) => f.id === 1);
+    // 100,000 levels, far under the 1 MB body limit: the recursion of JSON.stringify overflowed the stack (500 FG_ERR_INTERNAL)
+    const deep = await send('/api/publish', `{"channel":"a","data":${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+    assert.deepEqual([deep.status, deep.body.code], [400, 'FG_ERR_API_BAD_REQUEST']);
+    assert.match(deep.body.message, /maxDepth 8/);
+    const deepCast = await send('/api/broadcast', `{"channels":["a"],"data":${'{"x":'.repeat(9)}1${'}'.repeat(9)}}`);
+    assert.deepEqual([deepCast.status, deepCast.body.code], [400, 'FG_ERR_API_BAD_REQUEST']);
+    // 1e400 parses to Infinity, which subscribers would get as null
+    for (const [path, body] of [['/api/publish', '{"channel":"a","data":{"px":1e400}}'], ['/api/broadcast', `{"channels":["a"],"data":[-${'9'.repeat(400)}]}`]]) {
+      const r = await send(path, body);
+      assert.deepEqual([r.status, r.body.code], [400, 'FG_ERR_API_BAD_REQUEST'], body.slice(0, 60));
+      assert.match(r.body.message, /too large for a double/);
+    }
+    // within the bounds they publish: depth 8 counts the body object, numbers near the double's limits
+    const ok = await send('/api/publish', `{"channel":"a","data":${'['.repeat(7)}1.7976931348623157e308${']'.repeat(7)}}`);
+    assert.deepEqual([ok.status, ok.body.offset], [200, 1]);
+    const msg = await sub.next((f) => f.type === 'message');
+    assert.equal(msg.offset, 1, 'the refused ones were never published');
+    // `since` is a decimal integer: 0x10, 1e1 and " 2" are refused like -1
+    for (const since of ['0x10', '1e1', '%202', '+1']) {
+      const r = await call(port, 'GET', `/api/history?channel=a&since=${since}`, { headers: { 'x-api-key': KEY } });
+      assert.deepEqual([r.status, r.body.code], [400, 'FG_ERR_API_BAD_REQUEST'], since);
+    }
+    assert.equal((await call(port, 'GET', '/api/history?channel=a&since=0', { headers: { 'x-api-key': KEY } })).body.publications.length, 1);
+    assert.equal(g.stats().messages.internalErrors, 0);
+    sub.close();
+  } finally {
+    await g.close(1000);
+  }
+});
