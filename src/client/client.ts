@@ -100,7 +100,17 @@ interface Connection {
   /** Renews the token before the server closes with 4001 (only with a token function). */
   refreshTimer?: ReturnType<typeof setTimeout>;
   refreshId?: number;
+  /** When the last `refresh` was sent (ms): the next waits MIN_REFRESH_GAP_MS after it. */
+  refreshSentAt?: number;
 }
+
+/**
+ * Least time between two refreshes of one connection. An `exp` that is already past by this
+ * machine's clock (a clock running ahead of the token issuer's, or a hostile server) would
+ * otherwise make every `refreshed` schedule the next refresh at once: the token function and the
+ * gateway called as fast as the network answers.
+ */
+const MIN_REFRESH_GAP_MS = 1000;
 
 /** A publish() between the call and its answer: kept until answered, refused or past its deadline. */
 interface OutboxEntry {
@@ -942,7 +952,8 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     conn.refreshTimer = undefined;
     if (typeof this.options.token !== 'function' || typeof exp !== 'number') return;
     const left = exp * 1000 - Date.now();
-    const delay = Math.min(2 ** 31 - 1, Math.max(0, left - Math.min(60_000, Math.max(1000, left / 10))));
+    const sinceLast = conn.refreshSentAt === undefined ? Infinity : Date.now() - conn.refreshSentAt;
+    const delay = Math.min(2 ** 31 - 1, Math.max(0, MIN_REFRESH_GAP_MS - sinceLast, left - Math.min(60_000, Math.max(1000, left / 10))));
     conn.refreshTimer = setTimeout(() => void this.refreshToken(conn), delay);
   }
 
@@ -960,6 +971,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (this.conn !== conn || !conn.welcomed) return;
     const id = this.takeId();
     conn.refreshId = id;
+    conn.refreshSentAt = Date.now();
     this.send({ type: 'refresh', id, token });
   }
 

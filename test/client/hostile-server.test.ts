@@ -49,3 +49,33 @@ test('the SDK reads hostile server frames as FG_ERR_BAD_FRAME error events and k
     await fake.stop();
   }
 });
+
+test('an `exp` already past by the client\'s clock (a skewed clock, or a hostile server) does not spin the token function: refreshes are a second apart at least', { timeout: 120_000 }, async () => {
+  const fake = await FakeServer.start();
+  const past = () => Math.floor(Date.now() / 1000) - 120; // the client's clock runs 2 minutes ahead of the token issuer's
+  fake.welcomeExtra = { exp: past() };
+  let calls = 0;
+  const c = new Client(fake.url, { token: () => `t${++calls}`, initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
+  const sentAt: number[] = [];
+  try {
+    await c.ready(5000);
+    // a refresh sent before this listener was on is answered here, without a time
+    for (const f of fake.frames) if (f.type === 'refresh') for (const ws of fake.sockets) ws.send(JSON.stringify({ type: 'refreshed', id: f.id, exp: past() }));
+    for (const ws of fake.sockets) {
+      ws.on('message', (raw) => {
+        const f = JSON.parse(raw.toString());
+        if (f.type !== 'refresh') return;
+        sentAt.push(Date.now());
+        ws.send(JSON.stringify({ type: 'refreshed', id: f.id, exp: past() }));
+      });
+    }
+    await until(() => sentAt.length >= 4);
+    const gaps = sentAt.slice(1, 4).map((t, i) => t - sentAt[i]!);
+    // before the fix the SDK refreshed again at once on every `refreshed` (thousands a second)
+    assert.ok(gaps.every((g) => g >= 900), `gaps between refreshes: ${gaps.join(', ')} ms`);
+    assert.equal(c.state, 'connected');
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
