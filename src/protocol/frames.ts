@@ -177,4 +177,10 @@ export type ServerFrame =
 /** Longest idempotencyKey and publisher id. */
 export const MAX_KEY_LENGTH = 64;
 
+/**
+ * A UTF-16 surrogate half without its partner. Keys with one are refused: Redis stores them as
+ * UTF-8, where every lone surrogate becomes U+FFFD, so two different keys would be one there.
+ */
+export const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 export const CHANNEL_PATTERN = /^[A-Za-z0-9_\-:.@/]{1,128}$/;

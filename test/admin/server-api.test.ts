@@ -222,3 +222,15 @@ test('server API bodies held to the frame rules: nesting past maxDepth and numbe
     await g.close(1000);
   }
 });
+
+test('server API: an idempotencyKey with a lone surrogate is a 400 (in Redis two such keys would be one)', { timeout: 120_000 }, async () => {
+  const g = await createGateway({ ...base, apiKey: KEY });
+  try {
+    const r = await call(g.port, 'POST', '/api/publish', { body: JSON.stringify({ channel: 'a', data: 1, idempotencyKey: '\ud800' }), headers: { 'x-api-key': KEY } });
+    assert.deepEqual([r.status, r.body.code], [400, 'FG_ERR_API_BAD_REQUEST']);
+    assert.match(r.body.message, /idempotencyKey.*lone surrogate/);
+    assert.equal((await api(g.port, 'POST', '/api/publish', { channel: 'a', data: 1, idempotencyKey: 'k😀' })).status, 200);
+  } finally {
+    await g.close(1000);
+  }
+});
