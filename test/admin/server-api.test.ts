@@ -6,6 +6,7 @@ import { CloseCode } from '../../src/protocol/close-codes.js';
 import { openPeer, type Peer } from '../helpers/ws-peer.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { call } from '../helpers/http-call.js';
+import { connect } from 'node:net';
 
 const base = { host: '127.0.0.1', port: 0, logLevel: 'silent' } as const;
 const KEY = 'k-test-123';
@@ -230,6 +231,46 @@ test('server API: an idempotencyKey with a lone surrogate is a 400 (in Redis two
     assert.deepEqual([r.status, r.body.code], [400, 'FG_ERR_API_BAD_REQUEST']);
     assert.match(r.body.message, /idempotencyKey.*lone surrogate/);
     assert.equal((await api(g.port, 'POST', '/api/publish', { channel: 'a', data: 1, idempotencyKey: 'k😀' })).status, 200);
+  } finally {
+    await g.close(1000);
+  }
+});
+
+/** Writes raw bytes to a port and reads until the server closes (or 60 s pass). */
+function rawHttp(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let out = '';
+    const stop = setTimeout(() => s.destroy(), 60_000);
+    s.on('data', (d) => (out += d));
+    s.on('error', () => {});
+    s.on('close', () => {
+      clearTimeout(stop);
+      resolve(out);
+    });
+    s.write(text);
+  });
+}
+
+test('the admin listener answers malformed HTTP like the public port: a status and the JSON {code, message}, not a silent close', { timeout: 120_000 }, async () => {
+  const g = await createGateway({ ...base, adminPort: 0, apiKey: KEY });
+  try {
+    const admin = g.admin.address!.port;
+    const cases = [
+      '\x00\x01 garbage\r\n\r\n',
+      'GET stats HTTP/1.1\r\nHost: x\r\n\r\n',
+      `POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+      `POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: ${KEY}\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}`,
+    ];
+    for (const text of cases) {
+      const answer = await rawHttp(admin, text);
+      assert.match(answer, /^HTTP\/1\.1 400 /, JSON.stringify(text));
+      assert.deepEqual(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).code, 'FG_ERR_BAD_REQUEST');
+    }
+    const long = await rawHttp(admin, `GET /${'x'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    // 414 or 431 by where the parser's buffer ended (docs/protocol.md); either way the JSON body
+    assert.match(long, /^HTTP\/1\.1 (414 [^]*"code":"FG_ERR_URI_TOO_LONG"|431 [^]*"code":"FG_ERR_HEADERS_TOO_LARGE")/);
+    assert.equal((await call(admin, 'GET', '/healthz')).body.status, 'ok');
   } finally {
     await g.close(1000);
   }
