@@ -1,5 +1,5 @@
 import { HISTORY_SETTINGS } from './history-settings.js';
-import { settingSchema, type FieldProblem, type MapParse, type SettingSpec } from './setting.js';
+import { settingSchema, showValue, type FieldProblem, type MapParse, type SettingSpec } from './setting.js';
 
 /**
  * The `namespaces` setting: channel options by name prefix. Each field left out takes the
@@ -54,7 +54,7 @@ const BOOLEAN_SPEC: SettingSpec = { key: 'flag', kind: 'boolean', default: false
 
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
-  return typeof v === 'string' ? `\`${v}\`` : `\`${JSON.stringify(v)}\` (${v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v})`;
+  return typeof v === 'string' ? `\`${showValue(v)}\`` : `\`${showValue(v)}\` (${v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v})`;
 }
 
 function isScalar(v: unknown): v is ClaimValue {
