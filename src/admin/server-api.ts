@@ -11,6 +11,8 @@ import { countRequest, endpointOf, newApiStats, type ApiStats } from './api-coun
 
 /** Channels one POST /api/broadcast may name: a bound on the work one request can ask for. */
 export const MAX_BROADCAST_CHANNELS = 1000;
+/** Longest `sub` POST /api/disconnect takes: any a connection token can carry (URL and headers hold 16 KiB). */
+export const MAX_SUB_LENGTH = 16_384;
 /** Longest idempotencyKey accepted. */
 export const MAX_IDEMPOTENCY_KEY = 128;
 
@@ -124,8 +126,9 @@ const broadcast: Handler = async (req, _url, backend, limits, counts) => {
 
 const disconnect: Handler = async (req, _url, backend, limits) => {
   const body = await jsonBody(req, limits);
-  if (typeof body.sub !== 'string' || body.sub.length === 0 || body.sub.length > 256) {
-    throw bad('`sub` must be a string of 1 to 256 characters (the token claim `sub`)');
+  // as long as a token's sub can be: tokens arrive in a URL or header of at most 16 KiB
+  if (typeof body.sub !== 'string' || body.sub.length === 0 || body.sub.length > MAX_SUB_LENGTH) {
+    throw bad(`\`sub\` must be a string of 1 to ${MAX_SUB_LENGTH} characters (the token claim \`sub\`)`);
   }
   const result = await backend.disconnect(body.sub);
   return { status: 200, body: { sub: body.sub, ...result } };

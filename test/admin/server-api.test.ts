@@ -275,3 +275,21 @@ test('the admin listener answers malformed HTTP like the public port: a status a
     await g.close(1000);
   }
 });
+
+test('any user a token lets in can be disconnected: a sub of 1,000 characters, connected with `authorization: bearer` in lower case', { timeout: 120_000 }, async () => {
+  const secret = 's3cret';
+  const g = await createGateway({ ...base, apiKey: KEY, authSecret: secret, dashboardToken: 'dash-tok' });
+  try {
+    const sub = 'u'.repeat(1000);
+    const token = createToken(secret, { exp: Math.floor(Date.now() / 1000) + 3600, sub });
+    // the auth scheme is case-insensitive (RFC 9110 §11.1)
+    const p = await openPeer(`ws://127.0.0.1:${g.port}/`, { headers: { authorization: `bearer ${token}` } });
+    assert.equal(p.frames[0].type, 'welcome');
+    const r = await api(g.port, 'POST', '/api/disconnect', { sub });
+    assert.deepEqual([r.status, r.body.closed], [200, 1], JSON.stringify(r.body).slice(0, 200));
+    assert.equal(await p.closed, CloseCode.DISCONNECTED);
+    assert.equal((await call(g.port, 'GET', '/stats', { headers: { authorization: 'BEARER dash-tok' } })).status, 200);
+  } finally {
+    await g.close(1000);
+  }
+});
