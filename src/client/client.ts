@@ -1,5 +1,5 @@
 import { FloodgateError, type ErrorCode } from '../errors.js';
-import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
+import { CHANNEL_PATTERN, LONE_SURROGATE, MAX_KEY_LENGTH, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
 import { readServerFrame } from '../protocol/server-frame.js';
 import { chooseDelay, type ChosenDelay } from './backoff.js';
 import { CircuitBreaker, type CircuitState, type CircuitTransition } from './circuit-breaker.js';
@@ -294,6 +294,9 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
 
   subscribe(channel: string, handler?: (ev: MessageEvent) => void, options: { since?: RecoverPosition } = {}): Subscription {
     if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) throw badChannel(channel);
+    if (handler !== undefined && typeof handler !== 'function') {
+      throw new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected the \`handler\` of subscribe(${channel}) to be a function, got ${handler === null ? 'null' : typeof handler} (options go third)`, { field: 'handler' });
+    }
     if (this._state === 'closed') throw new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client is closed');
     if (this.subs.has(channel)) {
       throw new FloodgateError('FG_ERR_ALREADY_SUBSCRIBED', `this client already has a subscription to ${channel}; use client.getSubscription()`, { channel });
@@ -359,6 +362,9 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     const key = options.idempotencyKey;
     if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > MAX_KEY_LENGTH)) {
       return Promise.reject(new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected \`idempotencyKey\` to be a string of 1 to ${MAX_KEY_LENGTH} characters, got ${JSON.stringify(key)} (${typeof key})`, { field: 'idempotencyKey', value: key }));
+    }
+    if (key !== undefined && LONE_SURROGATE.test(key)) {
+      return Promise.reject(new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected \`idempotencyKey\` to be text, got ${JSON.stringify(key)}: it holds a lone surrogate (the gateway refuses it)`, { field: 'idempotencyKey', value: key }));
     }
     if (this._state === 'closed') return Promise.reject(new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client is closed'));
     const seq = ++this.pubSeq;

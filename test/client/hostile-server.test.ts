@@ -79,3 +79,22 @@ test('an `exp` already past by the client\'s clock (a skewed clock, or a hostile
     await fake.stop();
   }
 });
+
+test('programmer errors throw at the call: a listener that is not a function, an idempotencyKey with a lone surrogate', { timeout: 60_000 }, async () => {
+  const fake = await FakeServer.start();
+  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
+  try {
+    await c.ready(5000);
+    // before: accepted, then the first message threw "listener is not a function" out of the socket's handler
+    assert.throws(() => c.subscribe('a', { presence: true } as never), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /handler/.test(e.message));
+    assert.equal(c.getSubscription('a'), undefined, 'nothing was subscribed');
+    assert.throws(() => c.on('connected', 'x' as never), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /listener/.test(e.message));
+    const sub = c.subscribe('a');
+    assert.throws(() => sub.on('message', null as never), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG');
+    await assert.rejects(c.publish('a', 1, { idempotencyKey: 'k\ud800' }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /lone surrogate/.test(e.message));
+    assert.deepEqual(await c.publish('a', 1, { idempotencyKey: 'k😀' }), { epoch: 'fake-epoch', offset: 1 });
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
