@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatBytes, formatDuration, formatDurationInput, formatSizeInput, parseDuration, parseSize } from './units.js';
+import { DECIMAL_NUMBER, formatBytes, formatDuration, formatDurationInput, formatSizeInput, parseDuration, parseSize } from './units.js';
 import { exceedsDepth } from '../protocol/depth.js';
 
 /**
@@ -99,9 +99,6 @@ export function describeAccepted(spec: SettingSpec): string {
   }
 }
 
-/** A number as people write it (Number() alone would also read 0x50 as port 80, and 0b/0o forms). */
-const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
-
 function inRange(spec: SettingSpec, n: number): boolean {
   return (spec.min === undefined || n >= spec.min) && (spec.max === undefined || n <= spec.max);
 }
@@ -115,7 +112,7 @@ export function settingSchema(spec: SettingSpec): z.ZodType {
     case 'duration':
     case 'size': {
       const parse = spec.kind === 'duration' ? parseDuration : spec.kind === 'size' ? parseSize : (v: unknown) =>
-        typeof v === 'number' ? v : typeof v === 'string' && DECIMAL.test(v.trim()) ? Number(v) : Number.NaN;
+        typeof v === 'number' ? v : typeof v === 'string' && DECIMAL_NUMBER.test(v.trim()) ? Number(v) : Number.NaN;
       return z.unknown().transform((v, ctx) => {
         if (accepts(v)) return v;
         const n = parse(v);
