@@ -27,7 +27,8 @@ const clientFrameSchema = z.discriminatedUnion('type', [
     seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   }),
   z.object({ type: z.literal('ping'), id }),
-  z.object({ type: z.literal('refresh'), id, token: z.string().min(1).max(8192) }),
+  // as long as an upgrade can carry one (its URL and headers hold 16 KiB)
+  z.object({ type: z.literal('refresh'), id, token: z.string().min(1).max(16_384) }),
   z.object({ type: z.literal('presence'), id, channel }),
 ]);
 

@@ -197,3 +197,22 @@ test('refresh keeps the connection\'s user: a token of another sub (or none, or 
     await g.close(1000);
   }
 });
+
+test('a token the upgrade accepts can be refreshed: 10 KB tokens (refresh took at most 8,192 characters, the upgrade 16 KiB)', { timeout: 120_000 }, async () => {
+  const g = await createGateway({ ...base, maxPayload: '64KB' });
+  try {
+    const big = (exp: number) => createToken(secret, { exp, sub: 'alice', pad: 'p'.repeat(7000) });
+    const first = big(inSeconds(3600));
+    assert.ok(first.length > 9000 && first.length < 16_000, String(first.length));
+    const p = await openPeer(`ws://127.0.0.1:${g.port}/`, { headers: { authorization: `Bearer ${first}` } });
+    const exp = inSeconds(7200);
+    p.send({ type: 'refresh', id: 1, token: big(exp) });
+    assert.deepEqual(await p.next((f) => f.id === 1), { type: 'refreshed', id: 1, exp });
+    p.send({ type: 'refresh', id: 2, token: 'x'.repeat(16_385) });
+    const err = await p.next((f) => f.id === 2);
+    assert.deepEqual([err.type, err.code], ['error', 'FG_ERR_BAD_FRAME']);
+    p.close();
+  } finally {
+    await g.close(1000);
+  }
+});
