@@ -11,6 +11,8 @@ import { countRequest, endpointOf, newApiStats, type ApiStats } from './api-coun
 
 /** Channels one POST /api/broadcast may name: a bound on the work one request can ask for. */
 export const MAX_BROADCAST_CHANNELS = 1000;
+/** Bytes of publications one POST /api/broadcast keeps in flight at once (small bodies: every channel at once). */
+export const BROADCAST_IN_FLIGHT = 16 * 1024 * 1024;
 /** Longest `sub` POST /api/disconnect takes: any a connection token can carry (URL and headers hold 16 KiB). */
 export const MAX_SUB_LENGTH = 16_384;
 /** Longest idempotencyKey accepted. */
@@ -109,15 +111,25 @@ const broadcast: Handler = async (req, _url, backend, limits, counts) => {
   const channels = body.channels.map((c, i) => channelField(c, `channels[${i}]`));
   if (new Set(channels).size !== channels.length) throw bad('`channels` names a channel twice');
   const data = dataField(body);
-  // each channel has its own sequence: one publish per channel, all at once, every outcome reported
-  const results = await Promise.all(
-    channels.map((channel) =>
-      backend.broker.publish(channel, data).then(
+  // each channel has its own sequence: one publish per channel, every outcome reported. Each
+  // publish encodes its own frame: at most BROADCAST_IN_FLIGHT bytes of them at once, so one 1 MB
+  // body to 1000 channels is not 1 GB of frames (or of Redis commands) at the same moment
+  const size = Buffer.byteLength(JSON.stringify(data));
+  const window = Math.max(1, Math.min(channels.length, Math.floor(BROADCAST_IN_FLIGHT / Math.max(1, size))));
+  type Outcome = { channel: string; epoch: string; offset: number } | { channel: string; code: string; message: string };
+  const results: Outcome[] = new Array(channels.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < channels.length) {
+      const i = next++;
+      const channel = channels[i]!;
+      results[i] = await backend.broker.publish(channel, data).then(
         (pos) => ({ channel, epoch: pos.epoch, offset: pos.offset }),
         (err: unknown) => ({ channel, code: isFloodgateError(err) ? err.code : 'FG_ERR_PUBLISH_FAILED', message: (err as Error).message }),
-      ),
-    ),
-  );
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: window }, lane));
   const failed = results.filter((r) => 'code' in r).length;
   counts.publications += results.length - failed;
   counts.broadcastFailures += failed;

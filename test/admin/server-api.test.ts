@@ -7,6 +7,9 @@ import { openPeer, type Peer } from '../helpers/ws-peer.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { call } from '../helpers/http-call.js';
 import { connect } from 'node:net';
+import { MemoryBroker } from '../../src/broker/memory-broker.js';
+import type { PublishAnswer, PublishOptions } from '../../src/broker/broker.js';
+import type { Json } from '../../src/protocol/frames.js';
 
 const base = { host: '127.0.0.1', port: 0, logLevel: 'silent' } as const;
 const KEY = 'k-test-123';
@@ -289,6 +292,41 @@ test('any user a token lets in can be disconnected: a sub of 1,000 characters, c
     assert.deepEqual([r.status, r.body.closed], [200, 1], JSON.stringify(r.body).slice(0, 200));
     assert.equal(await p.closed, CloseCode.DISCONNECTED);
     assert.equal((await call(g.port, 'GET', '/stats', { headers: { authorization: 'BEARER dash-tok' } })).status, 200);
+  } finally {
+    await g.close(1000);
+  }
+});
+
+/** The memory broker, counting the bytes of `data` in publishes not yet answered (each answer waits a turn of the loop). */
+class CountingBroker extends MemoryBroker {
+  inFlight = 0;
+  peak = 0;
+  override async publish(channel: string, data: Json, options?: PublishOptions): Promise<PublishAnswer> {
+    const bytes = JSON.stringify(data).length;
+    this.inFlight += bytes;
+    this.peak = Math.max(this.peak, this.inFlight);
+    try {
+      await new Promise((r) => setImmediate(r));
+      return await super.publish(channel, data, options);
+    } finally {
+      this.inFlight -= bytes;
+    }
+  }
+}
+
+test('POST /api/broadcast of a large body to many channels keeps at most 16 MiB of publications in flight, not channels × body (1 GB for 1000 × 1 MB)', { timeout: 120_000 }, async () => {
+  const broker = new CountingBroker({ maxCount: 10, maxBytes: 1 << 20, ttlMs: 0 });
+  const g = await createGateway({ ...base, apiKey: KEY }, { broker });
+  try {
+    const data = 'x'.repeat(900 * 1024);
+    const channels = Array.from({ length: 200 }, (_, i) => `b${i}`);
+    const r = await call(g.port, 'POST', '/api/broadcast', { body: { channels, data }, headers: { 'x-api-key': KEY } });
+    assert.deepEqual([r.status, r.body.published, r.body.failed], [200, 200, 0]);
+    assert.deepEqual(r.body.results.map((x: { channel: string }) => x.channel), channels, 'results keep the order of `channels`');
+    assert.ok(broker.peak <= 16 * 1024 * 1024 + data.length + 2, `peak in flight ${broker.peak} B`);
+    // small bodies still go out all at once
+    const small = await call(g.port, 'POST', '/api/broadcast', { body: { channels, data: 1 }, headers: { 'x-api-key': KEY } });
+    assert.equal(small.body.published, 200);
   } finally {
     await g.close(1000);
   }
