@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FloodgateError, isFloodgateError, type ErrorCode } from '../errors.js';
-import { CHANNEL_PATTERN, LONE_SURROGATE, type Json, type MessageFrame } from '../protocol/frames.js';
+import { CHANNEL_PATTERN, hasLoneSurrogate, type Json, type MessageFrame } from '../protocol/frames.js';
 import { tokenMatches } from './dashboard-access.js';
 import { sendJson } from '../server/send-json.js';
 import type { ApiBackend } from './api-backend.js';
@@ -87,7 +87,7 @@ function idempotencyKeyField(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_IDEMPOTENCY_KEY) {
     throw bad(`\`idempotencyKey\` must be a string of 1 to ${MAX_IDEMPOTENCY_KEY} characters`);
   }
-  if (LONE_SURROGATE.test(value)) throw bad('`idempotencyKey` holds a lone surrogate (\\ud800–\\udfff without its pair): not text, and not kept apart from other such keys by every broker');
+  if (hasLoneSurrogate(value)) throw bad('`idempotencyKey` holds a lone surrogate (\\ud800–\\udfff without its pair): not text, and not kept apart from other such keys by every broker');
   return value;
 }
 

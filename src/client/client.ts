@@ -1,5 +1,5 @@
 import { FloodgateError, type ErrorCode } from '../errors.js';
-import { CHANNEL_PATTERN, LONE_SURROGATE, MAX_KEY_LENGTH, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
+import { CHANNEL_PATTERN, hasLoneSurrogate, MAX_KEY_LENGTH, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
 import { readServerFrame } from '../protocol/server-frame.js';
 import { chooseDelay, type ChosenDelay } from './backoff.js';
 import { CircuitBreaker, type CircuitState, type CircuitTransition } from './circuit-breaker.js';
@@ -363,7 +363,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > MAX_KEY_LENGTH)) {
       return Promise.reject(new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected \`idempotencyKey\` to be a string of 1 to ${MAX_KEY_LENGTH} characters, got ${JSON.stringify(key)} (${typeof key})`, { field: 'idempotencyKey', value: key }));
     }
-    if (key !== undefined && LONE_SURROGATE.test(key)) {
+    if (key !== undefined && hasLoneSurrogate(key)) {
       return Promise.reject(new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected \`idempotencyKey\` to be text, got ${JSON.stringify(key)}: it holds a lone surrogate (the gateway refuses it)`, { field: 'idempotencyKey', value: key }));
     }
     if (this._state === 'closed') return Promise.reject(new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client is closed'));

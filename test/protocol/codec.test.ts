@@ -101,3 +101,12 @@ test('idempotencyKey and publisher with a lone surrogate are refused: Redis stor
   assert.equal(publish({ idempotencyKey: 'k😀', publisher: '😀', seq: 1 }).ok, true);
   assert.equal(publish({ data: '\ud800' }).ok, true);
 });
+
+test('hasLoneSurrogate agrees with String.prototype.isWellFormed on every 1- and 2-unit mix of surrogates and text', async () => {
+  const { hasLoneSurrogate } = await import('../../src/protocol/frames.js');
+  const units = ['a', '\ud800', '\udbff', '\udc00', '\udfff', '😀'];
+  for (const a of units) for (const b of units) for (const c of ['', ...units]) {
+    const s = a + b + c;
+    assert.equal(hasLoneSurrogate(s), !(s as unknown as { isWellFormed(): boolean }).isWellFormed(), JSON.stringify(s));
+  }
+});
