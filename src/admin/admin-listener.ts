@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { FloodgateError } from '../errors.js';
+import { newHttpRefusals, refusalForParserError, refuseOnSocket } from '../server/http-refusal.js';
 
 export interface AdminListenerOptions {
   host: string;
@@ -19,15 +20,22 @@ export class AdminListener {
   readonly server: Server;
   private address: { host: string; port: number } | undefined;
 
+  /** Requests Node's parser refused here (the public port's are in /stats `http.refused`). */
+  readonly refused = newHttpRefusals();
+
   constructor(private readonly options: AdminListenerOptions, handler: (req: IncomingMessage, res: ServerResponse) => void) {
-    this.server = options.server ?? createServer();
+    // the timeouts are checked on this interval (Node's default, 30 s, would double them)
+    this.server = options.server ?? createServer({ connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(options.requestTimeout / 2))) });
     this.server.headersTimeout = options.requestTimeout;
     this.server.requestTimeout = options.requestTimeout;
     this.server.keepAliveTimeout = 5000;
     this.server.on('request', handler);
     // no upgrade listener: WebSocket clients belong on the public port; Node answers by closing
-    this.server.on('clientError', (_err: Error, socket) => {
-      if (!socket.destroyed) socket.destroy();
+    // malformed, too long or too slow requests get the JSON refusals of the public port (docs/errors.md)
+    this.server.on('clientError', (err: Error, socket) => {
+      const refusal = refusalForParserError(err);
+      if (refusal === undefined) socket.destroy();
+      else refuseOnSocket(socket, refusal, this.refused);
     });
   }
 

@@ -83,7 +83,7 @@ export class AdminSurface {
     }
     this.separate = settings.adminPort !== 'off';
     this.access = effectiveAdminAccess(settings.adminAccess, settings.dashboardToken);
-    this.api = new ServerApi({ apiKey: settings.apiKey, bodyLimit: settings.apiBodyLimit }, localBackend(view));
+    this.api = new ServerApi({ apiKey: settings.apiKey, bodyLimit: settings.apiBodyLimit, maxDepth: settings.maxDepth }, localBackend(view));
 
     this.routes.set('/stats', (_req, res) => sendJson(res, 200, this.stats()));
     // one process: the machine is this process (`serve --workers` swaps in useMachineStats)

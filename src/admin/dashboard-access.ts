@@ -30,7 +30,7 @@ export function dashboardTokenFrom(req: IncomingMessage): string | undefined {
   const header = req.headers['x-floodgate-token'];
   if (typeof header === 'string') return header;
   const auth = req.headers.authorization;
-  if (auth?.startsWith('Bearer ')) return auth.slice(7);
+  if (auth !== undefined && /^bearer /i.test(auth)) return auth.slice(7).trim(); // the scheme is case-insensitive
   return undefined;
 }
 

@@ -1,23 +1,31 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FloodgateError, isFloodgateError, type ErrorCode } from '../errors.js';
-import { CHANNEL_PATTERN, type Json, type MessageFrame } from '../protocol/frames.js';
+import { CHANNEL_PATTERN, hasLoneSurrogate, type Json, type MessageFrame } from '../protocol/frames.js';
 import { tokenMatches } from './dashboard-access.js';
 import { sendJson } from '../server/send-json.js';
 import type { ApiBackend } from './api-backend.js';
 import { readBody } from './read-body.js';
+import { exceedsDepth } from '../protocol/depth.js';
+import { holdsNonFiniteNumber } from '../protocol/finite.js';
 import { countRequest, endpointOf, newApiStats, type ApiStats } from './api-counters.js';
 
 /** Channels one POST /api/broadcast may name: a bound on the work one request can ask for. */
 export const MAX_BROADCAST_CHANNELS = 1000;
+/** Bytes of publications one POST /api/broadcast keeps in flight at once (small bodies: every channel at once). */
+export const BROADCAST_IN_FLIGHT = 16 * 1024 * 1024;
+/** Longest `sub` POST /api/disconnect takes: any a connection token can carry (URL and headers hold 16 KiB). */
+export const MAX_SUB_LENGTH = 16_384;
 /** Longest idempotencyKey accepted. */
 export const MAX_IDEMPOTENCY_KEY = 128;
 
 export interface ServerApiOptions {
   apiKey: string;
   bodyLimit: number;
+  /** The gateway's `maxDepth`: a body nests no deeper than a client's frame may (its own object is level 1). */
+  maxDepth: number;
 }
 
-type Handler = (req: IncomingMessage, url: URL, backend: ApiBackend, limit: number, counts: ApiStats) => Promise<{ status: number; body: unknown }>;
+type Handler = (req: IncomingMessage, url: URL, backend: ApiBackend, limits: BodyLimits, counts: ApiStats) => Promise<{ status: number; body: unknown }>;
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   FG_ERR_API_BAD_REQUEST: 400,
@@ -31,19 +39,33 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   FG_ERR_PRESENCE_UNAVAILABLE: 503,
 };
 
+interface BodyLimits {
+  bodyLimit: number;
+  maxDepth: number;
+}
+
 function bad(message: string): FloodgateError {
   return new FloodgateError('FG_ERR_API_BAD_REQUEST', message);
 }
 
-async function jsonBody(req: IncomingMessage, limit: number): Promise<Record<string, unknown>> {
-  const raw = await readBody(req, limit);
+/**
+ * The body as a JSON object, held to the rules of a client's frame (docs/protocol.md): nesting
+ * within maxDepth, checked by a loop before anything recursive (JSON.stringify when publishing)
+ * sees it, and no number too large for a double (it would reach subscribers as null).
+ */
+async function jsonBody(req: IncomingMessage, limits: BodyLimits): Promise<Record<string, unknown>> {
+  const text = (await readBody(req, limits.bodyLimit)).toString('utf8');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw.toString('utf8'));
+    parsed = JSON.parse(text); // iterative in V8: any depth parses
   } catch (err) {
     throw bad(`the body is not valid JSON: ${(err as Error).message}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw bad('the body must be a JSON object');
+  if (exceedsDepth(text, limits.maxDepth)) {
+    throw bad(`the body nests deeper than maxDepth ${limits.maxDepth} levels of arrays/objects (the body itself is level 1)`);
+  }
+  if (holdsNonFiniteNumber(text, parsed)) throw bad('a number in the body is too large for a double (e.g. 1e400): in `data` it would reach subscribers as null');
   return parsed as Record<string, unknown>;
 }
 
@@ -65,11 +87,12 @@ function idempotencyKeyField(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length === 0 || value.length > MAX_IDEMPOTENCY_KEY) {
     throw bad(`\`idempotencyKey\` must be a string of 1 to ${MAX_IDEMPOTENCY_KEY} characters`);
   }
+  if (hasLoneSurrogate(value)) throw bad('`idempotencyKey` holds a lone surrogate (\\ud800–\\udfff without its pair): not text, and not kept apart from other such keys by every broker');
   return value;
 }
 
-const publish: Handler = async (req, _url, backend, limit, counts) => {
-  const body = await jsonBody(req, limit);
+const publish: Handler = async (req, _url, backend, limits, counts) => {
+  const body = await jsonBody(req, limits);
   const channel = channelField(body.channel, 'channel');
   const data = dataField(body);
   const idempotencyKey = idempotencyKeyField(body.idempotencyKey);
@@ -80,33 +103,44 @@ const publish: Handler = async (req, _url, backend, limit, counts) => {
   return { status: 200, body: { channel, epoch: pos.epoch, offset: pos.offset, ...(pos.duplicate ? { duplicate: true } : {}) } };
 };
 
-const broadcast: Handler = async (req, _url, backend, limit, counts) => {
-  const body = await jsonBody(req, limit);
+const broadcast: Handler = async (req, _url, backend, limits, counts) => {
+  const body = await jsonBody(req, limits);
   if (!Array.isArray(body.channels) || body.channels.length === 0 || body.channels.length > MAX_BROADCAST_CHANNELS) {
     throw bad(`\`channels\` must be a list of 1 to ${MAX_BROADCAST_CHANNELS} channel names`);
   }
   const channels = body.channels.map((c, i) => channelField(c, `channels[${i}]`));
   if (new Set(channels).size !== channels.length) throw bad('`channels` names a channel twice');
   const data = dataField(body);
-  // each channel has its own sequence: one publish per channel, all at once, every outcome reported
-  const results = await Promise.all(
-    channels.map((channel) =>
-      backend.broker.publish(channel, data).then(
+  // each channel has its own sequence: one publish per channel, every outcome reported. Each
+  // publish encodes its own frame: at most BROADCAST_IN_FLIGHT bytes of them at once, so one 1 MB
+  // body to 1000 channels is not 1 GB of frames (or of Redis commands) at the same moment
+  const size = Buffer.byteLength(JSON.stringify(data));
+  const window = Math.max(1, Math.min(channels.length, Math.floor(BROADCAST_IN_FLIGHT / Math.max(1, size))));
+  type Outcome = { channel: string; epoch: string; offset: number } | { channel: string; code: string; message: string };
+  const results: Outcome[] = new Array(channels.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < channels.length) {
+      const i = next++;
+      const channel = channels[i]!;
+      results[i] = await backend.broker.publish(channel, data).then(
         (pos) => ({ channel, epoch: pos.epoch, offset: pos.offset }),
         (err: unknown) => ({ channel, code: isFloodgateError(err) ? err.code : 'FG_ERR_PUBLISH_FAILED', message: (err as Error).message }),
-      ),
-    ),
-  );
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: window }, lane));
   const failed = results.filter((r) => 'code' in r).length;
   counts.publications += results.length - failed;
   counts.broadcastFailures += failed;
   return { status: 200, body: { published: results.length - failed, failed, results } };
 };
 
-const disconnect: Handler = async (req, _url, backend, limit) => {
-  const body = await jsonBody(req, limit);
-  if (typeof body.sub !== 'string' || body.sub.length === 0 || body.sub.length > 256) {
-    throw bad('`sub` must be a string of 1 to 256 characters (the token claim `sub`)');
+const disconnect: Handler = async (req, _url, backend, limits) => {
+  const body = await jsonBody(req, limits);
+  // as long as a token's sub can be: tokens arrive in a URL or header of at most 16 KiB
+  if (typeof body.sub !== 'string' || body.sub.length === 0 || body.sub.length > MAX_SUB_LENGTH) {
+    throw bad(`\`sub\` must be a string of 1 to ${MAX_SUB_LENGTH} characters (the token claim \`sub\`)`);
   }
   const result = await backend.disconnect(body.sub);
   return { status: 200, body: { sub: body.sub, ...result } };
@@ -123,8 +157,9 @@ const history: Handler = async (_req, url, backend) => {
   const sinceText = url.searchParams.get('since');
   let since = 0;
   if (sinceText !== null) {
-    since = Number(sinceText);
-    if (sinceText.trim() === '' || !Number.isSafeInteger(since) || since < 0) throw bad(`\`since\` must be an offset (an integer from 0 up), got ${JSON.stringify(sinceText)}`);
+    // decimal digits only: Number() would also take 0x10, 1e1 and blanks around them
+    since = /^[0-9]{1,16}$/.test(sinceText) ? Number(sinceText) : -1;
+    if (!Number.isSafeInteger(since) || since < 0) throw bad(`\`since\` must be an offset (an integer from 0 up), got ${JSON.stringify(sinceText)}`);
   }
   let epoch = url.searchParams.get('epoch') ?? undefined;
   if (epoch === undefined) epoch = (await backend.broker.recover(channel)).epoch;
@@ -220,7 +255,7 @@ export class ServerApi {
       return;
     }
     const url = new URL(req.url ?? path, 'http://api.invalid');
-    route.handler(req, url, this.backend, this.options.bodyLimit, this.counts).then(
+    route.handler(req, url, this.backend, this.options, this.counts).then(
       ({ status, body }) => {
         countRequest(this.counts, endpoint, 'ok');
         sendJson(res, status, body);

@@ -3,6 +3,7 @@ import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import type { ServerSettings } from '../config/server-settings.js';
 import { FloodgateError } from '../errors.js';
+import { hasLoneSurrogate } from '../protocol/frames.js';
 import { verifyToken as verifyLegacyToken } from './upgrade-auth.js';
 import type { TokenClaims } from './create-token.js';
 
@@ -139,6 +140,8 @@ export class TokenVerifier {
       return { ok: false, reason: 'channels must be a list of strings' };
     }
     if (payload.sub !== undefined && typeof payload.sub !== 'string') return { ok: false, reason: 'sub must be a string' };
+    // presence keys subs as UTF-8 in Redis, where every lone surrogate reads as U+FFFD: two users would be one
+    if (typeof payload.sub === 'string' && hasLoneSurrogate(payload.sub)) return { ok: false, reason: 'sub holds a lone surrogate (\\ud800–\\udfff without its pair)' };
     return { ok: true, claims: payload as unknown as TokenClaims };
   }
 

@@ -50,7 +50,7 @@ export function verifyToken(secret: string, token: string, nowSeconds = Date.now
 /** From `Authorization: Bearer …` or `?token=`; any request with headers and a URL will do. */
 export function tokenFromRequest(req: { headers: { authorization?: string }; url?: string }): string | undefined {
   const auth = req.headers.authorization;
-  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  if (auth !== undefined && /^bearer /i.test(auth)) return auth.slice(7).trim(); // the scheme is case-insensitive
   const q = req.url?.indexOf('?') ?? -1;
   if (q >= 0) {
     const token = new URLSearchParams(req.url!.slice(q + 1)).get('token');

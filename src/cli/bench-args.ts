@@ -17,3 +17,18 @@ export function intArg(flag: string, value: unknown, min: number, max: number): 
 /** The one-line hint when `bench` has no target at all. */
 export const MISSING_TARGET =
   'bench needs a target: floodgate bench ws://host:port/path -c 1000 (or tcp://host:port), or a --scenario file with `url:`';
+
+/** An HTTP header name (RFC 9110 token); a value without CR, LF or NUL (it would start a header line of its own). */
+export const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export const HEADER_VALUE = /^[^\r\n\0]*$/;
+
+/** One `-H "Name: value"`: the name is a token, the value holds no line break. */
+export function headerArg(text: string): [string, string] {
+  const i = text.indexOf(':');
+  const name = i > 0 ? text.slice(0, i).trim() : '';
+  const value = i > 0 ? text.slice(i + 1).trim() : '';
+  if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) {
+    throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`--header/-H\` as "Name: value" (a name of letters, digits and !#$%&'*+.^_\`|~-, a value without line breaks), got \`${JSON.stringify(text).slice(1, -1).slice(0, 120)}\``);
+  }
+  return [name, value];
+}

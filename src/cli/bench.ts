@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { FloodgateError, isFloodgateError } from '../errors.js';
 import { parseDuration, parseRate } from '../loadgen/durations.js';
-import { intArg, MISSING_TARGET } from './bench-args.js';
+import { headerArg, intArg, MISSING_TARGET } from './bench-args.js';
 import type { BenchOptions } from '../loadgen/types.js';
 import { registerBenchMerge } from './bench-merge.js';
 
@@ -65,8 +65,13 @@ export function registerBench(program: Command): void {
       if (!url && !scenario.url) usage(new FloodgateError('FG_ERR_BENCH_TARGET', MISSING_TARGET));
       const headers: Record<string, string> = {};
       for (const h of (o.header as string[] | undefined) ?? []) {
-        const i = h.indexOf(':');
-        if (i > 0) headers[h.slice(0, i).trim()] = h.slice(i + 1).trim();
+        let name: string, value: string;
+        try {
+          [name, value] = headerArg(h);
+        } catch (err) {
+          usage(err);
+        }
+        headers[name!] = value!;
       }
       let options: BenchOptions;
       try {

@@ -1,5 +1,5 @@
 import { FloodgateError, type ErrorCode } from '../errors.js';
-import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
+import { CHANNEL_PATTERN, hasLoneSurrogate, MAX_KEY_LENGTH, type ClientFrame, type Json, type RecoverPosition, type RecoveryFailure, type ServerFrame } from '../protocol/frames.js';
 import { readServerFrame } from '../protocol/server-frame.js';
 import { chooseDelay, type ChosenDelay } from './backoff.js';
 import { CircuitBreaker, type CircuitState, type CircuitTransition } from './circuit-breaker.js';
@@ -100,7 +100,17 @@ interface Connection {
   /** Renews the token before the server closes with 4001 (only with a token function). */
   refreshTimer?: ReturnType<typeof setTimeout>;
   refreshId?: number;
+  /** When the last `refresh` was sent (ms): the next waits MIN_REFRESH_GAP_MS after it. */
+  refreshSentAt?: number;
 }
+
+/**
+ * Least time between two refreshes of one connection. An `exp` that is already past by this
+ * machine's clock (a clock running ahead of the token issuer's, or a hostile server) would
+ * otherwise make every `refreshed` schedule the next refresh at once: the token function and the
+ * gateway called as fast as the network answers.
+ */
+const MIN_REFRESH_GAP_MS = 1000;
 
 /** A publish() between the call and its answer: kept until answered, refused or past its deadline. */
 interface OutboxEntry {
@@ -284,6 +294,9 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
 
   subscribe(channel: string, handler?: (ev: MessageEvent) => void, options: { since?: RecoverPosition } = {}): Subscription {
     if (typeof channel !== 'string' || !CHANNEL_PATTERN.test(channel)) throw badChannel(channel);
+    if (handler !== undefined && typeof handler !== 'function') {
+      throw new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected the \`handler\` of subscribe(${channel}) to be a function, got ${handler === null ? 'null' : typeof handler} (options go third)`, { field: 'handler' });
+    }
     if (this._state === 'closed') throw new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client is closed');
     if (this.subs.has(channel)) {
       throw new FloodgateError('FG_ERR_ALREADY_SUBSCRIBED', `this client already has a subscription to ${channel}; use client.getSubscription()`, { channel });
@@ -349,6 +362,9 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     const key = options.idempotencyKey;
     if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > MAX_KEY_LENGTH)) {
       return Promise.reject(new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected \`idempotencyKey\` to be a string of 1 to ${MAX_KEY_LENGTH} characters, got ${JSON.stringify(key)} (${typeof key})`, { field: 'idempotencyKey', value: key }));
+    }
+    if (key !== undefined && hasLoneSurrogate(key)) {
+      return Promise.reject(new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected \`idempotencyKey\` to be text, got ${JSON.stringify(key)}: it holds a lone surrogate (the gateway refuses it)`, { field: 'idempotencyKey', value: key }));
     }
     if (this._state === 'closed') return Promise.reject(new FloodgateError('FG_ERR_CLIENT_CLOSED', 'the client is closed'));
     const seq = ++this.pubSeq;
@@ -942,7 +958,8 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     conn.refreshTimer = undefined;
     if (typeof this.options.token !== 'function' || typeof exp !== 'number') return;
     const left = exp * 1000 - Date.now();
-    const delay = Math.min(2 ** 31 - 1, Math.max(0, left - Math.min(60_000, Math.max(1000, left / 10))));
+    const sinceLast = conn.refreshSentAt === undefined ? Infinity : Date.now() - conn.refreshSentAt;
+    const delay = Math.min(2 ** 31 - 1, Math.max(0, MIN_REFRESH_GAP_MS - sinceLast, left - Math.min(60_000, Math.max(1000, left / 10))));
     conn.refreshTimer = setTimeout(() => void this.refreshToken(conn), delay);
   }
 
@@ -960,6 +977,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (this.conn !== conn || !conn.welcomed) return;
     const id = this.takeId();
     conn.refreshId = id;
+    conn.refreshSentAt = Date.now();
     this.send({ type: 'refresh', id, token });
   }
 

@@ -3,12 +3,18 @@
  * EventEmitter, an `error` event without listeners is not thrown: the SDK reports runtime
  * failures as events and must never crash an application that did not listen.
  */
+import { FloodgateError } from '../errors.js';
+
 export type Listener<T> = (event: T) => void;
 
 export class TypedEmitter<Events extends { [K in keyof Events]: unknown }> {
   private listeners: { [K in keyof Events]?: Listener<Events[K]>[] } = {};
 
   on<K extends keyof Events>(name: K, listener: Listener<Events[K]>): this {
+    // a programmer error throws here, not later from inside the socket's message handler
+    if (typeof listener !== 'function') {
+      throw new FloodgateError('FG_ERR_INVALID_CONFIG', `Expected the listener of \`${String(name)}\` to be a function, got ${listener === null ? 'null' : typeof listener}`, { field: 'listener' });
+    }
     (this.listeners[name] ??= []).push(listener);
     return this;
   }

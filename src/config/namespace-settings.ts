@@ -1,5 +1,5 @@
 import { HISTORY_SETTINGS } from './history-settings.js';
-import { settingSchema, type FieldProblem, type MapParse, type SettingSpec } from './setting.js';
+import { settingSchema, showValue, type FieldProblem, type MapParse, type SettingSpec } from './setting.js';
 
 /**
  * The `namespaces` setting: channel options by name prefix. Each field left out takes the
@@ -54,11 +54,19 @@ const BOOLEAN_SPEC: SettingSpec = { key: 'flag', kind: 'boolean', default: false
 
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
-  return typeof v === 'string' ? `\`${v}\`` : `\`${JSON.stringify(v)}\` (${v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v})`;
+  return typeof v === 'string' ? `\`${showValue(v)}\`` : `\`${showValue(v)}\` (${v === null ? 'null' : Array.isArray(v) ? 'list' : typeof v})`;
 }
 
 function isScalar(v: unknown): v is ClaimValue {
   return (typeof v === 'string' && v.length > 0 && v.length <= 256) || (typeof v === 'number' && Number.isFinite(v)) || typeof v === 'boolean';
+}
+
+/**
+ * `out[key] = value` for keys read from the user's map: a plain assignment of `__proto__` would
+ * set the object's prototype and drop the entry silently (a valid prefix and claim name).
+ */
+function setOwn<T>(out: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 function parseClaims(raw: unknown, path: string, problems: FieldProblem[]): Record<string, ClaimValue[]> | undefined {
@@ -73,7 +81,7 @@ function parseClaims(raw: unknown, path: string, problems: FieldProblem[]): Reco
       problems.push({ path: at, text: `a claim name is 1 to ${MAX_CLAIM_NAME} characters` });
       continue;
     }
-    if (RESERVED_CLAIMS[name] !== undefined) {
+    if (Object.hasOwn(RESERVED_CLAIMS, name)) {
       problems.push({ path: at, text: `not accepted here: ${RESERVED_CLAIMS[name]}` });
       continue;
     }
@@ -82,7 +90,7 @@ function parseClaims(raw: unknown, path: string, problems: FieldProblem[]): Reco
       problems.push({ path: at, text: `expected a string (1 to 256 characters), number or boolean, or a list of 1 to ${MAX_CLAIM_VALUES} of them, got ${show(value)}` });
       continue;
     }
-    out[name] = list as ClaimValue[];
+    setOwn(out, name, list as ClaimValue[]);
   }
   if (Object.keys(out).length === 0 && problems.length === 0) {
     problems.push({ path, text: 'expected at least one claim (leave requireClaims out to require none)' });
@@ -145,7 +153,7 @@ export function parseNamespaces(raw: unknown): MapParse {
       continue;
     }
     const options = parseOne(prefix, map[prefix], problems);
-    if (options) out[prefix] = Object.freeze(options);
+    if (options) setOwn(out, prefix, Object.freeze(options));
   }
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, value: Object.freeze(out) };

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { FloodgateError } from '../errors.js';
-import { envName, flagName, settingSchema, type SettingSpec } from './setting.js';
+import { envName, flagName, MAX_CONFIG_DEPTH, settingSchema, showValue, type SettingSpec } from './setting.js';
+import { exceedsDepth } from '../protocol/depth.js';
 
 /** `option` = passed to the API (createGateway options); `flag` = the command line. */
 export type SettingSource = 'option' | 'flag' | 'env' | 'file' | 'default';
@@ -31,6 +32,10 @@ function readConfigFile(path: string): Record<string, unknown> {
     throw new FloodgateError('FG_ERR_CONFIG_FILE', `Cannot read config file ${path}: ${(err as Error).message}`);
   }
   const yaml = /\.ya?ml$/i.test(path);
+  // the parsers (YAML's, the duplicate-key scan) and the error messages recurse: bound the depth first
+  if (exceedsDepth(text, MAX_CONFIG_DEPTH)) {
+    throw new FloodgateError('FG_ERR_CONFIG_FILE', `Config file ${path} nests deeper than ${MAX_CONFIG_DEPTH} levels of arrays/objects (no setting needs more than 5)`);
+  }
   try {
     const parsed: unknown = yaml ? parseYaml(text) : JSON.parse(text);
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be an object');
@@ -47,7 +52,7 @@ function readConfigFile(path: string): Record<string, unknown> {
 }
 
 function show(v: unknown): string {
-  return typeof v === 'string' ? `\`${v}\`` : `\`${JSON.stringify(v)}\` (${typeof v})`;
+  return typeof v === 'string' ? `\`${showValue(v)}\`` : `\`${showValue(v)}\` (${typeof v})`;
 }
 
 /**

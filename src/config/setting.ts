@@ -1,5 +1,18 @@
 import { z } from 'zod';
-import { formatBytes, formatDuration, formatDurationInput, formatSizeInput, parseDuration, parseSize } from './units.js';
+import { DECIMAL_NUMBER, formatBytes, formatDuration, formatDurationInput, formatSizeInput, parseDuration, parseSize } from './units.js';
+import { exceedsDepth } from '../protocol/depth.js';
+
+/**
+ * Deepest nesting of arrays/objects a config file or a JSON setting may have (no setting needs
+ * more than 5). Checked by a loop over the text before anything recursive sees the value.
+ */
+export const MAX_CONFIG_DEPTH = 64;
+
+/** A value as an error message shows it: short, and Infinity/NaN by name (JSON would write `null`). */
+export function showValue(v: unknown): string {
+  const text = typeof v === 'string' ? v : typeof v === 'number' && !Number.isFinite(v) ? String(v) : (JSON.stringify(v) ?? String(v));
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
 
 /**
  * One setting of one component: where it can come from (flag, env, file key), its kind,
@@ -99,7 +112,7 @@ export function settingSchema(spec: SettingSpec): z.ZodType {
     case 'duration':
     case 'size': {
       const parse = spec.kind === 'duration' ? parseDuration : spec.kind === 'size' ? parseSize : (v: unknown) =>
-        typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
+        typeof v === 'number' ? v : typeof v === 'string' && DECIMAL_NUMBER.test(v.trim()) ? Number(v) : Number.NaN;
       return z.unknown().transform((v, ctx) => {
         if (accepts(v)) return v;
         const n = parse(v);
@@ -140,6 +153,10 @@ export function settingSchema(spec: SettingSpec): z.ZodType {
     case 'map':
       // only the shape here; resolveSettings() calls parseMap for the field-by-field check
       return z.unknown().transform((v, ctx) => {
+        if (typeof v === 'string' && exceedsDepth(v, MAX_CONFIG_DEPTH)) {
+          ctx.addIssue({ code: 'custom', message: `JSON nested at most ${MAX_CONFIG_DEPTH} levels deep; this nests deeper than ${MAX_CONFIG_DEPTH} levels` });
+          return z.NEVER;
+        }
         const parsed = parseMapInput(v);
         if (parsed !== undefined) return parsed;
         ctx.addIssue({ code: 'custom', message: describeAccepted(spec) });

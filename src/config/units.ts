@@ -6,6 +6,9 @@ const SIZE_UNITS: Record<string, number> = {
   b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3,
 };
 
+/** A number as people write it: decimal, with an optional fraction and exponent (not 0x/0b/0o, not blank). */
+export const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 /** Parses a duration into milliseconds; a bare number is milliseconds. NaN when it cannot be read. */
 export function parseDuration(value: unknown): number {
   if (typeof value === 'number') return value;

@@ -1,5 +1,5 @@
 import { FloodgateError } from '../errors.js';
-import { parseDuration, parseSize } from '../config/units.js';
+import { DECIMAL_NUMBER, parseDuration, parseSize } from '../config/units.js';
 
 /** Validation of CLI values for doctor/tune/watch/plan; errors name the flag, the value and the range. */
 
@@ -7,14 +7,19 @@ function fail(flag: string, value: unknown, accepted: string): never {
   throw new FloodgateError('FG_ERR_INVALID_CONFIG', `\`${flag}\` must be ${accepted}, got \`${String(value)}\`.`, { field: flag, value });
 }
 
+/** Decimal text to a number; NaN for anything else (Number() reads 0x10 as 16 and '' as 0). */
+function decimal(text: string): number {
+  return DECIMAL_NUMBER.test(text.trim()) ? Number(text) : Number.NaN;
+}
+
 export function intFlag(flag: string, value: unknown, min: number, max: number): number {
-  const n = typeof value === 'number' ? value : Number(String(value).replace(/_/g, ''));
+  const n = typeof value === 'number' ? value : decimal(String(value).replace(/_/g, ''));
   if (!Number.isInteger(n) || n < min || n > max) fail(flag, value, `an integer from ${min} to ${max}`);
   return n;
 }
 
 export function numberFlag(flag: string, value: unknown, min: number, max: number): number {
-  const n = typeof value === 'number' ? value : Number(value);
+  const n = typeof value === 'number' ? value : decimal(String(value));
   if (!Number.isFinite(n) || n < min || n > max) fail(flag, value, `a number from ${min} to ${max}`);
   return n;
 }
@@ -31,7 +36,7 @@ export function rateFlag(flag: string, value: unknown): number {
 /** "25%" or "0.25" → 0.25. */
 export function ratioFlag(flag: string, value: unknown, max = 1): number {
   const s = String(value).trim();
-  const n = s.endsWith('%') ? Number(s.slice(0, -1)) / 100 : Number(s);
+  const n = s.endsWith('%') ? decimal(s.slice(0, -1)) / 100 : decimal(s);
   if (!Number.isFinite(n) || n < 0 || n > max) fail(flag, value, `a fraction from 0 to ${max} (or a percentage like \`5%\`)`);
   return n;
 }

@@ -3,6 +3,12 @@ import { parse as parseYaml } from 'yaml';
 import { FloodgateError } from '../errors.js';
 import { parseDuration, parseRate } from './durations.js';
 import type { BenchOptions, Stage } from './types.js';
+import { exceedsDepth } from '../protocol/depth.js';
+
+/** Deepest nesting a scenario may have (it needs 3): checked before anything recursive reads it. */
+const MAX_SCENARIO_DEPTH = 64;
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[^\r\n\0]*$/;
 
 /**
  * Reads a JSON or YAML scenario: `{ url?, stages: [{ connections, rate?, rampTo?, duration }], ...options }`.
@@ -12,6 +18,7 @@ export function loadScenario(path: string): Partial<BenchOptions> {
   let raw: unknown;
   try {
     const text = readFileSync(path, 'utf8');
+    if (exceedsDepth(text, MAX_SCENARIO_DEPTH)) throw new Error(`it nests deeper than ${MAX_SCENARIO_DEPTH} levels of arrays/objects`);
     raw = /\.ya?ml$/i.test(path) ? parseYaml(text) : JSON.parse(text);
   } catch (err) {
     throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`scenario\` to be a readable JSON or YAML file, got \`${path}\` (${(err as Error).message})`);
@@ -19,7 +26,7 @@ export function loadScenario(path: string): Partial<BenchOptions> {
   if (typeof raw !== 'object' || raw === null) throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`scenario\` ${path} to hold an object with \`stages\``);
   const o = raw as Record<string, unknown>;
   const stagesRaw = o.stages;
-  if (!Array.isArray(stagesRaw) || stagesRaw.length === 0) throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`stages\` in ${path} to be a non-empty list, got \`${JSON.stringify(stagesRaw)}\``);
+  if (!Array.isArray(stagesRaw) || stagesRaw.length === 0) throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`stages\` in ${path} to be a non-empty list, got \`${String(JSON.stringify(stagesRaw)).slice(0, 120)}\``);
   // Field names in errors are the ones written in the file (`stages[0].rate`), with the file's name.
   const inFile = <T>(f: () => T): T => {
     try {
@@ -35,6 +42,15 @@ export function loadScenario(path: string): Partial<BenchOptions> {
     rampTo: s.rampTo === undefined ? undefined : parseRate(s.rampTo, `stages[${i}].rampTo`),
     durationMs: parseDuration(s.duration ?? s.durationMs ?? 0, `stages[${i}].duration`),
   })));
+  // each header becomes one line of every upgrade request: a line break in it would add others
+  if (o.headers !== undefined) {
+    if (o.headers === null || typeof o.headers !== 'object' || Array.isArray(o.headers)) throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`headers\` in ${path} to be a map of header name to value`);
+    for (const [name, value] of Object.entries(o.headers)) {
+      if (!HEADER_NAME.test(name) || typeof value !== 'string' || !HEADER_VALUE.test(value)) {
+        throw new FloodgateError('FG_ERR_BENCH_PLAN', `Expected \`headers.${name}\` in ${path} to be a header name (letters, digits, !#$%&'*+.^_\`|~-) with a string value without line breaks, got \`${String(JSON.stringify(value)).slice(0, 120)}\``);
+      }
+    }
+  }
   const { stages: _s, ...rest } = o;
   const out: Partial<BenchOptions> = { ...(rest as Partial<BenchOptions>), stages };
   if (o.publishRate !== undefined) out.publishRate = inFile(() => parseRate(o.publishRate, 'publishRate'));

@@ -20,6 +20,8 @@ export function isValidCloseCode(code: number): boolean {
  */
 /** Largest server message (or sum of fragments) the generator accepts: no Floodgate frame comes near it. */
 export const MAX_SERVER_MESSAGE = 64 * 1024 * 1024;
+/** Most fragments of one server message: empty continuation frames add no bytes but each is kept. */
+export const MAX_SERVER_FRAGMENTS = 4096;
 
 export function parseFrames(buf: Buffer, state: { fragments?: Buffer[]; fragOpcode?: number; fragBytes?: number }): { events: FrameEvent[]; rest: Buffer } {
   const events: FrameEvent[] = [];
@@ -74,6 +76,9 @@ export function parseFrames(buf: Buffer, state: { fragments?: Buffer[]; fragOpco
     let op = opcode;
     if (opcode === 0) {
       if (!state.fragments) return { events: [...events, { kind: 'error', detail: 'protocol_error', example: `continuation without a start (${raw})` }], rest: Buffer.alloc(0) };
+      if (state.fragments.length >= MAX_SERVER_FRAGMENTS) {
+        return { events: [...events, { kind: 'error', detail: 'message_too_big', example: `server message in more than ${MAX_SERVER_FRAGMENTS} fragments` }], rest: Buffer.alloc(0) };
+      }
       state.fragments.push(Buffer.from(payload));
       state.fragBytes = (state.fragBytes ?? 0) + len;
       if (!fin) continue;

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import type { ErrorCode } from '../errors.js';
-import { CHANNEL_PATTERN, MAX_KEY_LENGTH, type ClientFrame, type Json, type JoinLeaveFrame, type MessageFrame, type ServerFrame } from './frames.js';
+import { CHANNEL_PATTERN, hasLoneSurrogate, MAX_KEY_LENGTH, type ClientFrame, type Json, type JoinLeaveFrame, type MessageFrame, type ServerFrame } from './frames.js';
 import { isUtf8 } from 'node:buffer';
 import { DEFAULT_MAX_DEPTH, exceedsDepth } from './depth.js';
 import { holdsNonFiniteNumber } from './finite.js';
 
 const id = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional();
 const channel = z.string().regex(CHANNEL_PATTERN);
+const key = z.string().min(1).max(MAX_KEY_LENGTH).refine((k) => !hasLoneSurrogate(k), { message: 'holds a lone surrogate (\\ud800–\\udfff without its pair): not text, and not kept apart from other such keys by every broker' });
 // `data` comes out of JSON.parse, so it is JSON by construction: re-checking it with z.json() walked
 // every node recursively (2.4 ms for a 4.5 KB table, see benchmarks/hostile). Only presence is checked.
 const jsonData = z.custom<Json>((v) => v !== undefined, { message: 'Invalid input: expected JSON data, received undefined' });
@@ -21,12 +22,13 @@ const clientFrameSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('unsubscribe'), id, channel }),
   z.object({
     type: z.literal('publish'), id, channel, data: jsonData,
-    idempotencyKey: z.string().min(1).max(MAX_KEY_LENGTH).optional(),
-    publisher: z.string().min(1).max(MAX_KEY_LENGTH).optional(),
+    idempotencyKey: key.optional(),
+    publisher: key.optional(),
     seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
   }),
   z.object({ type: z.literal('ping'), id }),
-  z.object({ type: z.literal('refresh'), id, token: z.string().min(1).max(8192) }),
+  // as long as an upgrade can carry one (its URL and headers hold 16 KiB)
+  z.object({ type: z.literal('refresh'), id, token: z.string().min(1).max(16_384) }),
   z.object({ type: z.literal('presence'), id, channel }),
 ]);
 

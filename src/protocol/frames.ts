@@ -177,4 +177,25 @@ export type ServerFrame =
 /** Longest idempotencyKey and publisher id. */
 export const MAX_KEY_LENGTH = 64;
 
+/**
+ * Whether `s` holds a UTF-16 surrogate half without its partner. Keys with one are refused: Redis
+ * stores them as UTF-8, where every lone surrogate becomes U+FFFD, so two different keys would be
+ * one there. A loop, not a regular expression with lookbehind: the SDK runs in older browsers too.
+ */
+export function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1); // NaN past the end
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i++;
+        continue;
+      }
+    }
+    return true;
+  }
+  return false;
+}
+
 export const CHANNEL_PATTERN = /^[A-Za-z0-9_\-:.@/]{1,128}$/;

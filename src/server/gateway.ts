@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Broker } from '../broker/broker.js';
+import { BROKER_URL_FORM, brokerUrlProblem, redactBrokerUrl } from '../broker/broker-url.js';
 import { MemoryBroker } from '../broker/memory-broker.js';
 import { RedisBroker } from '../broker/redis-broker.js';
 import { resolveSettings, type ResolveInput, type SettingSource } from '../config/resolve.js';
@@ -930,10 +931,11 @@ function createBroker(settings: Readonly<ServerSettings>, namespaces: ChannelNam
   // each channel's history bounds come from its namespace, else from the top-level settings
   const limits = namespaces.historyFor;
   if (settings.broker === 'memory') return new MemoryBroker(limits, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels });
-  if (/^rediss?:\/\/[^/]/.test(settings.broker)) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow, historyMemory: settings.historyMemory, maxChannels: settings.maxChannels, presenceTtlMs: settings.presenceTtl });
+  const problem = settings.broker === 'memory' ? undefined : brokerUrlProblem(settings.broker);
+  if (problem === undefined) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow, historyMemory: settings.historyMemory, maxChannels: settings.maxChannels, presenceTtlMs: settings.presenceTtl });
   throw new FloodgateError(
     'FG_ERR_INVALID_CONFIG',
-    `Invalid value for \`broker\`: expected \`memory\` or a \`redis://host:port\` URL, got \`${settings.broker}\``,
+    `Invalid value for \`broker\`: expected ${BROKER_URL_FORM}, got \`${redactBrokerUrl(settings.broker)}\` (${problem})`,
   );
 }
 

@@ -38,7 +38,7 @@ export interface SessionContext {
    * Checks a token with the gateway's verification (whatever the token format), for `refresh`.
    * Undefined when the gateway checks no tokens.
    */
-  readonly verifyToken?: (token: string) => Promise<{ ok: true; exp: number; canUse: ((channel: string) => boolean) | undefined } | { ok: false; reason: string }>;
+  readonly verifyToken?: (token: string) => Promise<{ ok: true; exp: number; sub: string | undefined; canUse: ((channel: string) => boolean) | undefined } | { ok: false; reason: string }>;
   /** Channel options by prefix: who may publish, and what a refused token lacked. */
   readonly namespaces?: Pick<ChannelNamespaces, 'rulesFor' | 'requirement'>;
   /** Per-IP allowances, when one is set (see ip-limits.ts). */
@@ -516,9 +516,11 @@ export class Session {
     const replies = (this.replies ??= new ReplyOrder());
     const slot = replies.reserve();
     checked.then((check) => replies.fill(slot, () => {
-      if (!check.ok) {
+      // the connection's user is fixed at the upgrade (presence, join/leave and /api/disconnect name it)
+      const reason = !check.ok ? check.reason : (check.sub ?? '') !== this.tokenSub ? `the token's sub ${subName(check.sub ?? '')} is not this connection's (${subName(this.tokenSub)}); a refresh renews the same user's token` : undefined;
+      if (reason !== undefined || !check.ok) {
         this.ctx.counters.refreshFailures++;
-        this.sendError('FG_ERR_UNAUTHORIZED', `refresh refused: ${check.reason}; the current token stays until it expires`, frame.id);
+        this.sendError('FG_ERR_UNAUTHORIZED', `refresh refused: ${reason}; the current token stays until it expires`, frame.id);
         return;
       }
       this.ctx.counters.refreshes++;
@@ -624,4 +626,9 @@ export class Session {
     }
     this.ctx.sessionClosed(this);
   }
+}
+
+/** A token `sub` for a message: quoted and cut short, or "none". */
+function subName(sub: string): string {
+  return sub === '' ? 'none' : JSON.stringify(sub.length > 64 ? `${sub.slice(0, 64)}…` : sub);
 }

@@ -107,3 +107,17 @@ test('rulesFor agrees with a brute-force longest-prefix search (generated prefix
     { numRuns: 500 },
   );
 });
+
+test('prefixes and claim names that are Object.prototype names (__proto__, constructor, toString) are namespaces like any other', () => {
+  // JSON.parse (flag, env, JSON file) keeps `__proto__` as an own key: it is a valid prefix of the channel alphabet
+  const raw = JSON.parse('{"__proto__":{"presence":true},"constructor":{"clientPublish":false},"desk:":{"requireClaims":{"constructor":"x","toString":["y"]}}}');
+  const { values } = resolveSettings<ServerSettings>(SERVER_SETTINGS, { file: { namespaces: raw }, env: {} });
+  assert.deepEqual(Object.keys(values.namespaces).sort(), ['__proto__', 'constructor', 'desk:']);
+  const ns = new ChannelNamespaces(values);
+  assert.deepEqual([ns.rulesFor('__proto__').namespace, ns.rulesFor('__proto__x').presence], ['__proto__', true], 'the __proto__ namespace was dropped silently');
+  assert.equal(ns.rulesFor('news').presence, false, 'and it changed no other channel');
+  assert.equal(ns.rulesFor('constructor:1').clientPublish, false);
+  assert.deepEqual(Object.keys(ns.rulesFor('desk:1').requireClaims).sort(), ['constructor', 'toString']);
+  assert.equal(ns.allows('desk:1', { constructor: 'x', toString: 'y' }), true);
+  assert.equal(ns.allows('desk:1', { toString: 'y' }), false, 'a token without the claim does not pass on Object.prototype.constructor');
+});

@@ -143,3 +143,10 @@ test('gateway: JWT upgrade accepted, bad JWT 401 with the reason; legacy tokens 
     await legacy.close(1000);
   }
 });
+
+test('a sub with a lone surrogate is refused: presence in Redis keeps subs as UTF-8, where \\ud800 and \\udbff would be one user', async () => {
+  const v = verifier({ authSecret: 'top-secret' });
+  for (const sub of ['\ud800', 'u\udfff', '\udc00\ud800']) await refused(v, createToken('top-secret', { sub, exp: inAMinute() }), /sub.*lone surrogate/);
+  const ok = await v.verify(createToken('top-secret', { sub: 'ü😀', exp: inAMinute() }));
+  assert.ok(ok.ok && ok.claims.sub === 'ü😀');
+});

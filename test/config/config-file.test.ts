@@ -51,3 +51,29 @@ test('YAML and JSON config files give the same settings; a bad file names the fo
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a config file or map nested absurdly deep is FG_ERR_CONFIG_FILE / FG_ERR_INVALID_CONFIG naming the depth, not a stack overflow or an out-of-memory abort', { timeout: 120_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fg-config-'));
+  const n = 200_000;
+  const deep = `${'['.repeat(n)}${']'.repeat(n)}`;
+  try {
+    const cases: [string, string][] = [
+      ['value.json', `{"maxPayload":${deep}}`], // JSON.stringify of it in the error message overflowed the stack
+      ['ns.json', `{"namespaces":{"a:":{"historySize":${deep}}}}`], // the duplicate-key scan aborted the process (V8 out of memory)
+      ['value.yaml', `maxPayload: ${deep}\n`],
+    ];
+    for (const [name, text] of cases) {
+      writeFileSync(join(dir, name), text);
+      assert.throws(() => resolve(join(dir, name)), (e: FloodgateError) => e.code === 'FG_ERR_CONFIG_FILE' && /nests deeper than 64 levels/.test(e.message), name);
+    }
+    assert.throws(
+      () => resolveSettings<ServerSettings>(SERVER_SETTINGS, { env: { FLOODGATE_NAMESPACES: `{"a:":{"historySize":${deep}}}` } }),
+      (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /`namespaces`.*64 levels/.test(e.message),
+    );
+    // a number YAML or JSON reads as Infinity is shown as such, not as `null` (number)
+    writeFileSync(join(dir, 'inf.yaml'), 'port: .inf\nhistorySize: 1e400\n');
+    assert.throws(() => resolve(join(dir, 'inf.yaml')), (e: FloodgateError) => /`port`.*got `Infinity` \(number\)/.test(e.message) && /`historySize`.*got `Infinity` \(number\)/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -115,3 +115,12 @@ test('--help and docs show defaults in the units users type', async () => {
   assert.equal(describeDefault(byKey('backlog')), '`max`');
   assert.equal(describeDefault(byKey('allowedOrigins')), 'none');
 });
+
+test('numbers from flags and env are decimal: hex, binary, octal and blank-padded forms are named errors, not silently other ports', () => {
+  for (const [key, text] of [['port', '0x50'], ['port', '0b1010'], ['port', '0o17'], ['maxConnections', '1_000'], ['rateRefill', '0x10'], ['rateRefill', 'Infinity']] as const) {
+    assert.throws(() => resolve({ flags: { [key]: text }, env: {} }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && e.message.includes(`\`${key}\``) && e.message.includes(`got \`${text}\``), `${key}=${text}`);
+  }
+  // decimal forms, exponents included, still read
+  const ok = resolve({ flags: { port: '8081', maxConnections: '1e4', rateRefill: '.5', rateBurst: '+20' }, env: { FLOODGATE_RATE_LIMIT_CLOSE: ' 7 ' } }).values;
+  assert.deepEqual([ok.port, ok.maxConnections, ok.rateRefill, ok.rateBurst, ok.rateLimitClose], [8081, 10_000, 0.5, 20, 7]);
+});

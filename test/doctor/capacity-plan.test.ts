@@ -63,3 +63,11 @@ test('floodgate plan prints the post-mortem\'s figures and Floodgate\'s own for 
   assert.equal(own[0].instance.memoryCap, Math.floor((384 * MB) / MEASURED_BYTES_PER_CONNECTION));
   assert.equal(own[0].instances, 1, 'one 512 MB instance holds the 15,000 (fds 20,000 − 64 are the limit)');
 });
+
+test('plan/doctor/tune/watch numbers are decimal: 0x10 users or an empty --active are named errors, not 16 or 0', async () => {
+  const { intFlag, numberFlag, ratioFlag } = await import('../../src/doctor/parse-input.js');
+  for (const [fn, flag, text] of [[intFlag, '--users', '0x10'], [intFlag, '--users', ''], [intFlag, '--fd-limit', '0b11'], [numberFlag, '--peak-factor', '0x2'], [ratioFlag, '--active', ''], [ratioFlag, '--active', '0x1%']] as const) {
+    assert.throws(() => (fn as (f: string, v: unknown, a: number, b: number) => number)(flag, text, 0, 1e12), (e: Error & { code?: string }) => e.code === 'FG_ERR_INVALID_CONFIG' && e.message.includes(`\`${flag}\``), `${flag}=${JSON.stringify(text)}`);
+  }
+  assert.deepEqual([intFlag('--users', '1_000_000', 0, 1e12), intFlag('--users', '1e6', 0, 1e12), numberFlag('--peak-factor', '1.5', 1, 1000), ratioFlag('--active', '5%')], [1_000_000, 1_000_000, 1.5, 0.05]);
+});

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_SERVER_MESSAGE, parseFrames } from '../../src/loadgen/ws-frames.js';
+import { MAX_SERVER_FRAGMENTS, MAX_SERVER_MESSAGE, parseFrames } from '../../src/loadgen/ws-frames.js';
 
 test('a server frame announcing more than MAX_SERVER_MESSAGE ends the connection at once instead of buffering for it', () => {
   const head = Buffer.alloc(10);
@@ -23,4 +23,25 @@ test('a server frame announcing more than MAX_SERVER_MESSAGE ends the connection
   parseFrames(small, state);
   const r = parseFrames(small2, state);
   assert.equal((r.events[0] as { detail: string }).detail, 'message_too_big');
+});
+
+test('a flood of empty continuation frames is bounded: past MAX_SERVER_FRAGMENTS the connection ends with message_too_big', () => {
+  const state: { fragments?: Buffer[] } = {};
+  parseFrames(Buffer.from([0x01, 0x00]), state); // an empty text start, not fin
+  // 2 wire bytes each, no payload: the byte bound never trips, but each was kept as a Buffer
+  const batch = Buffer.alloc(2 * 10_000);
+  for (let i = 0; i < batch.length; i += 2) batch[i] = 0x00; // continuation, not fin, length 0
+  let ended: { detail: string } | undefined;
+  for (let n = 0; n < 20 && ended === undefined; n++) {
+    const r = parseFrames(batch, state);
+    ended = r.events.find((e) => e.kind === 'error') as { detail: string } | undefined;
+    assert.ok((state.fragments?.length ?? 0) <= MAX_SERVER_FRAGMENTS);
+  }
+  assert.equal(ended?.detail, 'message_too_big');
+  // a message in a few hundred fragments still reads
+  const ok: { fragments?: Buffer[] } = {};
+  const parts = [Buffer.from([0x01, 0x01, 0x7b])];
+  for (let i = 0; i < 300; i++) parts.push(Buffer.from([0x00, 0x00]));
+  parts.push(Buffer.from([0x80, 0x01, 0x7d]));
+  assert.deepEqual(parseFrames(Buffer.concat(parts), ok).events, [{ kind: 'text', text: '{}' }]);
 });

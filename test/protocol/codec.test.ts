@@ -88,3 +88,25 @@ test('a number too large for a double in data is refused, not published as null'
     assert.ok(decodeClientFrame(text).ok, lit);
   }
 });
+
+test('idempotencyKey and publisher with a lone surrogate are refused: Redis stores UTF-8, where every lone surrogate becomes U+FFFD and two keys would collide', () => {
+  const publish = (extra: object) => decodeClientFrame(JSON.stringify({ type: 'publish', id: 9, channel: 'c', data: 1, ...extra }));
+  for (const extra of [{ idempotencyKey: '\ud800' }, { idempotencyKey: 'k\udfff' }, { idempotencyKey: '\udc00\ud800' }, { publisher: 'p\ud800', seq: 1 }]) {
+    const r = publish(extra);
+    assert.equal(r.ok, false, JSON.stringify(extra));
+    assert.deepEqual([r.ok === false && r.code, r.ok === false && r.id], ['FG_ERR_BAD_FRAME', 9]);
+    assert.match(r.ok === false ? r.message : '', /(idempotencyKey|publisher): .*lone surrogate/);
+  }
+  // a well-formed pair (an emoji) is text like any other; so is a lone surrogate in data
+  assert.equal(publish({ idempotencyKey: 'k😀', publisher: '😀', seq: 1 }).ok, true);
+  assert.equal(publish({ data: '\ud800' }).ok, true);
+});
+
+test('hasLoneSurrogate agrees with String.prototype.isWellFormed on every 1- and 2-unit mix of surrogates and text', async () => {
+  const { hasLoneSurrogate } = await import('../../src/protocol/frames.js');
+  const units = ['a', '\ud800', '\udbff', '\udc00', '\udfff', '😀'];
+  for (const a of units) for (const b of units) for (const c of ['', ...units]) {
+    const s = a + b + c;
+    assert.equal(hasLoneSurrogate(s), !(s as unknown as { isWellFormed(): boolean }).isWellFormed(), JSON.stringify(s));
+  }
+});

@@ -163,3 +163,56 @@ test('the SDK drops a subscription the refreshed token revokes, tells its owner,
     await g.close(1000);
   }
 });
+
+test('refresh keeps the connection\'s user: a token of another sub (or none, or one where there was none) is refused and the old token stays', { timeout: 120_000 }, async () => {
+  const g = await createGateway({ ...base, presence: true });
+  try {
+    const url = `ws://127.0.0.1:${g.port}/?token=`;
+    const alice = await openPeer(url + createToken(secret, { exp: inSeconds(3600), sub: 'alice' }));
+    alice.send({ type: 'subscribe', id: 1, channel: 'room' });
+    await alice.next((f) => f.id === 1);
+    const cases: [number, Record<string, unknown>][] = [[2, { sub: 'mallory' }], [3, {}], [4, { sub: '' }], [5, { sub: 'Alice' }]];
+    for (const [id, claims] of cases) {
+      alice.send({ type: 'refresh', id, token: createToken(secret, { exp: inSeconds(7200), ...claims }) });
+      const err = await alice.next((f) => f.id === id);
+      assert.deepEqual([err.type, err.code], ['error', 'FG_ERR_UNAUTHORIZED'], JSON.stringify(claims));
+      assert.match(err.message, /sub/);
+    }
+    const same = inSeconds(7200);
+    alice.send({ type: 'refresh', id: 6, token: createToken(secret, { exp: same, sub: 'alice' }) });
+    assert.deepEqual(await alice.next((f) => f.id === 6), { type: 'refreshed', id: 6, exp: same });
+    // presence and POST /api/disconnect go on naming alice
+    alice.send({ type: 'presence', id: 7, channel: 'room' });
+    assert.deepEqual((await alice.next((f) => f.id === 7)).subs, [{ sub: 'alice', connections: 1 }]);
+    // an anonymous connection stays anonymous
+    const anon = await openPeer(url + createToken(secret, { exp: inSeconds(3600) }));
+    anon.send({ type: 'refresh', id: 1, token: createToken(secret, { exp: inSeconds(7200), sub: 'alice' }) });
+    assert.equal((await anon.next((f) => f.id === 1)).code, 'FG_ERR_UNAUTHORIZED');
+    anon.send({ type: 'refresh', id: 2, token: createToken(secret, { exp: inSeconds(7200) }) });
+    assert.equal((await anon.next((f) => f.id === 2)).type, 'refreshed');
+    assert.deepEqual([g.stats().messages.refreshes, g.stats().messages.refreshFailures], [2, 5]);
+    alice.close();
+    anon.close();
+  } finally {
+    await g.close(1000);
+  }
+});
+
+test('a token the upgrade accepts can be refreshed: 10 KB tokens (refresh took at most 8,192 characters, the upgrade 16 KiB)', { timeout: 120_000 }, async () => {
+  const g = await createGateway({ ...base, maxPayload: '64KB' });
+  try {
+    const big = (exp: number) => createToken(secret, { exp, sub: 'alice', pad: 'p'.repeat(7000) });
+    const first = big(inSeconds(3600));
+    assert.ok(first.length > 9000 && first.length < 16_000, String(first.length));
+    const p = await openPeer(`ws://127.0.0.1:${g.port}/`, { headers: { authorization: `Bearer ${first}` } });
+    const exp = inSeconds(7200);
+    p.send({ type: 'refresh', id: 1, token: big(exp) });
+    assert.deepEqual(await p.next((f) => f.id === 1), { type: 'refreshed', id: 1, exp });
+    p.send({ type: 'refresh', id: 2, token: 'x'.repeat(16_385) });
+    const err = await p.next((f) => f.id === 2);
+    assert.deepEqual([err.type, err.code], ['error', 'FG_ERR_BAD_FRAME']);
+    p.close();
+  } finally {
+    await g.close(1000);
+  }
+});
