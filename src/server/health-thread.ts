@@ -18,7 +18,16 @@ const { workerData, parentPort } = require('node:worker_threads');
 const { createServer } = require('node:http');
 const state = new Int32Array(workerData.shared);
 const { base, stallMs, node } = workerData;
+// the port serves /healthz only; anything else gets the gateway's documented refusals (docs/errors.md)
+const refuse = (res, status, code, message, extra) => {
+  const body = JSON.stringify({ code, message });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close', ...extra });
+  res.end(body);
+};
 const server = createServer((req, res) => {
+  const path = (req.url || '').split('?')[0];
+  if (path !== '/healthz') return refuse(res, 404, 'FG_ERR_NOT_FOUND', 'the health port serves only /healthz');
+  if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'FG_ERR_METHOD_NOT_ALLOWED', '/healthz answers GET and HEAD', { allow: 'GET, HEAD' });
   const flags = Atomics.load(state, 0);
   const lag = Date.now() - base - Atomics.load(state, 1);
   const status = flags & ${FLAG_SHUTTING_DOWN} ? 'shutting_down' : flags & ${FLAG_BROKER_DOWN} ? 'broker_down' : lag > stallMs ? 'stalled' : 'ok';
@@ -27,7 +36,15 @@ const server = createServer((req, res) => {
   res.end(req.method === 'HEAD' ? undefined : body);
 });
 server.keepAliveTimeout = 1000;
-server.on('clientError', (_e, s) => s.destroy());
+server.on('clientError', (err, s) => {
+  // answer a request Node's parser refused as the main port does, when the socket can still take it
+  const [status, code] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'FG_ERR_HEADERS_TOO_LARGE'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'FG_ERR_HTTP_TIMEOUT'] : [400, 'FG_ERR_BAD_REQUEST'];
+  if (!s.writable) return s.destroy();
+  const body = JSON.stringify({ code, message: 'the request could not be parsed: ' + (err.code || err.message) });
+  const reason = status === 400 ? 'Bad Request' : status === 408 ? 'Request Timeout' : 'Request Header Fields Too Large';
+  s.end('HTTP/1.1 ' + status + ' ' + reason + '\\r\\ncontent-type: application/json\\r\\ncontent-length: ' + Buffer.byteLength(body) + '\\r\\nconnection: close\\r\\n\\r\\n' + body);
+  setTimeout(() => s.destroy(), 2000).unref();
+});
 server.once('error', (err) => parentPort.postMessage({ error: err.message }));
 server.listen({ host: workerData.host, port: workerData.port }, () => parentPort.postMessage({ port: server.address().port }));
 parentPort.on('message', (m) => { if (m === 'close') { server.close(); server.closeAllConnections(); parentPort.close(); } });
