@@ -1,6 +1,7 @@
 import { IpcBroker } from '../broker/ipc-broker.js';
 import { resolveSettings } from '../config/resolve.js';
 import { SERVER_SETTINGS, type ServerSettings } from '../config/server-settings.js';
+import { unknownEnvWarnings } from '../config/unknown-env.js';
 import { createGateway, type Gateway, type GatewayOptions } from '../server/gateway.js';
 import { readWorkerPlan, resolveWorkerCount, type WorkerPlan } from '../server/worker-plan.js';
 import type { WorkerReady } from '../server/workers.js';
@@ -62,6 +63,8 @@ export async function runServe(input: ServeInput): Promise<void> {
   if (plan && plan.index > 0) return; // one startup block is enough; the primary sums up the workers
 
   const report = gateway.startupReport();
+  // the CLI reads the environment (an embedded gateway does not): say which FLOODGATE_* it ignored
+  report.warnings.push(...unknownEnvWarnings(process.env, SERVER_SETTINGS));
   if (gateway.settings.logFormat === 'json') process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(formatStartupReport(report));
   for (const w of report.warnings) gateway.log.warn(w);
