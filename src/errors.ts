@@ -25,6 +25,7 @@ export const ErrorCodes = {
   FG_ERR_PUBLISH_UNKNOWN: 'The outcome of a publish is unknown (a timeout or a lost connection after it was sent): it may or may not have been published.',
   FG_ERR_PUBLISH_OUT_OF_ORDER: "The publication's publisher sequence number is not above the last one applied on its channel (a stale frame from an abandoned connection); it was not published.",
   FG_ERR_TOO_MANY_CHANNELS: 'The gateway holds maxChannels channels; a publish or subscribe that would create another is refused.',
+  FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS: 'The broker holds maxIdempotencyKeys idempotency keys and publisher seqs within idempotencyWindow; a publish that would add another is refused (not published).',
   FG_ERR_IP_RATE_LIMITED: "The client's IP address published faster than ipPublishRate allows, over all its connections; the publication was dropped.",
   FG_ERR_RECOVERY_FAILED: 'History recovery was asked for but could not be served.',
   FG_ERR_PRESENCE_OFF: 'A presence request for a channel whose presence is off.',

@@ -49,6 +49,9 @@ export interface BrokerStats {
   /** Memory broker: the channel cap (0 = none) and publishes/subscribes refused by it. */
   maxChannels?: number;
   channelsRefused?: number;
+  /** The cap on idempotency keys + publisher seqs held within the window (0 = none), and publishes refused by it. */
+  maxIdempotencyKeys?: number;
+  idempotencyRefused?: number;
   /** Channels whose state was freed once idle and expired, and times dropped history was handed back to the system. */
   channelsFreed?: number;
   memoryReleases?: number;

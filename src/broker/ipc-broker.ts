@@ -169,7 +169,7 @@ export class IpcBroker implements Broker {
     // the budget is the primary's, shared by every worker
     const p = this.primaryStats;
     if (p !== undefined) {
-      for (const k of ['historyMemory', 'historyEvictions', 'maxChannels', 'channelsRefused', 'channelsFreed', 'memoryReleases'] as const) {
+      for (const k of ['historyMemory', 'historyEvictions', 'maxChannels', 'channelsRefused', 'maxIdempotencyKeys', 'idempotencyRefused', 'channelsFreed', 'memoryReleases'] as const) {
         if (p[k] !== undefined) s[k] = p[k];
       }
     }

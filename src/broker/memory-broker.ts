@@ -5,7 +5,7 @@ import type { Json, RecoverPosition } from '../protocol/frames.js';
 import { HistoryRing, historyResolver, keepsHistory, type HistoryLimits, type HistoryMeter, type HistoryPolicy } from '../server/history.js';
 import { releaseMemory } from '../server/memory-release.js';
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
-import { PublishGuard } from './publish-guard.js';
+import { DEFAULT_MAX_IDEMPOTENCY_KEYS, PublishGuard } from './publish-guard.js';
 import { LocalPresence, summarizePresence, type PresenceChange, type PresenceEntry, type PresenceEvent, type PresenceSummary } from './presence.js';
 
 interface ChannelState {
@@ -26,6 +26,8 @@ export interface MemoryBudget {
   historyMemory: number;
   /** Channels held at once; a publish or subscribe that would create one more is refused. */
   maxChannels: number;
+  /** Idempotency keys + publisher seqs held within the window; a publish that would add one more is refused. */
+  maxIdempotencyKeys: number;
   /**
    * Once this many history bytes were dropped (evicted, trimmed, expired) since the last time,
    * the memory is handed back now (a full collection, see memory-release.ts) instead of
@@ -91,13 +93,14 @@ export class MemoryBroker implements Broker {
    */
   constructor(history: HistoryPolicy, idempotencyWindowMs = 300_000, budget: Partial<MemoryBudget> = {}) {
     this.historyFor = historyResolver(history);
-    this.guard = new PublishGuard(idempotencyWindowMs);
     this.budget = {
       historyMemory: budget.historyMemory ?? DEFAULT_HISTORY_MEMORY,
       maxChannels: budget.maxChannels ?? DEFAULT_MAX_CHANNELS,
+      maxIdempotencyKeys: budget.maxIdempotencyKeys ?? DEFAULT_MAX_IDEMPOTENCY_KEYS,
       releaseAfter: budget.releaseAfter ?? DEFAULT_RELEASE_AFTER,
       release: budget.release ?? releaseMemory,
     };
+    this.guard = new PublishGuard(idempotencyWindowMs, this.budget.maxIdempotencyKeys);
   }
 
   async start(): Promise<void> {
@@ -276,6 +279,7 @@ export class MemoryBroker implements Broker {
       kind: this.kind, healthy: true, channels: this.channels.size, historyMessages, historyBytes,
       historyMemory: this.budget.historyMemory, historyEvictions: this.historyEvictions,
       maxChannels: this.budget.maxChannels, channelsRefused: this.channelsRefused,
+      maxIdempotencyKeys: this.budget.maxIdempotencyKeys, idempotencyRefused: this.guard.refused,
       channelsFreed: this.channelsFreed, memoryReleases: this.memoryReleases,
       presenceEntries: this.present.entryCount,
     };

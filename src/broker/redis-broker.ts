@@ -4,7 +4,7 @@ import type { Json, RecoverPosition, RecoveryFailure } from '../protocol/frames.
 import { historyResolver, keepsHistory, type HistoryLimits, type HistoryPolicy } from '../server/history.js';
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
 import { afterIoTimeout } from './after-io-timeout.js';
-import { outOfOrder } from './publish-guard.js';
+import { DEFAULT_MAX_IDEMPOTENCY_KEYS, outOfOrder, tooManyIdempotencyKeys } from './publish-guard.js';
 import { DEFAULT_HISTORY_MEMORY, DEFAULT_MAX_CHANNELS, newEpoch } from './memory-broker.js';
 import { PUBLISH_SCRIPT, READ_FROM_SCRIPT, READ_SCRIPT } from './redis-scripts.js';
 import type { PresenceChange, PresenceEntry, PresenceEvent, PresenceSummary } from './presence.js';
@@ -38,12 +38,18 @@ export interface RedisBrokerOptions {
   /** How long idempotency keys and publisher sequence numbers are remembered (0 = off). @default 300000 */
   idempotencyWindowMs?: number;
   /**
-   * History bytes kept in Redis over all channels; past it the least recently published
-   * channels' streams are deleted (their recovery answers `history_gone`). 0 = none. @default 64 MiB
+   * History bytes kept in Redis over all channels; past it the least recently used (published
+   * to, subscribed or recovered) channels' streams are deleted (their recovery answers `history_gone`). 0 = none. @default 64 MiB
    */
   historyMemory?: number;
   /** Channels holding history in Redis at once; a publish that would add one more is refused. 0 = none. @default 100000 */
   maxChannels?: number;
+  /**
+   * Idempotency keys and publisher seqs held in Redis within the window, over all channels; a
+   * publish that would add one more is refused with FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS. 0 = none.
+   * @default 1000000
+   */
+  maxIdempotencyKeys?: number;
   /** How long a presence entry lives without a refresh; each node refreshes its own every third of it. @default 60000 */
   presenceTtlMs?: number;
 }
@@ -88,9 +94,9 @@ interface RecoverWaiter {
 type ReadReply = [Buffer, number, Buffer, ...Buffer[]];
 
 interface ScriptCommands {
-  fgPublish(meta: string, stream: string, pubsub: string, idem: string, seq: string, lru: string, sizes: string, total: string, ...args: (string | number)[]): Promise<[string, number, string, number, number]>;
+  fgPublish(meta: string, stream: string, pubsub: string, idem: string, seq: string, lru: string, sizes: string, total: string, exp: string, guard: string, ...args: (string | number)[]): Promise<[string, number, string, number, number]>;
   fgReadBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<ReadReply>;
-  fgReadFromBuffer(meta: string, stream: string, ...args: (string | number)[]): Promise<ReadReply>;
+  fgReadFromBuffer(meta: string, stream: string, lru: string, ...args: (string | number)[]): Promise<ReadReply>;
 }
 
 const DEFAULT_META_TTL_MS = 24 * 3600_000;
@@ -150,11 +156,16 @@ export class RedisBroker implements Broker {
   private readonly counters = { gapsFilled: 0, gapsUnfillable: 0, outages: 0, recoveries: 0, recoveryReads: 0 };
   private readonly historyMemory: number;
   private readonly maxChannels: number;
+  private readonly maxIdempotencyKeys: number;
+  /** The budget's shared keys (redis-scripts.ts). */
+  private readonly budgetKeys: { lru: string; bytes: string; total: string; exp: string; guard: string };
   /** History bytes over all channels as Redis reported them with this node's last publish. */
   private historyTotal = 0;
   /** Streams this node's publishes deleted for the budget, and publishes refused for maxChannels. */
   private historyEvictions = 0;
   private channelsRefused = 0;
+  /** Publishes refused for maxIdempotencyKeys. */
+  private idempotencyRefused = 0;
 
   constructor(options: RedisBrokerOptions) {
     this.historyFor = historyResolver(options.limits);
@@ -163,6 +174,9 @@ export class RedisBroker implements Broker {
     this.idempotencyWindowMs = options.idempotencyWindowMs ?? 300_000;
     this.historyMemory = options.historyMemory ?? DEFAULT_HISTORY_MEMORY;
     this.maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
+    this.maxIdempotencyKeys = options.maxIdempotencyKeys ?? DEFAULT_MAX_IDEMPOTENCY_KEYS;
+    const b = `${this.prefix}budget:`;
+    this.budgetKeys = { lru: `${b}lru`, bytes: `${b}bytes`, total: `${b}total`, exp: `${b}exp`, guard: `${b}guard` };
     this.downAfterMs = options.downAfterMs ?? 5000;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 3000;
     this.log = options.log ?? silentLog;
@@ -189,9 +203,9 @@ export class RedisBroker implements Broker {
         this.lastReplyAt = performance.now();
       });
     });
-    this.cmd.defineCommand('fgPublish', { numberOfKeys: 8, lua: PUBLISH_SCRIPT });
+    this.cmd.defineCommand('fgPublish', { numberOfKeys: 10, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('fgRead', { numberOfKeys: 2, lua: READ_SCRIPT });
-    this.cmd.defineCommand('fgReadFrom', { numberOfKeys: 2, lua: READ_FROM_SCRIPT });
+    this.cmd.defineCommand('fgReadFrom', { numberOfKeys: 3, lua: READ_FROM_SCRIPT });
     this.scripts = this.cmd as unknown as ScriptCommands;
     this.presenceStore = new RedisPresence(this.cmd, {
       prefix: this.prefix,
@@ -329,18 +343,23 @@ export class RedisBroker implements Broker {
     const k = this.keys(channel);
     const key = options?.idempotencyKey;
     const publisher = options?.seq !== undefined ? options.publisher : undefined;
+    const bk = this.budgetKeys;
     try {
       const [epoch, offset, status, total, evicted] = await afterIoTimeout(this.scripts.fgPublish(
         k.meta, k.stream, k.pubsub, `${k.idem}${key ?? ''}`, `${k.seq}${publisher ?? ''}`,
-        `${this.prefix}budget:lru`, `${this.prefix}budget:bytes`, `${this.prefix}budget:total`,
+        bk.lru, bk.bytes, bk.total, bk.exp, bk.guard,
         channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlFor(limits),
         this.idempotencyWindowMs, key === undefined ? '' : '1', publisher === undefined ? '' : options!.seq!,
-        this.historyMemory, this.maxChannels, channel, this.prefix,
+        this.historyMemory, this.maxChannels, channel, this.prefix, this.maxIdempotencyKeys,
       ), this.commandTimeoutMs, 'publish', this.replyClock);
       if (status === 'stale') throw outOfOrder(channel, publisher!, options!.seq!, Number(offset));
       if (status === 'too_many') {
         this.channelsRefused++;
         throw new FloodgateError('FG_ERR_TOO_MANY_CHANNELS', `Redis holds history for maxChannels ${this.maxChannels} channels; a new one is refused until idle ones expire`);
+      }
+      if (status === 'guard_full') {
+        this.idempotencyRefused++;
+        throw tooManyIdempotencyKeys(this.maxIdempotencyKeys, this.idempotencyWindowMs, 'Redis');
       }
       if (status === 'ok') {
         this.historyTotal = Number(total);
@@ -598,7 +617,8 @@ export class RedisBroker implements Broker {
       const k = this.keys(channel);
       const limits = this.historyFor(channel);
       (pipeline as unknown as { fgReadFromBuffer(...a: (string | number)[]): void }).fgReadFromBuffer(
-        k.meta, k.stream, newEpoch(), from === Infinity ? -1 : from, Date.now(), limits.ttlMs, this.metaTtlFor(limits),
+        k.meta, k.stream, this.budgetKeys.lru, newEpoch(), from === Infinity ? -1 : from, Date.now(), limits.ttlMs, this.metaTtlFor(limits),
+        channel, this.historyMemory > 0 || this.maxChannels > 0 ? '1' : '',
       );
     }
     this.counters.recoveryReads += entries.length;
@@ -651,6 +671,8 @@ export class RedisBroker implements Broker {
       historyEvictions: this.historyEvictions,
       maxChannels: this.maxChannels,
       channelsRefused: this.channelsRefused,
+      maxIdempotencyKeys: this.maxIdempotencyKeys,
+      idempotencyRefused: this.idempotencyRefused,
       presenceEntries: this.presenceStore.entries,
       redis: { target: this.target, ...this.counters, presenceReads: this.presenceStore.reads, presenceFailures: this.presenceStore.failures },
     };

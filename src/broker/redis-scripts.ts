@@ -9,6 +9,13 @@
  *   <prefix>{<channel>}:i:<key>  string `<epoch> <offset>` of an idempotencyKey's publication, PX = window
  *   <prefix>{<channel>}:q:<publisher>  string: the publisher's last applied seq, PX = window
  *
+ * Keys shared by every channel (no hash tag: see "Redis Cluster" in docs/operations.md):
+ *   <prefix>budget:lru    zset  channel → last use (publish, or a subscribe / recovery read), ms
+ *   <prefix>budget:exp    zset  channel → when its stream expires (last publish + historyTtl), ms
+ *   <prefix>budget:bytes  hash  channel → exact bytes in its stream
+ *   <prefix>budget:total  string: the sum of budget:bytes
+ *   <prefix>budget:guard  zset  idempotency / publisher-seq key → its expiry (Redis clock), ms
+ *
  * The epoch lives next to the offset: when the hash is lost (Redis restarted without
  * persistence, flushed, or the key expired) the next script call starts a new epoch at offset 0
  * and drops any stream left behind, so an old (epoch, offset) can never match new history.
@@ -25,39 +32,69 @@ end
 `;
 
 /**
- * KEYS: meta, stream, pubsub, idempotency key, publisher seq key, and the three budget keys
- * shared by every channel (LRU zset, bytes hash, total). ARGV: channel as JSON, data as JSON,
- * candidate epoch, maxlen (already bounded by bytes), ttl ms (0 = none), now ms, meta ttl ms
- * (0 = none), idempotency window ms (0 = off), '1' when KEYS[4] is a real key, seq ('' = none),
- * historyMemory bytes (0 = none), maxChannels (0 = none), the channel's name, the key prefix.
+ * KEYS: meta, stream, pubsub, idempotency key, publisher seq key, and the budget keys shared by
+ * every channel (lru, bytes, total, exp, guard). ARGV: channel as JSON, data as JSON, candidate
+ * epoch, maxlen (already bounded by bytes), ttl ms (0 = none), now ms, meta ttl ms (0 = none),
+ * idempotency window ms (0 = off), '1' when KEYS[4] is a real key, seq ('' = none),
+ * historyMemory bytes (0 = none), maxChannels (0 = none), the channel's name, the key prefix,
+ * maxIdempotencyKeys (0 = none).
  * Returns {epoch, offset, status, history bytes over all channels, channels evicted}: status `ok`
  * (published), `dup` (the key's original position, nothing published), `stale` (offset = the
- * publisher's last applied seq, nothing published) or `too_many` (maxChannels, nothing published).
+ * publisher's last applied seq, nothing published), `too_many` (maxChannels, nothing published)
+ * or `guard_full` (offset = the idempotency entries held; maxIdempotencyKeys, nothing published).
  *
- * The budget (historyMemory, maxChannels) counts the channels that hold a stream: the zset scores
- * each by its last publish, the hash holds each stream's exact bytes (this script trims the
- * stream itself, so it knows what it drops). Over historyMemory the least recently published
- * streams are deleted; their channels keep epoch and offset, so a recovery into them answers
- * `history_gone`. A stream that expired on its own (idle past the ttl) is forgotten by the next
- * publish. These three keys are shared by all channels: the script reaches keys of other
- * channels, which a single Redis allows and Redis Cluster does not (run with historyMemory and
- * maxChannels 0 there). The
- * frame text is built here, in the byte order of encodeMessage(). Check, publish and record are
- * one atomic step, so two retries of one key racing on two nodes publish once.
+ * The budget (historyMemory, maxChannels) counts the channels that hold a stream: `lru` orders
+ * them by last use (a recovery read counts, READ_FROM_SCRIPT), `bytes` holds each stream's exact
+ * bytes (this script trims the stream itself, so it knows what it drops), `exp` when each stream
+ * expires on its own (its PEXPIRE, by the channel's own historyTtl). Over historyMemory the least
+ * recently used streams are deleted; their channels keep epoch and offset, so a recovery into them
+ * answers `history_gone`. A stream past its expiry is forgotten by the next publishes, a few each.
+ *
+ * maxIdempotencyKeys bounds the idempotency keys and publisher seqs held within the window over
+ * all channels: `guard` lists each with its expiry, so the count is exact (expired ones leave it
+ * at the next publishes that would add one). A publish that would add one past the cap is refused
+ * before anything is written; one without a key or seq, a duplicate and a known publisher's next
+ * seq are never refused by it.
+ *
+ * The shared keys, and the streams of other channels deleted for the budget, make the script
+ * reach keys outside the channel's slot: a single Redis (with replicas) allows it, Redis Cluster
+ * does not (docs/operations.md). The frame text is built here, in the byte order of
+ * encodeMessage(). Check, publish and record are one atomic step, so two retries of one key
+ * racing on two nodes publish once.
  */
 export const PUBLISH_SCRIPT = `
 local window = tonumber(ARGV[8])
 local seq = tonumber(ARGV[10])
+local guardCap = tonumber(ARGV[15])
+-- idempotency entries this publish would add (a new key, a publisher not seen within the window)
+local adds = 0
 if window > 0 and ARGV[9] == '1' then
   local prev = redis.call('GET', KEYS[4])
   if prev then
     local sp = string.find(prev, ' ', 1, true)
     return {string.sub(prev, 1, sp - 1), tonumber(string.sub(prev, sp + 1)), 'dup', 0, 0}
   end
+  adds = adds + 1
 end
 if window > 0 and seq then
-  local last = tonumber(redis.call('GET', KEYS[5]) or '0')
+  local lastText = redis.call('GET', KEYS[5])
+  local last = tonumber(lastText or '0')
   if seq <= last then return {'', last, 'stale', 0, 0} end
+  if not lastText then adds = adds + 1 end
+end
+local guardNow = 0
+if window > 0 and guardCap > 0 and (ARGV[9] == '1' or seq) then
+  -- the Redis clock, the one PX counts with: the guard's expiries are those of the keys
+  local t = redis.call('TIME')
+  guardNow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if adds > 0 then
+    -- entries past their window leave the count, a bounded number per publish: each is removed
+    -- once, and a publish adds at most two
+    local gone = redis.call('ZRANGEBYSCORE', KEYS[10], '-inf', guardNow, 'LIMIT', 0, 128)
+    if #gone > 0 then redis.call('ZREM', KEYS[10], unpack(gone)) end
+    local held = redis.call('ZCARD', KEYS[10])
+    if held + adds > guardCap then return {'', held, 'guard_full', 0, 0} end
+  end
 end
 local maxlen = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
@@ -72,12 +109,15 @@ local function forget(c)
   local b = tonumber(redis.call('HGET', KEYS[7], c) or '0')
   redis.call('HDEL', KEYS[7], c)
   redis.call('ZREM', KEYS[6], c)
+  redis.call('ZREM', KEYS[9], c)
   if b ~= 0 then redis.call('DECRBY', KEYS[8], b) end
 end
 if budgeted then
-  if ttl > 0 then
-    -- streams idle past the ttl have expired (PEXPIRE below): a few per publish, amortised
-    for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(' .. (now - ttl), 'LIMIT', 0, 16)) do forget(c) end
+  -- streams past their own expiry (each channel's historyTtl, set as PEXPIRE below): a few per
+  -- publish, amortised. One still there (node clocks differ) is rescheduled by its PTTL.
+  for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now, 'LIMIT', 0, 16)) do
+    local left = redis.call('PTTL', ARGV[14] .. '{' .. c .. '}:s')
+    if left > 0 then redis.call('ZADD', KEYS[9], now + left, c) else forget(c) end
   end
   if maxch > 0 and not redis.call('ZSCORE', KEYS[6], name) and redis.call('ZCARD', KEYS[6]) >= maxch then
     return {'', 0, 'too_many', tonumber(redis.call('GET', KEYS[8]) or '0'), 0}
@@ -106,7 +146,12 @@ if maxlen > 0 and budgeted then
     else break end
   end
   if #drop > 0 then redis.call('XDEL', KEYS[2], unpack(drop)) end
-  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+  if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[2], ttl)
+    redis.call('ZADD', KEYS[9], now + ttl, name)
+  else
+    redis.call('ZREM', KEYS[9], name)
+  end
   -- a stream from before the budget was on was never counted: its older entries were not either
   if held < #frame then held = #frame end
   local before = tonumber(redis.call('HGET', KEYS[7], name) or '0')
@@ -144,8 +189,14 @@ end
 if metaTtl > 0 then redis.call('PEXPIRE', KEYS[1], metaTtl) end
 redis.call('PUBLISH', KEYS[3], epoch .. ' ' .. offText .. ' ' .. frame)
 if window > 0 then
-  if ARGV[9] == '1' then redis.call('SET', KEYS[4], epoch .. ' ' .. offText, 'PX', window) end
-  if seq then redis.call('SET', KEYS[5], ARGV[10], 'PX', window) end
+  if ARGV[9] == '1' then
+    redis.call('SET', KEYS[4], epoch .. ' ' .. offText, 'PX', window)
+    if guardCap > 0 then redis.call('ZADD', KEYS[10], guardNow + window, KEYS[4]) end
+  end
+  if seq then
+    redis.call('SET', KEYS[5], ARGV[10], 'PX', window)
+    if guardCap > 0 then redis.call('ZADD', KEYS[10], guardNow + window, KEYS[5]) end
+  end
 end
 return {epoch, off, 'ok', total, evicted}
 `;
@@ -177,14 +228,18 @@ return out
 `;
 
 /**
- * The batched recovery read. KEYS: meta, stream. ARGV: candidate epoch, from offset (-1 = position
- * only), now ms, ttl ms, meta ttl ms. Returns {epoch, offset, first, frame…}: the frames of
- * offsets first…offset still in history and younger than ttl, where first ≥ from; first =
- * offset + 1 when there are none. Each requester's answer is cut from it (answerFrom()).
+ * The batched recovery read. KEYS: meta, stream, the budget's lru zset. ARGV: candidate epoch,
+ * from offset (-1 = position only), now ms, ttl ms, meta ttl ms, the channel's name, '1' when the
+ * budget is on. Returns {epoch, offset, first, frame…}: the frames of offsets first…offset still
+ * in history and younger than ttl, where first ≥ from; first = offset + 1 when there are none.
+ * Each requester's answer is cut from it (answerFrom()). Subscribing and recovering is use: a
+ * channel in the budget moves to the recent end of the eviction order (ZADD XX: a channel
+ * without a stream is not added).
  */
 export const READ_FROM_SCRIPT = `
 local candidate = ARGV[1]
 ${EPOCH}
+if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], 'XX', tonumber(ARGV[3]), ARGV[6]) end
 local metaTtl = tonumber(ARGV[5])
 if metaTtl > 0 then redis.call('PEXPIRE', KEYS[1], metaTtl) end
 local off = tonumber(redis.call('HGET', KEYS[1], 'o'))

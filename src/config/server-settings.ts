@@ -37,6 +37,7 @@ export interface ServerSettings {
   idempotencyWindow: number;
   historyMemory: number;
   maxChannels: number;
+  maxIdempotencyKeys: number;
   presence: boolean;
   joinLeave: boolean;
   presenceLimit: number;
@@ -123,11 +124,15 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'historyMemory', kind: 'size', min: 0, max: 64 * 1024 ** 3, default: 64 * 1024 ** 2,
-    doc: 'History bytes kept over all channels (memory broker: in this process, or in the primary with `--workers`; redis: in Redis, shared by every node); past it the least recently used channels lose their history (their next recovery answers `history_gone`). 0 = no bound.',
+    doc: 'History bytes kept over all channels (memory broker: in this process, or in the primary with `--workers`; redis: in Redis, shared by every node); past it the least recently used channels (published to, subscribed or recovered from) lose their history (their next recovery answers `history_gone`). 0 = no bound.',
   },
   {
     key: 'maxChannels', kind: 'int', min: 0, max: 100_000_000, default: 100_000,
     doc: 'Channels held at once (memory broker: a publish or subscribe that would create another; redis: a publish that would add another channel with history in Redis) gets FG_ERR_TOO_MANY_CHANNELS. Channels nobody subscribes to are freed once their history has expired (historyTtl; 10 min when it is 0). 0 = no cap.',
+  },
+  {
+    key: 'maxIdempotencyKeys', kind: 'int', min: 0, max: 100_000_000, default: 1_000_000,
+    doc: 'Idempotency keys and publisher seqs remembered at once within `idempotencyWindow`, over all channels (memory broker: in this process, or in the primary with `--workers`; redis: in Redis, shared by every node). A publish that would add one more (a new `idempotencyKey`, or a `publisher` not seen within the window) gets FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS and is not published; other publishes go on. 0 = no cap.',
   },
   {
     key: 'presence', kind: 'boolean', default: false,

@@ -930,9 +930,9 @@ export class Gateway implements GatewayView {
 function createBroker(settings: Readonly<ServerSettings>, namespaces: ChannelNamespaces, log: Logger): Broker {
   // each channel's history bounds come from its namespace, else from the top-level settings
   const limits = namespaces.historyFor;
-  if (settings.broker === 'memory') return new MemoryBroker(limits, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels });
+  if (settings.broker === 'memory') return new MemoryBroker(limits, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels, maxIdempotencyKeys: settings.maxIdempotencyKeys });
   const problem = settings.broker === 'memory' ? undefined : brokerUrlProblem(settings.broker);
-  if (problem === undefined) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow, historyMemory: settings.historyMemory, maxChannels: settings.maxChannels, presenceTtlMs: settings.presenceTtl });
+  if (problem === undefined) return new RedisBroker({ url: settings.broker, limits, log, idempotencyWindowMs: settings.idempotencyWindow, historyMemory: settings.historyMemory, maxChannels: settings.maxChannels, maxIdempotencyKeys: settings.maxIdempotencyKeys, presenceTtlMs: settings.presenceTtl });
   throw new FloodgateError(
     'FG_ERR_INVALID_CONFIG',
     `Invalid value for \`broker\`: expected ${BROKER_URL_FORM}, got \`${redactBrokerUrl(settings.broker)}\` (${problem})`,

@@ -44,7 +44,7 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
   const shares = splitCapacity({ workers: count, memoryLimit: memory, maxConnections: settings.maxConnections });
   const ipcBroker = settings.broker === 'memory';
   const host = ipcBroker
-    ? new IpcBrokerHost(new MemoryBroker(new ChannelNamespaces(settings).historyFor, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels }))
+    ? new IpcBrokerHost(new MemoryBroker(new ChannelNamespaces(settings).historyFor, settings.idempotencyWindow, { historyMemory: settings.historyMemory, maxChannels: settings.maxChannels, maxIdempotencyKeys: settings.maxIdempotencyKeys }))
     : undefined;
   await host?.start();
 

@@ -22,8 +22,11 @@ after(async () => {
   await redis.kill();
 });
 
-async function node(prefix: string, budget: { historyMemory: number; maxChannels: number }, limits: Partial<HistoryLimits> = {}): Promise<RedisBroker> {
-  const broker = new RedisBroker({ url: redis.url, prefix, limits: { maxCount: 100, maxBytes: 1 << 20, ttlMs: 0, ...limits }, ...budget });
+type Budget = { historyMemory: number; maxChannels: number; maxIdempotencyKeys?: number; idempotencyWindowMs?: number };
+
+async function node(prefix: string, budget: Budget, limits: Partial<HistoryLimits> | ((c: string) => HistoryLimits) = {}): Promise<RedisBroker> {
+  const policy = typeof limits === 'function' ? limits : { maxCount: 100, maxBytes: 1 << 20, ttlMs: 0, ...limits };
+  const broker = new RedisBroker({ url: redis.url, prefix, limits: policy, ...budget });
   brokers.push(broker);
   await broker.start();
   return broker;
@@ -56,6 +59,7 @@ test('redis historyMemory: past the budget the least recently published streams 
   assert.equal(st.historyBytes, l.total);
   const gone = await b.recover('c0', { epoch: first.epoch, offset: 0 });
   assert.deepEqual([gone.ok, !gone.ok && gone.reason], [false, 'history_gone']);
+  assert.deepEqual([gone.epoch, gone.offset], [first.epoch, 1], 'with the channel\'s current position');
   const c39 = await b.recover('c39');
   const recent = await b.recover('c39', { epoch: c39.epoch, offset: 0 });
   assert.ok(recent.ok && recent.publications.length === 1);
@@ -96,4 +100,89 @@ test('redis maxChannels: a publish that would add one more channel with history 
   assert.equal(await probe.exists('mc:{four}:m'), 0, 'the refused publish left nothing behind');
   assert.equal(a.stats().channelsRefused, 1);
   assert.equal(b.stats().channelsRefused, 1);
+});
+
+test('redis historyMemory: subscribing and recovering count as use: a channel clients recover from outlives one nobody reads', { timeout: 60_000 }, async () => {
+  const b = await node('use:', { historyMemory: 20_000, maxChannels: 0 });
+  const pos: Record<string, { epoch: string; offset: number }> = {};
+  for (let i = 0; i < 40; i++) pos[`c${i}`] = await b.publish(`c${i}`, KB);
+  // ~18 channels fit (c22–c39); c25 and c26 are both near the old end of the line
+  assert.ok((await b.recover('c25', { epoch: pos.c25.epoch, offset: 0 })).ok);
+  assert.equal((await probe.zrange('use:budget:lru', -1, -1))[0], 'c25', 'the recovery moved c25 to the recent end');
+  for (let i = 40; i < 50; i++) await b.publish(`c${i}`, KB);
+  const kept = await b.recover('c25', { epoch: pos.c25.epoch, offset: 0 });
+  assert.ok(kept.ok && kept.publications.length === 1, 'the channel read from kept its history');
+  const gone = await b.recover('c26', { epoch: pos.c26.epoch, offset: 0 });
+  assert.deepEqual(gone, { ok: false, epoch: pos.c26.epoch, offset: 1, reason: 'history_gone' }, 'the idle one lost it, and is told so with its position');
+  assert.equal(await probe.exists('use:{c26}:s'), 0);
+  // a channel without a stream is not added to the budget by reading it
+  await b.recover('never-published');
+  assert.equal(await probe.zscore('use:budget:lru', 'never-published'), null);
+  const l = await ledger('use:');
+  assert.equal(l.total, l.streamBytes);
+});
+
+test('redis budget: each stream leaves the count at its own historyTtl (namespaces with different ttls)', { timeout: 60_000 }, async () => {
+  const limits = (c: string): HistoryLimits => ({ maxCount: 100, maxBytes: 1 << 20, ttlMs: c.startsWith('long:') ? 600_000 : 300 });
+  const b = await node('ns:', { historyMemory: 1 << 30, maxChannels: 0 }, limits);
+  await b.publish('long:a', KB);
+  await b.publish('short', KB);
+  const deadline = Date.now() + 20_000;
+  while ((await probe.exists('ns:{short}:s')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await probe.exists('ns:{short}:s'), 0, 'the short stream expired');
+  await b.publish('other', KB); // a short-ttl publish must not forget the long stream, which still holds bytes
+  const l = await ledger('ns:');
+  assert.deepEqual(l.channels.sort(), ['long:a', 'other']);
+  assert.equal(l.total, l.streamBytes, 'the total is what the streams hold');
+});
+
+/** Live idempotency and publisher-seq keys under a prefix, by SCAN. */
+async function guardKeys(prefix: string): Promise<number> {
+  let n = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await probe.scan(cursor, 'MATCH', `${prefix}{*}:[iq]:*`, 'COUNT', 1000);
+    n += keys.length;
+    cursor = next;
+  } while (cursor !== '0');
+  return n;
+}
+
+test('redis maxIdempotencyKeys: keys and publisher seqs are counted over all channels and nodes; one past the cap is refused, nothing written', { timeout: 60_000 }, async () => {
+  const a = await node('ik:', { historyMemory: 0, maxChannels: 0, maxIdempotencyKeys: 6, idempotencyWindowMs: 60_000 });
+  const b = await node('ik:', { historyMemory: 0, maxChannels: 0, maxIdempotencyKeys: 6, idempotencyWindowMs: 60_000 });
+  for (let i = 0; i < 4; i++) await (i % 2 ? a : b).publish(`k${i % 3}`, i, { idempotencyKey: `key-${i}` });
+  await a.publish('p', 'x', { idempotencyKey: 'p-1', publisher: 'pub', seq: 1 }); // two entries: 6 held
+  assert.equal(await probe.zcard('ik:budget:guard'), 6);
+  assert.equal(await guardKeys('ik:'), 6);
+  const before = await probe.hget('ik:{k0}:m', 'o');
+  await assert.rejects(b.publish('k0', 'new', { idempotencyKey: 'one-too-many' }), (e: FloodgateError) =>
+    e.code === 'FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS' && /maxIdempotencyKeys 6/.test(e.message));
+  await assert.rejects(a.publish('p', 'y', { publisher: 'another', seq: 1 }), (e: FloodgateError) => e.code === 'FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS', 'a new publisher too');
+  assert.equal(await probe.hget('ik:{k0}:m', 'o'), before, 'the refused publish was not published');
+  assert.equal(await probe.exists('ik:{k0}:i:one-too-many'), 0, 'nor remembered');
+  // what adds nothing goes on: no key, a duplicate, the next seq of a known publisher
+  assert.ok((await b.publish('k0', 'plain')).offset > 0);
+  assert.equal((await b.publish('k0', 0, { idempotencyKey: 'key-0' })).duplicate, true);
+  assert.equal((await a.publish('p', 'z', { publisher: 'pub', seq: 2 })).offset, 2);
+  assert.equal(await probe.zcard('ik:budget:guard'), 6);
+  assert.deepEqual([a.stats().idempotencyRefused, b.stats().idempotencyRefused, a.stats().maxIdempotencyKeys], [1, 1, 6]);
+});
+
+test('redis maxIdempotencyKeys: entries past the window leave the count, and new keys are taken again', { timeout: 60_000 }, async () => {
+  const b = await node('iw:', { historyMemory: 0, maxChannels: 0, maxIdempotencyKeys: 3, idempotencyWindowMs: 300 });
+  for (let i = 0; i < 3; i++) await b.publish('c', i, { idempotencyKey: `old-${i}` });
+  await assert.rejects(b.publish('c', 3, { idempotencyKey: 'new-0' }), (e: FloodgateError) => e.code === 'FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS');
+  const deadline = Date.now() + 20_000;
+  while ((await guardKeys('iw:')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await guardKeys('iw:'), 0, 'the keys expired in Redis');
+  for (let i = 0; i < 3; i++) await b.publish('c', i, { idempotencyKey: `new-${i}` });
+  assert.equal(await probe.zcard('iw:budget:guard'), 3, 'the expired ones left the count');
+});
+
+test('redis maxIdempotencyKeys 0: no cap and no guard key', { timeout: 60_000 }, async () => {
+  const b = await node('i0:', { historyMemory: 0, maxChannels: 0, maxIdempotencyKeys: 0, idempotencyWindowMs: 60_000 });
+  for (let i = 0; i < 20; i++) await b.publish('c', i, { idempotencyKey: `k${i}` });
+  assert.equal(await guardKeys('i0:'), 20);
+  assert.equal(await probe.exists('i0:budget:guard'), 0);
 });
