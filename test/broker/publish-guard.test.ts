@@ -77,3 +77,41 @@ test('gateway: a stale frame of a publisher (lower seq, from another connection)
     await g.close(1000);
   }
 });
+
+test('PublishGuard maxEntries: keys and publisher seqs over all channels are capped; what adds nothing is never refused; expired entries free room', () => {
+  const g = new PublishGuard(1000, 4);
+  g.record('a', { idempotencyKey: 'k1' }, { epoch: 'e', offset: 1 }, 0);
+  g.record('b', { idempotencyKey: 'k1', publisher: 'p', seq: 1 }, { epoch: 'e', offset: 1 }, 100);
+  g.record('c', { idempotencyKey: 'k2' }, { epoch: 'e', offset: 1 }, 200);
+  assert.equal(g.size, 4);
+  const full = (e: FloodgateError): boolean => e.code === 'FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS' && /maxIdempotencyKeys 4/.test(e.message);
+  assert.throws(() => g.check('a', { idempotencyKey: 'k9' }, 300), full);
+  assert.throws(() => g.check('b', { publisher: 'q', seq: 1 }, 300), full, 'a new publisher is an entry too');
+  assert.deepEqual(g.check('a', { idempotencyKey: 'k1' }, 300), { kind: 'duplicate', position: { epoch: 'e', offset: 1 } });
+  assert.deepEqual(g.check('b', { publisher: 'p', seq: 2 }, 300), { kind: 'new' }, 'the next seq of a known publisher');
+  assert.deepEqual(g.check('a', undefined, 300), { kind: 'new' });
+  assert.equal(g.refused, 2);
+  // re-recording a publisher moves it to the end: it expires last
+  g.record('b', { publisher: 'p', seq: 2 }, { epoch: 'e', offset: 2 }, 300);
+  assert.deepEqual(g.check('a', { idempotencyKey: 'k9' }, 1000), { kind: 'new' }, 'the entry of t=0 expired: room for one');
+  assert.equal(g.size, 3);
+  assert.throws(() => g.check('x', { idempotencyKey: 'k', publisher: 'new', seq: 1 }, 1000), full, 'two entries do not fit in one place');
+  g.sweep(1299);
+  assert.equal(g.size, 1, 'only the re-recorded publisher is left');
+  assert.throws(() => g.check('b', { publisher: 'p', seq: 2 }, 1299), (e: FloodgateError) => e.code === 'FG_ERR_PUBLISH_OUT_OF_ORDER');
+  const unbounded = new PublishGuard(1000, 0);
+  for (let i = 0; i < 100; i++) unbounded.record('a', { idempotencyKey: `k${i}` }, { epoch: 'e', offset: i }, 0);
+  assert.deepEqual(unbounded.check('a', { idempotencyKey: 'more' }, 1), { kind: 'new' }, '0 = no cap');
+});
+
+test('memory broker maxIdempotencyKeys: a publish past the cap is refused with a code and not published; the broker says so in stats', async () => {
+  const b = new MemoryBroker(limits, 60_000, { maxIdempotencyKeys: 3 });
+  await b.start();
+  for (let i = 0; i < 3; i++) await b.publish(`c${i}`, i, { idempotencyKey: `k${i}` });
+  await assert.rejects(b.publish('c0', 'x', { idempotencyKey: 'k3' }), (e: FloodgateError) => e.code === 'FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS');
+  assert.equal((await b.recover('c0')).offset, 1, 'not published');
+  assert.equal((await b.publish('c0', 'y')).offset, 2, 'a publish without a key goes on');
+  const st = b.stats();
+  assert.deepEqual([st.maxIdempotencyKeys, st.idempotencyRefused], [3, 1]);
+  await b.close();
+});

@@ -18,7 +18,7 @@ test('history budget: past historyMemory the least recently used channels lose t
   assert.ok(st.historyBytes > 15_000, 'the budget is used, not emptied');
   assert.ok(b.historyEvictions >= 20);
   const old = await b.recover('c0', { epoch: first.epoch, offset: 0 });
-  assert.deepEqual([old.ok, !old.ok && old.reason], [false, 'history_gone']);
+  assert.deepEqual(old, { ok: false, epoch: first.epoch, offset: 1, reason: 'history_gone' }, 'with the channel\'s current position');
   const recent = await b.recover('c39', { epoch: (await b.recover('c39')).epoch, offset: 0 });
   assert.ok(recent.ok && recent.publications.length === 1);
   // ~18 channels of ~1.07 KB fit (c22–c39). A recovery marks c25 used: it survives the next ten
@@ -29,7 +29,7 @@ test('history budget: past historyMemory the least recently used channels lose t
   assert.ok((await b.recover('c25', { epoch: c25.epoch, offset: 0 })).ok);
   const c26 = await b.recover('c26');
   const gone = await b.recover('c26', { epoch: c26.epoch, offset: 0 });
-  assert.ok(!gone.ok && gone.reason === 'history_gone');
+  assert.deepEqual(gone, { ok: false, epoch: c26.epoch, offset: 1, reason: 'history_gone' });
   await b.close();
 });
 

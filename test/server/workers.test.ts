@@ -161,9 +161,9 @@ test('workers that serve exit when the primary is SIGKILLed', async () => {
   }
 });
 
-test('serve --workers 2 without Redis: historyMemory and maxChannels hold across workers; evicted history answers history_gone', async () => {
+test('serve --workers 2 without Redis: historyMemory, maxChannels and maxIdempotencyKeys hold across workers; evicted history answers history_gone', async () => {
   // the primary's one broker holds every channel: the cap and the budget are the machine's, not a worker's
-  const g = await startGateway(0, ['--workers', '2', '--worker-balance', 'round-robin', '--history-memory', '20000', '--max-channels', '30']);
+  const g = await startGateway(0, ['--workers', '2', '--worker-balance', 'round-robin', '--history-memory', '20000', '--max-channels', '30', '--max-idempotency-keys', '3']);
   const peers: Peer[] = [];
   try {
     for (let i = 0; i < 2; i++) peers.push(await openPeer(g.url));
@@ -183,19 +183,31 @@ test('serve --workers 2 without Redis: historyMemory and maxChannels hold across
     // the oldest channel lost its history to the budget: recovery from the other worker says so
     b.send({ type: 'subscribe', id: 102, channel: 'first', recover: { epoch: first.epoch, offset: 0 } });
     const sub = await b.next((f) => f.id === 102, 20_000);
-    assert.deepEqual([sub.type, sub.recovered, sub.reason], ['subscribed', false, 'history_gone']);
+    assert.deepEqual([sub.type, sub.recovered, sub.reason, sub.epoch, sub.offset], ['subscribed', false, 'history_gone', first.epoch, first.offset], 'with the channel\'s current position');
+    // idempotency keys are the primary's too: three from both workers fill the cap of 3
+    a.send({ type: 'publish', id: 200, channel: 'ch-1', data: 1, idempotencyKey: 'k1' });
+    b.send({ type: 'publish', id: 201, channel: 'ch-2', data: 1, idempotencyKey: 'k2', publisher: 'p', seq: 1 });
+    assert.equal((await a.next((f) => f.id === 200, 20_000)).type, 'published');
+    assert.equal((await b.next((f) => f.id === 201, 20_000)).type, 'published');
+    a.send({ type: 'publish', id: 202, channel: 'ch-3', data: 1, idempotencyKey: 'k3' });
+    const refused = await a.next((f) => f.id === 202, 20_000);
+    assert.deepEqual([refused.type, refused.code], ['error', 'FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS']);
+    b.send({ type: 'publish', id: 203, channel: 'ch-1', data: 1, idempotencyKey: 'k1' });
+    const dup = await b.next((f) => f.id === 203, 20_000);
+    assert.deepEqual([dup.type, dup.duplicate], ['published', true], 'a retry of a held key is still answered');
     // the workers report the primary's budget (sent every 2 s)
     const deadline = Date.now() + 20_000;
     let broker: any;
     do {
       await new Promise((r) => setTimeout(r, 200));
       broker = (await getJson(g.port, '/stats')).body.broker;
-    } while (((broker.historyEvictions ?? 0) === 0 || (broker.channelsRefused ?? 0) < 2) && Date.now() < deadline);
+    } while (((broker.historyEvictions ?? 0) === 0 || (broker.channelsRefused ?? 0) < 2 || (broker.idempotencyRefused ?? 0) < 1) && Date.now() < deadline);
     assert.equal(broker.historyMemory, 20000);
     assert.equal(broker.maxChannels, 30);
     assert.ok(broker.historyEvictions >= 9, `${broker.historyEvictions} evictions`);
     assert.ok(broker.historyBytes <= 20000);
     assert.ok(broker.channelsRefused >= 2);
+    assert.deepEqual([broker.maxIdempotencyKeys, broker.idempotencyRefused], [3, 1]);
   } finally {
     for (const p of peers) p.close();
     await g.stop('SIGTERM');
