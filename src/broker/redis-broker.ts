@@ -6,7 +6,7 @@ import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, R
 import { afterIoTimeout } from './after-io-timeout.js';
 import { DEFAULT_MAX_IDEMPOTENCY_KEYS, outOfOrder, tooManyIdempotencyKeys } from './publish-guard.js';
 import { DEFAULT_HISTORY_MEMORY, DEFAULT_MAX_CHANNELS, newEpoch } from './memory-broker.js';
-import { PUBLISH_SCRIPT, READ_FROM_SCRIPT, READ_SCRIPT } from './redis-scripts.js';
+import { PUBLISH_SCRIPT, READ_FROM_SCRIPT, READ_SCRIPT, TOUCH_EMPTY_SCRIPT } from './redis-scripts.js';
 import type { PresenceChange, PresenceEntry, PresenceEvent, PresenceSummary } from './presence.js';
 import { RedisPresence } from './redis-presence.js';
 
@@ -35,6 +35,13 @@ export interface RedisBrokerOptions {
   downAfterMs?: number;
   /** How long the channel's epoch and offset outlive its last publish or subscribe. */
   metaTtlMs?: number;
+  /**
+   * How long the epoch of a channel nothing was published to (created by a subscribe) outlives
+   * its last subscribe, unless a node watches it (each node keeps those alive every third of
+   * it). Bounds what subscribes to ever new channel names leave in Redis. 0 = like metaTtlMs.
+   * @default 600000
+   */
+  emptyChannelTtlMs?: number;
   /** How long idempotency keys and publisher sequence numbers are remembered (0 = off). @default 300000 */
   idempotencyWindowMs?: number;
   /**
@@ -100,6 +107,8 @@ interface ScriptCommands {
 }
 
 const DEFAULT_META_TTL_MS = 24 * 3600_000;
+/** Like the memory broker's idle channels: an unwatched channel that never had a publication goes after 10 min. */
+const DEFAULT_EMPTY_CHANNEL_TTL_MS = 10 * 60_000;
 /** Rough size of a `message` frame around channel and data, for the byte bound. */
 const FRAME_OVERHEAD = 64;
 
@@ -130,6 +139,8 @@ export class RedisBroker implements Broker {
   private readonly prefix: string;
   private readonly historyFor: (channel: string) => HistoryLimits;
   private readonly metaTtlMs: number;
+  private readonly emptyChannelTtlMs: number;
+  private touchTimer: NodeJS.Timeout | undefined;
   private readonly idempotencyWindowMs: number;
   private readonly log: BrokerLog;
   private readonly target: string;
@@ -171,6 +182,7 @@ export class RedisBroker implements Broker {
     this.historyFor = historyResolver(options.limits);
     this.prefix = options.prefix ?? 'fg:';
     this.metaTtlMs = options.metaTtlMs ?? DEFAULT_META_TTL_MS;
+    this.emptyChannelTtlMs = options.emptyChannelTtlMs ?? DEFAULT_EMPTY_CHANNEL_TTL_MS;
     this.idempotencyWindowMs = options.idempotencyWindowMs ?? 300_000;
     this.historyMemory = options.historyMemory ?? DEFAULT_HISTORY_MEMORY;
     this.maxChannels = options.maxChannels ?? DEFAULT_MAX_CHANNELS;
@@ -206,6 +218,7 @@ export class RedisBroker implements Broker {
     this.cmd.defineCommand('fgPublish', { numberOfKeys: 10, lua: PUBLISH_SCRIPT });
     this.cmd.defineCommand('fgRead', { numberOfKeys: 2, lua: READ_SCRIPT });
     this.cmd.defineCommand('fgReadFrom', { numberOfKeys: 3, lua: READ_FROM_SCRIPT });
+    this.cmd.defineCommand('fgTouchEmpty', { numberOfKeys: 1, lua: TOUCH_EMPTY_SCRIPT });
     this.scripts = this.cmd as unknown as ScriptCommands;
     this.presenceStore = new RedisPresence(this.cmd, {
       prefix: this.prefix,
@@ -238,7 +251,24 @@ export class RedisBroker implements Broker {
     // a Redis that hangs (SIGSTOP, network partition) keeps its socket open: probe it
     this.pingTimer = setInterval(() => this.probe(), 1000);
     this.pingTimer.unref();
+    if (this.emptyChannelTtlMs > 0) {
+      this.touchTimer = setInterval(() => this.touchEmpty(), Math.max(100, Math.floor(this.emptyChannelTtlMs / 3)));
+      this.touchTimer.unref();
+    }
     this.presenceStore.start();
+  }
+
+  /** Keeps the epoch of each watched channel nothing was published to yet alive (one pipeline). */
+  private touchEmpty(): void {
+    if (this.cmd.status !== 'ready') return;
+    const pipeline = this.cmd.pipeline() as unknown as { fgTouchEmpty(meta: string, ttl: number): void; exec(): Promise<unknown> };
+    let n = 0;
+    for (const w of this.watched.values()) {
+      if (w.epoch === undefined || w.last !== 0) continue;
+      pipeline.fgTouchEmpty(this.keys(w.name).meta, this.emptyChannelTtlMs);
+      n++;
+    }
+    if (n > 0) pipeline.exec().catch((err: Error) => this.noteError(`keep empty channels: ${err.message}`));
   }
 
   private get healthy(): boolean {
@@ -317,6 +347,11 @@ export class RedisBroker implements Broker {
    */
   private metaTtlFor(limits: HistoryLimits): number {
     return limits.ttlMs === 0 ? 0 : Math.max(this.metaTtlMs, limits.ttlMs);
+  }
+
+  /** The expiry of a channel's hash while nothing was published to it (0 = no expiry). */
+  private emptyTtlFor(limits: HistoryLimits): number {
+    return this.emptyChannelTtlMs > 0 ? this.emptyChannelTtlMs : this.metaTtlFor(limits);
   }
 
   private keys(channel: string): { meta: string; stream: string; pubsub: string; idem: string; seq: string } {
@@ -555,7 +590,7 @@ export class RedisBroker implements Broker {
     const k = this.keys(channel);
     const limits = this.historyFor(channel);
     const reply = await afterIoTimeout(this.scripts.fgReadBuffer(
-      k.meta, k.stream, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, Date.now(), limits.ttlMs, this.metaTtlFor(limits),
+      k.meta, k.stream, newEpoch(), since?.epoch ?? '', since?.offset ?? 0, Date.now(), limits.ttlMs, this.metaTtlFor(limits), this.emptyTtlFor(limits),
     ), this.commandTimeoutMs, 'history read', this.replyClock);
     const epoch = reply[0].toString();
     const offset = Number(reply[1]);
@@ -618,7 +653,7 @@ export class RedisBroker implements Broker {
       const limits = this.historyFor(channel);
       (pipeline as unknown as { fgReadFromBuffer(...a: (string | number)[]): void }).fgReadFromBuffer(
         k.meta, k.stream, this.budgetKeys.lru, newEpoch(), from === Infinity ? -1 : from, Date.now(), limits.ttlMs, this.metaTtlFor(limits),
-        channel, this.historyMemory > 0 || this.maxChannels > 0 ? '1' : '',
+        channel, this.historyMemory > 0 || this.maxChannels > 0 ? '1' : '', this.emptyTtlFor(limits),
       );
     }
     this.counters.recoveryReads += entries.length;
@@ -684,6 +719,7 @@ export class RedisBroker implements Broker {
     await this.presenceStore.removeOwn();
     this.closed = true;
     clearInterval(this.pingTimer);
+    clearInterval(this.touchTimer);
     // QUIT politely, but a hung Redis must not hold the gateway's shutdown up
     await Promise.all([this.cmd, this.sub].map(async (c) => {
       let timer: NodeJS.Timeout | undefined;

@@ -21,6 +21,18 @@
  * and drops any stream left behind, so an old (epoch, offset) can never match new history.
  */
 
+/**
+ * Lua snippet after EPOCH in the reads: how long the hash outlives this read. A channel nothing
+ * was published to yet (offset 0: created by a subscribe) keeps it only `empty` ms (0 = no
+ * expiry), so subscribes to ever new names cannot fill Redis; nodes that watch such a channel
+ * keep it alive (TOUCH_EMPTY_SCRIPT). Otherwise the meta ttl (0 = none).
+ */
+const KEEP_META = (metaArg: string, emptyArg: string): string => `
+if redis.call('HGET', KEYS[1], 'o') == '0' then
+  if tonumber(${emptyArg}) > 0 then redis.call('PEXPIRE', KEYS[1], tonumber(${emptyArg})) end
+elseif tonumber(${metaArg}) > 0 then redis.call('PEXPIRE', KEYS[1], tonumber(${metaArg})) end
+`;
+
 /** Lua snippet: read or create the channel's epoch. KEYS[1] meta, KEYS[2] stream, `candidate` a fresh epoch. */
 const EPOCH = `
 local epoch = redis.call('HGET', KEYS[1], 'e')
@@ -186,7 +198,8 @@ elseif maxlen > 0 then
 else
   redis.call('DEL', KEYS[2])
 end
-if metaTtl > 0 then redis.call('PEXPIRE', KEYS[1], metaTtl) end
+-- the hash may carry the short expiry of a channel created by a subscribe: published now, it lives long
+if metaTtl > 0 then redis.call('PEXPIRE', KEYS[1], metaTtl) else redis.call('PERSIST', KEYS[1]) end
 redis.call('PUBLISH', KEYS[3], epoch .. ' ' .. offText .. ' ' .. frame)
 if window > 0 then
   if ARGV[9] == '1' then
@@ -203,15 +216,14 @@ return {epoch, off, 'ok', total, evicted}
 
 /**
  * KEYS: meta, stream. ARGV: candidate epoch, since epoch ('' = position only), since offset,
- * now ms, ttl ms, meta ttl ms.
+ * now ms, ttl ms, meta ttl ms, empty-channel ttl ms.
  * Returns {epoch, offset, status, frame…}: status `ok` (frames = offsets since+1 … offset),
  * `epoch_changed`, `offset_ahead` or `history_gone`.
  */
 export const READ_SCRIPT = `
 local candidate = ARGV[1]
 ${EPOCH}
-local metaTtl = tonumber(ARGV[6])
-if metaTtl > 0 then redis.call('PEXPIRE', KEYS[1], metaTtl) end
+${KEEP_META('ARGV[6]', 'ARGV[7]')}
 local off = tonumber(redis.call('HGET', KEYS[1], 'o'))
 if ARGV[2] == '' then return {epoch, off, 'ok'} end
 if ARGV[2] ~= epoch then return {epoch, off, 'epoch_changed'} end
@@ -230,7 +242,7 @@ return out
 /**
  * The batched recovery read. KEYS: meta, stream, the budget's lru zset. ARGV: candidate epoch,
  * from offset (-1 = position only), now ms, ttl ms, meta ttl ms, the channel's name, '1' when the
- * budget is on. Returns {epoch, offset, first, frame…}: the frames of offsets first…offset still
+ * budget is on, empty-channel ttl ms. Returns {epoch, offset, first, frame…}: the frames of offsets first…offset still
  * in history and younger than ttl, where first ≥ from; first = offset + 1 when there are none.
  * Each requester's answer is cut from it (answerFrom()). Subscribing and recovering is use: a
  * channel in the budget moves to the recent end of the eviction order (ZADD XX: a channel
@@ -240,8 +252,7 @@ export const READ_FROM_SCRIPT = `
 local candidate = ARGV[1]
 ${EPOCH}
 if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], 'XX', tonumber(ARGV[3]), ARGV[6]) end
-local metaTtl = tonumber(ARGV[5])
-if metaTtl > 0 then redis.call('PEXPIRE', KEYS[1], metaTtl) end
+${KEEP_META('ARGV[5]', 'ARGV[8]')}
 local off = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local from = tonumber(ARGV[2])
 if from < 0 or from > off then return {epoch, off, off + 1} end
@@ -268,4 +279,14 @@ for _, e in ipairs(entries) do
   end
 end
 return out
+`;
+
+/**
+ * A node keeps the hash of each channel it watches that nothing was published to yet alive.
+ * KEYS: meta. ARGV: empty-channel ttl ms. Never creates the hash (a lost one is a new epoch, which
+ * the next read notices); a channel published to meanwhile is left alone.
+ */
+export const TOUCH_EMPTY_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'o') == '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1 end
+return 0
 `;

@@ -186,3 +186,31 @@ test('redis maxIdempotencyKeys 0: no cap and no guard key', { timeout: 60_000 },
   assert.equal(await guardKeys('i0:'), 20);
   assert.equal(await probe.exists('i0:budget:guard'), 0);
 });
+
+test('redis: subscribes to ever new channel names leave nothing lasting in Redis; a watched empty channel keeps its epoch', { timeout: 60_000 }, async () => {
+  const b = new RedisBroker({ url: redis.url, prefix: 'sf:', limits: { maxCount: 100, maxBytes: 1 << 20, ttlMs: 0 }, emptyChannelTtlMs: 1500 });
+  brokers.push(b);
+  const gaps: string[] = [];
+  const got: number[] = [];
+  b.onGap = (c) => gaps.push(c);
+  b.onPublication = (p) => got.push(p.offset);
+  await b.start();
+  b.watch('kept');
+  const kept = await b.recover('kept');
+  // a subscribe storm over 300 names nobody publishes to (historyTtl 0: the hash of a published channel never expires)
+  await Promise.all(Array.from({ length: 300 }, (_, i) => b.recover(`storm-${i}`)));
+  assert.equal(await probe.exists('sf:{storm-0}:m'), 1);
+  const pttl = await probe.pttl('sf:{storm-0}:m');
+  assert.ok(pttl > 0 && pttl <= 1500, `an empty channel's hash expires (pttl ${pttl})`);
+  const deadline = Date.now() + 30_000;
+  while ((await probe.exists('sf:{storm-0}:m', 'sf:{storm-299}:m')) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await probe.exists('sf:{storm-0}:m', 'sf:{storm-299}:m'), 0, 'the storm left no hash behind');
+  assert.equal(await probe.exists('sf:{kept}:m'), 1, 'the watched one was kept alive');
+  const pub = await b.publish('kept', 'first');
+  assert.deepEqual([pub.epoch, pub.offset], [kept.epoch, 1], 'same epoch: its subscribers see no break');
+  assert.equal(await probe.pttl('sf:{kept}:m'), -1, 'published to (no age bound): the hash no longer expires');
+  const until = Date.now() + 20_000;
+  while (got.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(got, [1]);
+  assert.deepEqual(gaps, []);
+});
