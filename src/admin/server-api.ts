@@ -33,6 +33,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   FG_ERR_API_BODY_TOO_LARGE: 413,
   FG_ERR_PUBLISH_TOO_LARGE: 413,
   FG_ERR_PUBLISH_FAILED: 503,
+  // the broker's caps (maxChannels, maxIdempotencyKeys): nothing published, room comes back as entries expire
+  FG_ERR_TOO_MANY_CHANNELS: 503,
+  FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS: 503,
   FG_ERR_RECOVERY_FAILED: 503,
   FG_ERR_STATS_UNAVAILABLE: 503,
   FG_ERR_PRESENCE_OFF: 404,

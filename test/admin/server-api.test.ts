@@ -331,3 +331,19 @@ test('POST /api/broadcast of a large body to many channels keeps at most 16 MiB 
     await g.close(1000);
   }
 });
+
+test('server API: the broker caps answer 503 with their code, nothing published (maxIdempotencyKeys, maxChannels)', async () => {
+  const g = await createGateway({ ...base, apiKey: KEY, maxIdempotencyKeys: 1, maxChannels: 2 });
+  try {
+    assert.equal((await api(g.port, 'POST', '/api/publish', { channel: 'a', data: 1, idempotencyKey: 'k1' })).status, 200);
+    const full = await api(g.port, 'POST', '/api/publish', { channel: 'a', data: 2, idempotencyKey: 'k2' });
+    assert.deepEqual([full.status, full.body.code], [503, 'FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS']);
+    const again = await api(g.port, 'POST', '/api/publish', { channel: 'a', data: 1, idempotencyKey: 'k1' });
+    assert.deepEqual([again.status, again.body.offset, again.body.duplicate], [200, 1, true], 'a retry of the held key is answered');
+    assert.equal((await api(g.port, 'POST', '/api/publish', { channel: 'b', data: 1 })).status, 200);
+    const many = await api(g.port, 'POST', '/api/publish', { channel: 'c', data: 1 });
+    assert.deepEqual([many.status, many.body.code], [503, 'FG_ERR_TOO_MANY_CHANNELS']);
+  } finally {
+    await g.close(1000);
+  }
+});
