@@ -385,7 +385,7 @@ export class RedisBroker implements Broker {
         bk.lru, bk.bytes, bk.total, bk.exp, bk.guard,
         channelJson, text, newEpoch(), maxlen, ttlMs, Date.now(), this.metaTtlFor(limits),
         this.idempotencyWindowMs, key === undefined ? '' : '1', publisher === undefined ? '' : options!.seq!,
-        this.historyMemory, this.maxChannels, channel, this.prefix, this.maxIdempotencyKeys,
+        this.historyMemory, this.maxChannels, channel, this.prefix, this.maxIdempotencyKeys, this.metaTtlMs,
       ), this.commandTimeoutMs, 'publish', this.replyClock);
       if (status === 'stale') throw outOfOrder(channel, publisher!, options!.seq!, Number(offset));
       if (status === 'too_many') {

@@ -49,7 +49,7 @@ end
  * epoch, maxlen (already bounded by bytes), ttl ms (0 = none), now ms, meta ttl ms (0 = none),
  * idempotency window ms (0 = off), '1' when KEYS[4] is a real key, seq ('' = none),
  * historyMemory bytes (0 = none), maxChannels (0 = none), the channel's name, the key prefix,
- * maxIdempotencyKeys (0 = none).
+ * maxIdempotencyKeys (0 = none), the meta ttl given to a channel evicted while it had none.
  * Returns {epoch, offset, status, history bytes over all channels, channels evicted}: status `ok`
  * (published), `dup` (the key's original position, nothing published), `stale` (offset = the
  * publisher's last applied seq, nothing published), `too_many` (maxChannels, nothing published)
@@ -177,6 +177,11 @@ if maxlen > 0 and budgeted then
       local oldest = redis.call('ZRANGE', KEYS[6], 0, 0)[1]
       if not oldest or oldest == name then break end
       redis.call('DEL', ARGV[14] .. '{' .. oldest .. '}:s')
+      -- its history is gone: an epoch kept forever (historyTtl 0) now only says history_gone
+      -- rather than epoch_changed, so it gets the meta ttl of other channels (publishes to ever
+      -- new channels must not leave hashes behind for good)
+      local om = ARGV[14] .. '{' .. oldest .. '}:m'
+      if redis.call('PTTL', om) == -1 then redis.call('PEXPIRE', om, ARGV[16]) end
       forget(oldest)
       evicted = evicted + 1
       total = tonumber(redis.call('GET', KEYS[8]) or '0')

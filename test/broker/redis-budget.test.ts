@@ -60,6 +60,10 @@ test('redis historyMemory: past the budget the least recently published streams 
   const gone = await b.recover('c0', { epoch: first.epoch, offset: 0 });
   assert.deepEqual([gone.ok, !gone.ok && gone.reason], [false, 'history_gone']);
   assert.deepEqual([gone.epoch, gone.offset], [first.epoch, 1], 'with the channel\'s current position');
+  // no age bound (ttl 0): a kept channel's epoch never expires; an evicted one's gets the meta ttl
+  assert.equal(await probe.pttl('hm:{c39}:m'), -1);
+  const evictedTtl = await probe.pttl('hm:{c0}:m');
+  assert.ok(evictedTtl > 0 && evictedTtl <= 24 * 3600_000, `evicted channel's hash expires (pttl ${evictedTtl})`);
   const c39 = await b.recover('c39');
   const recent = await b.recover('c39', { epoch: c39.epoch, offset: 0 });
   assert.ok(recent.ok && recent.publications.length === 1);
