@@ -10,7 +10,9 @@
  *   <prefix>{<channel>}:q:<publisher>  string: the publisher's last applied seq, PX = window
  *
  * Keys shared by every channel (no hash tag: see "Redis Cluster" in docs/operations.md):
- *   <prefix>budget:lru    zset  channel → last use (publish, or a subscribe / recovery read), ms
+ *   <prefix>budget:lru    zset  channel → order of its last use (publish, or a subscribe / recovery
+ *                          read): one more than the highest score, so uses in the same ms (or on
+ *                          nodes whose clocks differ) keep the order Redis ran them in
  *   <prefix>budget:exp    zset  channel → when its stream expires (last publish + historyTtl), ms
  *   <prefix>budget:bytes  hash  channel → exact bytes in its stream
  *   <prefix>budget:total  string: the sum of budget:bytes
@@ -31,6 +33,14 @@ const KEEP_META = (metaArg: string, emptyArg: string): string => `
 if redis.call('HGET', KEYS[1], 'o') == '0' then
   if tonumber(${emptyArg}) > 0 then redis.call('PEXPIRE', KEYS[1], tonumber(${emptyArg})) end
 elseif tonumber(${metaArg}) > 0 then redis.call('PEXPIRE', KEYS[1], tonumber(${metaArg})) end
+`;
+
+/** Lua snippet: the lru score of a use now (KEYS[i] the lru zset). */
+const NEXT_USE = `
+local function nextUse(z)
+  local top = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')
+  return (tonumber(top[2]) or 0) + 1
+end
 `;
 
 /** Lua snippet: read or create the channel's epoch. KEYS[1] meta, KEYS[2] stream, `candidate` a fresh epoch. */
@@ -74,7 +84,7 @@ end
  * encodeMessage(). Check, publish and record are one atomic step, so two retries of one key
  * racing on two nodes publish once.
  */
-export const PUBLISH_SCRIPT = `
+export const PUBLISH_SCRIPT = `${NEXT_USE}
 local window = tonumber(ARGV[8])
 local seq = tonumber(ARGV[10])
 local guardCap = tonumber(ARGV[15])
@@ -168,7 +178,7 @@ if maxlen > 0 and budgeted then
   if held < #frame then held = #frame end
   local before = tonumber(redis.call('HGET', KEYS[7], name) or '0')
   redis.call('HSET', KEYS[7], name, held)
-  redis.call('ZADD', KEYS[6], now, name)
+  redis.call('ZADD', KEYS[6], nextUse(KEYS[6]), name)
   total = redis.call('INCRBY', KEYS[8], held - before)
   if hmem > 0 then
     -- at most 64 streams per publish: Redis runs nothing else meanwhile (a budget lowered at a
@@ -250,13 +260,13 @@ return out
  * budget is on, empty-channel ttl ms. Returns {epoch, offset, first, frame…}: the frames of offsets first…offset still
  * in history and younger than ttl, where first ≥ from; first = offset + 1 when there are none.
  * Each requester's answer is cut from it (answerFrom()). Subscribing and recovering is use: a
- * channel in the budget moves to the recent end of the eviction order (ZADD XX: a channel
- * without a stream is not added).
+ * channel in the budget moves to the recent end of the eviction order (a channel without a
+ * stream is not added).
  */
-export const READ_FROM_SCRIPT = `
+export const READ_FROM_SCRIPT = `${NEXT_USE}
 local candidate = ARGV[1]
 ${EPOCH}
-if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], 'XX', tonumber(ARGV[3]), ARGV[6]) end
+if ARGV[7] == '1' and redis.call('ZSCORE', KEYS[3], ARGV[6]) then redis.call('ZADD', KEYS[3], nextUse(KEYS[3]), ARGV[6]) end
 ${KEEP_META('ARGV[5]', 'ARGV[8]')}
 local off = tonumber(redis.call('HGET', KEYS[1], 'o'))
 local from = tonumber(ARGV[2])
