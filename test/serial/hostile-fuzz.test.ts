@@ -31,7 +31,7 @@ interface Server { child: ChildProcess; port: number }
 async function startServer(): Promise<Server> {
   const args = [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'error', '--handshake-timeout', '1s',
     // small enough for one class to cross both: the bounds must hold, with codes, under a flood
-    '--history-memory', '2mb', '--max-channels', '300'];
+    '--history-memory', '2mb', '--max-channels', '300', '--max-idempotency-keys', '100'];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const port = await new Promise<number>((resolve, reject) => {
     let buf = '';
@@ -202,6 +202,15 @@ const CLASSES: HostileClass[] = [
     run: async (port) => {
       const pad = 'p'.repeat(10_000);
       await Promise.all(Array.from({ length: 4 }, (_, k) => sendRaw(port, Array.from({ length: 100 }, (_, i) => text(`{"type":"publish","id":${i},"channel":"new-${seed}-${k}-${i}","data":"${pad}"}`)))));
+    },
+  },
+  {
+    // 4 connections × 100 publishes, each with a new idempotencyKey and publisher, to a channel the
+    // class above created: past the 100-entry cap (FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS)
+    name: 'a new idempotencyKey on every publish', counted: (s) => s.broker.idempotencyRefused,
+    run: async (port) => {
+      await Promise.all(Array.from({ length: 4 }, (_, k) => sendRaw(port, Array.from({ length: 100 }, (_, i) =>
+        text(`{"type":"publish","id":${i},"channel":"new-${seed}-0-0","data":${i},"idempotencyKey":"k-${k}-${i}","publisher":"p-${k}-${i}","seq":1}`)))));
     },
   },
   {
