@@ -191,7 +191,7 @@ if maxlen > 0 and budgeted then
       -- rather than epoch_changed, so it gets the meta ttl of other channels (publishes to ever
       -- new channels must not leave hashes behind for good)
       local om = ARGV[14] .. '{' .. oldest .. '}:m'
-      if redis.call('PTTL', om) == -1 then redis.call('PEXPIRE', om, ARGV[16]) end
+      if tonumber(ARGV[16]) > 0 and redis.call('PTTL', om) == -1 then redis.call('PEXPIRE', om, ARGV[16]) end
       forget(oldest)
       evicted = evicted + 1
       total = tonumber(redis.call('GET', KEYS[8]) or '0')
