@@ -5,6 +5,8 @@ import { RedisBroker } from '../../src/broker/redis-broker.js';
 import type { HistoryLimits } from '../../src/server/history.js';
 import { FloodgateError } from '../../src/errors.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { createGateway } from '../../src/server/gateway.js';
+import { openPeer } from '../helpers/ws-peer.js';
 
 // historyMemory and maxChannels on the Redis broker, against a real redis-server on a free port
 let redis: RedisServer;
@@ -217,4 +219,32 @@ test('redis: subscribes to ever new channel names leave nothing lasting in Redis
   while (got.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(got, [1]);
   assert.deepEqual(gaps, []);
+});
+
+test('two gateways on one Redis, over the wire: an evicted channel answers recovered:false, history_gone with its position; the key cap holds across nodes', { timeout: 120_000 }, async () => {
+  const common = { host: '127.0.0.1', port: 0, logLevel: 'silent', broker: redis.url, historyMemory: 20_000, maxIdempotencyKeys: 2, historyTtl: 0 } as const;
+  const [ga, gb] = [await createGateway(common), await createGateway(common)];
+  const [a, b] = [await openPeer(`ws://127.0.0.1:${ga.port}`), await openPeer(`ws://127.0.0.1:${gb.port}`)];
+  try {
+    await probe.del('fg:budget:lru', 'fg:budget:bytes', 'fg:budget:total', 'fg:budget:exp', 'fg:budget:guard');
+    a.send({ type: 'publish', id: 1, channel: 'wire-old', data: KB });
+    const first = await a.next((f) => f.id === 1, 20_000);
+    for (let i = 0; i < 40; i++) a.send({ type: 'publish', id: 100 + i, channel: `wire-${i}`, data: KB });
+    await a.count((f) => f.id >= 100 && f.type === 'published', 40, 30_000);
+    b.send({ type: 'subscribe', id: 2, channel: 'wire-old', recover: { epoch: first.epoch, offset: 0 } });
+    const sub = await b.next((f) => f.id === 2, 20_000);
+    assert.deepEqual([sub.type, sub.recovered, sub.reason, sub.epoch, sub.offset], ['subscribed', false, 'history_gone', first.epoch, first.offset]);
+    a.send({ type: 'publish', id: 3, channel: 'wire-0', data: 1, idempotencyKey: 'one' });
+    b.send({ type: 'publish', id: 4, channel: 'wire-1', data: 1, idempotencyKey: 'two' });
+    assert.equal((await a.next((f) => f.id === 3, 20_000)).type, 'published');
+    assert.equal((await b.next((f) => f.id === 4, 20_000)).type, 'published');
+    b.send({ type: 'publish', id: 5, channel: 'wire-0', data: 1, idempotencyKey: 'three' });
+    const refused = await b.next((f) => f.id === 5, 20_000);
+    assert.deepEqual([refused.type, refused.code], ['error', 'FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS']);
+    assert.equal(gb.stats().broker.idempotencyRefused, 1);
+  } finally {
+    a.close();
+    b.close();
+    await Promise.all([ga.close(1000), gb.close(1000)]);
+  }
 });
