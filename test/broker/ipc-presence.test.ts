@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createToken } from '../../src/auth/create-token.js';
-import { openPeer, type Peer } from '../helpers/ws-peer.js';
+import { openPeer, presence, subscribe, type Peer } from '../helpers/ws-peer.js';
 import { startGateway } from '../helpers/scale-gateway.js';
 
 // `serve --workers 2` with the memory broker: the primary holds presence for both workers (IPC).
@@ -19,20 +19,6 @@ async function peerOnOtherWorker(url: string, sub: string, avoid: string | undef
     extra.push(p);
   }
   throw new Error('every connection landed on the same worker');
-}
-
-async function subscribe(p: Peer, channel: string, id: number): Promise<void> {
-  p.send({ type: 'subscribe', id, channel });
-  assert.equal((await p.next((f) => f.id === id, 15_000)).type, 'subscribed');
-}
-
-let nextAsk = 100;
-async function presence(p: Peer, channel: string): Promise<any> {
-  const id = nextAsk++;
-  p.send({ type: 'presence', id, channel });
-  const f = await p.next((x) => x.id === id, 15_000);
-  assert.equal(f.type, 'presence', JSON.stringify(f));
-  return f;
 }
 
 test('workers (IPC broker): presence and join/leave across workers; a SIGKILLed worker\'s connections leave', { timeout: 180_000 }, async () => {
