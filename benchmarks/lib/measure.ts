@@ -18,9 +18,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** User + system CPU seconds of one process (utime and stime of /proc/<pid>/stat, in 10 ms ticks). */
+/**
+ * User + system CPU seconds of one process (utime and stime of /proc/<pid>/stat, in 10 ms ticks).
+ * Throws when the process is gone: a server or worker that died mid-run must fail the run, not read as 0 CPU.
+ */
 export function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  let f: string;
+  try {
+    f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the CPU time of pid ${pid} (did the process die?): ${(err as Error).message}`);
+  }
   // fields after the command name, which may itself hold spaces and parentheses
   const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
   return (Number(x[11]) + Number(x[12])) / 100;

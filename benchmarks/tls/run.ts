@@ -7,10 +7,11 @@
  * benchmarks/results/tls.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run as bench } from '../../src/loadgen/run.js';
+import { cpuSeconds } from '../lib/measure.js';
 
 const N = Number(process.env.FG_BENCH_TLS_CONNECTIONS ?? (process.env.FG_BENCH_SOAK ? 10_000 : 1500));
 const RATE = Number(process.env.FG_BENCH_TLS_RATE ?? 300);
@@ -49,12 +50,6 @@ async function stop(p: Proc): Promise<void> {
   process.kill(-p.child.pid!, 'SIGTERM');
   await Promise.race([exited, sleep(15_000)]);
   if (p.child.exitCode === null) process.kill(-p.child.pid!, 'SIGKILL');
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 async function measure(name: Name, tls: boolean) {
