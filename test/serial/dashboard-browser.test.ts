@@ -6,6 +6,7 @@ import { chromium, type Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { createGateway } from '../../src/server/gateway.js';
 import { dashboardOf } from '../../src/admin/dashboard.js';
+import { openPeer, presence, subscribe, type Peer } from '../helpers/ws-peer.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
@@ -127,6 +128,34 @@ test('dashboard in Chromium: numbers and charts follow connections, 503s and mes
     assert.equal(feed.watching, 0, 'the stream ends when the last tab is gone (sampling into the ring goes on)');
   } finally {
     for (const ws of clients) ws.terminate();
+    await browser?.close();
+    await g.close();
+  }
+});
+
+test('dashboard in Chromium: the presence tile shows the entries, the asks and where presence is on', { timeout: 120_000, skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium (apt-get install -y chromium)' }, async () => {
+  const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', namespaces: { 'chat:': { presence: true } } } as any);
+  const peers: Peer[] = [];
+  let browser: Browser | undefined;
+  try {
+    for (let i = 0; i < 2; i++) {
+      const p = await openPeer(`ws://127.0.0.1:${g.port}/`);
+      peers.push(p);
+      await subscribe(p, 'chat:lobby', 1);
+    }
+    await presence(peers[0], 'chat:lobby');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    await page.goto(`http://127.0.0.1:${g.port}/dashboard`);
+    await page.waitForFunction(() => document.getElementById('v-presence')!.textContent === '2', undefined, { timeout: 60_000 });
+    assert.match((await page.textContent('#v-presence-asks')) ?? '', /^1 asks \(0 failed\), /);
+    assert.equal(await page.textContent('#v-presence-where'), 'on for namespace chat:; join/leave off; answers list up to 1000 subs');
+    assert.match((await page.textContent('#v-settings')) ?? '', /\n  presence +on for namespace chat:/);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    for (const p of peers) p.close();
     await browser?.close();
     await g.close();
   }
