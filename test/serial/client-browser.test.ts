@@ -1,16 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { Client } from '../../src/client/index.js';
 import { createGateway, type Gateway } from '../../src/server/gateway.js';
 import { TcpProxy } from '../client/helpers/tcp-proxy.js';
+import { launchChromium, noChromium, pageWithErrors } from '../helpers/chromium.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const quiet = { host: '127.0.0.1', logLevel: 'silent' as const, historySize: 1000 };
 
 /**
@@ -20,7 +19,7 @@ const quiet = { host: '127.0.0.1', logLevel: 'silent' as const, historySize: 100
  * itself restarts on the same port: with the memory broker that is a new epoch, which the page
  * must report as recovered:false (epoch_changed) before carrying on.
  */
-test('browser: bundled SDK in Chromium subscribes, survives a drop, recovers missed messages, reports a restart', { skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium (apt-get install -y chromium)' }, async () => {
+test('browser: bundled SDK in Chromium subscribes, survives a drop, recovers missed messages, reports a restart', { skip: noChromium }, async () => {
   const bundle = await build({
     entryPoints: [`${root}src/client/index.ts`], bundle: true, platform: 'browser', format: 'esm', write: false, metafile: true, logLevel: 'silent',
   });
@@ -41,13 +40,8 @@ test('browser: bundled SDK in Chromium subscribes, survives a drop, recovers mis
   const pub = new Client(`ws://127.0.0.1:${gatewayPort}/`, { initialDelay: 20, maxDelay: 200, circuitThreshold: 0 });
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    browser = await launchChromium();
+    const { page, pageErrors } = await pageWithErrors(browser);
     await page.goto(`http://127.0.0.1:${webPort}/`);
     await page.waitForFunction(() => (window as any).fgLoaded === true);
     await page.evaluate((url) => {

@@ -1,26 +1,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createGateway } from '../../src/server/gateway.js';
 import { installPair, selfSigned } from '../helpers/self-signed.js';
 import { call } from '../helpers/http-call.js';
+import { launchChromium, noChromium, pageWithErrors } from '../helpers/chromium.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 
 /**
  * wss:// in a real browser: Chromium trusts the test's self-signed certificate by its public-key
  * pin only (`--ignore-certificate-errors-spki-list`), the bundled SDK connects with wss://, and a
  * backend publishes through the server API on the admin listener.
  */
-test('browser: the bundled SDK in Chromium connects over wss:// and receives what a backend publishes through the API', { skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium', timeout: 90_000 }, async () => {
+test('browser: the bundled SDK in Chromium connects over wss:// and receives what a backend publishes through the API', { skip: noChromium, timeout: 90_000 }, async () => {
   const bundle = await build({ entryPoints: [`${root}src/client/index.ts`], bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' });
   const js = bundle.outputFiles[0].text;
   const web = createServer((req, res) => {
@@ -37,13 +37,8 @@ test('browser: the bundled SDK in Chromium connects over wss:// and receives wha
   const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', tlsCert: join(dir, 'c.pem'), tlsKey: join(dir, 'k.pem'), adminPort: 0, apiKey: 'browser-key' });
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--no-first-run', '--disable-background-networking', `--ignore-certificate-errors-spki-list=${spki}`],
-    });
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spki}`]);
+    const { page, pageErrors } = await pageWithErrors(browser);
     await page.goto(`http://127.0.0.1:${webPort}/`);
     await page.waitForFunction(() => (window as any).fgLoaded === true);
     await page.evaluate((url) => {
