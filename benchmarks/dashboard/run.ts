@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get, type ClientRequest } from 'node:http';
 import { loadavg } from 'node:os';
 import WebSocket from 'ws';
-import { cpuSeconds } from '../lib/measure.js';
+import { cpuSeconds, listeningPort } from '../lib/measure.js';
 
 const WINDOW_MS = Number(process.env.FG_BENCH_DASH_WINDOW_MS ?? 15_000);
 const CONNECTIONS = Number(process.env.FG_BENCH_DASH_CONNECTIONS ?? 5000);
@@ -35,16 +35,7 @@ async function startGateway(dashboard: 'on' | 'off'): Promise<Gw> {
   const args = [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0',
     '--log-format', 'json', '--log-level', 'warn', '--dashboard', dashboard];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (c) => {
-      buf += c;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)).listen.port);
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited ${code}`)));
-  });
-  return { child, port };
+  return { child, port: await listeningPort(child, 'gateway') };
 }
 
 async function stopGateway(g: Gw): Promise<void> {
