@@ -6,19 +6,9 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 
-/** A port that was free on 127.0.0.1 a moment ago (the kernel picked it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port that was free on 127.0.0.1 a moment ago (the kernel picked it): the tests' helper. */
+export { freePort } from '../../test/helpers/redis-server.js';
 
 /**
  * User + system CPU seconds of one process (utime and stime of /proc/<pid>/stat, in 10 ms ticks).
