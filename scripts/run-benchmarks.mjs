@@ -10,12 +10,17 @@
 //   npm run bench -- --page       only reassemble the page from benchmarks/results/
 //   npm run soak                  the suites' soak variants (FG_BENCH_SOAK=1); the page is not touched
 //
-// Suites bound their own time and count. Nothing on the page is written by hand: a claim about a
-// figure belongs in the suite that measures it, computed from that run's numbers.
+// Suites bound their own time and count; a suite still running after 30 min (FG_BENCH_SUITE_TIMEOUT_MS)
+// is stopped with its whole process tree, and so is the running suite when this script gets SIGINT
+// or SIGTERM. Every suite is started with benchmarks/lib/kill-started-on-exit.mjs preloaded, so the
+// servers it started (redis-server, gateways) die with it however it ends.
+// Nothing on the page is written by hand: a claim about a figure belongs in the suite that
+// measures it, computed from that run's numbers.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { runSuite } from '../benchmarks/lib/kill-started.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const results = join(root, 'benchmarks', 'results');
@@ -39,27 +44,44 @@ if (suites.length > 0) {
   if (build.status !== 0) process.exit(1);
 }
 
+const suiteTimeoutMs = Number(process.env.FG_BENCH_SUITE_TIMEOUT_MS ?? 30 * 60_000);
+if (!Number.isSafeInteger(suiteTimeoutMs) || suiteTimeoutMs < 1000) {
+  console.error(`FG_BENCH_SUITE_TIMEOUT_MS must be a whole number of milliseconds from 1000 up, got ${process.env.FG_BENCH_SUITE_TIMEOUT_MS}`);
+  process.exit(2);
+}
+// Ctrl-C reaches this script's process group only; the suite runs in its own, so pass it on.
+const interrupted = new AbortController();
+for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15]]) {
+  process.on(signal, () => {
+    if (interrupted.signal.aborted) return;
+    console.error(`\n${signal}: stopping the running suite and everything it started`);
+    interrupted.abort();
+    process.exitCode = 128 + number;
+  });
+}
+
 const fdLimit = /^Max open files\s+\S+\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 'unknown';
 const machine = `${cpus().length} cores, ${Math.round(totalmem() / 1024 ** 3)} GiB, ${fdLimit} fds per process`;
 let failed = false;
 for (const suite of suites) {
   console.error(`\n=== benchmark suite: ${suite} ===`);
   const started = Date.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join('benchmarks', suite, 'run.ts')], {
+  const preload = join(root, 'benchmarks', 'lib', 'kill-started-on-exit.mjs');
+  const r = await runSuite(['--import', 'tsx', '--import', preload, join('benchmarks', suite, 'run.ts')], {
     cwd: root,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...(soak ? { FG_BENCH_SOAK: '1' } : {}) },
-    maxBuffer: 64 * 1024 * 1024,
-    timeout: 30 * 60_000,
+    timeoutMs: suiteTimeoutMs,
+    signal: interrupted.signal,
   });
-  process.stdout.write(r.stdout ?? '');
+  process.stdout.write(r.stdout);
+  if (r.stopped === 'timeout') console.error(`${suite}: stopped after ${suiteTimeoutMs / 60_000} min (FG_BENCH_SUITE_TIMEOUT_MS), with every process it started`);
+  if (interrupted.signal.aborted) process.exit(process.exitCode);
   if (soak) continue; // soak runs are longer variants; they do not replace the page's sections
   const stamp = `_Run ${new Date(started).toISOString()} on Node ${process.version}, ${machine}; suite time ${Math.round((Date.now() - started) / 1000)} s; raw results: [\`benchmarks/results/${suite}.json\`](../benchmarks/results/${suite}.json)._`;
   if (r.status !== 0) {
     failed = true;
     // a failed run replaces the section: the page must not show numbers the last run did not confirm
-    writeFileSync(join(results, `${suite}.md`), `## ${suite}\n\nThe suite failed (exit ${r.status ?? r.signal}) in its last run, ${new Date(started).toISOString()}; rerun \`npm run bench -- ${suite}\`.\n`);
+    writeFileSync(join(results, `${suite}.md`), `## ${suite}\n\nThe suite failed (exit ${r.status ?? r.signal}${r.stopped === 'timeout' ? `, stopped after ${suiteTimeoutMs / 60_000} min` : ''}) in its last run, ${new Date(started).toISOString()}; rerun \`npm run bench -- ${suite}\`.\n`);
   } else {
     writeFileSync(join(results, `${suite}.md`), `${r.stdout.trim()}\n\n${stamp}\n`);
   }

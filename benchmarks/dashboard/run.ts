@@ -15,6 +15,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { get, type ClientRequest } from 'node:http';
 import { loadavg } from 'node:os';
 import WebSocket from 'ws';
+import { cpuSeconds, listeningPort } from '../lib/measure.js';
 
 const WINDOW_MS = Number(process.env.FG_BENCH_DASH_WINDOW_MS ?? 15_000);
 const CONNECTIONS = Number(process.env.FG_BENCH_DASH_CONNECTIONS ?? 5000);
@@ -24,7 +25,6 @@ const SETTLE_MS = Number(process.env.FG_BENCH_DASH_SETTLE_MS ?? 6000);
 const ROUNDS = Number(process.env.FG_BENCH_DASH_ROUNDS ?? 3);
 const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 /** The machine's 1-minute load average: the conditions the figures were taken in. */
 const loadAt = (): number => Math.round(loadavg()[0] * 10) / 10;
 const loadStart = loadAt();
@@ -35,16 +35,7 @@ async function startGateway(dashboard: 'on' | 'off'): Promise<Gw> {
   const args = [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0',
     '--log-format', 'json', '--log-level', 'warn', '--dashboard', dashboard];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (c) => {
-      buf += c;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)).listen.port);
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited ${code}`)));
-  });
-  return { child, port };
+  return { child, port: await listeningPort(child, 'gateway') };
 }
 
 async function stopGateway(g: Gw): Promise<void> {
@@ -52,12 +43,6 @@ async function stopGateway(g: Gw): Promise<void> {
   g.child.kill('SIGTERM');
   await Promise.race([exited, sleep(15_000)]);
   if (g.child.exitCode === null) g.child.kill('SIGKILL');
-}
-
-function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
 }
 
 function ctxSwitches(pid: number): number {
@@ -109,14 +94,14 @@ async function measure(scenario: string, dashboard: 'on' | 'off', watchers: numb
   await sleep(SETTLE_MS); // settle: startup (tsx compiles), JIT, startup garbage collected
   const e0 = w ? w.events.reduce((a, b) => a + b, 0) : 0;
   const b0 = w?.bytes ?? 0;
-  const c0 = cpuTicks(pid);
+  const c0 = cpuSeconds(pid);
   const x0 = ctxSwitches(pid);
   const t0 = Date.now();
   await sleep(WINDOW_MS);
   const secs = (Date.now() - t0) / 1000;
   const row: Row = {
     scenario, dashboard, watchers, connections,
-    cpuMsPerSecond: Math.round(((cpuTicks(pid) - c0) * (1000 / TICKS_PER_SECOND) / secs) * 100) / 100,
+    cpuMsPerSecond: Math.round((((cpuSeconds(pid) - c0) * 1000) / secs) * 100) / 100,
     wakeupsPerSecond: Math.round(((ctxSwitches(pid) - x0) / secs) * 10) / 10,
     eventsPerWatcherPerSecond: w ? Math.round(((w.events.reduce((a, b) => a + b, 0) - e0) / watchers / secs) * 100) / 100 : null,
     bytesPerSecond: w ? Math.round((w.bytes - b0) / secs) : null,

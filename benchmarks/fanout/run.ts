@@ -12,8 +12,9 @@
  * subscriber in 50. Prints a markdown section; writes benchmarks/results/fanout.json.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { WebSocket } from 'ws';
+import { bounded, cpuSeconds } from '../lib/measure.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const SUBSCRIBERS = Number(process.env.FG_BENCH_SUBSCRIBERS ?? 10_000);
@@ -27,17 +28,6 @@ const SHAPES = [
 ] as const;
 
 type ServerName = 'ws' | 'floodgate';
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); // throws if the server is gone: a dead server must not read as 0 CPU
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
-}
 
 async function startServer(name: ServerName): Promise<{ child: ChildProcess; port: number }> {
   const args = name === 'floodgate'

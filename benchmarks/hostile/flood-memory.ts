@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WebSocket } from 'ws';
 import { readProcessCpu, readRss } from '../../src/system/process-usage.js';
+import { listeningPort } from '../lib/measure.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -21,16 +22,7 @@ export async function startServer(extra: string[], env: NodeJS.ProcessEnv = {}):
   const child = spawn(process.execPath, [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn', ...extra], {
     cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true, env: { ...process.env, ...env },
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (c) => {
-      buf += c;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)).listen.port);
-    });
-    child.once('exit', (code) => reject(new Error(`floodgate serve exited ${code}`)));
-  });
-  return { child, port };
+  return { child, port: await listeningPort(child, 'floodgate serve') };
 }
 
 export async function stopServer(s: Server): Promise<void> {

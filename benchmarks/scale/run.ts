@@ -11,7 +11,7 @@
  * driven by `floodgate bench` at FG_BENCH_SCALE_HOLD_RATE/s (default 1,000).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { WebSocket } from 'ws';
 import { counterDelta, readKernelCounters, type KernelCounters } from '../../src/system/kernel-counters.js';
@@ -19,6 +19,7 @@ import { countOpenFds, readRss } from '../../src/system/process-usage.js';
 import { run as bench } from '../../src/loadgen/run.js';
 import { startRedis, type RedisServer } from '../../test/helpers/redis-server.js';
 import { reusePortSupported } from '../../src/server/worker-plan.js';
+import { cpuSeconds } from '../lib/measure.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -34,21 +35,6 @@ const loadAt = (): number => Math.round(loadavg()[0] * 10) / 10;
 const loadStart = loadAt();
 
 interface Server { child: ChildProcess; port: number; pids: number[] }
-
-/**
- * CPU seconds (user + system) of a pid from /proc/<pid>/stat. Throws when the process is gone:
- * a worker that died mid-run must fail the run, not silently drop out of the sum.
- */
-function cpuSeconds(pid: number): number {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read the CPU time of pid ${pid} (did a gateway process die?): ${(err as Error).message}`);
-  }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** Open fds of a pid; throws instead of counting a dead process as 0. */
 function openFds(pid: number): number {

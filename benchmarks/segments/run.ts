@@ -4,12 +4,12 @@
 // together at a Redis barrier, and the last segment writes the merged run. Needs root (ip netns).
 // Prints a markdown section; writes benchmarks/results/segments.json and the merged run and report
 // to benchmarks/results/segments-run.{json,html}. Run: node --import tsx benchmarks/segments/run.ts
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchResult } from '../../src/loadgen/types.js';
 import { createLab, destroyLab, NsProcess, waitForRedisIn, type Lab } from '../../test/helpers/netns-lab.js';
+import { netnsAvailable } from '../../test/doctor/helpers/netns.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const results = join(root, 'benchmarks', 'results');
@@ -20,16 +20,6 @@ const HOLD = process.env.FG_BENCH_HOLD ?? '10s';
 const BALANCE = process.env.FG_BENCH_BALANCE ?? 'shared';
 const node = [process.execPath, join(root, 'dist/cli/main.js')];
 const fmt = (n: number): string => n.toLocaleString('en-US');
-
-function netnsAvailable(): boolean {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return false;
-  try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function main(): Promise<void> {
   if (!netnsAvailable()) {

@@ -11,12 +11,13 @@
  * Prints a markdown section; writes benchmarks/results/server.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { run as bench } from '../../src/loadgen/run.js';
 import type { BenchResult } from '../../src/loadgen/types.js';
 import { counterDelta, readKernelCounters } from '../../src/system/kernel-counters.js';
 import { readRss } from '../../src/system/process-usage.js';
+import { cpuSeconds } from '../lib/measure.js';
 
 const N = Number(process.env.FG_BENCH_CONNECTIONS ?? 15_000);
 let WORKERS = Number(process.env.FG_BENCH_CLIENT_PROCESSES ?? 3);
@@ -117,13 +118,6 @@ async function memoryRun(name: ServerName, nodeFlags: string[] = []) {
     throw new Error(`${label}: the run never settled with connections held (held ${held}, RSS after ${after}); failures ${JSON.stringify(failuresOf(r))}`);
   }
   return { server: label, held, failures: failuresOf(r), rssBefore: before, rssAfter: after, bytesPerConnection: Math.round((after - before) / held) };
-}
-
-/** User + system CPU seconds of a process, from /proc/<pid>/stat (clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function burstRun(name: ServerName) {

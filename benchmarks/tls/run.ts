@@ -7,10 +7,11 @@
  * benchmarks/results/tls.json.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run as bench } from '../../src/loadgen/run.js';
+import { cpuSeconds, listeningPort } from '../lib/measure.js';
 
 const N = Number(process.env.FG_BENCH_TLS_CONNECTIONS ?? (process.env.FG_BENCH_SOAK ? 10_000 : 1500));
 const RATE = Number(process.env.FG_BENCH_TLS_RATE ?? 300);
@@ -32,16 +33,7 @@ async function start(name: Name, tls: boolean): Promise<Proc> {
     ? [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn', ...(tls ? ['--tls-cert', cert, '--tls-key', key] : [])]
     : ['--import', 'tsx', `${root}benchmarks/tls/ws-baseline.ts`, ...(tls ? [cert, key] : [])];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (c) => {
-      buf += c;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)).listen.port);
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited ${code}`)));
-  });
-  return { child, port };
+  return { child, port: await listeningPort(child, name) };
 }
 
 async function stop(p: Proc): Promise<void> {
@@ -49,12 +41,6 @@ async function stop(p: Proc): Promise<void> {
   process.kill(-p.child.pid!, 'SIGTERM');
   await Promise.race([exited, sleep(15_000)]);
   if (p.child.exitCode === null) process.kill(-p.child.pid!, 'SIGKILL');
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 async function measure(name: Name, tls: boolean) {

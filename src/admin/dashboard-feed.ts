@@ -22,6 +22,9 @@ export interface DashboardSample {
     replayRequests: number;
     messagesIn: number;
     messagesOut: number;
+    /** `presence` frames answered, and those the broker could not answer. */
+    presenceRequests: number;
+    presenceFailures: number;
   };
   /** Per second over the last tick; 0 in the first sample. */
   rates: {
@@ -34,7 +37,10 @@ export interface DashboardSample {
     slowConsumersClosed: number;
     rateLimited: number;
     replayRequests: number;
+    presenceRequests: number;
   };
+  /** Presence entries held (broker.presenceEntries: memory, all; --workers, the primary's for all; Redis, this node's); null when the broker reports none. */
+  presenceEntries: number | null;
   memory: { rss: number; limit: number; limitSource: string };
   fds: { open: number | null; limit: number | null };
   /** With `serve --workers`: the sample is machine-wide (summed from /stats/machine), with one row per worker. */
@@ -71,6 +77,8 @@ function totalsOf(s: GatewayStats): DashboardSample['totals'] {
     replayRequests: s.messages.replayRequests,
     messagesIn: s.messages.in,
     messagesOut: s.messages.out,
+    presenceRequests: s.messages.presenceRequests,
+    presenceFailures: s.messages.presenceFailures,
   };
 }
 
@@ -220,7 +228,9 @@ export class DashboardFeed {
         slowConsumersClosed: rate(totals.slowConsumersClosed, prev?.totals.slowConsumersClosed),
         rateLimited: rate(totals.rateLimited, prev?.totals.rateLimited),
         replayRequests: rate(totals.replayRequests, prev?.totals.replayRequests),
+        presenceRequests: rate(totals.presenceRequests, prev?.totals.presenceRequests),
       },
+      presenceEntries: st.broker.presenceEntries ?? null,
       memory: { rss: st.memory.rss, limit: st.memory.limit, limitSource: st.memory.limitSource },
       fds: { open: st.fds.open ?? null, limit: st.fds.limit ?? null },
       ...(machine ? { machine: { expected: machine.workers.expected, answered: machine.workers.answered, missing: machine.workers.missing, perWorker: machine.perWorker } } : {}),

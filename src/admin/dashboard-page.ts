@@ -87,6 +87,7 @@ const CLIENT = String.raw`
       ['out', '#3fb950', function(s){ return s.rates.messagesOut; }],
       ['rate-limited', '#d29922', function(s){ return s.rates.rateLimited; }],
       ['replay requests', '#d2a8ff', function(s){ return s.rates.replayRequests; }],
+      ['presence asks', '#79c0ff', function(s){ return s.rates.presenceRequests; }],
       ['slow consumers closed', '#f85149', function(s){ return s.rates.slowConsumersClosed; }]
     ]},
     res: { title: '% of limit', pct: true, series: [
@@ -169,6 +170,8 @@ const CLIENT = String.raw`
     set('v-ratelimited-rate', num(s.rates.rateLimited) + '/s');
     set('v-replay', String(s.totals.replayRequests));
     set('v-replay-rate', num(s.rates.replayRequests) + '/s');
+    set('v-presence', s.presenceEntries == null ? '–' : num(s.presenceEntries));
+    set('v-presence-asks', num(s.totals.presenceRequests) + ' asks (' + num(s.totals.presenceFailures) + ' failed), ' + num(s.rates.presenceRequests) + '/s');
     REASONS.forEach(function(r){ set('r-' + r + '-rate', num(s.rates.rejected[r])); set('r-' + r + '-total', String(s.totals.rejected[r])); });
     set('v-rss', mib(s.memory.rss) + ' of ' + mib(s.memory.limit) + ' (' + s.memory.limitSource + ')');
     bar('b-rss', s.memory.rss, s.memory.limit);
@@ -195,6 +198,7 @@ const CLIENT = String.raw`
     state.intro = intro;
     set('v-scope', intro.scope);
     set('v-settings', intro.settingsText);
+    set('v-presence-where', intro.report && intro.report.presence ? intro.report.presence.text : '');
     samples.length = 0;
   });
   es.addEventListener('history', function(ev){ push(JSON.parse(ev.data)); });
@@ -239,6 +243,7 @@ ${tile('messages out / s', 'v-out-rate')}
 ${tile('slow consumers closed', 'v-slow')}
 ${tile('rate-limited messages', 'v-ratelimited', 'v-ratelimited-rate')}
 ${tile('replay requests', 'v-replay', 'v-replay-rate')}
+<div class="tile"><div class="k">presence entries</div><div class="v" id="v-presence">–</div><div class="s" id="v-presence-asks"></div><div class="s" id="v-presence-where"></div></div>
 </section>
 <section class="row">
 <div class="panel"><h2>Connections vs cap</h2><div class="chart" id="chart-conn"></div></div>

@@ -47,12 +47,52 @@ export interface StartupReport {
   history: { size: number; bytes: number; ttlMs: number };
   /** Effective options of each channel namespace (`namespaces`), longest prefix first, in words. */
   namespaces: string[];
+  /** Where presence and join/leave are on (`presence`, `joinLeave`, and the namespaces that override them). */
+  presence: PresenceReport;
   broker: string;
   /** Where the live dashboard is, or why it is off and how to turn it on. */
   dashboard: DashboardStatus;
   /** Settings that did not come from defaults, and where they came from. */
   overrides: Record<string, string>;
   warnings: string[];
+}
+
+export interface PresenceReport {
+  /** The top-level settings: channels in no namespace. */
+  presence: boolean;
+  joinLeave: boolean;
+  /** Namespaces (prefixes) with presence on, and with join/leave on, sorted. */
+  presenceNamespaces: string[];
+  joinLeaveNamespaces: string[];
+  /** Most `sub`s listed in one answer (`presenceLimit`). */
+  limit: number;
+  /** Redis broker: how long a node's entries live without a refresh (`presenceTtl`); null with the other brokers. */
+  ttlMs: number | null;
+  /** The same in words, as the startup block and the dashboard show it. */
+  text: string;
+}
+
+/** Where presence and join/leave are on, from the top-level settings and the namespaces that override them. */
+export function presenceReport(g: Pick<GatewayView, 'settings' | 'namespaces' | 'broker'>): PresenceReport {
+  const s = g.settings;
+  const spaces = g.namespaces.list().filter((r) => r.namespace !== null);
+  const presenceNamespaces = spaces.filter((r) => r.presence).map((r) => r.namespace!).sort();
+  const joinLeaveNamespaces = spaces.filter((r) => r.joinLeave).map((r) => r.namespace!).sort();
+  const ttlMs = g.broker.kind === 'redis' ? s.presenceTtl : null;
+  const where = (top: boolean, prefixes: string[]): string => {
+    const parts = [...(top ? [spaces.length === 0 ? 'every channel' : 'channels in no namespace'] : []), ...(prefixes.length ? [`namespace${prefixes.length > 1 ? 's' : ''} ${prefixes.join(', ')}`] : [])];
+    return parts.length ? `on for ${parts.join(' and ')}` : 'off';
+  };
+  const presenceWhere = where(s.presence, presenceNamespaces);
+  const text = presenceWhere === 'off' && !s.joinLeave && joinLeaveNamespaces.length === 0
+    ? 'off (turn it on with --presence, --join-leave or per namespace)'
+    : [
+      presenceWhere,
+      `join/leave ${where(s.joinLeave, joinLeaveNamespaces)}`,
+      ...(presenceWhere === 'off' ? [] : [`answers list up to ${s.presenceLimit} subs`]),
+      ...(ttlMs !== null && presenceWhere !== 'off' ? [`a node's entries expire ${formatDuration(ttlMs)} after its last refresh`] : []),
+    ].join('; ');
+  return { presence: s.presence, joinLeave: s.joinLeave, presenceNamespaces, joinLeaveNamespaces, limit: s.presenceLimit, ttlMs, text };
 }
 
 /** What the operator's side adds about itself: its listener, and who may read it. */
@@ -116,6 +156,7 @@ export function buildStartupReport(g: GatewayView, admin: AdminFacts): StartupRe
     },
     history: { size: s.historySize, bytes: s.historyBytes, ttlMs: s.historyTtl },
     namespaces: g.namespaces.describe(),
+    presence: presenceReport(g),
     broker: g.broker.kind,
     dashboard: describeDashboard(s, g.port),
     overrides,
@@ -154,6 +195,7 @@ export function formatStartupReport(r: StartupReport): string {
     row('rate limit', `burst ${r.protection.rateBurst}, ${r.protection.rateRefillPerSecond}/s, close after ${r.protection.rateLimitClose || 'never'}`),
     row('history per channel', `${r.history.size} messages, ${formatBytes(r.history.bytes)}, ${formatDuration(r.history.ttlMs)}${r.namespaces.length ? ' (channels in no namespace)' : ''}`),
     ...r.namespaces.map((line, i) => row(i === 0 ? 'namespaces' : '', line)),
+    row('presence', r.presence.text),
     row('auth', r.protection.auth ? `token required: ${r.protection.authText}` : 'off'),
     row('allowed origins', r.protection.allowedOrigins.length ? r.protection.allowedOrigins.join(', ') : 'any'),
     row('admin access', `${r.protection.adminAccess}: ${describeAdminAccess(r.protection.adminAccess as EffectiveAdminAccess)}`),

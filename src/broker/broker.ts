@@ -56,7 +56,7 @@ export interface BrokerStats {
   channelsFreed?: number;
   memoryReleases?: number;
   lastError?: string;
-  /** Presence entries this process holds (memory: all; IPC worker: 0, the primary holds them; Redis: this node's own). */
+  /** Presence entries (memory: all this process holds; IPC worker: the primary's, for every worker, as last reported; Redis: this node's own). */
   presenceEntries?: number;
 }
 

@@ -166,10 +166,10 @@ export class IpcBroker implements Broker {
       historyMessages: this.primaryStats?.historyMessages ?? 0,
       historyBytes: this.primaryStats?.historyBytes ?? 0,
     };
-    // the budget is the primary's, shared by every worker
+    // the budget and the presence entries are the primary's, shared by every worker
     const p = this.primaryStats;
     if (p !== undefined) {
-      for (const k of ['historyMemory', 'historyEvictions', 'maxChannels', 'channelsRefused', 'maxIdempotencyKeys', 'idempotencyRefused', 'channelsFreed', 'memoryReleases'] as const) {
+      for (const k of ['historyMemory', 'historyEvictions', 'maxChannels', 'channelsRefused', 'maxIdempotencyKeys', 'idempotencyRefused', 'channelsFreed', 'memoryReleases', 'presenceEntries'] as const) {
         if (p[k] !== undefined) s[k] = p[k];
       }
     }

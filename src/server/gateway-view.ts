@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Broker } from '../broker/broker.js';
 import type { PresenceSummary } from '../broker/presence.js';
+import type { ChannelRules } from '../auth/namespaces.js';
 import type { SettingSource } from '../config/resolve.js';
 import type { ServerSettings } from '../config/server-settings.js';
 import type { Capacity } from './capacity.js';
@@ -32,8 +33,8 @@ export interface GatewayView {
   readonly tls: TlsFiles | undefined;
   /** Connection-token checks; undefined when the gateway checks none. */
   readonly tokens: { describe(): string } | undefined;
-  /** Channel namespaces, as the startup report describes them. */
-  readonly namespaces: { describe(): string[] };
+  /** Channel namespaces, as the startup report describes them (and which of them keep presence). */
+  readonly namespaces: { describe(): string[]; list(): readonly Pick<ChannelRules, 'namespace' | 'presence' | 'joinLeave'>[] };
   /** The server API publishes through it, so a publish reaches every node. */
   readonly broker: Broker;
   readonly shuttingDown: boolean;

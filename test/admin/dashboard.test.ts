@@ -6,6 +6,7 @@ import { dashboardOf, dashboardScope } from '../../src/admin/dashboard.js';
 import { dashboardEnabled, describeDashboard, isLoopbackHost, tokenMatches } from '../../src/admin/dashboard-access.js';
 import { WORKER_PLAN_ENV } from '../../src/server/worker-plan.js';
 import { formatStartupReport } from '../../src/admin/startup-report.js';
+import { openPeer, presence, subscribe } from '../helpers/ws-peer.js';
 
 const quiet = { port: 0, logLevel: 'silent' as const };
 
@@ -233,6 +234,32 @@ test('machine-wide samples (--workers): sums, the machine cap even with a worker
     assert.deepEqual(m.workers.missing, [1]);
     assert.equal(m.perWorker.length, 1);
   } finally {
+    await g.close();
+  }
+});
+
+test('presence on the dashboard: entries held, asks per second and in total, and where presence is on', { timeout: 60_000 }, async () => {
+  const g = await createGateway({ ...quiet, host: '127.0.0.1', presence: true, joinLeave: true });
+  let w: ReturnType<typeof watch> | undefined;
+  const peer = await openPeer(`ws://127.0.0.1:${g.port}/`);
+  try {
+    const page = await fetchText(g.port, '/dashboard');
+    assert.match(page.body, /id="v-presence"/);
+    await subscribe(peer, 'room', 1);
+    assert.equal((await presence(peer, 'room')).connections, 1);
+    w = watch(g.port, '/dashboard/events');
+    await w.next(1);
+    assert.equal(w.events[0].data.report.presence.text, 'on for every channel; join/leave on for every channel; answers list up to 1000 subs');
+    assert.match(w.events[0].data.settingsText, /\n  presence +on for every channel; join\/leave on/);
+    // the next tick's sample carries the entry and the ask (counters are read once per tick)
+    await until(() => w!.events.some((e) => e.event === 'message' && e.data.presenceEntries === 1 && e.data.totals.presenceRequests === 1), 'a sample with the entry and the ask', 30_000);
+    const s = w.events.find((e) => e.event === 'message' && e.data.presenceEntries === 1)!.data;
+    assert.equal(s.totals.presenceFailures, 0);
+    peer.close();
+    await until(() => w!.events.some((e) => e.event === 'message' && e.data.presenceEntries === 0), 'the entry gone after the close', 30_000);
+  } finally {
+    peer.close();
+    w?.stop();
     await g.close();
   }
 });

@@ -90,3 +90,16 @@ test('the operator side reads the gateway through GatewayView, never gateway.ts 
   }
   assert.deepEqual(crossing, []);
 });
+
+test('the auth code lives in src/auth/ and leans on neither the data path nor the operator side', () => {
+  // The data path and the admin listener both call into src/auth/; the reverse would tie them back.
+  // The one allowed crossing is the HistoryLimits type that namespace options carry.
+  const allowed = ['src/auth/namespaces.ts -> src/server/history.ts'];
+  const crossing: string[] = [];
+  for (const [file, deps] of graph) {
+    if (!file.startsWith('src/auth/')) continue;
+    for (const d of deps) if (d.startsWith('src/server/') || d.startsWith('src/admin/')) crossing.push(`${file} -> ${d}`);
+  }
+  assert.deepEqual(crossing.filter((c) => !allowed.includes(c)), []);
+  assert.ok(graph.get('src/server/gateway.ts')!.includes('src/auth/upgrade-auth.ts'), 'the gateway checks tokens and origins through src/auth/');
+});

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createToken } from '../../src/auth/create-token.js';
-import { openPeer, type Peer } from '../helpers/ws-peer.js';
+import { openPeer, presence, subscribe, type Peer } from '../helpers/ws-peer.js';
 import { startGateway } from '../helpers/scale-gateway.js';
+import { call } from '../helpers/http-call.js';
 
 // `serve --workers 2` with the memory broker: the primary holds presence for both workers (IPC).
 // Connections on different workers see each other; a worker killed with SIGKILL leaves its
@@ -19,20 +20,6 @@ async function peerOnOtherWorker(url: string, sub: string, avoid: string | undef
     extra.push(p);
   }
   throw new Error('every connection landed on the same worker');
-}
-
-async function subscribe(p: Peer, channel: string, id: number): Promise<void> {
-  p.send({ type: 'subscribe', id, channel });
-  assert.equal((await p.next((f) => f.id === id, 15_000)).type, 'subscribed');
-}
-
-let nextAsk = 100;
-async function presence(p: Peer, channel: string): Promise<any> {
-  const id = nextAsk++;
-  p.send({ type: 'presence', id, channel });
-  const f = await p.next((x) => x.id === id, 15_000);
-  assert.equal(f.type, 'presence', JSON.stringify(f));
-  return f;
 }
 
 test('workers (IPC broker): presence and join/leave across workers; a SIGKILLed worker\'s connections leave', { timeout: 180_000 }, async () => {
@@ -52,6 +39,11 @@ test('workers (IPC broker): presence and join/leave across workers; a SIGKILLed 
       const f = await presence(p, 'room');
       assert.deepEqual([f.connections, f.users, f.subs.map((s: any) => s.sub)], [2, 2, ['alice', 'bob']]);
     }
+    // a worker's /stats (and so the dashboard) shows the primary's entry count, reported every 2 s
+    const statsDeadline = Date.now() + 60_000;
+    let entries: unknown;
+    while ((entries = (await call(g.port, 'GET', '/stats')).body.broker?.presenceEntries) !== 2 && Date.now() < statsDeadline) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(entries, 2, 'broker.presenceEntries of a worker: both workers\' connections, held by the primary');
     // bob's worker dies: its name is hostname:pid
     const bobPid = Number(String(bob.frames[0].node).split(':').pop());
     assert.ok(Number.isSafeInteger(bobPid) && bobPid > 0 && bobPid !== g.pid, bob.frames[0].node);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 import { createToken } from '../../src/auth/create-token.js';
-import { openPeer, sleep, type Peer } from '../helpers/ws-peer.js';
+import { openPeer, presence, sleep, subscribe, type Peer } from '../helpers/ws-peer.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { startGateway } from '../helpers/scale-gateway.js';
 
@@ -13,20 +13,6 @@ const secret = 'redis-presence';
 const TTL_MS = 3000;
 const inAnHour = (): number => Math.floor(Date.now() / 1000) + 3600;
 const tokenFor = (sub: string): string => createToken(secret, { sub, exp: inAnHour() });
-
-async function subscribe(p: Peer, channel: string, id: number): Promise<void> {
-  p.send({ type: 'subscribe', id, channel });
-  assert.equal((await p.next((f) => f.id === id, 15_000)).type, 'subscribed');
-}
-
-let nextAsk = 1000;
-async function presence(p: Peer, channel: string): Promise<any> {
-  const id = nextAsk++;
-  p.send({ type: 'presence', id, channel });
-  const f = await p.next((x) => x.id === id, 15_000);
-  assert.equal(f.type, 'presence', JSON.stringify(f));
-  return f;
-}
 
 test('Redis: presence and join/leave span nodes; a SIGKILLed node\'s entries expire, a live node refreshes its own', { timeout: 180_000 }, async () => {
   const redis = await startRedis();

@@ -77,6 +77,23 @@ export async function openPeer(url: string, options?: ClientOptions): Promise<Pe
   return p;
 }
 
+/** Subscribes `p` to `channel` and waits for the `subscribed` answer to request `id` (fails on any other answer). */
+export async function subscribe(p: Peer, channel: string, id: number, timeoutMs = 15_000): Promise<void> {
+  p.send({ type: 'subscribe', id, channel });
+  const f = await p.next((x) => x.id === id, timeoutMs);
+  if (f.type !== 'subscribed') throw new Error(`subscribe ${channel} (id ${id}) answered ${JSON.stringify(f)}`);
+}
+
+let nextPresenceId = 100_000;
+/** Asks for the presence of `channel` (a fresh request id each time) and returns the `presence` answer (fails on any other answer). */
+export async function presence(p: Peer, channel: string, timeoutMs = 15_000): Promise<any> {
+  const id = nextPresenceId++;
+  p.send({ type: 'presence', id, channel });
+  const f = await p.next((x) => x.id === id, timeoutMs);
+  if (f.type !== 'presence') throw new Error(`presence ${channel} (id ${id}) answered ${JSON.stringify(f)}`);
+  return f;
+}
+
 export interface UpgradeAnswer {
   status: number;
   headers: Record<string, string | string[] | undefined>;

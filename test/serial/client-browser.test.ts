@@ -1,16 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { Client } from '../../src/client/index.js';
 import { createGateway, type Gateway } from '../../src/server/gateway.js';
 import { TcpProxy } from '../client/helpers/tcp-proxy.js';
+import { launchChromium, noChromium, pageWithErrors, serveSdkPage } from '../helpers/chromium.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const quiet = { host: '127.0.0.1', logLevel: 'silent' as const, historySize: 1000 };
 
 /**
@@ -20,20 +15,9 @@ const quiet = { host: '127.0.0.1', logLevel: 'silent' as const, historySize: 100
  * itself restarts on the same port: with the memory broker that is a new epoch, which the page
  * must report as recovered:false (epoch_changed) before carrying on.
  */
-test('browser: bundled SDK in Chromium subscribes, survives a drop, recovers missed messages, reports a restart', { skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium (apt-get install -y chromium)' }, async () => {
-  const bundle = await build({
-    entryPoints: [`${root}src/client/index.ts`], bundle: true, platform: 'browser', format: 'esm', write: false, metafile: true, logLevel: 'silent',
-  });
-  const inputs = Object.keys(bundle.metafile.inputs);
-  assert.ok(!inputs.some((p) => p.includes('node_modules')), `the browser bundle must not pull packages in: ${inputs.join(', ')}`);
-  const js = bundle.outputFiles[0].text;
-
-  const web = createServer((req, res) => {
-    if (req.url === '/client.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
-    else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module">import * as fg from "/client.js"; window.fg = fg; window.fgLoaded = true;</script>');
-  });
-  await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
-  const webPort = (web.address() as { port: number }).port;
+test('browser: bundled SDK in Chromium subscribes, survives a drop, recovers missed messages, reports a restart', { skip: noChromium }, async () => {
+  const web = await serveSdkPage();
+  assert.ok(!web.inputs.some((p) => p.includes('node_modules')), `the browser bundle must not pull packages in: ${web.inputs.join(', ')}`);
 
   let g: Gateway = await createGateway({ ...quiet, port: 0 });
   const gatewayPort = g.port;
@@ -41,14 +25,9 @@ test('browser: bundled SDK in Chromium subscribes, survives a drop, recovers mis
   const pub = new Client(`ws://127.0.0.1:${gatewayPort}/`, { initialDelay: 20, maxDelay: 200, circuitThreshold: 0 });
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
-    await page.goto(`http://127.0.0.1:${webPort}/`);
+    browser = await launchChromium();
+    const { page, pageErrors } = await pageWithErrors(browser);
+    await page.goto(`http://127.0.0.1:${web.port}/`);
     await page.waitForFunction(() => (window as any).fgLoaded === true);
     await page.evaluate((url) => {
       const w = window as any;
@@ -99,6 +78,6 @@ test('browser: bundled SDK in Chromium subscribes, survives a drop, recovers mis
     await pub.close();
     await proxy.stop();
     await g.close(1000);
-    await new Promise<void>((r) => web.close(() => r()));
+    await web.close();
   }
 });

@@ -1,14 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import { createGateway } from '../../src/server/gateway.js';
 import { dashboardOf } from '../../src/admin/dashboard.js';
+import { openPeer, presence, subscribe, type Peer } from '../helpers/ws-peer.js';
+import { launchChromium, noChromium, pageWithErrors } from '../helpers/chromium.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const CAP = 4;
 const REJECTED = 6;
 
@@ -31,7 +32,7 @@ function connect(port: number): Promise<{ ws?: WebSocket; status?: number }> {
  * channel past its rate limit and asks for a replay; the numbers and the charts on the page
  * follow, and the page's stream stops the gateway's timer when the browser goes away.
  */
-test('dashboard in Chromium: numbers and charts follow connections, 503s and messages', { skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium (apt-get install -y chromium)' }, async () => {
+test('dashboard in Chromium: numbers and charts follow connections, 503s and messages', { skip: noChromium }, async () => {
   const g = await createGateway({
     host: '127.0.0.1', port: 0, logLevel: 'silent', maxConnections: CAP, admissionTimeout: 0,
     rateBurst: 5, rateRefill: 1, rateLimitClose: 0,
@@ -40,13 +41,8 @@ test('dashboard in Chromium: numbers and charts follow connections, 503s and mes
   const clients: WebSocket[] = [];
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    browser = await launchChromium();
+    const { page, pageErrors } = await pageWithErrors(browser, { viewport: { width: 1280, height: 1000 } });
     const requests: string[] = [];
     page.on('request', (r) => requests.push(r.url()));
     await page.goto(`http://127.0.0.1:${g.port}/dashboard`);
@@ -127,6 +123,32 @@ test('dashboard in Chromium: numbers and charts follow connections, 503s and mes
     assert.equal(feed.watching, 0, 'the stream ends when the last tab is gone (sampling into the ring goes on)');
   } finally {
     for (const ws of clients) ws.terminate();
+    await browser?.close();
+    await g.close();
+  }
+});
+
+test('dashboard in Chromium: the presence tile shows the entries, the asks and where presence is on', { timeout: 120_000, skip: noChromium }, async () => {
+  const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', namespaces: { 'chat:': { presence: true } } } as any);
+  const peers: Peer[] = [];
+  let browser: Browser | undefined;
+  try {
+    for (let i = 0; i < 2; i++) {
+      const p = await openPeer(`ws://127.0.0.1:${g.port}/`);
+      peers.push(p);
+      await subscribe(p, 'chat:lobby', 1);
+    }
+    await presence(peers[0], 'chat:lobby');
+    browser = await launchChromium();
+    const { page, pageErrors } = await pageWithErrors(browser);
+    await page.goto(`http://127.0.0.1:${g.port}/dashboard`);
+    await page.waitForFunction(() => document.getElementById('v-presence')!.textContent === '2', undefined, { timeout: 60_000 });
+    assert.match((await page.textContent('#v-presence-asks')) ?? '', /^1 asks \(0 failed\), /);
+    assert.equal(await page.textContent('#v-presence-where'), 'on for namespace chat:; join/leave off; answers list up to 1000 subs');
+    assert.match((await page.textContent('#v-settings')) ?? '', /\n  presence +on for namespace chat:/);
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    for (const p of peers) p.close();
     await browser?.close();
     await g.close();
   }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium } from 'playwright-core';
+import { launchChromium } from '../helpers/chromium.js';
 import { WebSocketServer } from 'ws';
 import { createGateway } from '../../src/server/gateway.js';
 import { run, renderReport } from '../../src/loadgen/index.js';
@@ -13,8 +13,6 @@ const root = new URL('../..', import.meta.url).pathname;
 const artifacts = join(root, 'test-artifacts');
 /** Server text that ends up in a failure example (a close reason): the compare report must show it as text. */
 const EVIL = '<img src=x onerror=alert(1)>';
-
-const launchChromium = () => chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'] });
 
 /** Async on purpose: the target server lives in this process and must keep accepting. */
 function cli(args: string[], prefix: string[] = []): Promise<{ status: number | null; stdout: string; stderr: string }> {

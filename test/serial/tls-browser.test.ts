@@ -1,34 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createPublicKey } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { createGateway } from '../../src/server/gateway.js';
 import { installPair, selfSigned } from '../helpers/self-signed.js';
 import { call } from '../helpers/http-call.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
+import { launchChromium, noChromium, pageWithErrors, serveSdkPage } from '../helpers/chromium.js';
 
 /**
  * wss:// in a real browser: Chromium trusts the test's self-signed certificate by its public-key
  * pin only (`--ignore-certificate-errors-spki-list`), the bundled SDK connects with wss://, and a
  * backend publishes through the server API on the admin listener.
  */
-test('browser: the bundled SDK in Chromium connects over wss:// and receives what a backend publishes through the API', { skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium', timeout: 90_000 }, async () => {
-  const bundle = await build({ entryPoints: [`${root}src/client/index.ts`], bundle: true, platform: 'browser', format: 'esm', write: false, logLevel: 'silent' });
-  const js = bundle.outputFiles[0].text;
-  const web = createServer((req, res) => {
-    if (req.url === '/client.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(js);
-    else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module">import * as fg from "/client.js"; window.fg = fg; window.fgLoaded = true;</script>');
-  });
-  await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
-  const webPort = (web.address() as { port: number }).port;
+test('browser: the bundled SDK in Chromium connects over wss:// and receives what a backend publishes through the API', { skip: noChromium, timeout: 90_000 }, async () => {
+  const web = await serveSdkPage();
 
   const pair = selfSigned();
   const dir = mkdtempSync(join(tmpdir(), 'fg-tls-browser-'));
@@ -37,14 +25,9 @@ test('browser: the bundled SDK in Chromium connects over wss:// and receives wha
   const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent', tlsCert: join(dir, 'c.pem'), tlsKey: join(dir, 'k.pem'), adminPort: 0, apiKey: 'browser-key' });
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--headless', '--disable-gpu', '--no-first-run', '--disable-background-networking', `--ignore-certificate-errors-spki-list=${spki}`],
-    });
-    const page = await browser.newPage();
-    const pageErrors: string[] = [];
-    page.on('pageerror', (e) => pageErrors.push(String(e)));
-    await page.goto(`http://127.0.0.1:${webPort}/`);
+    browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spki}`]);
+    const { page, pageErrors } = await pageWithErrors(browser);
+    await page.goto(`http://127.0.0.1:${web.port}/`);
     await page.waitForFunction(() => (window as any).fgLoaded === true);
     await page.evaluate((url) => {
       const w = window as any;
@@ -64,6 +47,6 @@ test('browser: the bundled SDK in Chromium connects over wss:// and receives wha
   } finally {
     await browser?.close();
     await g.close(1000);
-    await new Promise<void>((r) => web.close(() => r()));
+    await web.close();
   }
 });
