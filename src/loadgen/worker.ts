@@ -1,21 +1,39 @@
+import { setFlagsFromString } from 'node:v8';
 import type { FailureBucket } from '../doctor/run-evidence.js';
 import { countOpenFds } from '../system/process-usage.js';
-import { Connection, prepareUpgrade, type ConnectionTarget, type Failure } from './connection.js';
-import { encodeHistogram, newHistogram } from './histograms.js';
+import { Connection, prepareUpgrade, type ConnectionHooks, type ConnectionTarget, type Failure } from './connection.js';
+import { correctedCopy, encodeHistogram, newHistogram, recordUs } from './histograms.js';
+import { LocalPorts } from './local-ports.js';
 import type { DoneMessage, ParentMessage, WorkerConfig, WorkerMessage } from './worker-messages.js';
 
 /** Connections started per timer turn before yielding to I/O, so a burst does not starve handshakes. */
 const BATCH = 256;
+/** How often attempts past their connect or upgrade timeout are looked for, ms (the timeouts' resolution). */
+const SWEEP_MS = 100;
 
 const sendToParent = (m: WorkerMessage): void => {
   process.send?.(m);
 };
 
 /**
+ * V8's young generation starts at 1 MiB per semi-space and doubles under allocation up to 16 MiB
+ * (32 MiB for the pair): for a generator that allocates a little per connection and holds
+ * thousands, that growth is several KB of RSS per held connection for nothing. Forked workers
+ * start with --max-semi-space-size=1 (worker-host.ts); a run held in the coordinator's own process
+ * cannot be given a maximum after V8 started, but the growth factor is read at each growth, so
+ * from here on the young generation keeps the size it has. Left alone when the user sized it.
+ */
+function keepYoungGenerationSmall(): void {
+  const set = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => /semi-space/.test(a));
+  if (!set) setFlagsFromString('--semi-space-growth-factor=1');
+}
+
+/**
  * Runs one worker's share of a plan: inside a forked process (messages to the parent over IPC), or
  * inside the coordinator itself for runs one process can hold (`send` hands messages over directly).
  */
 export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = sendToParent): { stop: () => void } {
+  keepYoungGenerationSmall();
   const hist = {
     connect: newHistogram(),
     handshake: newHistogram(),
@@ -51,6 +69,8 @@ export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = 
   let stopped = false;
   let publishTimer: NodeJS.Timeout | undefined;
   const target: ConnectionTarget = { ...cfg.target, insecure: cfg.insecure === true };
+  // ports chosen here only where connections bind to a source address (see local-ports.ts)
+  if (cfg.sourceIps.length > 0) target.ports = LocalPorts.forWorker(cfg.index, cfg.workers);
   if (cfg.target.kind !== 'tcp') prepareUpgrade(target, cfg.target.hostHeader, cfg.protocol, cfg.headers);
   const subscribeText = cfg.subscribe ? JSON.stringify({ type: 'subscribe', channel: cfg.subscribe }) : undefined;
   const now = (): number => performance.timeOrigin + performance.now();
@@ -70,65 +90,99 @@ export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = 
     }
   };
 
+  /** One hooks object for every connection of this worker: a held connection owns no closures. */
+  const hooks: ConnectionHooks = {
+    onConnect: (_c, us) => recordUs(hist.connect, us),
+    onOpen: (c, us) => {
+      inFlight--;
+      const openedAt = now();
+      c.openedAt = openedAt;
+      lastOpenAt = openedAt;
+      opened++;
+      open++;
+      tickSuccesses++;
+      if (open > peakOpen) peakOpen = open;
+      recordUs(hist.handshake, us);
+      recordUs(tickHs, us);
+      recordUs(hist.fromPlanned, Math.round((openedAt - c.planned) * 1000));
+      if (subscribeText && c.send(subscribeText)) messagesSent++;
+    },
+    onFail: (c, f) => {
+      // called before the connection leaves its state: 2 means it had opened
+      const wasOpen = c.state === 2;
+      if (stopped && wasOpen) return;
+      if (wasOpen) open--;
+      else {
+        inFlight--;
+        // closed or reset before any answer: the order against successes tells a server out of fds
+        if (firstEarlyCloseAt === undefined && f.phase !== 'generator' && /^(closed|ECONNRESET|EPIPE)$/.test(f.detail)) firstEarlyCloseAt = now();
+      }
+      failures++;
+      tickFailures++;
+      addFailure(f);
+    },
+    onText: (c, text) => {
+      messagesReceived++;
+      const t1 = now();
+      if (!c.gotFirst) {
+        c.gotFirst = true;
+        if (text.startsWith('{"type":"welcome"')) welcome = true;
+        recordUs(hist.firstMessage, Math.round((t1 - c.openedAt) * 1000));
+      }
+      const i = text.indexOf('"t":');
+      if (i >= 0) {
+        const sent = Number.parseFloat(text.slice(i + 4));
+        if (Number.isFinite(sent) && sent > 0 && sent <= t1 + 1) recordUs(hist.message, Math.round((t1 - sent) * 1000));
+      }
+    },
+  };
+
+  /**
+   * Attempts still connecting or upgrading, and clean closes under way, in start order: one sweep
+   * every SWEEP_MS fails those past their deadline (a timer per connection cost a Timeout object
+   * and a timer-list insert and removal each).
+   */
+  let watched: Connection[] = [];
+  const sweep = (): void => {
+    const t = performance.now();
+    let keep = 0;
+    for (let i = 0; i < watched.length; i++) {
+      const c = watched[i];
+      if (c.state === 3 || (c.state === 2 && !c.closing)) continue;
+      if (t >= c.deadline) {
+        c.expire();
+        if (c.state === 3) continue;
+      }
+      watched[keep++] = c;
+    }
+    watched.length = keep;
+    if (keep === 0 && sweepTimer !== undefined) {
+      clearInterval(sweepTimer);
+      sweepTimer = undefined;
+    }
+  };
+  let sweepTimer: NodeJS.Timeout | undefined;
+  const watch = (c: Connection): void => {
+    watched.push(c);
+    sweepTimer ??= setInterval(sweep, SWEEP_MS);
+  };
+
   const startOne = (k: number): void => {
     const planned = cfg.startAt + cfg.offsets[k];
     const t = now();
-    hist.startLag.recordValue(Math.max(1, Math.round((t - planned) * 1000)));
+    recordUs(hist.startLag, Math.round((t - planned) * 1000));
     const lag = Math.max(0, t - planned);
     tickLagSum += lag;
     if (lag > tickLagMax) tickLagMax = lag;
     attempts++;
     tickAttempts++;
     if (++inFlight > peakInFlight) peakInFlight = inFlight;
-    let wasOpen = false;
-    let openedAt = 0;
-    let gotFirst = false;
-    const c: Connection = new Connection(target, {
-      onConnect: (us) => hist.connect.recordValue(Math.max(1, us)),
-      onOpen: (us) => {
-        wasOpen = true;
-        inFlight--;
-        openedAt = now();
-        lastOpenAt = openedAt;
-        opened++;
-        open++;
-        tickSuccesses++;
-        if (open > peakOpen) peakOpen = open;
-        hist.handshake.recordValue(Math.max(1, us));
-        tickHs.recordValue(Math.max(1, us));
-        hist.fromPlanned.recordValue(Math.max(1, Math.round((openedAt - planned) * 1000)));
-        if (subscribeText && c.send(subscribeText)) messagesSent++;
-      },
-      onFail: (f) => {
-        if (stopped && wasOpen) return;
-        if (wasOpen) open--;
-        else {
-          inFlight--;
-          // closed or reset before any answer: the order against successes tells a server out of fds
-          if (firstEarlyCloseAt === undefined && f.phase !== 'generator' && /^(closed|ECONNRESET|EPIPE)$/.test(f.detail)) firstEarlyCloseAt = now();
-        }
-        failures++;
-        tickFailures++;
-        addFailure(f);
-      },
-      onText: (text) => {
-        messagesReceived++;
-        const t1 = now();
-        if (!gotFirst) {
-          gotFirst = true;
-          if (text.startsWith('{"type":"welcome"')) welcome = true;
-          hist.firstMessage.recordValue(Math.max(1, Math.round((t1 - openedAt) * 1000)));
-        }
-        const i = text.indexOf('"t":');
-        if (i >= 0) {
-          const sent = Number.parseFloat(text.slice(i + 4));
-          if (Number.isFinite(sent) && sent > 0 && sent <= t1 + 1) hist.message.recordValue(Math.max(1, Math.round((t1 - sent) * 1000)));
-        }
-      },
-    }, cfg.connectTimeoutMs, cfg.handshakeTimeoutMs);
+    const c = new Connection(target, hooks, cfg.connectTimeoutMs, cfg.handshakeTimeoutMs);
+    c.planned = planned;
     conns.push(c);
     const global = cfg.index + k * cfg.workers;
     c.start(cfg.sourceIps.length > 0 ? cfg.sourceIps[global % cfg.sourceIps.length] : undefined);
+    if (c.state < 3) watch(c);
   };
 
   let scheduleTimer: NodeJS.Timeout | undefined;
@@ -227,7 +281,7 @@ export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = 
     const deadline = now() + cfg.connectTimeoutMs + cfg.handshakeTimeoutMs;
     const poll = (): void => {
       if (stopped) return;
-      if (conns.some((c) => c.pending) && now() < deadline) setTimeout(poll, 50);
+      if (inFlight > 0 && now() < deadline) setTimeout(poll, 50);
       else stop();
     };
     poll();
@@ -243,7 +297,7 @@ export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = 
     send({ type: 'closing', worker: cfg.index, open: held });
     // the peak is with every connection still open, before the teardown
     readFds(true);
-    for (const c of conns) c.close(cfg.teardown);
+    for (const c of conns) if (c.close(cfg.teardown)) watch(c);
     // Give clean closes their grace, then report.
     const wait = cfg.teardown === 'clean' && held > 0 ? Math.min(2500, 200 + held / 10) : 50;
     setTimeout(() => {
@@ -270,7 +324,7 @@ export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = 
           handshake: encodeHistogram(hist.handshake),
           // HdrHistogram's post-hoc correction gives the same counts as correcting at each record,
           // but costs per recorded bucket instead of per connection (it was ~8% of a worker's CPU)
-          correctedHandshake: encodeHistogram(cfg.expectedIntervalUs > 0 ? hist.fromPlanned.copyCorrectedForCoordinatedOmission(cfg.expectedIntervalUs) : hist.handshake),
+          correctedHandshake: encodeHistogram(cfg.expectedIntervalUs > 0 ? correctedCopy(hist.fromPlanned, cfg.expectedIntervalUs) : hist.handshake),
           firstMessage: encodeHistogram(hist.firstMessage),
           message: encodeHistogram(hist.message),
           startLag: encodeHistogram(hist.startLag),
@@ -279,6 +333,9 @@ export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = 
       send(done);
       for (const c of conns) c.close('reset');
       conns.length = 0;
+      watched = [];
+      clearInterval(sweepTimer);
+      sweepTimer = undefined;
     }, wait);
   };
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as hdr from 'hdr-histogram-js';
-import { decodeHistogram, encodeHistogram, mergeEncoded, newHistogram } from '../../src/loadgen/histograms.js';
+import { correctedCopy, decodeHistogram, encodeHistogram, mergeEncoded, newHistogram } from '../../src/loadgen/histograms.js';
 
 // the library's own full build (wasm, pako) is the reference the lean one must match byte for byte
 const reference = (): hdr.Histogram => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
@@ -43,4 +43,27 @@ test('merges encoded histograms from several workers', () => {
   assert.equal(m.totalCount, 3);
   assert.equal(m.minNonZeroValue, 100);
   assert.equal(m.getValueAtPercentile(100), 300);
+});
+
+test('correctedCopy equals the library\'s coordinated-omission copy, bucket for bucket', () => {
+  // values from 1 µs to ~4 s (fine buckets below the interval, wide ones far above it), intervals
+  // below, at and far above the finest bucket width
+  // (the library's copy costs one record per added value: the sizes keep it to a few seconds)
+  for (const [interval, top] of [[7, 9.5], [1000, 15.2], [2500, 15.2], [100_000, 17]]) {
+    const h = newHistogram();
+    let seed = interval;
+    for (let i = 0; i < 400; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      h.recordValue(1 + Math.floor(Math.exp((seed / 2 ** 31) * top)));
+    }
+    h.recordValueWithCount(interval, 3);
+    const ours = correctedCopy(h, interval);
+    const lib = h.copyCorrectedForCoordinatedOmission(interval);
+    assert.equal(ours.totalCount, lib.totalCount, `count, interval ${interval}`);
+    assert.ok(ours.totalCount > h.totalCount, 'samples were added');
+    assert.equal(ours.minNonZeroValue, lib.minNonZeroValue, `min, interval ${interval}`);
+    assert.equal(ours.maxValue, lib.maxValue, `max, interval ${interval}`);
+    assert.equal(encodeHistogram(ours), encodeHistogram(lib), `buckets, interval ${interval}`);
+  }
+  assert.equal(correctedCopy(newHistogram(), 1000).totalCount, 0);
 });
