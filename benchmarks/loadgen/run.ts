@@ -1,5 +1,7 @@
-// Load generator cost, side by side in one run: `floodgate bench` against a plain `ws` client script
-// and Tsung (Debian package `tsung`, when installed), each doing the same work: N WebSocket
+// Load generator cost, side by side in one run: `floodgate bench` against a plain `ws` client script,
+// Tsung (Debian package `tsung`, when installed) and Artillery 2 (from the npm registry through
+// npx, into npx's cache outside the repository: a peer, not a dependency; skipped with the reason
+// when it cannot be installed), each doing the same work: N WebSocket
 // connections (FG_BENCH_CONNECTIONS, default 10,000) opened at 1,000/s against a plain `ws` server
 // in its own process, held 20 s, then dropped. 3 runs per tool (FG_BENCH_RUNS), the tools'
 // order rotated each run so that no tool always runs first or last on a loaded machine.
@@ -16,7 +18,7 @@
 //   (floodgate `--start-at`, the ws script's START_AT; Tsung has no such pause), the peak while
 //   everything is held. RSS per held connection is (peak − idle) / held.
 // - Evidence sampling: the CPU floodgate's coordinator spent reading socket states, from its result.
-import { spawn, fork, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +36,21 @@ const BASELINE_CLI = process.env.FG_BENCH_BASELINE_CLI;
 const TSUNG = ['/usr/bin/tsung', '/usr/local/bin/tsung'].find((p) => existsSync(p));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const work = mkdtempSync(join(tmpdir(), 'fg-bench-loadgen-'));
+const ARTILLERY_VERSION = '2.0.34';
+
+/**
+ * Artillery's executable in npx's cache, installed there on first use (from a directory outside
+ * the repository, so nothing lands in its package.json or lockfile), or why it is not available.
+ * FG_BENCH_ARTILLERY=0 leaves it out.
+ */
+function findArtillery(): { bin?: string; skipped?: string } {
+  if (process.env.FG_BENCH_ARTILLERY === '0') return { skipped: 'left out (FG_BENCH_ARTILLERY=0)' };
+  const r = spawnSync('npx', ['--yes', '-p', `artillery@${ARTILLERY_VERSION}`, '-c', 'command -v artillery'], { cwd: work, encoding: 'utf8', timeout: 900_000 });
+  const bin = r.stdout?.trim().split('\n').pop();
+  if (r.status === 0 && bin && existsSync(bin)) return { bin };
+  return { skipped: `not installable here (npx artillery@${ARTILLERY_VERSION}: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()?.slice(0, 160) || `exit ${r.status}`})` };
+}
+const ARTILLERY = findArtillery();
 
 function procStat(pid: number): { cpu: number; rss: number; pgid: number } | undefined {
   try {
@@ -212,6 +229,37 @@ const tsung = (port: number, sourceIp: string): Launch => {
   };
 };
 
+const artillery = (port: number, sourceIp: string): Launch => {
+  const dir = mkdtempSync(join(work, 'artillery-'));
+  // the same work: RATE arrivals per second for N / RATE s, each opening a WebSocket (the ws
+  // engine, i.e. the `ws` client; config.ws goes to its constructor, hence the source address),
+  // holding it HOLD_S and closing it
+  writeFileSync(join(dir, 'bench.yml'), `config:
+  target: "ws://127.0.0.1:${port}/"
+  phases:
+    - duration: ${Math.ceil(N / RATE)}
+      arrivalRate: ${RATE}
+      maxVusers: ${N}
+  ws:
+    localAddress: "${sourceIp}"
+scenarios:
+  - engine: ws
+    flow:
+      - think: ${HOLD_S}
+`);
+  const report = join(dir, 'report.json');
+  return {
+    cmd: ARTILLERY.bin!,
+    args: ['run', '--output', report, join(dir, 'bench.yml')],
+    env: { ARTILLERY_DISABLE_TELEMETRY: 'true' },
+    parse: () => {
+      const counters = JSON.parse(readFileSync(report, 'utf8')).aggregate?.counters ?? {};
+      // a virtual user completes after its connection was open for the whole think time
+      return { held: Number(counters['vusers.completed'] ?? 0) };
+    },
+  };
+};
+
 const r1 = (n: number): number => Math.round(n * 10) / 10;
 const r2 = (n: number): number => Math.round(n * 100) / 100;
 const r3 = (n: number): number => Math.round(n * 1000) / 1000;
@@ -225,6 +273,7 @@ const tools: { name: string; launch: (port: number, sourceIp: string) => Launch 
   ...(BASELINE_CLI ? [{ name: 'floodgate (baseline build)', launch: floodgate(BASELINE_CLI) }] : []),
   { name: 'ws client', launch: wsClient },
   ...(TSUNG ? [{ name: 'Tsung', launch: tsung }] : []),
+  ...(ARTILLERY.bin ? [{ name: 'Artillery', launch: artillery }] : []),
 ];
 
 const loadBefore = loadavg();
@@ -272,7 +321,9 @@ if (!fg || !ws) {
   process.exit(1);
 }
 const ts = by('Tsung');
+const art = by('Artillery');
 const ratios = {
+  cpuVsArtillery: art ? r3(fg.cpuPer1000 / art.cpuPer1000) : undefined,
   cpuVsWs: r3(fg.cpuPer1000 / ws.cpuPer1000),
   cpuVsTsung: ts ? r3(fg.cpuPer1000 / ts.cpuPer1000) : undefined,
 };
@@ -289,17 +340,19 @@ const result = {
   connections: N, ratePerSec: RATE, holdS: HOLD_S, runs: RUNS,
   loadAverage: { before: loadBefore.map(r2), after: loadAfter.map(r2) },
   summaries, ratios, goals, met, measurements: results, failedRuns,
+  artillery: ARTILLERY.bin ? { version: ARTILLERY_VERSION } : { skipped: ARTILLERY.skipped },
 };
 mkdirSync(new URL('../results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('../results/loadgen.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
 
 const yes = (b: boolean | undefined): string => (b === undefined ? 'n/a' : b ? 'met' : '**not met**');
 const cell = (x: number | undefined, unit = ''): string => (x === undefined ? '—' : `${x}${unit}`);
-console.log(`## Load generator: floodgate bench vs the ws client${ts ? ' and Tsung' : ''}
+const peers = ['the ws client', ...(ts ? ['Tsung'] : []), ...(art ? ['Artillery'] : [])];
+console.log(`## Load generator: floodgate bench vs ${peers.slice(0, -1).join(', ')}${peers.length > 1 ? ' and ' : ''}${peers[peers.length - 1]}
 
 Each tool opens ${N.toLocaleString('en-US')} WebSocket connections at ${RATE.toLocaleString('en-US')}/s from one source address to a plain \`ws\` server (its own process, a fresh one per run), holds them ${HOLD_S} s and drops them; ${RUNS} runs per tool, the order rotated each run; medians below. Command: \`npm run bench -- loadgen\` (FG_BENCH_CONNECTIONS, FG_BENCH_RUNS; FG_BENCH_BASELINE_CLI adds another floodgate build).
 
-CPU is the user + system time of each tool's whole process tree over its whole life (start-up included), from the kernel's accounting of its waited-for processes. Memory is every process of the tool summed: idle while it waits, with nothing open, for a start 1 s ahead; peak while everything is held. floodgate: \`bench -c ${N} --rate ${RATE}/s -d ${HOLD_S}s --teardown reset\` (holds ${HOLD_S} s after the last arrival); ws client: a one-process script that does the same; Tsung${ts ? '' : ' (not installed: `apt-get install tsung`)'}: users arriving at ${RATE}/s, each connecting, thinking ${HOLD_S} s and closing.
+CPU is the user + system time of each tool's whole process tree over its whole life (start-up included), from the kernel's accounting of its waited-for processes. Memory is every process of the tool summed: idle while it waits, with nothing open, for a start 1 s ahead; peak while everything is held. floodgate: \`bench -c ${N} --rate ${RATE}/s -d ${HOLD_S}s --teardown reset\` (holds ${HOLD_S} s after the last arrival); ws client: a one-process script that does the same; Tsung${ts ? '' : ' (not installed: `apt-get install tsung`)'}: users arriving at ${RATE}/s, each connecting, thinking ${HOLD_S} s and closing; Artillery ${ARTILLERY_VERSION}${ARTILLERY.bin ? '' : ` (${ARTILLERY.skipped})`}: the same arrivals with its \`ws\` engine, each virtual user thinking ${HOLD_S} s.
 
 | tool | processes | held (min) | CPU s per 1,000 connections (runs) | idle footprint | peak RSS | RSS per held connection | server CPU s per 1,000 | evidence sampling, share of the tool's CPU |
 |---|---|---|---|---|---|---|---|---|
@@ -309,6 +362,7 @@ ${summaries.map((s) => `| ${s.tool} | ${cell(s.processes)} | ${s.held} | **${s.c
 |---|---|---|
 | CPU per 1,000 ≤ ${goals.cpuVsWs}× the ws client | ${ratios.cpuVsWs}× | ${yes(met.cpuVsWs)} |
 | CPU per 1,000 ≤ ${goals.cpuVsTsung}× Tsung | ${ratios.cpuVsTsung === undefined ? '—' : `${ratios.cpuVsTsung}×`} | ${yes(met.cpuVsTsung)} |
+| CPU per 1,000 against Artillery (no goal) | ${ratios.cpuVsArtillery === undefined ? '—' : `${ratios.cpuVsArtillery}×`} | |
 | idle footprint ≤ ${goals.idleMB} MB (all generator processes) | ${cell(fg.idleMB, ' MB')} | ${yes(met.idleMB)} |
 | evidence sampling ≤ ${goals.samplingShare * 100} % of the generator's CPU | ${fg.samplingShare === undefined ? '—' : `${r2(fg.samplingShare * 100)} %`} | ${yes(met.samplingShare)} |
 | RSS per held connection ≤ ${goals.rssPerConnKB} KB | ${cell(fg.rssPerConnKB, ' KB')} | ${yes(met.rssPerConnKB)} |

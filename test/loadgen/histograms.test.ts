@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as hdr from 'hdr-histogram-js';
-import { correctedCopy, decodeHistogram, encodeHistogram, mergeEncoded, newHistogram } from '../../src/loadgen/histograms.js';
+import { correctedCopy, meanOf, decodeHistogram, encodeHistogram, mergeEncoded, newHistogram } from '../../src/loadgen/histograms.js';
 
 // the library's own full build (wasm, pako) is the reference the lean one must match byte for byte
 const reference = (): hdr.Histogram => hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
@@ -57,8 +57,12 @@ test('correctedCopy equals the library\'s coordinated-omission copy, bucket for 
       h.recordValue(1 + Math.floor(Math.exp((seed / 2 ** 31) * top)));
     }
     h.recordValueWithCount(interval, 3);
-    const ours = correctedCopy(h, interval);
     const lib = h.copyCorrectedForCoordinatedOmission(interval);
+    // the fast path, not a fallback to the library's copy, is what is compared
+    const libCopy = h.copyCorrectedForCoordinatedOmission;
+    h.copyCorrectedForCoordinatedOmission = () => assert.fail('correctedCopy fell back to the library');
+    const ours = correctedCopy(h, interval);
+    h.copyCorrectedForCoordinatedOmission = libCopy;
     assert.equal(ours.totalCount, lib.totalCount, `count, interval ${interval}`);
     assert.ok(ours.totalCount > h.totalCount, 'samples were added');
     assert.equal(ours.minNonZeroValue, lib.minNonZeroValue, `min, interval ${interval}`);
@@ -66,4 +70,15 @@ test('correctedCopy equals the library\'s coordinated-omission copy, bucket for 
     assert.equal(encodeHistogram(ours), encodeHistogram(lib), `buckets, interval ${interval}`);
   }
   assert.equal(correctedCopy(newHistogram(), 1000).totalCount, 0);
+});
+
+test('meanOf equals the library\'s mean', () => {
+  const h = newHistogram();
+  assert.equal(meanOf(h), 0);
+  let seed = 11;
+  for (let i = 0; i < 5000; i++) {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    h.recordValue(1 + Math.floor(Math.exp((seed / 2 ** 31) * 20)));
+  }
+  assert.equal(meanOf(h), h.mean);
 });
