@@ -16,6 +16,7 @@ export type FailureSide = 'generator' | 'server';
  * Failure kind keys, `phase.detail`: e.g. `connect.ECONNREFUSED`, `connect.ETIMEDOUT`,
  * `connect.EADDRNOTAVAIL`, `connect.EMFILE`, `connect.ECONNRESET`, `upgrade.status_503`,
  * `upgrade.timeout`, `upgrade.closed`, `handshake.bad_accept`, `handshake.missing_upgrade`,
+ * `handshake.missing_connection`, `handshake.bad_protocol`, `handshake.bad_extension`,
  * `frames.close_4008`, `frames.invalid_utf8`, `frames.protocol_error`, `session.ECONNRESET`,
  * `session.unexpected_close`.
  */
