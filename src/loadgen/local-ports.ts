@@ -12,8 +12,10 @@ import { readSysctl } from '../system/proc-files.js';
  * IP_BIND_ADDRESS_NO_PORT would avoid the search too, but Node does not expose it).
  *
  * The ports are the kernel's own ephemeral range (`net.ipv4.ip_local_port_range`, minus
- * `ip_local_reserved_ports`), handed out round-robin per source address; worker `w` of `W` takes
- * the ports congruent to `w` modulo `W`, so worker processes never pick the same one. A chosen port
+ * `ip_local_reserved_ports`), handed out round-robin per source address from a random starting
+ * point (so that several generator processes on one machine do not all walk the same ports);
+ * worker `w` of `W` takes the ports congruent to `w` modulo `W`, so worker processes of one run
+ * never pick the same one. A chosen port
  * can still be taken (another program, a connection of this run still held after the cursor
  * wrapped, TIME_WAIT toward the same destination): the attempt then falls back to the kernel's
  * choice (port 0), so whatever fails is the kernel's own verdict, as without chosen ports. After
@@ -30,8 +32,17 @@ export class LocalPorts {
   private readonly ports: Uint16Array;
   private readonly cursors = new Map<string, Cursor>();
 
-  /** `range` [low, high] inclusive; `reserved` ports are skipped. */
-  constructor(range: [number, number], worker: number, workers: number, reserved: ReadonlySet<number> = new Set()) {
+  /**
+   * `range` [low, high] inclusive; `reserved` ports are skipped; each address starts at `start()`
+   * (an index into this worker's ports, random by default).
+   */
+  constructor(
+    range: [number, number],
+    worker: number,
+    workers: number,
+    reserved: ReadonlySet<number> = new Set(),
+    private readonly start: (size: number) => number = (size) => Math.floor(Math.random() * size),
+  ) {
     const list: number[] = [];
     for (let p = range[0] + worker; p <= range[1]; p += workers) if (!reserved.has(p)) list.push(p);
     this.ports = Uint16Array.from(list);
@@ -55,7 +66,7 @@ export class LocalPorts {
   /** The next port to bind on `address`, or undefined: let the kernel choose. */
   take(address: string): number | undefined {
     let c = this.cursors.get(address);
-    if (!c) this.cursors.set(address, (c = { next: 0, misses: 0 }));
+    if (!c) this.cursors.set(address, (c = { next: this.start(this.ports.length) % this.ports.length, misses: 0 }));
     if (c.misses >= MAX_MISSES) return undefined;
     const p = this.ports[c.next];
     c.next = c.next + 1 === this.ports.length ? 0 : c.next + 1;

@@ -8,13 +8,19 @@ import { rawWsServer } from './fault-servers.js';
 test('workers take disjoint ports of the range, round-robin per source address, skipping reserved ones', () => {
   const reserved = parseReservedPorts('40002,40005-40006');
   assert.deepEqual([...reserved], [40002, 40005, 40006]);
-  const w0 = new LocalPorts([40000, 40009], 0, 2, reserved);
-  const w1 = new LocalPorts([40000, 40009], 1, 2, reserved);
+  const first = (): number => 0;
+  const w0 = new LocalPorts([40000, 40009], 0, 2, reserved, first);
+  const w1 = new LocalPorts([40000, 40009], 1, 2, reserved, first);
   const take = (p: LocalPorts, a: string, n: number): number[] => Array.from({ length: n }, () => p.take(a)!);
   assert.deepEqual(take(w0, '127.0.0.2', 5), [40000, 40004, 40008, 40000, 40004]);
   assert.deepEqual(take(w1, '127.0.0.2', 4), [40001, 40003, 40007, 40009]);
   // each address has its own cursor
   assert.deepEqual(take(w0, '127.0.0.3', 2), [40000, 40004]);
+  // by default each address starts somewhere in the worker's ports, then goes round in order
+  const w = new LocalPorts([40000, 40009], 0, 1);
+  const seq = take(w, '127.0.0.4', 11);
+  assert.ok(seq.every((p) => p >= 40000 && p <= 40009));
+  for (let i = 1; i < seq.length; i++) assert.equal(seq[i], seq[i - 1] === 40009 ? 40000 : seq[i - 1] + 1);
 });
 
 test('after MAX_MISSES fallbacks in a row an address goes back to the kernel\'s choice; a hit resets the count', () => {
