@@ -22,18 +22,29 @@ const RUNS = Number(process.env.FG_BENCH_RUNS ?? 3);
 const SUB_PROCS = 2;
 const SAMPLE_EVERY = 50;
 const BATCH_TIMEOUT_MS = 120_000;
-const SHAPES = [
+const ALL_SHAPES = [
   { name: 'one at a time', burst: 1, batches: Number(process.env.FG_BENCH_FANOUT_SINGLES ?? 30) },
   { name: 'bursts of 20', burst: 20, batches: Number(process.env.FG_BENCH_FANOUT_BURSTS ?? 10) },
 ] as const;
+/** For profiling and quick iterations: FG_BENCH_FANOUT_BURSTS=0 or FG_BENCH_FANOUT_SINGLES=0 leaves a shape out. */
+const SHAPES = ALL_SHAPES.filter((s) => s.batches > 0);
 
 type ServerName = 'ws' | 'floodgate';
+/** FG_BENCH_SERVERS=floodgate (comma-separated) runs only those; the table then has no ratio for a missing peer. */
+const SERVERS = (process.env.FG_BENCH_SERVERS?.split(',') ?? ['ws', 'floodgate']) as ServerName[];
+/**
+ * FG_BENCH_CPU_PROF=<dir>: each server runs under `node --cpu-prof` and is stopped with SIGTERM
+ * (so the profile is written) instead of SIGKILL. Profiling slows the server: not for figures.
+ */
+const CPU_PROF = process.env.FG_BENCH_CPU_PROF;
 
 async function startServer(name: ServerName): Promise<{ child: ChildProcess; port: number }> {
+  // one directory per server: node names each thread's profile (tsx runs a loader thread)
+  const prof = CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', `${CPU_PROF}/${name}`] : [];
   const args = name === 'floodgate'
-    ? [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn',
+    ? [...prof, `${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn',
       '--rate-burst', '1000000', '--rate-refill', '1000000', '--max-buffered-bytes', '64MB']
-    : ['--import', 'tsx', `${root}benchmarks/fanout/ws-server.ts`];
+    : [...prof, '--import', 'tsx', `${root}benchmarks/fanout/ws-server.ts`];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const port = await bounded(new Promise<number>((resolve, reject) => {
     let buf = '';
@@ -46,7 +57,13 @@ async function startServer(name: ServerName): Promise<{ child: ChildProcess; por
   return { child, port };
 }
 
-function stop(child: ChildProcess): void {
+async function stop(child: ChildProcess): Promise<void> {
+  if (CPU_PROF && child.exitCode === null) {
+    // a profiled server must exit by itself to write its profile
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await bounded(exited, 60_000, 'profiled server exit').catch(() => {});
+  }
   try {
     process.kill(-child.pid!, 'SIGKILL');
   } catch { /* already gone */ }
@@ -122,13 +139,14 @@ async function oneRun(name: ServerName): Promise<Sample[]> {
     return out;
   } finally {
     for (const s of subs) s.kill('SIGKILL');
-    stop(server.child);
+    await stop(server.child);
   }
 }
 
 const samples: Sample[] = [];
 for (let r = 0; r < RUNS; r++) {
-  for (const name of (r % 2 === 0 ? ['ws', 'floodgate'] : ['floodgate', 'ws']) as ServerName[]) samples.push(...(await oneRun(name)));
+  const order = r % 2 === 0 ? SERVERS : [...SERVERS].reverse();
+  for (const name of order) samples.push(...(await oneRun(name)));
 }
 
 mkdirSync(`${root}benchmarks/results`, { recursive: true });
@@ -140,10 +158,11 @@ const rows: string[] = [];
 const ratios: string[] = [];
 for (const shape of SHAPES) {
   const of = (name: ServerName) => samples.filter((s) => s.server === name && s.shape === shape.name);
-  for (const name of ['ws', 'floodgate'] as ServerName[]) {
+  for (const name of SERVERS) {
     const xs = of(name);
     rows.push(`| ${shape.name} | ${name} | ${xs[0].delivered.toLocaleString('en-US')} | ${mmm(xs.map((x) => x.usPerDelivery), (v) => v.toFixed(2))} | ${mmm(xs.map((x) => x.perSecond), (v) => Math.round(v).toLocaleString('en-US'))} | ${mmm(xs.map((x) => x.p99), (v) => v.toFixed(1))} |`);
   }
+  if (!SERVERS.includes('ws') || !SERVERS.includes('floodgate')) continue;
   const ratio = median(of('floodgate').map((x) => x.usPerDelivery)) / median(of('ws').map((x) => x.usPerDelivery));
   ratios.push(`${shape.name}: **${ratio.toFixed(2)}×** ws`);
 }

@@ -42,6 +42,13 @@ export function writePrebuilt(ws: WebSocket, wire: Buffer, payload: Buffer, comp
   }
 }
 
+/**
+ * An unmasked ping with no payload, the same two bytes for every connection: the liveness sweep
+ * writes it alone, or appends it to a publication batch so it leaves in the same system call
+ * (see Session.write).
+ */
+export const PING_FRAME: Buffer = Buffer.from([0x89, 0x00]);
+
 /** The payload of an unmasked server text frame built by buildTextFrame (header of 2, 4 or 10 bytes). */
 function payloadOf(wire: Buffer): Buffer {
   const len7 = wire[1] & 0x7f;
@@ -58,8 +65,9 @@ export function writePrebuiltFrames(ws: WebSocket, frames: Buffer | Buffer[]): v
   const sender = senderOf(ws);
   const idle = sender !== undefined && sender._state === 0 && sender._queue.length === 0;
   if (Buffer.isBuffer(frames)) {
-    if (idle) sender.sendFrame([frames]);
-    else ws.send(payloadOf(frames), { binary: false });
+    // what Sender.sendFrame does with one buffer, without the array it takes
+    if (idle) sender._socket.write(frames);
+    else sendThroughWs(ws, frames);
     return;
   }
   if (idle) {
@@ -69,5 +77,11 @@ export function writePrebuiltFrames(ws: WebSocket, frames: Buffer | Buffer[]): v
     socket.uncork();
     return;
   }
-  for (let i = 0; i < frames.length; i++) ws.send(payloadOf(frames[i]), { binary: false });
+  for (let i = 0; i < frames.length; i++) sendThroughWs(ws, frames[i]);
+}
+
+/** ws's Sender is busy (or unknown): hand it the frame's content so it keeps the order. */
+function sendThroughWs(ws: WebSocket, frame: Buffer): void {
+  if (frame === PING_FRAME) ws.ping();
+  else ws.send(payloadOf(frame), { binary: false });
 }

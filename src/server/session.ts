@@ -7,7 +7,7 @@ import type { ClientFrame, PresenceRequestFrame, PublishFrame, RefreshFrame, Ser
 import type { PresenceEvent } from '../broker/presence.js';
 import type { PresenceRulesFor } from '../auth/presence-rules.js';
 import type { ServerSettings } from '../config/server-settings.js';
-import { buildTextFrame, writePrebuilt, writePrebuiltFrames } from './frame-writer.js';
+import { buildTextFrame, PING_FRAME, writePrebuilt, writePrebuiltFrames } from './frame-writer.js';
 import { MAX_BATCH_BYTES, type WriteCoalescer } from './write-coalescer.js';
 import { ReplyOrder } from './reply-order.js';
 import type { IpLimits } from './ip-limits.js';
@@ -98,6 +98,11 @@ export class Session {
   lastSeen: number;
   lastRead = 0;
   lastPing: number;
+  /**
+   * Set by the sweep when the next ping is nearly due: the next publication written takes the
+   * ping along in its write, so a busy connection's pings cost no system call of their own.
+   */
+  pingSoon = false;
   overLimitChecks = 0;
   lastFlushed = -1;
   stalledSince = 0;
@@ -599,7 +604,23 @@ export class Session {
       else this.outMore.push(wire);
       this.outBytes += wire.length;
     }
+    if (this.pingSoon) {
+      // the ping rides in this turn's write, after the frame
+      this.pingSoon = false;
+      this.lastPing = monoMs();
+      if (this.outMore === undefined) this.outMore = [this.outFirst, PING_FRAME];
+      else this.outMore.push(PING_FRAME);
+      this.outBytes += PING_FRAME.length;
+    }
     if (this.outBytes >= MAX_BATCH_BYTES) this.flushOutbox();
+  }
+
+  /** A ping of its own (the sweep's, when no publication took one along); it keeps the order of queued frames. */
+  ping(): void {
+    this.pingSoon = false;
+    if (this.ws.readyState !== 1) return;
+    if (this.outFirst) this.flushOutbox();
+    writePrebuiltFrames(this.ws, PING_FRAME);
   }
 
   /** Writes the frames queued this turn in one corked write; the coalescer calls it at the end of the turn. */
