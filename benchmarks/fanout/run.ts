@@ -1,6 +1,7 @@
 /**
  * Fan-out suite: server CPU per delivered message, floodgate serve vs a plain `ws` pub/sub server
- * (benchmarks/fanout/ws-server.ts), in the same run, alternating, FG_BENCH_RUNS times each.
+ * (benchmarks/fanout/ws-server.ts) and a Socket.IO one (benchmarks/fanout/socketio-server.ts),
+ * in the same run, alternating, FG_BENCH_RUNS times each.
  * S subscribers (FG_BENCH_SUBSCRIBERS, default 10,000) on one channel in two client processes;
  * one publisher. Two shapes of traffic, both closed-loop (the next batch is published when every
  * subscriber has the last one):
@@ -12,11 +13,16 @@
  * subscriber in 50. Prints a markdown section; writes benchmarks/results/fanout.json.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { WebSocket } from 'ws';
 import { bounded, cpuSeconds } from '../lib/measure.js';
 
 const root = new URL('../../', import.meta.url).pathname;
+/** The machine's 1-minute load average: the conditions the figures were taken in. */
+const loadAt = (): number => Math.round(loadavg()[0] * 10) / 10;
+const loadStart = loadAt();
+const SIO_VERSION = (JSON.parse(readFileSync(`${root}node_modules/socket.io/package.json`, 'utf8')) as { version: string }).version;
 const SUBSCRIBERS = Number(process.env.FG_BENCH_SUBSCRIBERS ?? 10_000);
 const RUNS = Number(process.env.FG_BENCH_RUNS ?? 3);
 const SUB_PROCS = 2;
@@ -29,9 +35,12 @@ const ALL_SHAPES = [
 /** For profiling and quick iterations: FG_BENCH_FANOUT_BURSTS=0 or FG_BENCH_FANOUT_SINGLES=0 leaves a shape out. */
 const SHAPES = ALL_SHAPES.filter((s) => s.batches > 0);
 
-type ServerName = 'ws' | 'floodgate';
+type ServerName = 'ws' | 'floodgate' | 'socketio';
+/** The Engine.IO path of a Socket.IO server, WebSocket transport from the start. */
+const SOCKETIO_PATH = '/socket.io/?EIO=4&transport=websocket';
 /** FG_BENCH_SERVERS=floodgate (comma-separated) runs only those; the table then has no ratio for a missing peer. */
-const SERVERS = (process.env.FG_BENCH_SERVERS?.split(',') ?? ['ws', 'floodgate']) as ServerName[];
+const SERVERS = (process.env.FG_BENCH_SERVERS?.split(',') ?? ['ws', 'floodgate', 'socketio']) as ServerName[];
+const LABEL: Record<ServerName, string> = { ws: 'ws', floodgate: 'floodgate', socketio: 'Socket.IO' };
 /**
  * FG_BENCH_CPU_PROF=<dir>: each server runs under `node --cpu-prof` and is stopped with SIGTERM
  * (so the profile is written) instead of SIGKILL. Profiling slows the server: not for figures.
@@ -44,7 +53,7 @@ async function startServer(name: ServerName): Promise<{ child: ChildProcess; por
   const args = name === 'floodgate'
     ? [...prof, `${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn',
       '--rate-burst', '1000000', '--rate-refill', '1000000', '--max-buffered-bytes', '64MB']
-    : [...prof, '--import', 'tsx', `${root}benchmarks/fanout/ws-server.ts`];
+    : [...prof, '--import', 'tsx', `${root}benchmarks/fanout/${name === 'ws' ? 'ws-server' : 'socketio-server'}.ts`];
   const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
   const port = await bounded(new Promise<number>((resolve, reject) => {
     let buf = '';
@@ -96,19 +105,29 @@ async function oneRun(name: ServerName): Promise<Sample[]> {
   });
   try {
     const ready = subs.map((s) => new Promise<void>((resolve) => s.on('message', (m: { type: string }) => m.type === 'ready' && resolve())));
-    subs.forEach((s, i) => s.send({ cmd: 'open', port: server.port, count: Math.floor(SUBSCRIBERS / SUB_PROCS) + (i < SUBSCRIBERS % SUB_PROCS ? 1 : 0), channel: 'fanout', sampleEvery: SAMPLE_EVERY }));
+    subs.forEach((s, i) => s.send({ cmd: 'open', port: server.port, count: Math.floor(SUBSCRIBERS / SUB_PROCS) + (i < SUBSCRIBERS % SUB_PROCS ? 1 : 0), channel: 'fanout', sampleEvery: SAMPLE_EVERY, ...(name === 'socketio' ? { socketio: true, path: SOCKETIO_PATH } : {}) }));
     await bounded(Promise.all(ready), 180_000, `${name}: ${SUBSCRIBERS} subscribers`).catch((e) => {
       throw new Error(`${(e as Error).message}${errors.length ? ` (client errors: ${errors.join('; ')})` : ''}`);
     });
-    const pub = new WebSocket(`ws://127.0.0.1:${server.port}/`, { perMessageDeflate: false });
+    const sio = name === 'socketio';
+    const pub = new WebSocket(`ws://127.0.0.1:${server.port}${sio ? SOCKETIO_PATH : '/'}`, { perMessageDeflate: false });
+    // Socket.IO: Engine.IO open → Socket.IO connect (listening from the start: the open packet may come with the 101); answer its pings while publishing
+    const connected = !sio ? undefined : new Promise<void>((resolve) => pub.on('message', (raw) => {
+      const text = raw.toString();
+      if (text.startsWith('40')) resolve();
+      else if (text.startsWith('0')) pub.send('40');
+      else if (text === '2') pub.send('3');
+    }));
     await bounded(new Promise((r, j) => { pub.once('open', r); pub.once('error', j); }), 30_000, `${name}: publisher`);
+    if (connected) await bounded(connected, 30_000, `${name}: publisher connect`);
     const socket = (pub as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
     let seq = 0;
     const publishBatch = async (size: number) => {
       socket.cork(); // the batch leaves in one segment: the server reads it in one turn
       for (let i = 0; i < size; i++) {
         seq++;
-        pub.send(JSON.stringify({ type: 'publish', channel: 'fanout', data: { seq, t: performance.timeOrigin + performance.now() } }));
+        const data = { seq, t: performance.timeOrigin + performance.now() };
+        pub.send(sio ? `42${JSON.stringify(['publish', { channel: 'fanout', data }])}` : JSON.stringify({ type: 'publish', channel: 'fanout', data }));
       }
       socket.uncork();
       await bounded(deliveredTo(seq), BATCH_TIMEOUT_MS, `${name}: delivery of message ${seq}`);
@@ -150,7 +169,7 @@ for (let r = 0; r < RUNS; r++) {
 }
 
 mkdirSync(`${root}benchmarks/results`, { recursive: true });
-writeFileSync(`${root}benchmarks/results/fanout.json`, JSON.stringify({ subscribers: SUBSCRIBERS, runs: RUNS, shapes: SHAPES, node: process.version, samples }, null, 2));
+writeFileSync(`${root}benchmarks/results/fanout.json`, JSON.stringify({ subscribers: SUBSCRIBERS, runs: RUNS, shapes: SHAPES, node: process.version, socketIo: SIO_VERSION, loadAverage: { start: loadStart, end: loadAt() }, samples }, null, 2));
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor((s.length - 1) / 2)]; };
 const mmm = (xs: number[], f: (x: number) => string) => { const s = [...xs].sort((a, b) => a - b); return `${f(s[0])} / ${f(median(s))} / ${f(s[s.length - 1])}`; };
@@ -160,11 +179,12 @@ for (const shape of SHAPES) {
   const of = (name: ServerName) => samples.filter((s) => s.server === name && s.shape === shape.name);
   for (const name of SERVERS) {
     const xs = of(name);
-    rows.push(`| ${shape.name} | ${name} | ${xs[0].delivered.toLocaleString('en-US')} | ${mmm(xs.map((x) => x.usPerDelivery), (v) => v.toFixed(2))} | ${mmm(xs.map((x) => x.perSecond), (v) => Math.round(v).toLocaleString('en-US'))} | ${mmm(xs.map((x) => x.p99), (v) => v.toFixed(1))} |`);
+    rows.push(`| ${shape.name} | ${LABEL[name]} | ${xs[0].delivered.toLocaleString('en-US')} | ${mmm(xs.map((x) => x.usPerDelivery), (v) => v.toFixed(2))} | ${mmm(xs.map((x) => x.perSecond), (v) => Math.round(v).toLocaleString('en-US'))} | ${mmm(xs.map((x) => x.p99), (v) => v.toFixed(1))} |`);
   }
-  if (!SERVERS.includes('ws') || !SERVERS.includes('floodgate')) continue;
-  const ratio = median(of('floodgate').map((x) => x.usPerDelivery)) / median(of('ws').map((x) => x.usPerDelivery));
-  ratios.push(`${shape.name}: **${ratio.toFixed(2)}×** ws`);
+  if (!SERVERS.includes('floodgate')) continue;
+  const fg = median(of('floodgate').map((x) => x.usPerDelivery));
+  const against = SERVERS.filter((n) => n !== 'floodgate').map((n) => `**${(fg / median(of(n).map((x) => x.usPerDelivery))).toFixed(2)}×** ${LABEL[n]}`);
+  if (against.length > 0) ratios.push(`${shape.name}: ${against.join(', ')}`);
 }
 
 process.stdout.write([
@@ -176,6 +196,8 @@ process.stdout.write([
   '|---|---|---|---|---|---|',
   ...rows,
   '',
-  `Median CPU per delivery, floodgate against plain \`ws\` in the same run: ${ratios.join('; ')}. Goals: ≤ 0.5× when publications arrive faster than one per turn (bursts), never worse than ws one at a time.`,
+  `Median CPU per delivery, floodgate against the peers in the same run: ${ratios.join('; ')}. Goals: ≤ 0.5× plain \`ws\` when publications arrive faster than one per turn (bursts), never worse than \`ws\` one at a time.`,
+  '',
+  `The peers: plain \`ws\` as most pub/sub servers on it are written (the message serialised once, \`ws.send()\` per subscriber, no pings); Socket.IO ${SIO_VERSION} with a room per channel and \`io.to(channel).emit()\` (WebSocket transport only; it encodes and frames a broadcast once). Floodgate and Socket.IO ping every connection every 25 s (their defaults); floodgate sends a ping that is nearly due in the same write as a publication. Machine load average (1 min): ${loadStart} at the start, ${loadAt()} at the end.`,
   '',
 ].join('\n'));
