@@ -112,6 +112,8 @@ export class Session {
   private outFirst: Buffer | undefined = undefined;
   private outMore: Buffer[] | undefined = undefined;
   private outBytes = 0;
+  /** The coalescer's turn in which this connection last wrote a frame directly; later frames of that turn are queued. */
+  private wroteInTurn = 0;
   /** The client's address, set by the gateway only when a per-IP limit is on. */
   ip = '';
   /** The token's `sub`, set by the gateway; '' = anonymous (presence counts it, lists it not). */
@@ -595,10 +597,25 @@ export class Session {
       writePrebuilt(this.ws, wire, payload, true); // ws compresses message by message
       return;
     }
+    const coalescer = this.ctx.coalescer;
+    if (this.outFirst === undefined && this.wroteInTurn !== coalescer.turn) {
+      // the first frame this turn: written now, while this connection's objects are at hand
+      this.wroteInTurn = coalescer.turn;
+      coalescer.wroteNow();
+      this.ctx.counters.publicationWrites++;
+      if (this.pingSoon) {
+        this.pingSoon = false;
+        this.lastPing = monoMs();
+        writePrebuiltFrames(this.ws, [wire, PING_FRAME]);
+      } else {
+        writePrebuiltFrames(this.ws, wire);
+      }
+      return;
+    }
     if (this.outFirst === undefined) {
       this.outFirst = wire;
       this.outBytes = wire.length;
-      this.ctx.coalescer.enlist(this);
+      coalescer.enlist(this);
     } else {
       if (this.outMore === undefined) this.outMore = [this.outFirst, wire];
       else this.outMore.push(wire);
