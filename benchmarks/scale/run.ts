@@ -105,16 +105,25 @@ async function driveRun(d: Drive) {
   const rssBefore = workerPids.map((p) => readRss(p) ?? 0);
   const k0 = readKernelCounters();
   let cpu0 = 0;
-  let settled: { t: number; cpu: number; perWorker: number[]; rss: number[]; k: KernelCounters } | undefined;
+  // the generator: its worker processes and this process (the coordinator), CPU from start to settled
+  let genPids: number[] = [];
+  let gen0 = 0;
+  const coordinatorCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+  let settled: { t: number; cpu: number; genCpu: number; perWorker: number[]; rss: number[]; k: KernelCounters } | undefined;
   const run = bench({
     url: `ws://127.0.0.1:${s.port}/`, connections: d.count, rate: d.rate, durationMs: d.holdMs, workers: d.procs,
     sourceIps: d.sourceIps, teardown: 'reset', serverPid: s.pids[0], tickMs: 100, maxDurationMs: 30 * 60_000,
   });
-  run.once('workers', () => (cpu0 = s.pids.reduce((t, p) => t + cpuSeconds(p), 0)));
+  run.once('workers', (pids: number[]) => {
+    cpu0 = s.pids.reduce((t, p) => t + cpuSeconds(p), 0);
+    genPids = pids;
+    gen0 = coordinatorCpu() + genPids.reduce((t, p) => t + cpuSeconds(p), 0);
+  });
   run.once('holding', (h: { t: number }) => {
     settled = {
       t: h.t,
       cpu: s.pids.reduce((t, p) => t + cpuSeconds(p), 0),
+      genCpu: coordinatorCpu() + genPids.reduce((t, p) => t + cpuSeconds(p), 0),
       perWorker: workerPids.map((p, i) => openFds(p) - fdsBefore[i]),
       rss: workerPids.map((p, i) => (readRss(p) ?? 0) - rssBefore[i]),
       k: readKernelCounters(),
@@ -132,6 +141,8 @@ async function driveRun(d: Drive) {
     handshakesPerSecond: Math.round(r.totals.successes / settled.t),
     handshake: r.latencyMs.handshake,
     serverCpuPer1000: ((settled.cpu - cpu0) / Math.max(1, r.totals.successes)) * 1000,
+    /** The generator's worker processes and coordinator, start of the workers to settled. */
+    generatorCpuPer1000: ((settled.genCpu - gen0) / Math.max(1, r.totals.successes)) * 1000,
     perWorker: settled.perWorker,
     rssPerConnection: Math.round(settled.rss.reduce((a, b) => a + b, 0) / Math.max(1, held)),
     listenOverflows: counterDelta(k0, settled.k)['TcpExt.ListenOverflows'] ?? 0,
@@ -241,14 +252,14 @@ function holdTable(): string[] {
   return hold.length === 0 ? [] : [
     `Hold goal (\`npm run soak\`, or \`FG_BENCH_SCALE_HOLD=100000 FG_BENCH_SCALE_HOLD_ONLY=1 node --import tsx benchmarks/scale/run.ts\`): \`floodgate bench\` in 6 processes over 19 source addresses against \`floodgate serve --workers 6\`.`,
     '',
-    '| gateway | succeeded | held by workers (fds) | fds opened per worker | server RSS per connection | handshake p50 / p99 / max | failures | run |',
-    '|---|---|---|---|---|---|---|---|',
-    ...hold.map((h) => `| ${h.name} | ${h.succeeded}/${h.attempts} | ${h.held} | ${h.perWorker.join(' / ')} | ${(h.rssPerConnection / 1024).toFixed(2)} KiB | ${ms(h.handshake.p50)} / ${ms(h.handshake.p99)} / ${ms(h.handshake.max)} | ${Object.keys(h.failures).length ? JSON.stringify(h.failures) : 'none'} | ${h.seconds} s |`),
+    '| gateway | succeeded | held by workers (fds) | fds opened per worker | server RSS per connection | CPU s per 1,000 connections, server / generator | handshake p50 / p99 / max | failures | run |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...hold.map((h) => `| ${h.name} | ${h.succeeded}/${h.attempts} | ${h.held} | ${h.perWorker.join(' / ')} | ${(h.rssPerConnection / 1024).toFixed(2)} KiB | ${h.serverCpuPer1000.toFixed(3)} / ${h.generatorCpuPer1000.toFixed(3)} | ${ms(h.handshake.p50)} / ${ms(h.handshake.p99)} / ${ms(h.handshake.max)} | ${Object.keys(h.failures).length ? JSON.stringify(h.failures) : 'none'} | ${h.seconds} s |`),
     '',
   ];
 }
 if (holdOnly) {
-  console.error(JSON.stringify(hold, null, 1));
+  console.error(JSON.stringify({ hold, node: process.version, loadAverage1m: { start: loadStart, end: loadAt() } }, null, 1));
   process.stdout.write(holdTable().join('\n'));
   process.exit(0);
 }
