@@ -198,6 +198,6 @@ process.stdout.write([
   '',
   `Median CPU per delivery, floodgate against the peers in the same run: ${ratios.join('; ')}. Goals: ≤ 0.5× plain \`ws\` when publications arrive faster than one per turn (bursts), never worse than \`ws\` one at a time.`,
   '',
-  `The peers: plain \`ws\` as most pub/sub servers on it are written (the message serialised once, \`ws.send()\` per subscriber, no pings); Socket.IO ${SIO_VERSION} with a room per channel and \`io.to(channel).emit()\` (WebSocket transport only; it encodes and frames a broadcast once). Floodgate and Socket.IO ping every connection every 25 s (their defaults); floodgate sends a ping that is nearly due in the same write as a publication. Machine load average (1 min): ${loadStart} at the start, ${loadAt()} at the end.`,
+  `The peers: plain \`ws\` as most pub/sub servers on it are written (the message serialised once, \`ws.send()\` per subscriber, no pings); Socket.IO ${SIO_VERSION} with a room per channel and \`io.to(channel).emit()\` (WebSocket transport only; it encodes and frames a broadcast once). Floodgate and Socket.IO ping every connection every 25 s (their defaults); floodgate sends a ping that is nearly due in the same write as a publication. ${SERVERS.length < 3 ? `This run measured ${SERVERS.map((n) => LABEL[n]).join(' and ')} only (FG_BENCH_SERVERS). ` : ''}Machine load average (1 min): ${loadStart} at the start, ${loadAt()} at the end.`,
   '',
 ].join('\n'));
