@@ -30,7 +30,7 @@ const SAMPLE_EVERY = 50;
 const BATCH_TIMEOUT_MS = 120_000;
 const ALL_SHAPES = [
   { name: 'one at a time', burst: 1, batches: Number(process.env.FG_BENCH_FANOUT_SINGLES ?? 30) },
-  { name: 'bursts of 20', burst: 20, batches: Number(process.env.FG_BENCH_FANOUT_BURSTS ?? 10) },
+  { name: 'bursts of 20', burst: 20, batches: Number(process.env.FG_BENCH_FANOUT_BURSTS ?? 5) },
 ] as const;
 /** For profiling and quick iterations: FG_BENCH_FANOUT_BURSTS=0 or FG_BENCH_FANOUT_SINGLES=0 leaves a shape out. */
 const SHAPES = ALL_SHAPES.filter((s) => s.batches > 0);
