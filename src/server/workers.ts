@@ -82,6 +82,12 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
       }
       host?.onMessage(worker, m);
     });
+    // A message or a connection handed to a worker that is exiting fails with EPIPE on the IPC
+    // channel; unheard, that 'error' took the primary (and so every worker) down in the
+    // 100,000-connection soak. The 'exit' below replaces the worker.
+    worker.on('error', (err: Error) => {
+      log.warn({ worker: index, pid: worker.process.pid, err: err.message }, 'IPC to a worker failed (it is exiting?)');
+    });
     worker.on('exit', (code, signal) => {
       if (host) host.removeWorker(worker);
       ready.delete(index);
