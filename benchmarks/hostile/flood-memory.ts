@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { WebSocket } from 'ws';
 import { readProcessCpu, readRss } from '../../src/system/process-usage.js';
 import { listeningPort } from '../lib/measure.js';
+import { smapsSplit } from '../memory/smaps.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -18,8 +19,9 @@ const MB = 1024 * 1024;
 
 interface Server { child: ChildProcess; port: number }
 
-export async function startServer(extra: string[], env: NodeJS.ProcessEnv = {}): Promise<Server> {
-  const child = spawn(process.execPath, [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn', ...extra], {
+/** `mainJs`: the CLI to run (another checkout's, to measure a change side by side). */
+export async function startServer(extra: string[], env: NodeJS.ProcessEnv = {}, mainJs = `${root}dist/cli/main.js`): Promise<Server> {
+  const child = spawn(process.execPath, [mainJs, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn', ...extra], {
     cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true, env: { ...process.env, ...env },
   });
   return { child, port: await listeningPort(child, 'floodgate serve') };
@@ -41,11 +43,15 @@ async function stats(port: number): Promise<any> {
 export interface MemoryPoint {
   rssMB: number; heapUsedMB: number; heapTotalMB: number; externalMB: number; arrayBuffersMB: number;
   channels: number; historyMB: number; evictions: number;
+  /** RSS of glibc's main heap (brk) and of anonymous mappings (V8's heap pages, other malloc arenas), from /proc/<pid>/smaps. */
+  brkHeapMB: number; anonMB: number;
 }
 
 async function point(s: Server): Promise<MemoryPoint> {
   const st = await stats(s.port);
+  const split = smapsSplit(s.child.pid!);
   return {
+    brkHeapMB: split.heap / 1024, anonMB: split.anon / 1024,
     rssMB: (readRss(s.child.pid!) ?? 0) / MB,
     heapUsedMB: st.memory.heapUsed / MB, heapTotalMB: st.memory.heapTotal / MB, externalMB: st.memory.external / MB, arrayBuffersMB: st.memory.arrayBuffers / MB,
     channels: st.broker.channels, historyMB: st.broker.historyBytes / MB, evictions: st.broker.historyEvictions ?? 0,
@@ -71,8 +77,8 @@ export interface FloodPhases {
  * `expireAfterMs`: how long to wait after the clients left for the history to expire (the server
  * must run with a matching `--history-ttl`); 0 = do not wait.
  */
-export async function floodPhases(label: string, extra: string[], conns: number, perConn: number, expireAfterMs: number, env: NodeJS.ProcessEnv = {}): Promise<FloodPhases> {
-  const server = await startServer(extra, env);
+export async function floodPhases(label: string, extra: string[], conns: number, perConn: number, expireAfterMs: number, env: NodeJS.ProcessEnv = {}, mainJs?: string): Promise<FloodPhases> {
+  const server = await startServer(extra, env, mainJs);
   try {
     await sleep(1000);
     const baseline = await point(server);

@@ -45,6 +45,8 @@ export interface StartupReport {
     adminAccess: string;
   };
   history: { size: number; bytes: number; ttlMs: number };
+  /** V8's young generation: the youngGeneration setting in effect, or Node's own flag. */
+  youngGeneration: string;
   /** Effective options of each channel namespace (`namespaces`), longest prefix first, in words. */
   namespaces: string[];
   /** Where presence and join/leave are on (`presence`, `joinLeave`, and the namespaces that override them). */
@@ -155,6 +157,7 @@ export function buildStartupReport(g: GatewayView, admin: AdminFacts): StartupRe
       auth: g.tokens !== undefined, authText: g.tokens?.describe() ?? 'off', allowedOrigins: s.allowedOrigins, adminAccess: admin.access,
     },
     history: { size: s.historySize, bytes: s.historyBytes, ttlMs: s.historyTtl },
+    youngGeneration: g.youngGeneration,
     namespaces: g.namespaces.describe(),
     presence: presenceReport(g),
     broker: g.broker.kind,
@@ -186,6 +189,7 @@ export function formatStartupReport(r: StartupReport): string {
     '',
     '=== Capacity ===',
     row('max connections', r.capacity.explanation),
+    row('young generation', r.youngGeneration),
     row('admission', `queue ${r.admission.queue}, wait up to ${formatDuration(r.timeouts.admissionMs)}, ${r.admission.maxPendingHandshakes} handshakes in flight, then 503 Retry-After ${r.admission.retryAfterSeconds}s`),
     '',
     '=== Protection ===',

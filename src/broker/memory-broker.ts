@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FloodgateError } from '../errors.js';
 import { encodeJoinLeave, encodeMessage } from '../protocol/codec.js';
 import type { Json, RecoverPosition } from '../protocol/frames.js';
-import { HistoryRing, historyResolver, keepsHistory, type HistoryLimits, type HistoryMeter, type HistoryPolicy } from '../server/history.js';
+import { heldBytes, HistoryRing, historyResolver, keepsHistory, type HistoryLimits, type HistoryMeter, type HistoryPolicy } from '../server/history.js';
 import { releaseMemory } from '../server/memory-release.js';
 import type { Broker, BrokerStats, Publication, PublishAnswer, PublishOptions, RecoverAnswer } from './broker.js';
 import { DEFAULT_MAX_IDEMPOTENCY_KEYS, PublishGuard } from './publish-guard.js';
@@ -179,16 +179,18 @@ export class MemoryBroker implements Broker {
     if (verdict.kind === 'duplicate') return { ...verdict.position, duplicate: true };
     const ch = this.channel(channel);
     const offset = ch.offset + 1;
-    const frame = Buffer.from(encodeMessage(channel, ch.epoch, offset, data));
-    if (keepsHistory(ch.limits) && frame.length > ch.limits.maxBytes) {
-      throw new FloodgateError('FG_ERR_PUBLISH_TOO_LARGE', `publication of ${frame.length} B exceeds historyBytes ${ch.limits.maxBytes} B of channel ${channel}`);
+    // kept as a string in the history (see history.ts); a Buffer only for delivery, when watched
+    const text = encodeMessage(channel, ch.epoch, offset, data);
+    const size = heldBytes(text);
+    if (keepsHistory(ch.limits) && size > ch.limits.maxBytes) {
+      throw new FloodgateError('FG_ERR_PUBLISH_TOO_LARGE', `publication of ${size} B exceeds historyBytes ${ch.limits.maxBytes} B of channel ${channel}`);
     }
     ch.offset = offset;
     ch.lastActivity = now;
-    ch.history.push({ offset, frame, at: now });
+    ch.history.push({ offset, frame: text, size, at: now });
     this.guard.record(channel, options, { epoch: ch.epoch, offset }, now);
     this.touchHistory(channel, ch);
-    if (ch.watched) this.onPublication({ channel, epoch: ch.epoch, offset, frame });
+    if (ch.watched) this.onPublication({ channel, epoch: ch.epoch, offset, frame: Buffer.from(text) });
     return { epoch: ch.epoch, offset };
   }
 
@@ -218,7 +220,7 @@ export class MemoryBroker implements Broker {
     if (since.offset === ch.offset) return { ok: true, ...base, publications: [] };
     const oldest = ch.history.oldestOffset(now) ?? ch.offset + 1;
     if (since.offset + 1 < oldest) return { ok: false, ...base, reason: keepsHistory(ch.limits) ? 'history_gone' : 'history_off' };
-    const publications = ch.history.since(since.offset, now).map((e) => ({ channel, epoch: ch.epoch, offset: e.offset, frame: e.frame }));
+    const publications = ch.history.since(since.offset, now).map((e) => ({ channel, epoch: ch.epoch, offset: e.offset, frame: Buffer.from(e.frame) }));
     return { ok: true, ...base, publications };
   }
 

@@ -38,6 +38,7 @@ export interface ServerSettings {
   historyMemory: number;
   maxChannels: number;
   maxIdempotencyKeys: number;
+  youngGeneration: 'grow' | 'small';
   presence: boolean;
   joinLeave: boolean;
   presenceLimit: number;
@@ -133,6 +134,10 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   {
     key: 'maxIdempotencyKeys', kind: 'int', min: 0, max: 100_000_000, default: 1_000_000,
     doc: 'Idempotency keys and publisher seqs remembered at once within `idempotencyWindow`, over all channels (memory broker: in this process, or in the primary with `--workers`; redis: in Redis, shared by every node). A publish that would add one more (a new `idempotencyKey`, or a `publisher` not seen within the window) gets FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS and is not published; other publishes go on. 0 = no cap.',
+  },
+  {
+    key: 'youngGeneration', kind: 'enum', values: ['grow', 'small'], default: 'grow',
+    doc: 'V8\'s young generation (where new objects start): `grow` = V8\'s default, it grows to 32 MiB under load and the gateway hands it back after a few quiet seconds; `small` = it stays at ~1 MiB (less memory during floods, more CPU per handshake). A `--max-semi-space-size` or `--semi-space-growth-factor` given to Node (NODE_OPTIONS) wins over it. See "Memory" below.',
   },
   {
     key: 'presence', kind: 'boolean', default: false,

@@ -38,6 +38,8 @@ export interface GatewayView {
   /** The server API publishes through it, so a publish reaches every node. */
   readonly broker: Broker;
   readonly shuttingDown: boolean;
+  /** The young-generation policy in effect, in words (youngGeneration, or Node's own flag). */
+  readonly youngGeneration: string;
   /** The typed snapshot /stats, /metrics and the dashboard read. */
   stats(): GatewayStats;
   /** Closes every connection of a token `sub` on this process (POST /api/disconnect); how many. */

@@ -41,6 +41,7 @@ import { MAX_FAST_HEAD, mayBeUpgrade, parseUpgrade, type UpgradeRequest } from '
 import { acceptKey, attachSocket, serverWebSocket, upgradeResponse } from './fast-upgrade.js';
 import { encodeServerFrame } from '../protocol/codec.js';
 import { compactListeners } from './compact-listeners.js';
+import { applyYoungGeneration, YoungGenerationRelease, youngGenerationBytes } from './memory-release.js';
 import type { EventEmitter } from 'node:events';
 import { newCounters, type GatewayCounters, type GatewayStats } from './stats.js';
 import type { GatewayView, RouteHandler } from './gateway-view.js';
@@ -162,6 +163,9 @@ export class Gateway implements GatewayView {
   readonly backlogEffective: number;
   readonly node: string;
   shuttingDown = false;
+  readonly youngGeneration: string;
+  /** Hands a grown young generation back once the process is quiet (memory-release.ts). */
+  private readonly youngRelease = new YoungGenerationRelease();
   private listening: { host: string; port: number } | undefined;
   private readonly listenExtra: { reusePort?: boolean; exclusive?: boolean };
 
@@ -169,6 +173,7 @@ export class Gateway implements GatewayView {
     this.settings = settings;
     this.sources = sources;
     this.node = settings.nodeId || `${hostname()}:${process.pid}`;
+    this.youngGeneration = applyYoungGeneration(settings.youngGeneration);
     this.log = createLogger(settings.logFormat, settings.logLevel, extra.logStream);
 
     const mem = settings.memoryLimit > 0 ? { bytes: settings.memoryLimit, source: 'setting' } : readMemoryLimit();
@@ -334,6 +339,7 @@ export class Gateway implements GatewayView {
     this.sweepTimer = setInterval(() => {
       this.sweep();
       rejections.tick();
+      this.youngRelease.tick();
     }, 1000);
     this.sweepTimer.unref();
     this.preUpgradeTimer = setInterval(() => this.sweepPreUpgrade(), Math.max(50, Math.min(1000, this.settings.handshakeTimeout / 4)));
@@ -881,7 +887,9 @@ export class Gateway implements GatewayView {
       http: { refused: { ...c.http } },
       perIp: { addresses: this.ipLimits.addresses, refusedConnections: this.ipLimits.refusedConnections, refusedPublishes: this.ipLimits.refusedPublishes },
       broker: this.broker.stats(),
-      memory: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external, arrayBuffers: mem.arrayBuffers, limit: this.memory.bytes, limitSource: this.memory.source },
+      memory: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, external: mem.external, arrayBuffers: mem.arrayBuffers, limit: this.memory.bytes, limitSource: this.memory.source,
+        youngGeneration: youngGenerationBytes(), youngReleases: this.youngRelease.released,
+      },
       fds: { open: countOpenFds(), limit: this.fdLimit },
     };
   }

@@ -117,6 +117,9 @@ export interface GatewayStats {
   /** Per-IP allowances (maxConnectionsPerIp, ipPublishRate): addresses tracked and what they were refused. */
   perIp: { addresses: number; refusedConnections: number; refusedPublishes: number };
   broker: BrokerStats;
-  memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; limit: number; limitSource: string };
+  memory: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; limit: number; limitSource: string;
+    /** V8's young generation now, bytes, and how often a grown one was handed back when quiet (youngGeneration). */
+    youngGeneration: number; youngReleases: number;
+  };
   fds: { open: number | undefined; limit: number | undefined };
 }

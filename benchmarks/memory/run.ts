@@ -1,0 +1,191 @@
+/**
+ * Memory suite (issues 15 and 10): what the gateway's memory costs, and what the young-generation
+ * setting trades for it, all in one run so every row shares the machine's load:
+ *  1. RSS per idle connection: N connections opened at N/4 per second and held; server RSS read
+ *     3 s after the last one settled (as the server suite reads it) and again 12 s after (once
+ *     the process has been quiet long enough to hand a grown young generation back).
+ *  2. Server CPU per handshake: a burst of N simultaneous upgrades (the price of a smaller young
+ *     generation is paid here).
+ *  3. The flood of issue 10 (200 connections × 100 publishes of 10 KB to distinct channels,
+ *     `--history-ttl 10s`): peak RSS growth, and RSS once every channel has expired.
+ * Servers: plain `ws` (1 and 2 only), floodgate with its defaults (`youngGeneration grow`),
+ * floodgate with `--young-generation small`, and, when FG_BENCH_BASELINE_ROOT names another
+ * built checkout (e.g. main), that checkout's floodgate with its defaults: before/after side by side.
+ * Load is driven by `floodgate bench`'s run() in FG_BENCH_CLIENT_PROCESSES worker processes.
+ * Prints a markdown section; writes benchmarks/results/memory.json.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { run as bench } from '../../src/loadgen/run.js';
+import type { BenchResult } from '../../src/loadgen/types.js';
+import { readRss } from '../../src/system/process-usage.js';
+import { cpuSeconds } from '../lib/measure.js';
+import { floodPhases, type FloodPhases } from '../hostile/flood-memory.js';
+import { smapsSplit } from './smaps.js';
+
+const N = Number(process.env.FG_BENCH_CONNECTIONS ?? 15_000);
+const WORKERS = Number(process.env.FG_BENCH_CLIENT_PROCESSES ?? 3);
+const MEMORY_RATE = Number(process.env.FG_BENCH_MEMORY_RATE ?? N / 4);
+const FLOOD_CONNS = Number(process.env.FG_BENCH_FLOOD_CONNECTIONS ?? 200);
+const FLOOD_PUBLISHES = Number(process.env.FG_BENCH_FLOOD_PUBLISHES ?? 100);
+/** Which parts to run: any of idle, burst, flood (comma-separated); all by default. */
+const PARTS = new Set((process.env.FG_BENCH_MEMORY_PARTS ?? 'idle,burst,flood').split(','));
+const root = new URL('../../', import.meta.url).pathname;
+const baselineRoot = process.env.FG_BENCH_BASELINE_ROOT;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const KiB = 1024;
+
+interface Variant { label: string; kind: 'ws' | 'floodgate'; mainJs?: string; flags?: string[] }
+const variants: Variant[] = [
+  { label: 'ws', kind: 'ws' },
+  ...(baselineRoot ? [{ label: 'floodgate before (baseline checkout, defaults)', kind: 'floodgate' as const, mainJs: `${baselineRoot}/dist/cli/main.js` }] : []),
+  { label: 'floodgate (defaults: youngGeneration grow)', kind: 'floodgate' },
+  { label: 'floodgate --young-generation small', kind: 'floodgate', flags: ['--young-generation', 'small'] },
+];
+
+interface ServerProc { child: ChildProcess; port: number }
+
+async function startServer(v: Variant): Promise<ServerProc> {
+  const args = v.kind === 'floodgate'
+    ? [v.mainJs ?? `${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn', ...(v.flags ?? [])]
+    : ['--import', 'tsx', `${root}benchmarks/server/ws-baseline.ts`, '511'];
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${v.label} did not start within 60 s`)), 60_000);
+    child.stdout!.on('data', (c) => {
+      buf += c;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) { clearTimeout(timer); resolve(JSON.parse(buf.slice(0, nl)).listen.port); }
+    });
+    child.once('exit', (code) => reject(new Error(`${v.label} exited ${code}`)));
+  });
+  return { child, port };
+}
+
+async function stopServer(s: ServerProc): Promise<void> {
+  const exited = new Promise((r) => s.child.once('exit', r));
+  s.child.kill('SIGTERM');
+  await Promise.race([exited, sleep(15_000)]);
+  if (s.child.exitCode === null) s.child.kill('SIGKILL');
+}
+
+/** `count` connections held `holdMs`; `settled` is called once every attempt has an outcome. */
+async function drive(s: ServerProc, count: number, rate: number | undefined, holdMs: number, settled: () => void): Promise<BenchResult> {
+  const r = bench({
+    url: `ws://127.0.0.1:${s.port}/`, connections: count, rate, durationMs: holdMs, workers: WORKERS,
+    sourceIps: '127.0.1.2-127.0.1.10', serverPid: s.child.pid, teardown: 'reset', tickMs: 250,
+  });
+  let fired = false;
+  r.on('tick', (t: { total: { successes: number; failures: number } }) => {
+    if (fired || t.total.successes + t.total.failures < count) return;
+    fired = true;
+    settled();
+  });
+  return await r;
+}
+
+interface IdleRow { label: string; held: number; rssBefore: number; rssAt3s: number; rssAt12s: number; perConn3s: number; perConn12s: number; brkHeapKiB: number; anonKiB: number }
+
+async function idleRun(v: Variant): Promise<IdleRow> {
+  const s = await startServer(v);
+  await sleep(1000);
+  const before = readRss(s.child.pid!)!;
+  let at3 = 0;
+  let at12 = 0;
+  let split = { heap: 0, anon: 0, file: 0 };
+  let held = 0;
+  await drive(s, N, MEMORY_RATE, 17_000, () => {
+    setTimeout(() => (at3 = readRss(s.child.pid!)!), 3000);
+    setTimeout(() => { at12 = readRss(s.child.pid!)!; split = smapsSplit(s.child.pid!); }, 12_000);
+  }).then((r) => (held = r.totals.successes));
+  await stopServer(s);
+  if (at3 === 0 || at12 === 0 || held === 0) throw new Error(`${v.label}: the idle run never settled with connections held`);
+  return {
+    label: v.label, held, rssBefore: before, rssAt3s: at3, rssAt12s: at12,
+    perConn3s: (at3 - before) / held, perConn12s: (at12 - before) / held, brkHeapKiB: split.heap, anonKiB: split.anon,
+  };
+}
+
+interface BurstRow { label: string; succeeded: number; cpuPer1000: number; p99: number }
+
+async function burstRun(v: Variant): Promise<BurstRow> {
+  const s = await startServer(v);
+  await sleep(1000);
+  const cpu0 = cpuSeconds(s.child.pid!);
+  let cpu1 = 0;
+  const r = await drive(s, N, undefined, 12_000, () => (cpu1 = cpuSeconds(s.child.pid!)));
+  await stopServer(s);
+  if (cpu1 === 0) throw new Error(`${v.label}: not every attempt had settled within the hold`);
+  return { label: v.label, succeeded: r.totals.successes, cpuPer1000: ((cpu1 - cpu0) / Math.max(1, r.totals.successes)) * 1000, p99: r.latencyMs.handshake.p99 };
+}
+
+const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
+const loadAtStart = load();
+const t0 = Date.now();
+const idle: IdleRow[] = [];
+const burst: BurstRow[] = [];
+const flood: FloodPhases[] = [];
+for (const v of variants) {
+  if (PARTS.has('idle')) idle.push(await idleRun(v));
+  if (PARTS.has('burst')) burst.push(await burstRun(v));
+  if (PARTS.has('flood') && v.kind === 'floodgate') {
+    flood.push(await floodPhases(v.label, ['--history-ttl', '10s', ...(v.flags ?? [])], FLOOD_CONNS, FLOOD_PUBLISHES, 20_000, {}, v.mainJs));
+  }
+}
+const loadAtEnd = load();
+
+mkdirSync(`${root}benchmarks/results`, { recursive: true });
+writeFileSync(`${root}benchmarks/results/memory.json`, JSON.stringify({ connections: N, clientProcesses: WORKERS, loadAverage: { start: loadAtStart, end: loadAtEnd }, idle, burst, flood }, null, 2));
+
+const kib = (b: number): string => `${(b / KiB).toFixed(2)} KiB`;
+const mb = (x: number): string => x.toFixed(1);
+const ws = { idle: idle.find((r) => r.label === 'ws'), burst: burst.find((r) => r.label === 'ws') };
+const ratio = (a: number, b: number | undefined): string => (b === undefined || b <= 0 ? '—' : (a / b).toFixed(2));
+const def = idle.find((r) => r.label.startsWith('floodgate (defaults'));
+const out = [
+  '## Memory: per idle connection, per handshake, and the flood of distinct channels',
+  '',
+  `Reproduce: \`npm run bench -- memory\` (FG_BENCH_CONNECTIONS=${N}, ${WORKERS} client processes; \`FG_BENCH_BASELINE_ROOT=<built checkout>\` adds that checkout's gateway as "before"). One run, every server in turn; load average (1, 5, 15 min) at the start ${loadAtStart}, at the end ${loadAtEnd}; suite time ${Math.round((Date.now() - t0) / 1000)} s.`,
+  '',
+];
+if (idle.length > 0) {
+  out.push(
+    `RSS per idle connection, ${N.toLocaleString('en-US')} held (opened at ${Math.round(MEMORY_RATE)}/s): (RSS − RSS before) / held, 3 s and 12 s after the last connection settled:`,
+    '',
+    '| server | held | RSS before | +3 s | per connection (+3 s) | +12 s | per connection (+12 s) | ratio to ws (+12 s) | glibc heap / anonymous at +12 s |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...idle.map((r) => `| ${r.label} | ${r.held} | ${kib(r.rssBefore)} | ${kib(r.rssAt3s)} | ${kib(r.perConn3s)} | ${kib(r.rssAt12s)} | **${kib(r.perConn12s)}** | ${ratio(r.perConn12s, ws.idle?.perConn12s)} | ${mb(r.brkHeapKiB / 1024)} / ${mb(r.anonKiB / 1024)} MB |`),
+    '',
+    `Goal (issue 15): ≤ 4 KiB per idle connection with the defaults, after the burst settles: ${def ? `${kib(def.perConn12s)} at +12 s (${kib(def.perConn3s)} at +3 s) — ${def.perConn12s <= 4096 ? 'met' : 'not met'}` : 'not measured'}.`,
+    '',
+  );
+}
+if (burst.length > 0) {
+  out.push(
+    `Server CPU per handshake, a burst of ${N.toLocaleString('en-US')} simultaneous upgrades:`,
+    '',
+    '| server | succeeded | server CPU s / 1,000 handshakes | ratio to ws | p99 handshake |',
+    '|---|---:|---:|---:|---:|',
+    ...burst.map((r) => `| ${r.label} | ${r.succeeded}/${N} | ${r.cpuPer1000.toFixed(3)} | ${ratio(r.cpuPer1000, ws.burst?.cpuPer1000)} | ${r.p99.toFixed(0)} ms |`),
+    '',
+  );
+}
+if (flood.length > 0) {
+  out.push(
+    `Flood of issue 10: ${FLOOD_CONNS} connections × ${FLOOD_PUBLISHES} publishes of 10 KB to distinct channels, \`--history-ttl 10s\`; RSS from /proc, split from /proc/<pid>/smaps (glibc heap = C allocations of the main thread, Buffers among them; anonymous = V8's heap and the rest):`,
+    '',
+    '| server | RSS before (MB) | peak (MB) | peak growth (MB) | after expiry (MB) | above before, after expiry (MB) | glibc heap / anonymous after expiry (MB) | history at the flood (MB) | server CPU per publish (µs) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...flood.map((f) => {
+      const e = f.expired ?? f.left;
+      return `| ${f.label} | ${mb(f.baseline.rssMB)} | ${mb(f.peakRssMB)} | **${mb(f.peakRssMB - f.baseline.rssMB)}** | ${mb(e.rssMB)} | **${mb(e.rssMB - f.baseline.rssMB)}** | ${mb(e.brkHeapMB)} / ${mb(e.anonMB)} | ${mb(f.flooded.historyMB)} | ${((f.cpuSeconds / Math.max(1, f.answered + f.refused)) * 1e6).toFixed(0)} |`;
+    }),
+    '',
+    'Goal (issue 10): with the defaults the flood grows RSS by less than ~100 MB and RSS comes back down once the channels have expired.',
+    '',
+  );
+}
+process.stdout.write(`${out.join('\n')}\n`);
+process.exit(0);
