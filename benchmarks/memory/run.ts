@@ -72,16 +72,16 @@ async function stopServer(s: ServerProc): Promise<void> {
 }
 
 /** `count` connections held `holdMs`; `settled` is called once every attempt has an outcome. */
-async function drive(s: ServerProc, count: number, rate: number | undefined, holdMs: number, settled: () => void): Promise<BenchResult> {
+async function drive(s: ServerProc, count: number, rate: number | undefined, holdMs: number, settled: (open: number) => void): Promise<BenchResult> {
   const r = bench({
     url: `ws://127.0.0.1:${s.port}/`, connections: count, rate, durationMs: holdMs, workers: WORKERS,
     sourceIps: '127.0.1.2-127.0.1.10', serverPid: s.child.pid, teardown: 'reset', tickMs: 250,
   });
   let fired = false;
-  r.on('tick', (t: { total: { successes: number; failures: number } }) => {
+  r.on('tick', (t: { open: number; total: { successes: number; failures: number } }) => {
     if (fired || t.total.successes + t.total.failures < count) return;
     fired = true;
-    settled();
+    settled(t.open);
   });
   return await r;
 }
@@ -96,12 +96,14 @@ async function idleRun(v: Variant): Promise<IdleRow> {
   let at12 = 0;
   let split = { heap: 0, anon: 0, file: 0 };
   let held = 0;
-  await drive(s, N, MEMORY_RATE, 17_000, () => {
-    setTimeout(() => (at3 = readRss(s.child.pid!)!), 3000);
-    setTimeout(() => { at12 = readRss(s.child.pid!)!; split = smapsSplit(s.child.pid!); }, 12_000);
-  }).then((r) => (held = r.totals.successes));
+  // held long enough for a slow ramp on a loaded machine; the readings are timed from the settle
+  await drive(s, N, MEMORY_RATE, 35_000, (open) => {
+    held = open;
+    setTimeout(() => (at3 = readRss(s.child.pid!) ?? 0), 3000);
+    setTimeout(() => { at12 = readRss(s.child.pid!) ?? 0; split = smapsSplit(s.child.pid!); }, 12_000);
+  });
   await stopServer(s);
-  if (at3 === 0 || at12 === 0 || held === 0) throw new Error(`${v.label}: the idle run never settled with connections held`);
+  if (at3 === 0 || at12 === 0 || held === 0) throw new Error(`${v.label}: the idle run did not settle with connections held 12 s before the hold ended (held ${held}, RSS +3 s ${at3}, +12 s ${at12})`);
   return {
     label: v.label, held, rssBefore: before, rssAt3s: at3, rssAt12s: at12,
     perConn3s: (at3 - before) / held, perConn12s: (at12 - before) / held, brkHeapKiB: split.heap, anonKiB: split.anon,
