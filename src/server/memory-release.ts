@@ -5,13 +5,13 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 /**
  * Gives memory the gateway has let go of back to the system, now rather than at V8's leisure.
  *
- * History frames are Buffers: their bytes live outside the V8 heap and are freed only when a
- * full garbage collection finds the Buffer objects dead. V8 schedules that by heap growth and
- * lets external memory run ~64 MB past the last collection, and an idle process may not collect
- * at all: measured with the flood of issue 10, 70 MB of expired, unreferenced history stayed
- * allocated (and in RSS) indefinitely. The broker calls this after it dropped a large amount of
- * history at once (budget evictions, expiry sweep), which is rare by construction: it costs one
- * full collection per `releaseAfter` bytes dropped, never one per publication.
+ * History frames are strings in V8's old generation (history.ts): the pages they filled are
+ * given back only after a full garbage collection has found them dead, and V8 schedules that by
+ * heap growth, so an idle process may not collect at all. Measured with the flood of issue 10
+ * (then with Buffer frames, whose bytes V8 frees the same way): 70 MB of expired, unreferenced
+ * history stayed allocated indefinitely. The broker calls this after it dropped a large amount
+ * of history at once (budget evictions, expiry sweep), which is rare by construction: it costs
+ * one full collection per `releaseAfter` bytes dropped, never one per publication.
  */
 
 let collect: (() => void) | undefined | null = null;
