@@ -80,7 +80,8 @@ export interface FloodPhases {
 export async function floodPhases(label: string, extra: string[], conns: number, perConn: number, expireAfterMs: number, env: NodeJS.ProcessEnv = {}, mainJs?: string): Promise<FloodPhases> {
   const server = await startServer(extra, env, mainJs);
   try {
-    await sleep(1000);
+    // quiet first: start-up grows V8's young generation, which a gateway hands back after a few quiet seconds
+    await sleep(6000);
     const baseline = await point(server);
     let peak = baseline.rssMB * MB;
     const sampler = setInterval(() => { const r = readRss(server.child.pid!); if (r !== undefined && r > peak) peak = r; }, 100);
