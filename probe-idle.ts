@@ -5,7 +5,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const child = spawn(process.execPath, [...process.argv.slice(3), '/work/wt-gwmem/dist/cli/main.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'ignore'] });
 const port = await new Promise<number>((res) => { let b = ''; child.stdout!.on('data', (c) => { b += c; const i = b.indexOf('\n'); if (i >= 0) res(JSON.parse(b.slice(0, i)).listen.port); }); });
 const m = async (l: string) => { const x = (await (await fetch(`http://127.0.0.1:${port}/stats`)).json()).memory; console.log(l.padEnd(6), 'rss', (x.rss / 1048576).toFixed(1), 'used', (x.heapUsed / 1048576).toFixed(1), 'total', (x.heapTotal / 1048576).toFixed(1), 'young', (x.youngGeneration / 1048576).toFixed(1), 'ext', (x.external / 1048576).toFixed(1)); };
-await sleep(1500); await m('base');
+await sleep(6000); await m('base');
 const socks: WebSocket[] = [];
 for (let k = 0; k < N; k += 500) await Promise.all(Array.from({ length: Math.min(500, N - k) }, () => new Promise<void>((res) => { const w = new WebSocket(`ws://127.0.0.1:${port}/`); socks.push(w); w.once('message', () => res()); w.once('error', () => res()); })));
 await m('+0'); await sleep(3000); await m('+3'); await sleep(6000); await m('+9');

