@@ -1,11 +1,19 @@
-// ad-hoc (not committed): heap snapshot of a serve process holding N idle connections; self size by constructor per connection
+/**
+ * Where an idle connection's V8 heap goes: heap snapshots of `floodgate serve` before and after N
+ * idle connections (default 1000), self size by constructor divided by N, largest first.
+ * Not a suite (no run.ts part): `npx tsx benchmarks/memory/heap-per-connection.ts [N]`.
+ * "code" is JIT code compiled while the handshakes ran, not per connection.
+ */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { WebSocket } from 'ws';
 const N = Number(process.argv[2] ?? 2000);
-const dir = '/tmp/gwmem/snap';
+const dir = mkdtempSync(join(tmpdir(), 'fg-heap-'));
+const main = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const child = spawn(process.execPath, ['--heapsnapshot-signal=SIGUSR2', '/work/wt-gwmem/dist/cli/main.js', 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
+const child = spawn(process.execPath, ['--heapsnapshot-signal=SIGUSR2', main, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'warn'], { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'] });
 const port = await new Promise<number>((res) => { let b = ''; child.stdout!.on('data', (c) => { b += c; const i = b.indexOf('\n'); if (i >= 0) res(JSON.parse(b.slice(0, i)).listen.port); }); });
 async function snap(): Promise<Map<string, [number, number]>> {
   const before = new Set(readdirSync(dir));
@@ -33,4 +41,6 @@ let total = 0; for (const r of rows) total += r[2];
 console.log('per connection, bytes (count per conn):', total.toFixed(0));
 for (const r of rows.slice(0, 40)) console.log(r[2].toFixed(0).padStart(6), r[1].toFixed(2).padStart(6), r[0]);
 for (const w of socks) w.terminate();
-child.kill('SIGKILL'); process.exit(0);
+child.kill('SIGKILL');
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);
