@@ -90,11 +90,12 @@ async function drive(s: ServerProc, count: number, rate: number | undefined, hol
  * Waits at least `minMs`, then (floodgate with youngGeneration) until /stats shows the young
  * generation handed back, at most 30 s; returns the seconds waited past `minMs`.
  */
-async function quiet(s: ServerProc, minMs: number): Promise<number> {
+async function quiet(s: ServerProc, minMs: number, kind: Variant['kind']): Promise<number> {
   await sleep(minMs);
+  if (kind === 'ws') return 0; // no /stats (and nothing to hand back)
   const t = Date.now();
   while (Date.now() - t < 30_000) {
-    const young = await fetch(`http://127.0.0.1:${s.port}/stats`).then((r) => r.json()).then((j) => j.memory?.youngGeneration as number | undefined, () => undefined);
+    const young = await fetch(`http://127.0.0.1:${s.port}/stats`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json()).then((j) => j.memory?.youngGeneration as number | undefined, () => undefined);
     if (young === undefined || young <= 4 * 1024 ** 2) break;
     await sleep(500);
   }
@@ -108,7 +109,7 @@ async function idleRun(v: Variant): Promise<IdleRow> {
   // start-up itself grows V8's young generation (to 16 MiB for floodgate): read "before" once the
   // gateway has been quiet long enough to hand it back, or the hand-back after the burst would be
   // credited to the connections
-  await quiet(s, 6000);
+  await quiet(s, 6000, v.kind);
   const before = readRss(s.child.pid!)!;
   let at3 = 0;
   let at12 = 0;
@@ -120,7 +121,7 @@ async function idleRun(v: Variant): Promise<IdleRow> {
     held = open;
     setTimeout(() => (at3 = readRss(s.child.pid!) ?? 0), 3000);
     setTimeout(() => {
-      quiet(s, 9000).then((waited) => { at12 = readRss(s.child.pid!) ?? 0; split = smapsSplit(s.child.pid!); quietWait = waited; }, () => {});
+      quiet(s, 9000, v.kind).then((waited) => { at12 = readRss(s.child.pid!) ?? 0; split = smapsSplit(s.child.pid!); quietWait = waited; }, () => {});
     }, 3000);
   });
   await stopServer(s);
