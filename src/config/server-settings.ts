@@ -137,7 +137,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   },
   {
     key: 'youngGeneration', kind: 'enum', values: ['grow', 'small'], default: 'grow',
-    doc: 'V8\'s young generation (where new objects start): `grow` = V8\'s default, it grows to 32 MiB under load and the gateway hands it back after a few quiet seconds; `small` = it stays at ~1 MiB (less memory during floods, more CPU per handshake). A `--max-semi-space-size` or `--semi-space-growth-factor` given to Node (NODE_OPTIONS) wins over it. See "Memory" below.',
+    doc: 'V8\'s young generation (where new objects start): `grow` = V8\'s default, it grows to 32 MiB under load and the gateway hands it back after a few quiet seconds; `small` = it stays small (less memory at the peak of a flood, more frequent collections; `npm run bench -- memory` measures both sides). A `--max-semi-space-size` or `--semi-space-growth-factor` given to Node (NODE_OPTIONS) wins over it. See "Memory" below.',
   },
   {
     key: 'presence', kind: 'boolean', default: false,
