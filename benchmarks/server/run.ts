@@ -355,9 +355,9 @@ const out = [
     `Part of each figure is not per connection at all: V8's young generation grows while the handshakes allocate, and (after − before) / held charges that to the connections (the difference with \`${SMALL_YOUNG_GEN}\` in this run: ${kb(fgMem - fgSmallMem)} per connection). ` +
     `Started with \`NODE_OPTIONS=${SMALL_YOUNG_GEN}\`, floodgate holds them in ${kb(fgSmallMem)}; the price is CPU per handshake during floods, so it is an opt-in for memory-bound deployments, not the default.`,
   '',
-  '| round | server (defaults) | backlog | client processes | load avg (1 min) | succeeded | failures | ListenOverflows Δ | p50 | p90 | p99 | max | server CPU s / 1,000 handshakes |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
-  ...burst.map((b) => `| ${b.round} | ${b.server} | ${b.server === 'floodgate' ? 'somaxconn' : 511} | ${b.clientProcesses} | ${b.loadAverage1m.toFixed(2)} | ${b.succeeded}/${b.attempts} | ${Object.keys(b.failures).length ? JSON.stringify(b.failures) : 'none'} | ${b.listenOverflows} | ${ms(b.p50)} | ${ms(b.p90)} | ${ms(b.p99)} | ${ms(b.max)} | ${b.serverCpuPer1000.toFixed(3)}${b.cpuReadAfterAllSettled ? '' : ' ¹'} |`),
+  '| round | server (defaults) | backlog | client processes | load avg (1 min) | succeeded | failures | ListenOverflows Δ | p50 | p90 | p99 | max | server CPU s, user + system | server CPU s / 1,000 handshakes |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ...burst.map((b) => `| ${b.round} | ${b.server} | ${b.server === 'floodgate' ? 'somaxconn' : 511} | ${b.clientProcesses} | ${b.loadAverage1m.toFixed(2)} | ${b.succeeded}/${b.attempts} | ${Object.keys(b.failures).length ? JSON.stringify(b.failures) : 'none'} | ${b.listenOverflows} | ${ms(b.p50)} | ${ms(b.p90)} | ${ms(b.p99)} | ${ms(b.max)} | ${b.serverUserSeconds.toFixed(2)} + ${b.serverSystemSeconds.toFixed(2)} | ${b.serverCpuPer1000.toFixed(3)}${b.cpuReadAfterAllSettled ? '' : ' ¹'} |`),
   '',
   ...(burst.some((b) => !b.cpuReadAfterAllSettled) ? ['¹ Some attempt had not settled by the end of the hold: CPU read at the last tick before the teardown, per handshake that had succeeded by then.', ''] : []),
   `Goal: server CPU per handshake (admission, auth check, welcome frame included) ≤ ${CPU_GOAL}× plain ws. Median of the per-round ratios, ${WORKERS} client processes: floodgate/ws ${pct(cpuRatio)}${Number.isNaN(cpuRatio1) ? '' : `; one client process: ${pct(cpuRatio1)}`} — ${verdict(cpuRatio <= CPU_GOAL, !Number.isNaN(cpuRatio))}. ` +
