@@ -226,7 +226,9 @@ const median = (xs: number[]): number => {
   return v.length === 0 ? NaN : v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
 };
 const load = (): string => loadavg().map((x) => x.toFixed(2)).join(' ');
-const loadAtStart = load();
+// FG_BENCH_RENDER_FROM=<a server.json of an earlier run>: no measurement, only the section rendered again
+const renderFrom = process.env.FG_BENCH_RENDER_FROM ? JSON.parse(readFileSync(process.env.FG_BENCH_RENDER_FROM, 'utf8')) : undefined;
+const loadAtStart: string = renderFrom?.loadAverage?.start ?? load();
 
 // FG_BENCH_QUICK=memory (or burst) runs one part only, for iterating on the server;
 // FG_BENCH_SERVERS=ws,floodgate leaves out the others
@@ -248,7 +250,12 @@ async function attempt<T>(round: number, part: string, server: string, f: () => 
     return undefined;
   }
 }
-for (let round = 1; round <= ROUNDS; round++) {
+if (renderFrom) {
+  memory.push(...(renderFrom.memory ?? []));
+  burst.push(...(renderFrom.burst ?? []));
+  failed.push(...(renderFrom.failed ?? []));
+}
+for (let round = 1; round <= (renderFrom ? 0 : ROUNDS); round++) {
   // the order alternates from round to round, so a drift in the machine's load does not always favour the same server
   const order = round % 2 === 1 ? servers : [...servers].reverse();
   if (only !== 'burst') {
@@ -278,7 +285,7 @@ for (let round = 1; round <= ROUNDS; round++) {
     }
   }
 }
-const loadAtEnd = load();
+const loadAtEnd: string = renderFrom?.loadAverage?.end ?? load();
 if (only) {
   console.log(JSON.stringify({ memory, burst, failed, loadAtStart, loadAtEnd }, null, 1));
   process.exit(0);
@@ -318,7 +325,7 @@ const CPU_GOAL = 0.85;
 const MEMORY_GOAL = 4096;
 
 mkdirSync(`${root}benchmarks/results`, { recursive: true });
-writeFileSync(`${root}benchmarks/results/server.json`, JSON.stringify({
+if (!renderFrom) writeFileSync(`${root}benchmarks/results/server.json`, JSON.stringify({
   connections: N, clientProcesses: WORKERS, clientNice: CLIENT_NICE, rounds: ROUNDS, servers, loadAverage: { start: loadAtStart, end: loadAtEnd },
   medians: {
     floodgateBytesPerConnection: fgMem, wsBytesPerConnection: wsMem, socketioBytesPerConnection: sioMem, memoryRatio: memRatio, memoryRatioSocketio: memRatioSio,
