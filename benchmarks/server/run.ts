@@ -19,7 +19,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, setPriority } from 'node:os';
-import { run as bench } from '../../src/loadgen/run.js';
+// the built generator (npm run bench builds first): its workers start as plain JS, not through tsx
+import { run as bench } from '../../dist/loadgen/run.js';
 import type { BenchResult } from '../../src/loadgen/types.js';
 import { counterDelta, readKernelCounters } from '../../src/system/kernel-counters.js';
 import { readRss } from '../../src/system/process-usage.js';
