@@ -397,7 +397,7 @@ const out = [
   '',
   ...burst.filter((b) => b.diagnosis).map((b) => `- \`floodgate bench\`'s own diagnosis, round ${b.round}, ${b.server}, ${b.clientProcesses} client process(es): ${b.diagnosis}`),
   '',
-  `Reading: ${N.toLocaleString('en-US')} handshakes cost the server at least ${N / 1000} × its CPU per 1,000 (${(fgCpu * N / 1000).toFixed(1)} s of one core for floodgate in this run, median), so the p99 of ${N.toLocaleString('en-US')} truly simultaneous attempts cannot be below that on one Node process, whatever the backlog; what the server controls is whether the excess waits in user space (no kernel drops, no 1 s / 3 s SYN retransmits) or is dropped by the kernel. The rows with one client process show the same burst when the clients do not compete with the server for the cores. \`--workers 2\` (scale suite) spreads the accepts over both cores.`,
+  `Reading: ${N.toLocaleString('en-US')} handshakes cost the server at least ${N / 1000} × its CPU per 1,000 (${(fgCpu * N / 1000).toFixed(1)} s of one core for floodgate in this run, median), so the p99 of ${N.toLocaleString('en-US')} truly simultaneous attempts cannot be below that on one Node process, whatever the backlog; what the server controls is whether the excess waits in user space (no kernel drops, no 1 s / 3 s SYN retransmits) or is dropped by the kernel.${one.length > 0 ? ' The rows with one client process show the same burst when the clients do not compete with the server for the cores.' : ''} \`--workers 2\` (scale suite) spreads the accepts over both cores.`,
   '',
 ];
 process.stdout.write(out.join('\n'));
