@@ -273,6 +273,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
       endAt: plannedEnd,
       expectedIntervalUs: workerRate > 0 ? Math.round(1_000_000 / workerRate) : 0,
       subscribe: o.subscribe,
+      openText: o.openText,
       publishRate: o.publishRate,
       payload: o.payload,
       insecure: o.insecure === true,

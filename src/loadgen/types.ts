@@ -28,6 +28,8 @@ export interface BenchOptions {
   protocol?: string;
   headers?: Record<string, string>;
   subscribe?: string;
+  /** Raw text frame sent once right after open, instead of a subscribe (e.g. Socket.IO's namespace connect `40`). */
+  openText?: string;
   /** Messages per second per connection after open (Floodgate publish, or raw text with `payload`). */
   publishRate?: number;
   /** Raw text frame to send instead of a Floodgate publish (for non-Floodgate servers). */

@@ -19,6 +19,8 @@ export interface WorkerConfig {
   /** Expected interval between this worker's arrivals, µs (coordinated-omission correction); 0 = burst. */
   expectedIntervalUs: number;
   subscribe?: string;
+  /** Raw text frame sent once right after open (BenchOptions.openText). */
+  openText?: string;
   publishRate?: number;
   payload?: string;
   connectTimeoutMs: number;

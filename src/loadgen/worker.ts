@@ -72,7 +72,7 @@ export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = 
   // ports chosen here only where connections bind to a source address (see local-ports.ts)
   if (cfg.sourceIps.length > 0) target.ports = LocalPorts.forWorker(cfg.index, cfg.workers);
   if (cfg.target.kind !== 'tcp') prepareUpgrade(target, cfg.target.hostHeader, cfg.protocol, cfg.headers);
-  const subscribeText = cfg.subscribe ? JSON.stringify({ type: 'subscribe', channel: cfg.subscribe }) : undefined;
+  const subscribeText = cfg.openText ?? (cfg.subscribe ? JSON.stringify({ type: 'subscribe', channel: cfg.subscribe }) : undefined);
   const now = (): number => performance.timeOrigin + performance.now();
 
   const addFailure = (f: Failure): void => {

@@ -14,7 +14,7 @@ import { resolveSettings, type ResolveInput, type SettingSource } from '../confi
 import { SERVER_SETTINGS, type ServerSettings } from '../config/server-settings.js';
 import { FloodgateError } from '../errors.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import type { ServerFrame } from '../protocol/frames.js';
+import type { ServerFrame, WelcomeFrame } from '../protocol/frames.js';
 import { NODE_DEFAULT_BACKLOG, readFdLimits, readMemoryLimit, readSomaxconn } from '../system/limits.js';
 import { countOpenFds } from '../system/process-usage.js';
 import { AdminSurface, checkAdminSettings, type EffectiveAdminAccess, type StartupReport, type Surface } from '../admin/admin-surface.js';
@@ -39,7 +39,7 @@ import { monoMs, Session, type SessionContext } from './session.js';
 import { WriteCoalescer } from './write-coalescer.js';
 import { MAX_FAST_HEAD, mayBeUpgrade, parseUpgrade, type UpgradeRequest } from './upgrade-request.js';
 import { acceptKey, attachSocket, serverWebSocket, upgradeResponse } from './fast-upgrade.js';
-import { encodeServerFrame } from '../protocol/codec.js';
+import { WelcomeText } from './welcome.js';
 import { compactListeners } from './compact-listeners.js';
 import { applyYoungGeneration, YoungGenerationRelease, youngGenerationBytes } from './memory-release.js';
 import type { EventEmitter } from 'node:events';
@@ -149,6 +149,9 @@ export class Gateway implements GatewayView {
   private readonly preUpgrade = new Map<Socket, number>();
   private preUpgradeTimer: NodeJS.Timeout | undefined;
   private readonly ctx: SessionContext;
+  /** The welcome frame's fields but the session's own, and their text serialised once (welcome.ts). */
+  private readonly welcomeFields: Omit<WelcomeFrame, 'session' | 'exp'>;
+  private readonly welcomeText: WelcomeText;
   private sweepTimer: NodeJS.Timeout | undefined;
   /** `healthPort`: /healthz answered by a thread of its own. */
   private health: HealthThread | undefined;
@@ -223,6 +226,12 @@ export class Gateway implements GatewayView {
         this.admission.connectionClosed();
       },
     };
+
+    this.welcomeFields = {
+      type: 'welcome', node: this.node, pingInterval: settings.pingInterval, maxPayload: settings.maxPayload,
+      rateBurst: settings.rateBurst, rateRefill: settings.rateRefill, idempotencyWindow: settings.idempotencyWindow,
+    };
+    this.welcomeText = new WelcomeText(this.welcomeFields);
 
     this.tls = TlsFiles.fromSettings(settings, this.log);
     // reads this gateway through GatewayView only (src/server/gateway-view.ts)
@@ -706,7 +715,7 @@ export class Gateway implements GatewayView {
     }
     const ws = serverWebSocket(this.wss) as TrackedSocket;
     const session = this.newSession(ws, canUse, tokenExp);
-    socket.write(upgradeResponse(acceptKey(key), encodeServerFrame(this.welcome(session, tokenExp))), 'latin1');
+    socket.write(upgradeResponse(acceptKey(key), this.welcomeText.text(session.id, tokenExp)), 'latin1');
     this.counters.messagesOut++;
     socket.removeListener('error', noop);
     attachSocket(ws, this.wss, socket, head);
@@ -718,13 +727,7 @@ export class Gateway implements GatewayView {
   }
 
   private welcome(session: Session, tokenExp: number): ServerFrame {
-    const s = this.settings;
-    const welcome: ServerFrame = {
-      type: 'welcome', node: this.node, session: session.id, pingInterval: s.pingInterval, maxPayload: s.maxPayload,
-      rateBurst: s.rateBurst, rateRefill: s.rateRefill, idempotencyWindow: s.idempotencyWindow,
-    };
-    if (tokenExp > 0) welcome.exp = tokenExp;
-    return welcome;
+    return WelcomeText.frame(this.welcomeFields, session.id, tokenExp);
   }
 
   private newSession(ws: TrackedSocket, canUse: ((channel: string) => boolean) | undefined, tokenExp: number): Session {

@@ -128,8 +128,10 @@ export class Session {
     const now = monoMs();
     this.refilledAt = now;
     this.lastSeen = now;
-    // spread pings over the interval: a burst of connections must not become a burst of pings
-    this.lastPing = now - Math.floor(Math.random() * ctx.settings.pingInterval);
+    // spread pings over the interval: a burst of connections must not become a burst of pings.
+    // The first is due between half an interval and one after the upgrade (the handshake has
+    // just shown the peer alive), so a burst's pings do not land while the burst is still served.
+    this.lastPing = now - Math.floor(Math.random() * (ctx.settings.pingInterval / 2));
   }
 
   get subscriptionCount(): number {
