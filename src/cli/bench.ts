@@ -56,6 +56,8 @@ export function registerBench(program: Command): void {
     .action(async (url: string | undefined, o: Record<string, any>, cmd: Command) => {
       const { run, renderSummary, renderReport, loadScenario } = await import('../loadgen/index.js');
       const { renderProgress, renderClosing } = await import('../loadgen/summary.js');
+      // The CLI owns its process, so it may size V8's young generation for a run held in-process.
+      (await import('../loadgen/worker.js')).keepYoungGenerationSmall();
       const scenario = o.scenario ? loadScenario(o.scenario) : {};
       // A usage mistake gets one line and the usage, like an unknown flag (src/cli/main.ts).
       const usage = (err: unknown): never => {

@@ -19,11 +19,13 @@ const sendToParent = (m: WorkerMessage): void => {
  * V8's young generation starts at 1 MiB per semi-space and doubles under allocation up to 16 MiB
  * (32 MiB for the pair): for a generator that allocates a little per connection and holds
  * thousands, that growth is several KB of RSS per held connection for nothing. Forked workers
- * start with --max-semi-space-size=1 (worker-host.ts); a run held in the coordinator's own process
- * cannot be given a maximum after V8 started, but the growth factor is read at each growth, so
- * from here on the young generation keeps the size it has. Left alone when the user sized it.
+ * start with --max-semi-space-size=1 (worker-host.ts); the `floodgate bench` command, which may
+ * hold a small run in its own process, calls this at start: a maximum cannot be given after V8
+ * started, but the growth factor is read at each growth, so from then on the young generation
+ * keeps the size it has. It is a process-wide V8 flag, so `runWorker` never sets it itself: a
+ * program that embeds `run()` keeps its own heap settings. Left alone when the user sized it.
  */
-function keepYoungGenerationSmall(): void {
+export function keepYoungGenerationSmall(): void {
   const set = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => /semi-space/.test(a));
   if (!set) setFlagsFromString('--semi-space-growth-factor=1');
 }
@@ -33,7 +35,6 @@ function keepYoungGenerationSmall(): void {
  * inside the coordinator itself for runs one process can hold (`send` hands messages over directly).
  */
 export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = sendToParent): { stop: () => void } {
-  keepYoungGenerationSmall();
   const hist = {
     connect: newHistogram(),
     handshake: newHistogram(),
@@ -351,6 +352,7 @@ export function runWorker(cfg: WorkerConfig, send: (m: WorkerMessage) => void = 
 
 /** Entry point when forked by the coordinator. */
 if (process.send && process.env.FLOODGATE_BENCH_WORKER === '1') {
+  keepYoungGenerationSmall();
   let handle: { stop: () => void } | undefined;
   process.on('message', (m: ParentMessage) => {
     if (m.type === 'start') handle = runWorker(m.config);
