@@ -28,6 +28,7 @@ export type CauseId =
   | 'accept-queue-overflow'
   | 'syn-queue-overflow'
   | 'syncookies'
+  | 'input-queue-drop'
   | 'syn-loss'
   | 'http-5xx'
   | 'http-status'
@@ -422,22 +423,43 @@ export function diagnoseRun(evidence: RunEvidence): Diagnosis {
       `${backlogFix(wanted, { floodgate, somaxconn: settings.somaxconn })}, so bursts fit in the queue.`);
   }
 
-  // 14b. SYNs retransmitted although no queue here dropped any: lost on the way (or, for a target on
-  //      another host or namespace, dropped where this machine's counters cannot see).
+  // 14a. The CPUs' input queues (netdev_max_backlog) dropped packets before TCP saw them: on one
+  //      machine (loopback, veth) a connect burst queues every SYN there, so SYNs are lost although
+  //      no TCP queue overflowed. softnet_stat is the host's, whatever the namespace: it needs
+  //      retransmitted or timed-out connects of this run beside it, like every counter rule.
   const queueCauses = causes.some((c) => ['accept-queue-overflow', 'syn-queue-overflow', 'syncookies', 'syncookies-failed'].includes(c.id));
   const connectTimeouts = [...remaining].filter((b) => b.kind === 'connect.ETIMEDOUT');
-  if (!queueCauses && (slowConnects > 0 || connectTimeouts.length > 0)) {
+  const inputDrops = delta('Softnet.Dropped');
+  const backlogSetting = settings.netdevMaxBacklog !== undefined ? `net.core.netdev_max_backlog = ${formatCount(settings.netdevMaxBacklog)}` : 'net.core.netdev_max_backlog';
+  const inputFix = `raise ${settings.netdevMaxBacklog !== undefined ? `net.core.netdev_max_backlog (now ${formatCount(settings.netdevMaxBacklog)}) to ≥ ${formatCount(Math.max(4096, roundUpBacklog(evidence.generator.peakInFlight ?? 0)))}` : 'net.core.netdev_max_backlog (host-wide, default 1,000) to the burst size'} (floodgate tune writes it; it is one value for the whole host), or spread the connects over time (--rate).`;
+  if (inputDrops > 0 && !queueCauses && (slowConnects > 0 || connectTimeouts.length > 0)) {
+    const lost = take((b) => connectTimeouts.includes(b));
+    add('input-queue-drop', 'server', lost,
+      `${formatCount(slowConnects + sum(lost))} connects waited for SYN retransmits or timed out while the kernel's per-CPU input queues dropped ${formatCount(inputDrops)} packets (${backlogSetting}) and no TCP queue overflowed: the SYNs were dropped before TCP saw them — input-queue overflow (netdev_max_backlog; loopback and veth traffic passes through it too).`,
+      [
+        ...examples(lost),
+        `${formatCount(slowConnects)} connects took ≥ 1 s (a SYN or SYN-ACK was retransmitted)${cl ? `; connect p50 ${cl.p50} ms, p99 ${cl.p99} ms` : ''}`,
+        `/proc/net/softnet_stat dropped +${formatCount(inputDrops)}, time_squeeze +${formatCount(delta('Softnet.TimeSqueeze'))} (host-wide, every CPU); ListenOverflows +${formatCount(overflows)}, TCPReqQFullDrop +${formatCount(delta('TcpExt.TCPReqQFullDrop'))} (${scope})`,
+      ],
+      inputFix);
+  } else if (inputDrops > 0 && (slowConnects > 0 || connectTimeouts.length > 0)) {
+    notes.push(`The CPUs' input queues also dropped ${formatCount(inputDrops)} packets during the run (/proc/net/softnet_stat, host-wide; ${backlogSetting}): some SYN retransmits may come from there rather than the listener's queues. Fix: ${inputFix}`);
+  }
+
+  // 14b. SYNs retransmitted although no queue here dropped any: lost on the way (or, for a target on
+  //      another host or namespace, dropped where this machine's counters cannot see).
+  if (!queueCauses && (slowConnects > 0 || connectTimeouts.length > 0) && !causes.some((c) => c.id === 'input-queue-drop')) {
     const lost = take((b) => connectTimeouts.includes(b));
     const synRetrans = delta('TcpExt.TCPSynRetrans');
     const local = evidence.target.local;
     const ev = [
       ...examples(lost),
       `${formatCount(slowConnects)} connects took ≥ 1 s (a SYN or SYN-ACK was retransmitted)${cl ? `; connect p50 ${cl.p50} ms, p99 ${cl.p99} ms` : ''}`,
-      `TcpExt.TCPSynRetrans +${formatCount(synRetrans)}, ListenOverflows +${formatCount(overflows)}, TCPReqQFullDrop +${formatCount(reqQFullDrop)} (${scope})`,
+      `TcpExt.TCPSynRetrans +${formatCount(synRetrans)}, ListenOverflows +${formatCount(overflows)}, TCPReqQFullDrop +${formatCount(reqQFullDrop)} (${scope}); /proc/net/softnet_stat dropped +${formatCount(inputDrops)}`,
     ];
     add('syn-loss', 'server', lost,
       local
-        ? `${formatCount(slowConnects + sum(lost))} connects waited for SYN retransmits or timed out while no queue on this machine dropped anything (ListenOverflows and TCPReqQFullDrop flat): the SYNs or SYN-ACKs were lost on the way — SYN loss (a lossy link, a firewall or conntrack dropping them).`
+        ? `${formatCount(slowConnects + sum(lost))} connects waited for SYN retransmits or timed out while no queue on this machine dropped anything (ListenOverflows, TCPReqQFullDrop and the input queues' drops flat): the SYNs or SYN-ACKs were lost on the way — SYN loss (a lossy link, a firewall or conntrack dropping them).`
         : `${formatCount(slowConnects + sum(lost))} connects waited for SYN retransmits or timed out: SYN loss — ${evidence.target.host} is not on this machine (or in another network namespace), so its own drops are not in these counters: its accept queue may have overflowed, or the network lost the packets.`,
       ev,
       local

@@ -104,5 +104,7 @@ export interface RunEvidence {
     tcpTwReuseDelay?: number;
     tcpAbortOnOverflow?: number;
     ipLocalPortRange?: [number, number];
+    /** Packets each CPU's input queue holds before dropping (host-wide; not readable inside a network namespace). */
+    netdevMaxBacklog?: number;
   };
 }

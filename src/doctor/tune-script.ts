@@ -49,6 +49,9 @@ export function planLinuxTune(read: ReadSetting, targets: Targets): SysctlChange
   const backlog = targets.backlog ?? 4096;
   raise('net.core.somaxconn', backlog, `caps every listen backlog; the server asks for ${backlog}`);
   raise('net.ipv4.tcp_max_syn_backlog', backlog, 'half-open connections kept per listener when SYN cookies are off');
+  // A burst's SYNs wait in a CPU's input queue before any listener sees them (loopback and veth too):
+  // a 4,096-deep listen queue behind a 1,000-packet input queue still loses SYNs (softnet_stat dropped).
+  raise('net.core.netdev_max_backlog', backlog, 'packets each CPU queues before TCP sees them; a connect burst lands here first (host-wide)');
   const cookies = read('net.ipv4.tcp_syncookies');
   if (num(cookies) === 0) changes.push({ name: 'net.ipv4.tcp_syncookies', from: cookies!.trim(), to: '1', why: 'answer SYN bursts with cookies instead of dropping them' });
   if (targets.ratePerSecond !== undefined) {

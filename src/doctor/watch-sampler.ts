@@ -44,7 +44,7 @@ export function levelOf(used: number | undefined, limit: number | undefined, o: 
 }
 
 const pick = (c: KernelCounters): Record<string, number> =>
-  Object.fromEntries(CONNECTION_COUNTERS.map((k) => [k.replace(/^(TcpExt|Tcp)\./, ''), c[k] ?? 0]));
+  Object.fromEntries(CONNECTION_COUNTERS.map((k) => [k === 'Softnet.Dropped' ? 'SoftnetDropped' : k.replace(/^(TcpExt|Tcp)\./, ''), c[k] ?? 0]));
 
 /** Takes one sample per call; counter deltas are relative to the previous call. */
 export class WatchSampler {

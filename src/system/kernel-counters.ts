@@ -24,10 +24,32 @@ export function parseNetstat(text: string): KernelCounters {
   return out;
 }
 
+/**
+ * Parses /proc/net/softnet_stat: one line per CPU of hex columns; the second is `dropped`, the
+ * packets thrown away because that CPU's input queue (net.core.netdev_max_backlog) was full, the
+ * third `time_squeeze`. Loopback and veth traffic goes through these queues too, so a burst of
+ * connects on one machine can lose SYNs here although no TCP queue overflowed. The file is one for
+ * the whole host: a network namespace shows the same CPUs' totals.
+ */
+export function parseSoftnetStat(text: string): KernelCounters {
+  let dropped = 0;
+  let squeezed = 0;
+  let cpus = 0;
+  for (const line of text.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    if (cols.length < 3 || !cols.every((c) => /^[0-9a-f]+$/i.test(c))) continue;
+    dropped += Number.parseInt(cols[1], 16);
+    squeezed += Number.parseInt(cols[2], 16);
+    cpus++;
+  }
+  return cpus === 0 ? {} : { 'Softnet.Dropped': dropped, 'Softnet.TimeSqueeze': squeezed };
+}
+
 export function readKernelCounters(): KernelCounters {
   return {
     ...parseNetstat(readProcFile('/proc/net/snmp') ?? ''),
     ...parseNetstat(readProcFile('/proc/net/netstat') ?? ''),
+    ...parseSoftnetStat(readProcFile('/proc/net/softnet_stat') ?? ''),
   };
 }
 
@@ -51,4 +73,5 @@ export const CONNECTION_COUNTERS = [
   'TcpExt.TCPAbortOnMemory',
   'Tcp.EstabResets',
   'Tcp.AttemptFails',
+  'Softnet.Dropped',
 ] as const;

@@ -1,15 +1,17 @@
-import { parseNetstat, type KernelCounters } from './kernel-counters.js';
+import { parseNetstat, parseSoftnetStat, type KernelCounters } from './kernel-counters.js';
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { readProcFile } from './proc-files.js';
 
 /**
  * Kernel counters of the network namespace `pid` lives in (/proc/<pid>/net/{snmp,netstat}), so
- * `watch --pid` of a containerised server shows its namespace's drops, not the host's.
+ * `watch --pid` of a containerised server shows its namespace's drops, not the host's. The per-CPU
+ * input-queue drops (softnet_stat) are the host's in every namespace.
  */
 export function readKernelCountersOf(pid: number | 'self'): KernelCounters {
   return {
     ...parseNetstat(readProcFile(`/proc/${pid}/net/snmp`) ?? ''),
     ...parseNetstat(readProcFile(`/proc/${pid}/net/netstat`) ?? ''),
+    ...parseSoftnetStat(readProcFile(`/proc/${pid}/net/softnet_stat`) ?? ''),
   };
 }
 

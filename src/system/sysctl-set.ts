@@ -129,5 +129,6 @@ export function readRunSettings(): NonNullable<RunEvidence['settings']> {
     tcpTwReuseDelay: s.tcpTwReuseDelay,
     tcpAbortOnOverflow: s.tcpAbortOnOverflow,
     ipLocalPortRange: s.ipLocalPortRange,
+    netdevMaxBacklog: s.netdevMaxBacklog,
   };
 }

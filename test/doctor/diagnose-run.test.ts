@@ -215,3 +215,22 @@ test('slow connects with nothing dropped here: syn-loss, worded for a local targ
   assert.match(remote.causes[0].verdict, /SYN loss — 10\.0\.0\.5 is not on this machine/);
   assert.match(remote.causes[0].fix!, /^on the server, run floodgate doctor --port 8080/);
 });
+
+test('slow connects while the CPUs\' input queues dropped packets: input-queue-drop, not syn-loss; beside a listener overflow, a note', () => {
+  const slow = { connectLatencyMs: { p50: 1_010, p99: 3_100, max: 3_200, atOrAboveOneSecond: 4_272 } };
+  const d = diagnoseRun(evidence([bucket('connect.ETIMEDOUT', 3)], { 'Softnet.Dropped': 5_100, 'Softnet.TimeSqueeze': 12, 'TcpExt.TCPSynRetrans': 4_300 }, {
+    ...slow, settings: { netdevMaxBacklog: 1000 }, generator: { ...evidence([], {}).generator, peakInFlight: 15_000 },
+  }));
+  assert.deepEqual(d.causes.map((c) => [c.id, c.failures]), [['input-queue-drop', 3]]);
+  assert.match(d.causes[0].verdict, /^4,275 connects waited .* input queues dropped 5,100 packets \(net\.core\.netdev_max_backlog = 1,000\) .*input-queue overflow/);
+  assert.ok(d.causes[0].evidence.some((e) => /softnet_stat dropped \+5,100, time_squeeze \+12 \(host-wide/.test(e)));
+  assert.match(d.causes[0].fix!, /net\.core\.netdev_max_backlog \(now 1,000\) to ≥ 15,360/);
+  // no drops in the input queues: the old verdict stands
+  assert.equal(diagnoseRun(evidence([bucket('connect.ETIMEDOUT', 3)], {}, slow)).causes[0].id, 'syn-loss');
+  // drops, but nothing waited in this run: another program's traffic, no cause
+  assert.equal(diagnoseRun(evidence([], { 'Softnet.Dropped': 40 })).causes.length, 0);
+  // the listener overflowed too: its rule keeps the failures, the input drops are a note
+  const both = diagnoseRun(evidence([bucket('connect.ETIMEDOUT', 3)], { 'TcpExt.ListenOverflows': 900, 'Softnet.Dropped': 70 }, slow));
+  assert.equal(both.causes[0].id, 'accept-queue-overflow');
+  assert.ok(both.notes.some((n) => /input queues also dropped 70 packets/.test(n)));
+});

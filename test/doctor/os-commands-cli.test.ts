@@ -74,9 +74,10 @@ test('plan and tune print without changing anything', () => {
   assert.match(p.stdout, /instances: 2 × 10,922 = 21,844/);
   const t = run('tune', '--backlog', '4096', '--json');
   assert.equal(t.status, 0, t.stderr);
-  // a backlog of 4096 needs somaxconn and tcp_max_syn_backlog of at least 4096: exactly those below it change
+  // a backlog of 4096 needs somaxconn, tcp_max_syn_backlog and netdev_max_backlog (the CPUs' input
+  // queues a burst's SYNs pass first) of at least 4096: exactly those below it change
   const current = (name: string): number => Number(readFileSync(`/proc/sys/net/${name.replace(/^net\./, '').replaceAll('.', '/')}`, 'utf8').trim());
-  const expected = ['net.core.somaxconn', 'net.ipv4.tcp_max_syn_backlog']
+  const expected = ['net.core.somaxconn', 'net.ipv4.tcp_max_syn_backlog', 'net.core.netdev_max_backlog']
     .filter((name) => current(name) < 4096)
     .map((name) => ({ name, from: String(current(name)), to: '4096' }));
   assert.deepEqual(JSON.parse(t.stdout).changes.map((c: { name: string; from: string; to: string }) => ({ name: c.name, from: c.from, to: c.to })), expected);
@@ -97,6 +98,7 @@ test('watch --json --count 3 emits one line per tick with states on the port, co
   assert.deepEqual(ticks.map((t) => t.tick), [1, 2, 3]);
   assert.equal(ticks[0].states.LISTEN, 1);
   assert.equal(typeof ticks[0].counters.ListenOverflows, 'number');
+  assert.equal(typeof ticks[0].counters.SoftnetDropped, 'number', 'the CPUs\' input-queue drops are watched too');
   assert.equal(ticks[2].process?.pid, process.pid);
   assert.ok((ticks[2].process?.fds ?? 0) >= 3, 'at least stdin, stdout and stderr');
   // any fd count is at or above a 0% warning, and a few dozen fds are far below the default 90% alarm

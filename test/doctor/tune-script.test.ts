@@ -10,17 +10,20 @@ const macValues = fixture('macos/sysctl-n-defaults.txt').trim().split('\n');
 const mac = Object.fromEntries(Object.values(MAC_SYSCTL_NAMES).map((n, i) => [n, macValues[i]]));
 
 test('Linux: only raises what the target needs; the port range only for a rate TIME_WAIT cannot carry', () => {
-  assert.deepEqual(planLinuxTune((n) => linux[n], { backlog: 4096 }).map((c) => c.name), ['net.ipv4.tcp_max_syn_backlog']);
+  assert.deepEqual(planLinuxTune((n) => linux[n], { backlog: 4096 }).map((c) => c.name), ['net.ipv4.tcp_max_syn_backlog', 'net.core.netdev_max_backlog']);
   const all = planLinuxTune((n) => linux[n], { backlog: 8192, ratePerSecond: 2000, connections: 2_000_000 });
   assert.deepEqual(all.map((c) => `${c.name}: ${c.from} -> ${c.to}`), [
     'net.core.somaxconn: 4096 -> 8192',
     'net.ipv4.tcp_max_syn_backlog: 2048 -> 8192',
+    'net.core.netdev_max_backlog: 1000 -> 8192',
     'net.ipv4.ip_local_port_range: 32768 60999 -> 1024 65535',
     'net.ipv4.tcp_tw_reuse: 2 -> 1',
     'fs.file-max: 2466170 -> 4000000',
     'fs.nr_open: 1048576 -> 2001024',
   ]);
-  assert.equal(planLinuxTune((n) => linux[n], { backlog: 1024, ratePerSecond: 400 }).length, 0, '400/s fits 28,232 ports / 60 s');
+  assert.deepEqual(planLinuxTune((n) => linux[n], { backlog: 1024, ratePerSecond: 400 }).map((c) => c.name), ['net.core.netdev_max_backlog'], '400/s fits 28,232 ports / 60 s');
+  // inside a network namespace netdev_max_backlog cannot be read (it is the host's): nothing to raise there
+  assert.equal(planLinuxTune((n) => (n === 'net.core.netdev_max_backlog' ? undefined : linux[n]), { backlog: 1024, ratePerSecond: 400 }).length, 0);
 });
 
 test('macOS: somaxconn 128 → 4096; the script sets without persisting', () => {
