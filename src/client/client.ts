@@ -157,6 +157,16 @@ const isNode = typeof process !== 'undefined' && typeof process.versions?.node =
 
 let wsModule: Promise<Awaited<ReturnType<typeof loadWs>>> | undefined;
 
+/**
+ * The error for a connection the ws library ended because the server broke the WebSocket
+ * protocol (its errors carry a `WS_ERR_*` code and the close code it would send), or undefined.
+ */
+function protocolViolation(error: Error | undefined): FloodgateError | undefined {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return undefined;
+  return new FloodgateError('FG_ERR_BAD_FRAME', `the server broke the WebSocket protocol (${error!.message}); reconnecting`, { wsCode: code });
+}
+
 function badChannel(channel: unknown): FloodgateError {
   return new FloodgateError(
     'FG_ERR_BAD_CHANNEL',
@@ -600,6 +610,11 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
       conn.transport = factory(url, {
         open: () => {},
         message: (text) => this.onText(conn, text),
+        binary: () => {
+          if (this.conn !== conn) return;
+          conn.liveness?.activity();
+          this.emit('error', new FloodgateError('FG_ERR_BINARY_FRAME', 'the server sent a binary frame; the protocol uses JSON text frames only (ignored)'));
+        },
         refused: (info) => {
           conn.refused = info;
         },
@@ -825,13 +840,18 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     }
     // An established connection was lost.
     this.counts.drops++;
+    // The ws library ends the connection itself when the server breaks RFC 6455 (invalid UTF-8,
+    // RSV bits, a masked frame, a bad close code…): the server's fault, not a verdict on this
+    // client, so whatever code the close carries it is reported and the client reconnects.
+    const violation = protocolViolation(error);
     // unanswered publishes stay in the outbox: re-sent after the reconnect (flushOutbox)
     this.subscribes.clear();
     for (const sub of this.subs.values()) sub._setState('subscribing');
-    const fatal = conn.teardown === undefined ? fatalCloseCode(code, this.tokenRenewable) : undefined;
+    const fatal = conn.teardown === undefined && violation === undefined ? fatalCloseCode(code, this.tokenRenewable) : undefined;
     const reconnect = fatal === undefined;
-    this.emit('disconnected', { code, reason: conn.teardown?.message ?? reason, reconnect });
+    this.emit('disconnected', { code, reason: conn.teardown?.message ?? violation?.message ?? reason, reconnect });
     if (conn.teardown !== undefined) this.emit('error', conn.teardown);
+    else if (violation !== undefined) this.emit('error', violation);
     if (fatal !== undefined) {
       this.emit('error', new FloodgateError(fatal, `the server closed the connection with ${code}${reason ? ` (${reason})` : ''}; not reconnecting`, { closeCode: code }));
       this.stop(fatal, `closed with ${code}`);

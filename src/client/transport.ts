@@ -13,6 +13,8 @@ export interface RefusedUpgrade {
 export interface TransportHandlers {
   open(): void;
   message(text: string): void;
+  /** A binary frame: the protocol has none, so it is reported, never read. */
+  binary(): void;
   /** The upgrade was answered with an HTTP status instead of 101. `close` follows. */
   refused(info: RefusedUpgrade): void;
   /** Inbound activity that is not a frame (a WebSocket ping from the server). */
@@ -46,6 +48,7 @@ export function nativeTransport(Ctor: WebSocketLike): TransportFactory {
     ws.onopen = () => h.open();
     ws.onmessage = (ev) => {
       if (typeof ev.data === 'string') h.message(ev.data);
+      else h.binary();
     };
     ws.onerror = () => {
       lastError = new Error('WebSocket error');

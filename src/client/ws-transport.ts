@@ -32,6 +32,7 @@ export function wsTransport(mod: WsModule, tls: ClientTlsOptions = {}): Transpor
     ws.on('open', () => h.open());
     ws.on('message', (data, isBinary) => {
       if (!isBinary) h.message(data.toString());
+      else h.binary();
     });
     ws.on('ping', () => h.activity());
     ws.on('pong', () => h.activity());

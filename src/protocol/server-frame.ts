@@ -8,31 +8,44 @@ import type { ServerFrame } from './frames.js';
  */
 export type ServerFrameResult = { ok: true; frame: ServerFrame } | { ok: false; reason: string };
 
-type Check = 'string' | 'number' | 'boolean' | 'string?' | 'number?' | 'boolean?' | 'any' | 'subs';
+/**
+ * `nat`: a non-negative integer a double holds exactly (offsets, counts, ids). An offset of 2^64,
+ * -3 or 1.5 is no sequence number: taken as one it would be delivered, and every real message
+ * after it dropped as a "duplicate".
+ */
+type Check = 'string' | 'number' | 'boolean' | 'nat' | 'string?' | 'number?' | 'boolean?' | 'nat?' | 'any' | 'subs';
+
+function isNat(value: unknown): boolean {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
 
 /** A presence answer's list: an array of {sub: string, connections: number}, checked without recursion. */
 function isSubList(value: unknown): boolean {
   if (!Array.isArray(value)) return false;
   for (const e of value) {
     if (e === null || typeof e !== 'object' || typeof (e as { sub?: unknown }).sub !== 'string') return false;
-    const n = (e as { connections?: unknown }).connections;
-    if (typeof n !== 'number' || !Number.isFinite(n)) return false;
+    if (!isNat((e as { connections?: unknown }).connections)) return false;
   }
   return true;
 }
 
 const SHAPES: Record<string, Record<string, Check>> = {
   welcome: { node: 'string', session: 'string', pingInterval: 'number', maxPayload: 'number', rateBurst: 'number?', rateRefill: 'number?', exp: 'number?' },
-  subscribed: { id: 'number?', channel: 'string', epoch: 'string', offset: 'number', recovered: 'boolean?', replayed: 'number?', reason: 'string?' },
-  message: { channel: 'string', epoch: 'string', offset: 'number', data: 'any' },
-  published: { id: 'number?', channel: 'string', epoch: 'string', offset: 'number' },
-  unsubscribed: { id: 'number?', channel: 'string', code: 'string?', message: 'string?' },
-  pong: { id: 'number?' },
-  refreshed: { id: 'number?', exp: 'number' },
-  presence: { id: 'number?', channel: 'string', connections: 'number', users: 'number', anonymous: 'number', subs: 'subs', truncated: 'boolean' },
+  subscribed: { id: 'nat?', channel: 'string', epoch: 'string', offset: 'nat', recovered: 'boolean?', replayed: 'nat?', reason: 'string?' },
+  message: { channel: 'string', epoch: 'string', offset: 'nat', data: 'any' },
+  published: { id: 'nat?', channel: 'string', epoch: 'string', offset: 'nat' },
+  unsubscribed: { id: 'nat?', channel: 'string', code: 'string?', message: 'string?' },
+  pong: { id: 'nat?' },
+  refreshed: { id: 'nat?', exp: 'number' },
+  presence: { id: 'nat?', channel: 'string', connections: 'nat', users: 'nat', anonymous: 'nat', subs: 'subs', truncated: 'boolean' },
   join: { channel: 'string', client: 'string', sub: 'string?' },
   leave: { channel: 'string', client: 'string', sub: 'string?' },
-  error: { id: 'number?', code: 'string', message: 'string', channel: 'string?' },
+  error: { id: 'nat?', code: 'string', message: 'string', channel: 'string?' },
+};
+
+const WHAT: Record<Check, string> = {
+  string: 'a string', number: 'a number', boolean: 'a boolean', nat: 'an integer from 0 to 2^53 - 1', any: 'a JSON value',
+  'string?': 'a string', 'number?': 'a number', 'boolean?': 'a boolean', 'nat?': 'an integer from 0 to 2^53 - 1', subs: 'a list of {sub, connections}',
 };
 
 function fits(value: unknown, check: Check): boolean {
@@ -50,6 +63,10 @@ function fits(value: unknown, check: Check): boolean {
       return value === undefined || typeof value === 'string';
     case 'boolean?':
       return value === undefined || typeof value === 'boolean';
+    case 'nat':
+      return isNat(value);
+    case 'nat?':
+      return value === undefined || isNat(value);
     case 'subs':
       return isSubList(value);
   }
@@ -68,7 +85,7 @@ export function readServerFrame(text: string): ServerFrameResult {
   const shape = Object.prototype.hasOwnProperty.call(SHAPES, f.type) ? SHAPES[f.type] : undefined;
   if (shape !== undefined) {
     for (const key in shape) {
-      if (!fits(f[key], shape[key])) return { ok: false, reason: `the server sent a \`${f.type}\` frame whose \`${key}\` is not ${shape[key] === 'subs' ? 'a list of {sub, connections}' : `a ${shape[key].replace('?', '')}`}` };
+      if (!fits(f[key], shape[key])) return { ok: false, reason: `the server sent a \`${f.type}\` frame whose \`${key}\` is not ${WHAT[shape[key]]}${typeof f[key] === 'number' ? ` (${String(f[key])})` : ''}` };
     }
   }
   return { ok: true, frame: raw as ServerFrame };

@@ -18,6 +18,16 @@ const HOSTILE = [
   '{"type":"published","id":1,"channel":"a","epoch":"e"}',
   '{"type":"error","id":1,"code":{},"message":"x"}',
   '{"type":"welcome","node":"n","session":"s","pingInterval":"soon","maxPayload":1}',
+  // offsets are sequence numbers: a non-negative integer a double holds exactly, nothing else
+  '{"type":"message","channel":"a","epoch":"e","offset":18446744073709551616,"data":1}',
+  '{"type":"message","channel":"a","epoch":"e","offset":-3,"data":1}',
+  '{"type":"message","channel":"a","epoch":"e","offset":1.5,"data":1}',
+  '{"type":"subscribed","id":1,"channel":"a","epoch":"e","offset":-1}',
+  '{"type":"subscribed","id":1,"channel":"a","epoch":"e","offset":0,"recovered":true,"replayed":-2}',
+  '{"type":"published","id":1,"channel":"a","epoch":"e","offset":1e300}',
+  '{"type":"presence","id":1,"channel":"a","connections":-1,"users":0,"anonymous":0,"subs":[],"truncated":false}',
+  '{"type":"presence","id":1,"channel":"a","connections":1,"users":0.5,"anonymous":0,"subs":[{"sub":"x","connections":-4}],"truncated":false}',
+  '{"type":"pong","id":-1}',
 ];
 
 test('readServerFrame: every hostile frame is a reason, never a throw; unknown types pass', () => {
@@ -93,6 +103,88 @@ test('programmer errors throw at the call: a listener that is not a function, an
     assert.throws(() => sub.on('message', null as never), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG');
     await assert.rejects(c.publish('a', 1, { idempotencyKey: 'k\ud800' }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /lone surrogate/.test(e.message));
     assert.deepEqual(await c.publish('a', 1, { idempotencyKey: 'k😀' }), { epoch: 'fake-epoch', offset: 1 });
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
+
+test('a `message` whose offset is not a sequence number (2^64, negative, fractional) is an error event, never delivered, and does not poison the position', { timeout: 120_000 }, async () => {
+  const fake = await FakeServer.start();
+  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
+  const errors: FloodgateError[] = [];
+  c.on('error', (e) => errors.push(e as FloodgateError));
+  const got: unknown[] = [];
+  try {
+    await c.ready(5000);
+    const sub = c.subscribe('a', (m) => got.push(m.data));
+    await until(() => sub.state === 'subscribed');
+    // before: delivered as valid, and the real offset 1 that followed was dropped as a "duplicate"
+    fake.broadcast({ type: 'message', channel: 'a', epoch: 'fake-epoch', offset: 2 ** 64, data: 'poison' });
+    fake.broadcast({ type: 'message', channel: 'a', epoch: 'fake-epoch', offset: -3, data: 'negative' });
+    fake.broadcast({ type: 'message', channel: 'a', epoch: 'fake-epoch', offset: 0.5, data: 'fraction' });
+    fake.broadcast({ type: 'message', channel: 'a', epoch: 'fake-epoch', offset: 1, data: 'real' });
+    await until(() => got.length >= 1);
+    await c.publish('a', 0); // a round trip: everything sent before it has been read
+    assert.deepEqual(got, ['real']);
+    assert.equal(sub.offset, 1);
+    assert.equal(errors.length, 3, errors.map((e) => e.message).join('; '));
+    assert.ok(errors.every((e) => e.code === 'FG_ERR_BAD_FRAME' && /offset/.test(e.message)), errors.map((e) => e.message).join('; '));
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
+
+test('a binary frame from the server is an FG_ERR_BINARY_FRAME error event (the protocol is text only); the connection carries on', { timeout: 120_000 }, async () => {
+  const fake = await FakeServer.start();
+  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
+  const errors: FloodgateError[] = [];
+  c.on('error', (e) => errors.push(e as FloodgateError));
+  try {
+    await c.ready(5000);
+    for (const ws of fake.sockets) ws.send(Buffer.from('{"type":"message","channel":"a","epoch":"e","offset":1,"data":1}'), { binary: true });
+    await until(() => errors.length >= 1); // before: dropped in silence
+    assert.equal(errors[0]!.code, 'FG_ERR_BINARY_FRAME');
+    assert.equal(c.state, 'connected');
+    assert.deepEqual(await c.publish('a', 1), { epoch: 'fake-epoch', offset: 1 });
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
+
+/** Raw bytes the ws library refuses to read: each breaks RFC 6455 on the server's side. */
+const BROKEN_WIRE: [string, Buffer][] = [
+  ['invalid UTF-8 in a text frame', Buffer.from([0x81, 0x02, 0xc3, 0x28])],
+  ['RSV1 without an extension', Buffer.from([0xc1, 0x02, 0x7b, 0x7d])],
+  ['a masked server frame', Buffer.from([0x81, 0x82, 1, 2, 3, 4, 0x7a, 0x7f])],
+  ['close code 1005 on the wire', Buffer.from([0x88, 0x02, 0x03, 0xed])],
+  ['close reason that is not UTF-8', Buffer.from([0x88, 0x04, 0x03, 0xe9, 0xff, 0xfe])],
+  ['a ping of 126 bytes', Buffer.concat([Buffer.from([0x89, 0x7e, 0x00, 0x7e]), Buffer.alloc(126)])],
+  ['an unknown opcode', Buffer.from([0x83, 0x00])],
+];
+
+test('a server that breaks the WebSocket protocol: an FG_ERR_BAD_FRAME error event naming the violation, then a reconnect (not a silent 1006, not a stop)', { timeout: 120_000 }, async () => {
+  const fake = await FakeServer.start();
+  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
+  const errors: FloodgateError[] = [];
+  const drops: { code: number; reconnect: boolean }[] = [];
+  c.on('error', (e) => errors.push(e as FloodgateError));
+  c.on('disconnected', (d) => drops.push(d));
+  try {
+    for (const [what, bytes] of BROKEN_WIRE) {
+      await c.ready(5000);
+      const before = errors.length;
+      const dropsBefore = drops.length;
+      for (const ws of fake.sockets) (ws as unknown as { _socket: import('node:net').Socket })._socket.write(bytes);
+      await until(() => drops.length > dropsBefore, 5000, `${what}: the drop`);
+      assert.equal(drops.at(-1)!.reconnect, true, what);
+      const err = errors.slice(before).find((e) => e.code === 'FG_ERR_BAD_FRAME');
+      assert.ok(err, `${what}: no FG_ERR_BAD_FRAME event (got ${errors.slice(before).map((e) => e.code).join(', ') || 'none'})`);
+      assert.match(err.message, /WebSocket protocol/, what);
+      await until(() => c.state === 'connected', 5000, `${what}: the reconnect`);
+    }
   } finally {
     await c.close();
     await fake.stop();
