@@ -3,7 +3,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { FailurePhase, FailureSide } from '../doctor/run-evidence.js';
 import type { LocalPorts } from './local-ports.js';
-import { encodeClientFrame, parseFrames, type FrameEvent } from './ws-frames.js';
+import { encodeClientFrame, frameBytesNeeded, parseFrames, type FrameEvent } from './ws-frames.js';
 
 /** Errors caused by the generator's own machine limits, not by the server. */
 const GENERATOR_ERRNOS = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'EADDRINUSE', 'ENOBUFS', 'ENOMEM']);
@@ -118,6 +118,10 @@ export class Connection {
   openedAt = 0;
   private t0 = 0;
   private buf: Buffer | undefined;
+  /** Open: chunks that arrived after `buf` while its frame is not yet whole, and how many bytes make it whole. */
+  private more: Buffer[] | undefined;
+  private moreBytes = 0;
+  private need = 0;
   private frameState: { fragments?: Buffer[]; fragOpcode?: number; fragBytes?: number } | undefined;
   /** Source address and chosen port while connecting (the fallback to the kernel's port needs them). */
   private localAddress: string | undefined;
@@ -213,8 +217,18 @@ export class Connection {
   data(d: Buffer): void {
     if (this.state === 2) {
       if (this.target.kind === 'tcp') return;
-      const buf = this.buf ? Buffer.concat([this.buf, d]) : d;
+      if (this.buf === undefined) {
+        this.frames(d);
+        return;
+      }
+      // the frame is joined once, when whole: not re-copied with every chunk of it
+      (this.more ??= []).push(d);
+      this.moreBytes += d.length;
+      if (this.buf.length + this.moreBytes < this.need) return;
+      const buf = Buffer.concat([this.buf, ...this.more], this.buf.length + this.moreBytes);
       this.buf = undefined;
+      this.more = undefined;
+      this.moreBytes = 0;
       this.frames(buf);
       return;
     }
@@ -279,7 +293,10 @@ export class Connection {
     // whatever the server sends, it ends as a counted failure of this connection, never a throw in the worker
     try {
       const { events, rest } = parseFrames(buf, (this.frameState ??= {}));
-      if (rest.length > 0) this.buf = Buffer.from(rest);
+      if (rest.length > 0) {
+        this.buf = Buffer.from(rest);
+        this.need = frameBytesNeeded(rest);
+      }
       for (const e of events) this.event(e);
     } catch (err) {
       this.fail('frames', 'decoder_error', `reading a server frame failed: ${(err as Error).message}`);

@@ -111,6 +111,21 @@ export function parseFrames(buf: Buffer, state: { fragments?: Buffer[]; fragOpco
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * How many bytes `rest` (unread bytes that start at a frame boundary, as parseFrames leaves them)
+ * must grow to before its first frame is whole: the reader waits for that many instead of
+ * joining and re-parsing on every chunk, which for a large frame arriving in 64 KB pieces copied
+ * the whole frame again per piece (quadratic: a 60 MB frame cost minutes of CPU).
+ */
+export function frameBytesNeeded(rest: Buffer): number {
+  if (rest.length < 2) return 2;
+  const len7 = rest[1] & 0x7f;
+  const ext = len7 === 126 ? 2 : len7 === 127 ? 8 : 0;
+  if (rest.length < 2 + ext) return 2 + ext;
+  const len = len7 === 126 ? rest.readUInt16BE(2) : len7 === 127 ? Number(rest.readBigUInt64BE(2)) : len7;
+  return 2 + ext + ((rest[1] & 0x80) !== 0 ? 4 : 0) + len;
+}
+
 /** A masked client frame (clients must mask, RFC 6455 §5.3). */
 export function encodeClientFrame(opcode: number, payload: Buffer): Buffer {
   const len = payload.length;
