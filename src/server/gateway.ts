@@ -77,6 +77,10 @@ type UpgradeReq = IncomingMessage | (UpgradeRequest & { socket: Socket });
 function noop(): void {}
 
 const NO_HOST: Refusal = { status: 400, code: 'FG_ERR_BAD_REQUEST', kind: 'no_host', message: 'an HTTP/1.1 request must carry a Host header' };
+/** RFC 6455 §4.1: "the HTTP version MUST be at least 1.1" (HTTP/1.0 has no Host requirement and no Upgrade). */
+const OLD_HTTP_UPGRADE: Refusal = { status: 400, code: 'FG_ERR_BAD_REQUEST', kind: 'bad_request', message: 'a WebSocket upgrade must be HTTP/1.1 or later (RFC 6455 §4.1)' };
+/** A proxy request: the gateway is no proxy. Unanswered, Node would close the socket without a byte. */
+const CONNECT_REFUSED: Refusal = { status: 405, code: 'FG_ERR_METHOD_NOT_ALLOWED', kind: 'method_not_allowed', message: 'CONNECT is not served: this is a WebSocket gateway, not a proxy', headers: { Allow: 'GET' } };
 
 /** New connections handed to the HTTP server per event-loop turn (see onAccepted). */
 const ACCEPT_BATCH = 64;
@@ -274,6 +278,7 @@ export class Gateway implements GatewayView {
         this.requestFailed(err, req.socket);
       }
     });
+    this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuseOnSocket(socket, CONNECT_REFUSED, this.counters.http));
     // Node's parser refused the request (syntax, URL or headers over its limit, too slow)
     this.server.on('clientError', (err: Error, socket: Duplex) => {
       const refusal = refusalForParserError(err);
@@ -585,6 +590,10 @@ export class Gateway implements GatewayView {
     const s = this.settings;
     this.preUpgrade.delete(rawSocket(socket)); // admission and the handshake have their own bounds
     if (socket.listenerCount('error') === 0) socket.on('error', noop);
+    if (req.httpVersion === '1.0') {
+      refuseOnSocket(socket, OLD_HTTP_UPGRADE, c.http);
+      return;
+    }
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
       refuseOnSocket(socket, NO_HOST, c.http);
       return;

@@ -48,6 +48,11 @@ test('every HTTP refusal has a status and the JSON body {code, message}, and /st
       ['100 KB URL', `GET /${'a'.repeat(100_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 414, 'FG_ERR_URI_TOO_LONG'],
       ['100 KB of headers', `GET / HTTP/1.1\r\nHost: x\r\n${`X-A: ${'b'.repeat(1000)}\r\n`.repeat(100)}\r\n`, 431, 'FG_ERR_HEADERS_TOO_LARGE'],
       ['garbage', '\x00\x01 not http at all\r\n\r\n', 400, 'FG_ERR_BAD_REQUEST'],
+      // RFC 6455 §4.1: an upgrade is HTTP/1.1 or later (before: answered 101, even without Host)
+      ['HTTP/1.0 upgrade', upgrade(`${KEY}Sec-WebSocket-Version: 13\r\n`).replace('HTTP/1.1', 'HTTP/1.0'), 400, 'FG_ERR_BAD_REQUEST'],
+      ['HTTP/1.0 upgrade without Host', upgrade(`${KEY}Sec-WebSocket-Version: 13\r\n`, 'GET', '').replace('HTTP/1.1', 'HTTP/1.0'), 400, 'FG_ERR_BAD_REQUEST'],
+      // before: the socket was closed without a byte (Node's default for an unhandled CONNECT)
+      ['CONNECT', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'FG_ERR_METHOD_NOT_ALLOWED'],
       ['slowloris (half a request, then silence)', 'GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n', 408, 'FG_ERR_HTTP_TIMEOUT', true],
     ];
     for (const [what, text, status, code, keepOpen] of cases) {
@@ -63,7 +68,7 @@ test('every HTTP refusal has a status and the JSON body {code, message}, and /st
     const r = g.stats().http.refused;
     assert.deepEqual(
       [r.upgrade_required, r.method_not_allowed, r.not_found, r.no_host, r.bad_request, r.uri_too_long, r.headers_too_large, r.timeout],
-      [1, 2, 1, 2, 3, 1, 1, 1],
+      [1, 3, 1, 2, 5, 1, 1, 1],
     );
   } finally {
     await g.close(1000);
