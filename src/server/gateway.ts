@@ -31,7 +31,7 @@ import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
 import { sendJson } from './send-json.js';
 import { rejectUpgrade } from './reject.js';
-import { IpLimits } from './ip-limits.js';
+import { IpLimits, ipKey } from './ip-limits.js';
 import { refusalForParserError, refusalForWsError, refuseOnSocket, type Refusal } from './http-refusal.js';
 import { rootMessage } from './root-answer.js';
 import { RejectionLog } from './rejection-log.js';
@@ -397,6 +397,17 @@ export class Gateway implements GatewayView {
     // A client that connects but never completes a request or upgrade is closed on time
     // (slowloris). Deadlines live in one map swept by one timer: a socket timer each would stay
     // attached to every upgraded socket (~160 B each) after it is cleared.
+    if (this.ipLimits.active) {
+      // counted from accept, not from the upgrade: sockets that connect and send nothing (or
+      // trickle a request) are the address's connections too, else one address could hold any
+      // number of them until their handshakeTimeout
+      const ip = ipKey(socket.remoteAddress);
+      if (!this.ipLimits.connect(ip, monoMs())) {
+        this.refuseIpAtAccept(socket, ip);
+        return;
+      }
+      socket.once('close', () => this.ipLimits.disconnected(ip));
+    }
     this.preUpgrade.set(socket, Date.now() + this.settings.handshakeTimeout);
     this.acceptQueue.push(socket);
     if (!this.pumpScheduled) {
@@ -510,6 +521,19 @@ export class Gateway implements GatewayView {
     }
   }
 
+  /** An address past maxConnectionsPerIp: 429 with the JSON body at once, its request unread. */
+  private refuseIpAtAccept(socket: Socket, ip: string): void {
+    this.counters.http.ip_connections++;
+    socket.on('error', noop);
+    if (this.tls) {
+      // a plaintext answer means nothing to a TLS client, and a TLS one would cost a handshake
+      socket.destroy();
+      return;
+    }
+    socket.resume(); // read (and drop) whatever comes, so the client's FIN is seen and the socket closes
+    rejectUpgrade(socket, 429, 'FG_ERR_IP_CONNECTIONS', `${ip} holds maxConnectionsPerIp ${this.settings.maxConnectionsPerIp} connections already`, this.settings.retryAfter);
+  }
+
   /** A socket that waited in the accept queue past its handshake deadline: 503, never a reset. */
   private rejectUnread(socket: Socket): void {
     this.preUpgrade.delete(socket);
@@ -603,16 +627,7 @@ export class Gateway implements GatewayView {
       rejectUpgrade(socket, 503, 'FG_ERR_SHUTTING_DOWN', 'server is shutting down', s.retryAfter);
       return;
     }
-    if (this.ipLimits.active) {
-      // the slot is the address's until the socket closes, whatever happens to the upgrade
-      const ip = req.socket.remoteAddress ?? '';
-      if (!this.ipLimits.connect(ip, monoMs())) {
-        c.http.ip_connections++;
-        rejectUpgrade(socket, 429, 'FG_ERR_IP_CONNECTIONS', `${ip} holds maxConnectionsPerIp ${s.maxConnectionsPerIp} connections already`, s.retryAfter);
-        return;
-      }
-      socket.once('close', () => this.ipLimits.disconnected(ip));
-    }
+    // per-IP connection slots were taken when the socket was accepted (onAccepted)
     if (!originAllowed(s.allowedOrigins, req.headers.origin)) {
       c.rejectedForbiddenOrigin++;
       rejectUpgrade(socket, 403, 'FG_ERR_FORBIDDEN_ORIGIN', `origin ${req.headers.origin} is not allowed`);
@@ -749,7 +764,7 @@ export class Gateway implements GatewayView {
   private track(ws: TrackedSocket, session: Session): void {
     const sub = ws[kSub];
     if (sub !== undefined) session.tokenSub = sub; // presence lists connections by their token's sub
-    if (this.ipLimits.active) session.ip = (ws as unknown as { _socket?: Socket })._socket?.remoteAddress ?? '';
+    if (this.ipLimits.active) session.ip = ipKey((ws as unknown as { _socket?: Socket })._socket?.remoteAddress);
     ws[kSession] = session;
     this.sessions.add(session);
     if (this.sessions.size > this.peak) this.peak = this.sessions.size;

@@ -5,6 +5,50 @@
  * address. Entries exist only while an address holds connections or has a bucket that is not yet
  * full again; the gateway's sweep drops the rest.
  */
+/**
+ * The address a client's allowance is kept under. An IPv4-mapped IPv6 address (`::ffff:1.2.3.4`,
+ * what a dual-stack listener reports for IPv4 peers) is its IPv4 address. An IPv6 address counts
+ * by its /64 prefix: a host is usually given a whole /64 and can pick any address in it, so per
+ * address a single client could open 2^64 allowances. Anything unparsable is its own key.
+ */
+export function ipKey(address: string | undefined): string {
+  if (address === undefined) return '';
+  const a = address.toLowerCase();
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/.exec(a);
+  if (mapped) return mapped[1]!;
+  if (!a.includes(':')) return a;
+  const groups = ipv6Groups(a.replace(/%.*$/, ''));
+  return groups === undefined ? a : `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of an IPv6 address (with `::` and a trailing dotted quad), or undefined. */
+function ipv6Groups(a: string): number[] | undefined {
+  let text = a;
+  const quad = /(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
+  if (quad) {
+    const b = quad.slice(1).map(Number);
+    if (b.some((x) => x > 255)) return undefined;
+    text = `${text.slice(0, quad.index)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return undefined;
+  const part = (h: string): number[] | undefined => {
+    if (h === '') return [];
+    const out: number[] = [];
+    for (const g of h.split(':')) {
+      if (!/^[0-9a-f]{1,4}$/.test(g)) return undefined;
+      out.push(parseInt(g, 16));
+    }
+    return out;
+  };
+  const head = part(halves[0]!);
+  const tail = halves.length === 2 ? part(halves[1]!) : [];
+  if (head === undefined || tail === undefined) return undefined;
+  const missing = 8 - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
+  return [...head, ...new Array<number>(missing).fill(0), ...tail];
+}
+
 interface IpState {
   connections: number;
   /** Publish tokens in thousandths, refilled by elapsed time. */

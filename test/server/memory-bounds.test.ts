@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { MemoryBroker } from '../../src/broker/memory-broker.js';
 import { createGateway } from '../../src/server/gateway.js';
 import { FloodgateError } from '../../src/errors.js';
-import { IpLimits } from '../../src/server/ip-limits.js';
+import { IpLimits, ipKey } from '../../src/server/ip-limits.js';
+import { connect } from 'node:net';
 import { openPeer, rawUpgrade } from '../helpers/ws-peer.js';
 
 const base = { host: '127.0.0.1', port: 0, logLevel: 'silent' } as const;
@@ -88,6 +89,57 @@ test('per-IP limits: a reconnect does not reset the publish allowance; connectio
   } finally {
     await g.close(1000);
   }
+});
+
+/** A TCP connection that sends nothing; resolves with what the server wrote before it closed (or '' at the ceiling). */
+function silentSocket(port: number, localAddress: string, ceilingMs: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ port, host: '127.0.0.1', localAddress });
+    let out = '';
+    s.on('error', () => {});
+    s.on('data', (d) => (out += d.toString('latin1')));
+    const timer = setTimeout(() => { s.destroy(); resolve(out); }, ceilingMs);
+    s.on('close', () => { clearTimeout(timer); resolve(out); });
+  });
+}
+
+test('per-IP cap: sockets that connect and send nothing count from accept, so one address cannot hold more than the cap while its requests are unread', { timeout: 120_000 }, async () => {
+  // handshakeTimeout long: before the fix every silent socket stayed until its 408
+  const g = await createGateway({ ...base, maxConnectionsPerIp: 3, handshakeTimeout: 20_000 });
+  try {
+    const answers = Promise.all(Array.from({ length: 20 }, () => silentSocket(g.port, '127.0.0.1', 60_000)));
+    // another address is not starved by them
+    const other = await openPeer(`ws://127.0.0.1:${g.port}`, { localAddress: '127.0.0.2' });
+    other.send({ type: 'ping', id: 1 });
+    await other.next((f) => f.type === 'pong');
+    // 17 of the 20 are refused at once; the 3 within the cap wait for their request (closed below)
+    const deadline = Date.now() + 30_000;
+    while (g.stats().http.refused.ip_connections < 17 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const s = g.stats();
+    assert.equal(s.http.refused.ip_connections, 17, `refused ${s.http.refused.ip_connections} of 20 silent sockets from one address (cap 3)`);
+    assert.equal(s.http.refused.timeout, 0);
+    other.close();
+    await g.close(1000);
+    const texts = await answers;
+    const refused = texts.filter((t) => t.startsWith('HTTP/1.1 429'));
+    assert.equal(refused.length, 17);
+    assert.ok(refused.every((t) => /"code":"FG_ERR_IP_CONNECTIONS"/.test(t) && /Retry-After: \d+/i.test(t)));
+  } finally {
+    await g.close(1000);
+  }
+});
+
+test('ipKey: an IPv4-mapped IPv6 address is its IPv4 address; IPv6 addresses count per /64 (one host holds a whole /64)', () => {
+  assert.equal(ipKey('::ffff:127.0.0.1'), ipKey('127.0.0.1'));
+  assert.equal(ipKey('::FFFF:10.1.2.3'), '10.1.2.3');
+  assert.notEqual(ipKey('127.0.0.2'), ipKey('127.0.0.1'));
+  assert.equal(ipKey('2001:db8:1:2:aaaa::1'), ipKey('2001:db8:1:2:bbbb:cccc:dddd:eeee'));
+  assert.equal(ipKey('2001:db8::1'), ipKey('2001:0DB8:0:0:ffff:0:0:2'));
+  assert.equal(ipKey('fe80::1%eth0'), ipKey('fe80::2'));
+  assert.notEqual(ipKey('2001:db8:1:2::1'), ipKey('2001:db8:1:3::1'));
+  assert.notEqual(ipKey('::1'), ipKey('127.0.0.1'));
+  assert.equal(ipKey(undefined), '');
+  assert.equal(ipKey('not an address'), 'not an address');
 });
 
 test('IpLimits: an address is forgotten once it holds no connection and its bucket has refilled', () => {
