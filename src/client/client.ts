@@ -633,7 +633,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     if (o.transport === 'ws' || (o.transport === 'auto' && isNode)) {
       wsModule ??= loadWs();
       const mod = await wsModule;
-      const f = mod ? wsTransport(mod, o.tls) : undefined;
+      const f = mod ? wsTransport(mod, o.tls, o.maxMessageBytes) : undefined;
       if (f !== undefined) return f;
       if (o.transport === 'ws') throw new FloodgateError('FG_ERR_CONNECT_FAILED', "transport 'ws' was asked for but the `ws` package could not be loaded");
     }

@@ -54,6 +54,13 @@ export interface ClientOptions {
   /** How many chosen reconnect delays `client.delays` keeps (newest last). @default 1000 */
   delayHistory?: number;
   /**
+   * Largest server message the client reads, bytes (the `ws` transport; browsers apply their
+   * own). A larger one ends the connection before it is buffered (`error` FG_ERR_BAD_FRAME, then
+   * a reconnect). @default 64 MiB + 64 KiB: the largest message a gateway can send (`maxPayload`
+   * and `apiBodyLimit` are at most 64 MiB). Lower it to what your channels carry.
+   */
+  maxMessageBytes?: number;
+  /**
    * wss:// with the `ws` transport (Node): `ca` to trust a private CA or a self-signed
    * certificate, `rejectUnauthorized: false` to skip verification (tests only). Browsers use
    * their own trust store and ignore this. @default {} (verify against the system CAs)
@@ -89,6 +96,7 @@ export const CLIENT_DEFAULTS = Object.freeze({
   circuitCooldown: 30_000,
   closeTimeout: 1000,
   delayHistory: 1000,
+  maxMessageBytes: 64 * 1024 * 1024 + 64 * 1024,
   tls: Object.freeze({}) as ClientTlsOptions,
 });
 
@@ -110,6 +118,7 @@ const NUMERIC: [keyof typeof CLIENT_DEFAULTS, number, number, boolean][] = [
   ['circuitCooldown', 0, MAX_TIMER, false],
   ['closeTimeout', 0, MAX_TIMER, false],
   ['delayHistory', 0, 1_000_000, true],
+  ['maxMessageBytes', 1024, 2 ** 31, true],
 ];
 
 function describe(value: unknown): string {

@@ -24,9 +24,10 @@ export async function loadWs(): Promise<WsModule | undefined> {
 }
 
 /** A transport over the `ws` package: sees refused upgrades (status, Retry-After) and can destroy sockets. */
-export function wsTransport(mod: WsModule, tls: ClientTlsOptions = {}): TransportFactory {
+export function wsTransport(mod: WsModule, tls: ClientTlsOptions = {}, maxMessageBytes?: number): TransportFactory {
   return (url, h) => {
-    const ws = new mod.WebSocket(url, { perMessageDeflate: false, followRedirects: false, ...tls });
+    // maxPayload: ws refuses a larger message from its header, before buffering any of it
+    const ws = new mod.WebSocket(url, { perMessageDeflate: false, followRedirects: false, ...(maxMessageBytes === undefined ? {} : { maxPayload: maxMessageBytes }), ...tls });
     let refused: RefusedUpgrade | undefined;
     let lastError: Error | undefined;
     ws.on('open', () => h.open());

@@ -190,3 +190,29 @@ test('a server that breaks the WebSocket protocol: an FG_ERR_BAD_FRAME error eve
     await fake.stop();
   }
 });
+
+test('maxMessageBytes bounds what one server message may make the client hold: a larger one ends the connection with an error event, unread, and the client reconnects', { timeout: 120_000 }, async () => {
+  assert.throws(() => new Client('ws://127.0.0.1:1/', { autoConnect: false, maxMessageBytes: 10 }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /maxMessageBytes/.test(e.message));
+  const fake = await FakeServer.start();
+  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0, maxMessageBytes: 1024 * 1024 });
+  const errors: FloodgateError[] = [];
+  c.on('error', (e) => errors.push(e as FloodgateError));
+  const got: number[] = [];
+  try {
+    await c.ready(5000);
+    const sub = c.subscribe('a', (m) => got.push((m.data as string).length));
+    await until(() => sub.state === 'subscribed');
+    fake.broadcast({ type: 'message', channel: 'a', epoch: 'fake-epoch', offset: 1, data: 'x'.repeat(100_000) });
+    await until(() => got.length === 1);
+    const session = [...fake.sockets][0];
+    // before: the ws library's own bound (100 MiB) applied, so this was read and delivered
+    fake.broadcast({ type: 'message', channel: 'a', epoch: 'fake-epoch', offset: 2, data: 'y'.repeat(2 * 1024 * 1024) });
+    await until(() => errors.some((e) => e.code === 'FG_ERR_BAD_FRAME'), 10_000, 'the error event');
+    assert.match(errors.find((e) => e.code === 'FG_ERR_BAD_FRAME')!.message, /WebSocket protocol|too big|length/i);
+    await until(() => c.state === 'connected' && ![...fake.sockets].includes(session!), 10_000, 'the reconnect');
+    assert.deepEqual(got, [100_000]);
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
