@@ -297,7 +297,14 @@ export class Connection {
         this.buf = Buffer.from(rest);
         this.need = frameBytesNeeded(rest);
       }
-      for (const e of events) this.event(e);
+      // one pong per read, for the latest ping (RFC 6455 §5.5.3 allows it): a ping flood from a
+      // server that does not read its pongs would otherwise cost a socket write per ping
+      let lastPing = -1;
+      for (let i = 0; i < events.length; i++) if (events[i]!.kind === 'ping') lastPing = i;
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!;
+        if (e.kind !== 'ping' || i === lastPing) this.event(e);
+      }
     } catch (err) {
       this.fail('frames', 'decoder_error', `reading a server frame failed: ${(err as Error).message}`);
     }

@@ -79,3 +79,34 @@ test('a large server frame trickled in small chunks is joined once, not re-copie
   // joining chunk by chunk copied ~1,000 × 2 MB on average here; once per frame is ~4 MB
   assert.ok(copied <= 3 * wire.length, `copied ${Math.round(copied / 1024 / 1024)} MB to read a ${Math.round(wire.length / 1024 / 1024)} MB frame`);
 });
+
+test('a ping flood is answered with one pong per read (the latest ping, as RFC 6455 §5.5.3 allows), not one write per ping', { timeout: 60_000 }, async () => {
+  const { createServer, connect } = await import('node:net');
+  const { Connection } = await import('../../src/loadgen/connection.js');
+  let received = 0;
+  const server = createServer((s) => s.on('data', (d) => (received += d.length)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  const sock = connect(port, '127.0.0.1');
+  await new Promise<void>((r) => sock.once('connect', () => r()));
+  const failures: string[] = [];
+  const c = new Connection({ kind: 'ws', host: '127.0.0.1', port, path: '/' }, {
+    onConnect() {}, onOpen() {}, onFail: (_c, f) => failures.push(f.detail), onText() {},
+  }, 1000, 1000);
+  c.state = 2;
+  c.socket = sock;
+  try {
+    const pings = Buffer.concat(Array.from({ length: 10_000 }, (_, i) => Buffer.from([0x89, 0x01, i & 0xff])));
+    c.data(pings);
+    await new Promise<void>((r) => sock.end(() => r()));
+    const deadline = Date.now() + 10_000;
+    while (received < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(failures, []);
+    // before: 10,000 pongs of 7 bytes (a socket write each) to a server that need not read them
+    assert.equal(received, 7, `${received} bytes of pongs for one read of 10,000 pings`);
+  } finally {
+    sock.destroy();
+    server.close();
+  }
+});
