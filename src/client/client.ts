@@ -91,6 +91,8 @@ export interface ClientStats {
 
 interface Connection {
   gen: number;
+  /** performance.now() of the welcome frame. */
+  welcomedAt?: number;
   transport: Transport | undefined;
   welcomed: boolean;
   refused?: RefusedUpgrade;
@@ -111,6 +113,9 @@ interface Connection {
  * gateway called as fast as the network answers.
  */
 const MIN_REFRESH_GAP_MS = 1000;
+
+/** A connection that lasted this long after its welcome was a success: the backoff starts over. */
+const STABLE_CONNECTION_MS = 5000;
 
 /** A publish() between the call and its answer: kept until answered, refused or past its deadline. */
 interface OutboxEntry {
@@ -219,8 +224,14 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   private answerVarMs = 0;
   private readyWaiters: ReadyWaiter[] = [];
   private nextId = 1;
-  /** Failed attempts since the last welcome: the backoff exponent. */
+  /** Failed attempts since the last welcome (maxAttempts counts these). */
   private failuresInRow = 0;
+  /**
+   * Connections in a row that dropped within STABLE_CONNECTION_MS of their welcome. Added to the
+   * backoff exponent: a server that welcomes and drops at once (broken, or hostile) would
+   * otherwise be reconnected to every initialDelay forever, by every client.
+   */
+  private quickDrops = 0;
   private readonly breaker: CircuitBreaker;
   // The client's timers: one slot each, all cleared on close().
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -282,6 +293,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   connect(): void {
     if (this._state !== 'disconnected') return;
     this.failuresInRow = 0;
+    this.quickDrops = 0;
     this.breaker.reset();
     this.startAttempt();
   }
@@ -728,6 +740,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   private onWelcome(conn: Connection, f: Extract<ServerFrame, { type: 'welcome' }>): void {
     if (conn.welcomed) return;
     conn.welcomed = true;
+    conn.welcomedAt = performance.now();
     if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
     this.connectTimer = undefined;
     this.failuresInRow = 0;
@@ -840,6 +853,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
     }
     // An established connection was lost.
     this.counts.drops++;
+    this.quickDrops = performance.now() - (conn.welcomedAt ?? 0) < STABLE_CONNECTION_MS ? this.quickDrops + 1 : 0;
     // The ws library ends the connection itself when the server breaks RFC 6455 (invalid UTF-8,
     // RSV bits, a masked frame, a bad close code…): the server's fault, not a verdict on this
     // client, so whatever code the close carries it is reported and the client reconnects.
@@ -900,7 +914,7 @@ export class Client extends TypedEmitter<ClientEvents> implements SubscriptionOw
   }
 
   private scheduleReconnect(retryAfter: number | undefined): void {
-    const d = chooseDelay(this.options, this.failuresInRow, retryAfter);
+    const d = chooseDelay(this.options, this.failuresInRow + Math.max(0, this.quickDrops - 1), retryAfter);
     this.recordDelay(d);
     this.setState('connecting');
     this.emit('reconnecting', d);

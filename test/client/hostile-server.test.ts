@@ -216,3 +216,38 @@ test('maxMessageBytes bounds what one server message may make the client hold: a
     await fake.stop();
   }
 });
+
+test('a server that welcomes and drops at once gets a growing backoff, not a reconnect every initialDelay forever', { timeout: 120_000 }, async () => {
+  const { createServer } = await import('node:net');
+  const { createHash } = await import('node:crypto');
+  const welcome = Buffer.from('{"type":"welcome","node":"n","session":"s","pingInterval":25000,"maxPayload":16384}');
+  const server = createServer((s) => {
+    s.on('error', () => {});
+    let head = '';
+    s.on('data', (d) => {
+      if (head.includes('\r\n\r\n')) return;
+      head += d.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      const key = /sec-websocket-key:\s*(\S+)/i.exec(head)?.[1] ?? '';
+      const accept = createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      s.write(Buffer.concat([Buffer.from([0x81, welcome.length]), welcome]));
+      setTimeout(() => s.resetAndDestroy(), 5);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  const c = new Client(`ws://127.0.0.1:${port}/`, { initialDelay: 5, multiplier: 2, maxDelay: 10_000, jitter: 0, connectTimeout: 2000, circuitThreshold: 0 });
+  let connects = 0;
+  c.on('connected', () => connects++);
+  try {
+    await until(() => connects >= 7, 30_000, '7 connects');
+    const exponents = c.delays.map((d) => d.attempt);
+    // before: every delay had attempt 0 (the welcome reset it), i.e. initialDelay each time
+    assert.ok(exponents.at(-1)! >= 5, `backoff exponents after quick drops: ${exponents.join(', ')}`);
+    assert.ok(c.delays.at(-1)!.delay > c.delays[0]!.delay * 10, `delays ${c.delays.map((d) => d.delay).join(', ')}`);
+  } finally {
+    await c.close();
+    server.close();
+  }
+});
