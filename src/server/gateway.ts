@@ -30,7 +30,7 @@ import { HealthThread } from './health-thread.js';
 import { Hub } from './hub.js';
 import { createLogger } from './logger.js';
 import { sendJson } from './send-json.js';
-import { rejectUpgrade } from './reject.js';
+import { rejectAndRelease, rejectUpgrade } from './reject.js';
 import { IpLimits, ipKey } from './ip-limits.js';
 import { refusalForParserError, refusalForWsError, refuseOnSocket, type Refusal } from './http-refusal.js';
 import { rootMessage } from './root-answer.js';
@@ -150,6 +150,7 @@ export class Gateway implements GatewayView {
   /** Sockets that carried plain HTTP requests (/healthz pollers, scrapers): closed at shutdown. */
   private readonly httpSockets = new Set<Socket>();
   /** Sockets that have not yet sent a complete request or upgrade, with their deadline. */
+  private lastMemory: NodeJS.MemoryUsage = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
   private readonly preUpgrade = new Map<Socket, number>();
   private preUpgradeTimer: NodeJS.Timeout | undefined;
   private readonly ctx: SessionContext;
@@ -372,6 +373,8 @@ export class Gateway implements GatewayView {
       this.listener.once('error', onError);
       this.listener.listen({ host, port: this.settings.port, backlog: this.backlogRequested, ipv6Only: false, ...this.listenExtra }, () => {
         this.listener.removeListener('error', onError);
+        // after listen, an error is a failed accept (EMFILE, ENFILE, ENOMEM): unhandled it would end the process
+        this.listener.on('error', (err: NodeJS.ErrnoException) => this.acceptFailed(err));
         resolve();
       });
     });
@@ -394,6 +397,17 @@ export class Gateway implements GatewayView {
    * cost clients 1 s SYN/ACK retransmits (TcpExt.ListenOverflows).
    */
   private onAccepted(socket: Socket): void {
+    // Every accepted socket holds an fd from here, whether or not it ever sends a byte. Past the
+    // fds the process may give to clients (fdLimit − reservedFds, the fd-derived cap) the next
+    // EMFILE would hit the process itself (reading /proc, logs, the broker): silent connections
+    // alone took it down. They get a 503 and their fd back at once instead.
+    if (this.openSockets() > this.capacity.fdCap && this.capacity.fdCap >= 0) {
+      this.counters.rejectedFdBudget++;
+      socket.on('error', noop);
+      if (this.tls) socket.destroy();
+      else rejectAndRelease(socket, 503, 'FG_ERR_OVER_CAPACITY', `server busy: all ${this.capacity.fdCap} file descriptors for clients are in use`, this.settings.retryAfter);
+      return;
+    }
     // A client that connects but never completes a request or upgrade is closed on time
     // (slowloris). Deadlines live in one map swept by one timer: a socket timer each would stay
     // attached to every upgraded socket (~160 B each) after it is cleared.
@@ -532,6 +546,20 @@ export class Gateway implements GatewayView {
     }
     socket.resume(); // read (and drop) whatever comes, so the client's FIN is seen and the socket closes
     rejectUpgrade(socket, 429, 'FG_ERR_IP_CONNECTIONS', `${ip} holds maxConnectionsPerIp ${this.settings.maxConnectionsPerIp} connections already`, this.settings.retryAfter);
+  }
+
+  private acceptFailedAt = 0;
+
+  private acceptFailed(err: NodeJS.ErrnoException): void {
+    const now = Date.now();
+    if (now - this.acceptFailedAt < 10_000) return; // one line per 10 s, not one per refused connect
+    this.acceptFailedAt = now;
+    this.log.warn({ err: err.code ?? err.message }, 'accepting a connection failed (out of file descriptors?); the kernel drops or libuv closes such connections');
+  }
+
+  /** Client sockets the listener holds open (upgraded or not): net.Server counts them as it accepts and they close. */
+  private openSockets(): number {
+    return (this.listener as unknown as { _connections?: number })._connections ?? 0;
   }
 
   /** A socket that waited in the accept queue past its handshake deadline: 503, never a reset. */
@@ -873,7 +901,15 @@ export class Gateway implements GatewayView {
 
   stats(): GatewayStats {
     const c = this.counters;
-    const mem = process.memoryUsage();
+    // process.memoryUsage() reads /proc and throws EMFILE when the process is out of fds: stats
+    // are read from timers (dashboard feed, metrics), where a throw would end the process
+    let mem = this.lastMemory;
+    try {
+      mem = process.memoryUsage();
+      this.lastMemory = mem;
+    } catch {
+      /* keep the last reading */
+    }
     return {
       node: this.node,
       pid: process.pid,
@@ -891,7 +927,7 @@ export class Gateway implements GatewayView {
         admitted: c.admitted,
         admittedAfterWait: this.admission.counters.admittedAfterWait,
         rejected: {
-          over_capacity: c.rejectedOverCapacity, admission_timeout: c.rejectedAdmissionTimeout, accept_timeout: c.rejectedAcceptTimeout, shutting_down: c.rejectedShuttingDown,
+          over_capacity: c.rejectedOverCapacity, admission_timeout: c.rejectedAdmissionTimeout, accept_timeout: c.rejectedAcceptTimeout, fd_budget: c.rejectedFdBudget, shutting_down: c.rejectedShuttingDown,
           unauthorized: c.rejectedUnauthorized, forbidden_origin: c.rejectedForbiddenOrigin,
         },
         handshakeFailures: c.handshakeFailures,

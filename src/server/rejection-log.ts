@@ -5,6 +5,7 @@ const REASONS: readonly { status: number; reason: string; counter: keyof Gateway
   { status: 503, reason: 'over_capacity', counter: 'rejectedOverCapacity' },
   { status: 503, reason: 'admission_timeout', counter: 'rejectedAdmissionTimeout' },
   { status: 503, reason: 'accept_timeout', counter: 'rejectedAcceptTimeout' },
+  { status: 503, reason: 'fd_budget', counter: 'rejectedFdBudget' },
   { status: 503, reason: 'shutting_down', counter: 'rejectedShuttingDown' },
   { status: 401, reason: 'unauthorized', counter: 'rejectedUnauthorized' },
   { status: 403, reason: 'forbidden_origin', counter: 'rejectedForbiddenOrigin' },

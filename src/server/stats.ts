@@ -10,6 +10,8 @@ export interface GatewayCounters {
   rejectedAdmissionTimeout: number;
   /** Accepted, but not even read before the handshake timeout: the process is behind. */
   rejectedAcceptTimeout: number;
+  /** Accepted while every fd the process may give to client sockets was taken (fdLimit − reservedFds). */
+  rejectedFdBudget: number;
   rejectedShuttingDown: number;
   rejectedUnauthorized: number;
   rejectedForbiddenOrigin: number;
@@ -54,7 +56,7 @@ export interface GatewayCounters {
 
 export function newCounters(): GatewayCounters {
   return {
-    admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedShuttingDown: 0,
+    admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedFdBudget: 0, rejectedShuttingDown: 0,
     rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
     closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0, closedTokenExpired: 0, pingsIn: 0, refreshes: 0, refreshFailures: 0, http: newHttpRefusals(),
@@ -83,7 +85,7 @@ export interface GatewayStats {
   admission: {
     admitted: number;
     admittedAfterWait: number;
-    rejected: { over_capacity: number; admission_timeout: number; accept_timeout: number; shutting_down: number; unauthorized: number; forbidden_origin: number };
+    rejected: { over_capacity: number; admission_timeout: number; accept_timeout: number; fd_budget: number; shutting_down: number; unauthorized: number; forbidden_origin: number };
     handshakeFailures: number;
     handshakeTimeouts: number;
   };

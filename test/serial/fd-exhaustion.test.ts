@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { WebSocket } from 'ws';
+
+/**
+ * Silent TCP connections past the process's fd limit: a hostile client needs no bytes at all,
+ * only connects. The gateway under `prlimit --nofile=300` (cap 236 from fds) gets 600 of them.
+ * Before: the first read of /proc in a timer failed with EMFILE and the process exited 1.
+ */
+const root = new URL('../../', import.meta.url).pathname;
+const CEILING = 20_000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function startLimited(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn('prlimit', ['--nofile=300:300', process.execPath, `${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'error', '--handshake-timeout', '3s'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const port = await new Promise<number>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('floodgate serve did not start within the ceiling')), CEILING);
+    child.stdout!.on('data', (c) => {
+      buf += c;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve(JSON.parse(buf.slice(0, nl)).listen.port);
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`floodgate serve exited ${code}`)));
+  });
+  child.stdout!.resume();
+  return { child, port };
+}
+
+test('600 silent TCP connections against a 300-fd process: it stays up, refuses the excess with 503, keeps its clients, and serves again after', { timeout: 120_000 }, async () => {
+  const { child, port } = await startLimited();
+  const socks: Socket[] = [];
+  let canary: WebSocket | undefined;
+  try {
+    canary = new WebSocket(`ws://127.0.0.1:${port}/`);
+    canary.on('error', () => {});
+    await new Promise<void>((resolve, reject) => { canary!.once('open', () => resolve()); canary!.once('error', reject); });
+    const answers: string[] = [];
+    for (let i = 0; i < 600; i++) {
+      const s = connect(port, '127.0.0.1');
+      const k = answers.push('') - 1;
+      s.on('error', () => {});
+      s.on('data', (d) => (answers[k] += d.toString('latin1')));
+      socks.push(s);
+      if (i % 50 === 49) await sleep(20);
+    }
+    // every socket is answered or held: wait until the refusals have arrived (bounded)
+    const deadline = Date.now() + CEILING;
+    while (answers.filter((a) => a.startsWith('HTTP/1.1 503')).length < 300 && Date.now() < deadline && child.exitCode === null) await sleep(50);
+    assert.equal(child.exitCode, null, 'the gateway process exited');
+    const refused = answers.filter((a) => a.startsWith('HTTP/1.1 503'));
+    assert.ok(refused.length >= 300, `${refused.length} of 600 silent sockets were refused with 503`);
+    assert.ok(refused.every((a) => /"code":"FG_ERR_OVER_CAPACITY"/.test(a)), refused[0]);
+    // the connected client carries on
+    const pong = new Promise<void>((resolve) => canary!.on('message', (m) => { if (String(m).includes('"pong"')) resolve(); }));
+    canary.send('{"type":"ping","id":1}');
+    await Promise.race([pong, sleep(CEILING).then(() => assert.fail('no pong for the client connected before the flood'))]);
+    for (const s of socks) s.destroy();
+    // and once the silent sockets are gone, the gateway serves again
+    let status = 0;
+    const again = Date.now() + CEILING;
+    while (status !== 200 && Date.now() < again) {
+      status = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.status, () => 0);
+      if (status !== 200) await sleep(100);
+    }
+    assert.equal(status, 200);
+    const stats = await (await fetch(`http://127.0.0.1:${port}/stats`, { signal: AbortSignal.timeout(5000) })).json();
+    assert.ok(stats.admission.rejected.fd_budget >= 300, JSON.stringify(stats.admission?.rejected));
+    assert.equal(child.exitCode, null);
+  } finally {
+    canary?.terminate();
+    for (const s of socks) s.destroy();
+    try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+  }
+});
