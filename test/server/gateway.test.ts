@@ -105,7 +105,7 @@ test('/healthz, /stats and /metrics answer from the stats snapshot', async () =>
     assert.deepEqual(stats.listener, { host: '127.0.0.1', port: g.port, backlogRequested: 'max', backlogEffective: g.somaxconn, somaxconn: g.somaxconn });
     assert.deepEqual(stats.connections, { current: 1, peak: 1, cap: 50, capOrigin: 'explicit', handshaking: 0, waiting: 0, accepting: 0 });
     assert.equal(stats.admission.admitted, 1);
-    assert.deepEqual(Object.values(stats.admission.rejected), [0, 0, 0, 0, 0, 0]);
+    assert.deepEqual(Object.values(stats.admission.rejected), [0, 0, 0, 0, 0, 0, 0]);
     // in: subscribe, publish; out: welcome, subscribed, published, message
     assert.deepEqual([stats.messages.in, stats.messages.out, stats.messages.publications], [2, 4, 1]);
     assert.deepEqual(stats.channels, { local: 1, subscriptions: 1 });
