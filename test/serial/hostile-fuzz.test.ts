@@ -278,6 +278,18 @@ const CLASSES: HostileClass[] = [
     },
   },
   {
+    // RFC 6455 asks for HTTP/1.1; CONNECT asks a proxy; both were answered 101 / a bare close
+    name: 'HTTP/1.0 upgrades and CONNECT', counted: (s) => s.http.refused.bad_request + s.http.refused.method_not_allowed,
+    run: async (port) => {
+      const up = 'GET / HTTP/1.0\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+      const answers = await Promise.all([
+        rawHttp(port, up), rawHttp(port, up.replace('Host: x\r\n', '')),
+        rawHttp(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'),
+      ]);
+      for (const a of answers) assert.match(a, /^HTTP\/1\.1 (400|405) [^]*"code":"FG_ERR_/, `answered ${JSON.stringify(a.slice(0, 80))} (seed ${seed})`);
+    },
+  },
+  {
     name: 'HTTP garbage and bad upgrades', counted: (s) => s.http.refused.bad_request + s.http.refused.method_not_allowed + s.http.refused.no_host,
     run: async (port) => {
       const junk = sample(fc.uint8Array({ minLength: 1, maxLength: 200 }), 10, 7).map((b) => Buffer.concat([Buffer.from(b), Buffer.from('\r\n\r\n')]));
