@@ -82,6 +82,16 @@ const OLD_HTTP_UPGRADE: Refusal = { status: 400, code: 'FG_ERR_BAD_REQUEST', kin
 /** A proxy request: the gateway is no proxy. Unanswered, Node would close the socket without a byte. */
 const CONNECT_REFUSED: Refusal = { status: 405, code: 'FG_ERR_METHOD_NOT_ALLOWED', kind: 'method_not_allowed', message: 'CONNECT is not served: this is a WebSocket gateway, not a proxy', headers: { Allow: 'GET' } };
 
+/**
+ * Fragments one inbound message may come in (past it: close 1008). ws keeps each fragment as a
+ * Buffer (~100 B) until the message is whole, so under ws's default of 16,384 a message of
+ * one-byte fragments held ~2 MB per connection within a 16 KiB maxPayload. One per KiB of
+ * maxPayload, at least 64, keeps that overhead well under maxPayload itself.
+ */
+export function maxFragments(maxPayload: number): number {
+  return Math.max(64, Math.ceil(maxPayload / 1024));
+}
+
 /** New connections handed to the HTTP server per event-loop turn (see onAccepted). */
 const ACCEPT_BATCH = 64;
 
@@ -246,6 +256,7 @@ export class Gateway implements GatewayView {
       noServer: true,
       clientTracking: false,
       maxPayload: settings.maxPayload,
+      maxFragments: maxFragments(settings.maxPayload),
       perMessageDeflate: settings.compression,
     });
     const httpOptions = {

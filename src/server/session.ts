@@ -291,7 +291,7 @@ export class Session {
   protocolViolation(code: string | undefined): void {
     const c = this.ctx.counters;
     if (code === 'WS_ERR_INVALID_UTF8') c.closedInvalidUtf8++;
-    else if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') c.closedTooBig++;
+    else if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') c.closedTooBig++;
     else c.closedProtocolError++;
   }
 

@@ -78,3 +78,55 @@ test('an exception thrown while routing a frame answers FG_ERR_INTERNAL and esca
     await g.close(1000);
   }
 });
+
+test('a message in more fragments than its size warrants closes with 1008: 16,000 one-byte fragments held ~2 MB per connection under a 16 KiB maxPayload', { timeout: 120_000 }, async () => {
+  const { connect } = await import('node:net');
+  const { encodeClientFrame, parseFrames } = await import('../../src/loadgen/ws-frames.js');
+  const g = await createGateway(base);
+  try {
+    /** Upgrades by hand, writes `frames`, resolves with the close code the server sent (or 'open' when it answered the ping instead). */
+    const send = (frames: Buffer[]): Promise<number | 'open'> => new Promise((resolve, reject) => {
+      const s = connect(g.port, '127.0.0.1');
+      let head = true;
+      let buf = Buffer.alloc(0);
+      const state = {};
+      const timer = setTimeout(() => { s.destroy(); reject(new Error('no close and no pong within 20 s')); }, 20_000);
+      s.on('error', () => {});
+      s.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        if (head) {
+          const end = buf.indexOf('\r\n\r\n');
+          if (end < 0) return;
+          head = false;
+          buf = buf.subarray(end + 4);
+          for (const f of frames) s.write(f);
+          s.write(encodeClientFrame(1, Buffer.from('{"type":"ping","id":77}')));
+        }
+        const { events, rest } = parseFrames(buf, state);
+        buf = Buffer.from(rest);
+        for (const e of events) {
+          if (e.kind === 'close') { clearTimeout(timer); s.destroy(); resolve(e.code ?? 1005); }
+          if (e.kind === 'text' && e.text.includes('"id":77')) { clearTimeout(timer); s.destroy(); resolve('open'); }
+        }
+      });
+      s.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    });
+    const fragmented = (text: string, pieces: number): Buffer[] => {
+      const size = Math.ceil(text.length / pieces);
+      const out: Buffer[] = [];
+      for (let i = 0; i < pieces; i++) {
+        const f = encodeClientFrame(i === 0 ? 1 : 0, Buffer.from(text.slice(i * size, (i + 1) * size)));
+        if (i < pieces - 1) f[0]! &= 0x7f;
+        out.push(f);
+      }
+      return out;
+    };
+    const ping = `{"type":"ping","id":5,"pad":"${'p'.repeat(2000)}"}`;
+    assert.equal(await send(fragmented(ping, 16)), 'open', 'a message in 16 fragments is read');
+    // before: read (up to ws's 16,384 fragments), each fragment a Buffer held until the end
+    assert.equal(await send(fragmented(ping, 1000)), 1008);
+    assert.equal(g.stats().closed.message_too_big, 1);
+  } finally {
+    await g.close(1000);
+  }
+});
