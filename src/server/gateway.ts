@@ -92,6 +92,17 @@ export function maxFragments(maxPayload: number): number {
   return Math.max(64, Math.ceil(maxPayload / 1024));
 }
 
+/**
+ * Socket reads ws may hold while a frame is incomplete (past it: close 1008). Each read is kept
+ * as its own Buffer until the frame is whole, so a frame sent a byte per TCP segment held
+ * ~300 B per byte (ws allows 262,144 reads): 20 connections dribbling 8 KB each took 50 MB.
+ * One read per 256 B of maxPayload, at least 64, is far more than a real link needs (segments
+ * carry ~1,400 B).
+ */
+export function maxBufferedChunks(maxPayload: number): number {
+  return Math.max(64, Math.ceil(maxPayload / 256));
+}
+
 /** New connections handed to the HTTP server per event-loop turn (see onAccepted). */
 const ACCEPT_BATCH = 64;
 
@@ -257,6 +268,7 @@ export class Gateway implements GatewayView {
       clientTracking: false,
       maxPayload: settings.maxPayload,
       maxFragments: maxFragments(settings.maxPayload),
+      maxBufferedChunks: maxBufferedChunks(settings.maxPayload),
       perMessageDeflate: settings.compression,
     });
     const httpOptions = {

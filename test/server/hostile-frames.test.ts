@@ -130,3 +130,37 @@ test('a message in more fragments than its size warrants closes with 1008: 16,00
     await g.close(1000);
   }
 });
+
+test('a frame dribbled a byte per TCP segment closes with 1008 once its pieces outnumber what its size warrants: each piece cost the server ~300 B until the frame was whole', { timeout: 120_000 }, async () => {
+  const { connect } = await import('node:net');
+  const { encodeClientFrame } = await import('../../src/loadgen/ws-frames.js');
+  const g = await createGateway(base);
+  try {
+    const s = connect(g.port, '127.0.0.1');
+    s.setNoDelay(true);
+    s.on('error', () => {});
+    let out = Buffer.alloc(0);
+    s.on('data', (d: Buffer) => (out = Buffer.concat([out, d])));
+    await new Promise<void>((r) => s.once('connect', () => r()));
+    s.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    const deadline = Date.now() + 20_000;
+    while (!out.includes('"welcome"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    const frame = encodeClientFrame(1, Buffer.from(`{"type":"ping","id":9,"pad":"${'p'.repeat(2000)}"}`));
+    let closed = false;
+    s.once('close', () => (closed = true));
+    // one byte per event-loop turn: the gateway (in this process) reads each as its own chunk
+    for (let i = 0; i < frame.length && !closed && !s.destroyed; i++) {
+      s.write(frame.subarray(i, i + 1));
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    const end = Date.now() + 20_000;
+    while (!closed && !out.includes('"id":9') && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    // before: the frame was read whole and answered, its ~2,000 chunks held until then
+    assert.ok(!out.includes('"id":9'), 'the dribbled frame was read and answered');
+    assert.ok(out.includes(Buffer.from([0x88, 0x02, 0x03, 0xf0])) || closed, 'no close 1008');
+    assert.equal(g.stats().closed.message_too_big, 1);
+    s.destroy();
+  } finally {
+    await g.close(1000);
+  }
+});
