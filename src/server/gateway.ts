@@ -103,6 +103,9 @@ export function maxBufferedChunks(maxPayload: number): number {
   return Math.max(64, Math.ceil(maxPayload / 256));
 }
 
+/** Requests one plain-HTTP connection may have unanswered at once (pipelined); past it the connection is closed. */
+const MAX_PIPELINED = 16;
+
 /** New connections handed to the HTTP server per event-loop turn (see onAccepted). */
 const ACCEPT_BATCH = 64;
 
@@ -169,7 +172,8 @@ export class Gateway implements GatewayView {
   private readonly sessions = new Set<Session>();
   private readonly routes = new Map<string, RouteHandler>();
   /** Sockets that carried plain HTTP requests (/healthz pollers, scrapers): closed at shutdown. */
-  private readonly httpSockets = new Set<Socket>();
+  /** Plain-HTTP sockets (shutdown closes them), with their requests not yet answered. */
+  private readonly httpSockets = new Map<Socket, number>();
   /** Sockets that have not yet sent a complete request or upgrade, with their deadline. */
   private lastMemory: NodeJS.MemoryUsage = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
   private readonly preUpgrade = new Map<Socket, number>();
@@ -617,10 +621,23 @@ export class Gateway implements GatewayView {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.preUpgrade.delete(rawSocket(req.socket)); // from here Node's request and keep-alive timeouts apply
     const sock = req.socket;
-    if (!this.httpSockets.has(sock)) {
-      this.httpSockets.add(sock);
-      sock.once('close', () => this.httpSockets.delete(sock));
+    if (sock.destroyed) return; // the rest of a burst already refused: Node parses the whole read
+    const unanswered = this.httpSockets.get(sock);
+    if (unanswered === undefined) sock.once('close', () => this.httpSockets.delete(sock));
+    // Node parses every request of a read (64 KB: ~1,700 small ones) before any answer leaves,
+    // and holds each with its queued response: one burst pinned ~3 MB per connection. No
+    // monitor or balancer pipelines this deep; the connection is closed instead.
+    if ((unanswered ?? 0) >= MAX_PIPELINED) {
+      this.counters.http.bad_request++;
+      this.httpSockets.delete(sock);
+      sock.destroy();
+      return;
     }
+    this.httpSockets.set(sock, (unanswered ?? 0) + 1);
+    res.once('close', () => {
+      const n = this.httpSockets.get(sock);
+      if (n !== undefined && n > 0) this.httpSockets.set(sock, n - 1);
+    });
     // a kept-alive poller must not hold the shutdown up: this answer is its last on this socket
     if (this.shuttingDown) res.setHeader('connection', 'close');
     if (req.httpVersion === '1.1' && req.headers.host === undefined) {
@@ -1011,7 +1028,7 @@ export class Gateway implements GatewayView {
     this.server.closeAllConnections();
     // whatever is left (kept-alive HTTP clients, sockets mid-handshake) goes now: the listener's
     // close waits for every socket it accepted
-    for (const sock of this.httpSockets) sock.destroy();
+    for (const sock of this.httpSockets.keys()) sock.destroy();
     for (const sock of this.preUpgrade.keys()) sock.destroy();
     this.preUpgrade.clear();
     let bound: NodeJS.Timeout | undefined;

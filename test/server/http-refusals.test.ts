@@ -74,3 +74,28 @@ test('every HTTP refusal has a status and the JSON body {code, message}, and /st
     await g.close(1000);
   }
 });
+
+test('a connection that pipelines more than 16 unanswered requests is closed: one 64 KB burst of them held ~3 MB of requests and responses per connection', { timeout: 120_000 }, async () => {
+  const g = await createGateway({ host: '127.0.0.1', port: 0, logLevel: 'silent' });
+  try {
+    const burst = 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(2000);
+    const text = await new Promise<string>((resolve, reject) => {
+      const s = connect(g.port, '127.0.0.1');
+      let out = '';
+      const timer = setTimeout(() => { s.destroy(); reject(new Error(`no close within 20 s; ${out.split('HTTP/1.1 200').length - 1} answers`)); }, 20_000);
+      s.on('data', (d) => (out += d.toString('latin1')));
+      s.on('error', () => {});
+      s.on('close', () => { clearTimeout(timer); resolve(out); });
+      s.write(burst);
+    });
+    const answers = text.split('HTTP/1.1 200').length - 1;
+    // before: all 2,000 were answered on the one connection
+    assert.ok(answers <= 16, `${answers} pipelined requests were answered`);
+    assert.equal(g.stats().http.refused.bad_request, 1);
+    // one request at a time on a kept-alive connection is untouched
+    const one = await raw(g.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(one.status, 200);
+  } finally {
+    await g.close(1000);
+  }
+});
