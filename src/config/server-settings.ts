@@ -165,7 +165,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { key: 'shutdownTimeout', kind: 'duration', min: 0, max: 600_000, default: 10_000, doc: 'On SIGTERM/SIGINT: how long to wait for clients to close before exiting.' },
   {
     key: 'healthPort', kind: 'int', min: 0, max: 65535, aliases: ['off'], default: 'off',
-    doc: 'A second port that answers only `/healthz`, from its own thread: load-balancer checks are not queued behind the gateway\'s work, so a busy gateway is not marked down (a loop stalled for 5 s is). 0 = any free port. With `workers`, the first worker answers on it.',
+    doc: 'A second port that answers only `/healthz`, from its own thread: load-balancer checks are not queued behind the gateway\'s work, so a busy gateway is not marked down (a loop stalled for 5 s is). 0 = any free port. With `workers`, the first worker answers on it. It holds at most 16 connections at once (more are closed as they come) and closes a request not complete within 2 s, so it cannot take the process\'s file descriptors.',
   },
   { key: 'logFormat', kind: 'enum', values: ['pretty', 'json'], default: 'pretty', defaultDoc: '`pretty` on a TTY, else `json`', doc: 'Startup block and log format.' },
   { key: 'logLevel', kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', doc: 'Log level.' },

@@ -12,6 +12,9 @@ const FLAG_SHUTTING_DOWN = 1;
 const FLAG_BROKER_DOWN = 2;
 const HEARTBEAT_MS = 250;
 
+/** Connections the health port holds at once (they come out of the process's reservedFds). */
+const MAX_HEALTH_CONNECTIONS = 16;
+
 // Plain CommonJS run with `eval`: no module resolution, works the same from src/ (tsx) and dist/.
 const WORKER_SOURCE = `
 const { workerData, parentPort } = require('node:worker_threads');
@@ -24,7 +27,7 @@ const refuse = (res, status, code, message, extra) => {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close', ...extra });
   res.end(body);
 };
-const server = createServer((req, res) => {
+const server = createServer({ connectionsCheckingInterval: 500 }, (req, res) => {
   const path = (req.url || '').split('?')[0];
   if (path !== '/healthz') return refuse(res, 404, 'FG_ERR_NOT_FOUND', 'the health port serves only /healthz');
   if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'FG_ERR_METHOD_NOT_ALLOWED', '/healthz answers GET and HEAD', { allow: 'GET, HEAD' });
@@ -36,6 +39,12 @@ const server = createServer((req, res) => {
   res.end(req.method === 'HEAD' ? undefined : body);
 });
 server.keepAliveTimeout = 1000;
+// Its sockets share the process's fds, outside the main port's fd budget: a balancer needs a few
+// at once, and silent ones go at once. Unbounded, 600 silent sockets here took every fd and the
+// main port stopped answering. Past the bound Node closes new connections as they come.
+server.maxConnections = ${MAX_HEALTH_CONNECTIONS};
+server.headersTimeout = 2000;
+server.requestTimeout = 2000;
 server.on('clientError', (err, s) => {
   // answer a request Node's parser refused as the main port does, when the socket can still take it
   const [status, code] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'FG_ERR_HEADERS_TOO_LARGE'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'FG_ERR_HTTP_TIMEOUT'] : [400, 'FG_ERR_BAD_REQUEST'];

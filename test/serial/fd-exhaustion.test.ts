@@ -79,3 +79,44 @@ test('600 silent TCP connections against a 300-fd process: it stays up, refuses 
     try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
   }
 });
+
+test('600 silent TCP connections to the health port of a 300-fd process: the health port holds a few, the main port keeps answering', { timeout: 120_000 }, async () => {
+  const child = spawn('prlimit', ['--nofile=300:300', process.execPath, `${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--log-format', 'json', '--log-level', 'error'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const socks: Socket[] = [];
+  try {
+    const first = await new Promise<{ listen: { port: number; healthPort: number } }>((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error('floodgate serve did not start within the ceiling')), CEILING);
+      child.stdout!.on('data', (c) => {
+        buf += c;
+        const nl = buf.indexOf('\n');
+        if (nl >= 0) { clearTimeout(timer); resolve(JSON.parse(buf.slice(0, nl))); }
+      });
+      child.once('exit', (code) => reject(new Error(`floodgate serve exited ${code}`)));
+    });
+    child.stdout!.resume();
+    const { port, healthPort } = first.listen;
+    assert.ok(healthPort > 0, JSON.stringify(first.listen));
+    for (let i = 0; i < 600; i++) {
+      const s = connect(healthPort, '127.0.0.1');
+      s.on('error', () => {});
+      s.resume();
+      socks.push(s);
+      if (i % 50 === 49) await sleep(20);
+    }
+    await sleep(1000);
+    assert.equal(child.exitCode, null, 'the gateway process exited');
+    // before: the health port's sockets took every fd, and the main port answered nothing
+    const status = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, (e: Error) => `failed: ${e.message}`);
+    assert.equal(status, 200);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    ws.on('error', () => {});
+    const opened = await Promise.race([new Promise<boolean>((r) => ws.once('open', () => r(true))), sleep(10_000).then(() => false)]);
+    ws.terminate();
+    assert.ok(opened, 'a WebSocket client could not connect during the flood');
+  } finally {
+    for (const s of socks) s.destroy();
+    try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+  }
+});
