@@ -169,7 +169,7 @@ let wsModule: Promise<Awaited<ReturnType<typeof loadWs>>> | undefined;
 function protocolViolation(error: Error | undefined): FloodgateError | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
   if (typeof code !== 'string' || !code.startsWith('WS_ERR_')) return undefined;
-  return new FloodgateError('FG_ERR_BAD_FRAME', `the server broke the WebSocket protocol (${error!.message}); reconnecting`, { wsCode: code });
+  return new FloodgateError('FG_ERR_BAD_FRAME', `the server broke the WebSocket protocol or its limits (${error!.message}); reconnecting`, { wsCode: code });
 }
 
 function badChannel(channel: unknown): FloodgateError {

@@ -7,6 +7,8 @@ import type { ClientTlsOptions } from './options.js';
 type WsModule = { WebSocket: typeof WsSocket };
 
 const BODY_LIMIT = 2048;
+/** Bytes of unsent pongs (and anything else) past which a pinging server that does not read is left. */
+const PONG_BACKLOG = 1024 * 1024;
 
 /**
  * Loads the `ws` package only when it is needed: the specifier is not a literal, so bundlers
@@ -27,7 +29,9 @@ export async function loadWs(): Promise<WsModule | undefined> {
 export function wsTransport(mod: WsModule, tls: ClientTlsOptions = {}, maxMessageBytes?: number): TransportFactory {
   return (url, h) => {
     // maxPayload: ws refuses a larger message from its header, before buffering any of it
-    const ws = new mod.WebSocket(url, { perMessageDeflate: false, followRedirects: false, ...(maxMessageBytes === undefined ? {} : { maxPayload: maxMessageBytes }), ...tls });
+    // autoPong off: ws answers every ping at once and ends the connection (a bare 1006) once 60
+    // answers are pending, which one read of a ping flood reaches; pongs are sent here instead
+    const ws = new mod.WebSocket(url, { perMessageDeflate: false, followRedirects: false, autoPong: false, ...(maxMessageBytes === undefined ? {} : { maxPayload: maxMessageBytes }), ...tls });
     let refused: RefusedUpgrade | undefined;
     let lastError: Error | undefined;
     ws.on('open', () => h.open());
@@ -35,7 +39,26 @@ export function wsTransport(mod: WsModule, tls: ClientTlsOptions = {}, maxMessag
       if (!isBinary) h.message(data.toString());
       else h.binary();
     });
-    ws.on('ping', () => h.activity());
+    // One pong per event-loop turn, for the latest ping (RFC 6455 §5.5.3 allows it). A server
+    // that floods pings and does not read the pongs is left once PONG_BACKLOG bytes wait unsent.
+    let pingData: Buffer | undefined;
+    ws.on('ping', (data: Buffer) => {
+      h.activity();
+      const scheduled = pingData !== undefined;
+      pingData = data;
+      if (scheduled) return;
+      setImmediate(() => {
+        const d = pingData;
+        pingData = undefined;
+        if (d === undefined || ws.readyState !== ws.OPEN) return;
+        if (ws.bufferedAmount > PONG_BACKLOG) {
+          lastError = Object.assign(new Error(`the server sent pings faster than it read the pongs (${ws.bufferedAmount} bytes unsent)`), { code: 'WS_ERR_PING_FLOOD' });
+          ws.terminate();
+          return;
+        }
+        ws.pong(d);
+      });
+    });
     ws.on('pong', () => h.activity());
     ws.on('error', (err) => {
       lastError = err;

@@ -251,3 +251,26 @@ test('a server that welcomes and drops at once gets a growing backoff, not a rec
     server.close();
   }
 });
+
+test('a ping flood is answered with one pong per event-loop turn, and the connection stays (ws alone ended it after 60 pending pongs: a silent 1006 and a reconnect)', { timeout: 120_000 }, async () => {
+  const fake = await FakeServer.start();
+  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
+  let drops = 0;
+  c.on('disconnected', () => drops++);
+  try {
+    await c.ready(5000);
+    const ws = [...fake.sockets][0]!;
+    let pongs = 0;
+    ws.on('pong', () => pongs++);
+    const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket;
+    raw.write(Buffer.concat(Array.from({ length: 20_000 }, () => Buffer.from([0x89, 0x01, 0x70]))));
+    assert.deepEqual(await c.publish('a', 1), { epoch: 'fake-epoch', offset: 1 }); // read after the flood
+    assert.equal(drops, 0, 'the client dropped the connection');
+    assert.equal(c.state, 'connected');
+    await until(() => pongs >= 1, 5000, 'a pong');
+    assert.ok(pongs < 2_000, `${pongs} pongs for 20,000 pings`);
+  } finally {
+    await c.close();
+    await fake.stop();
+  }
+});
