@@ -61,7 +61,7 @@ export interface DashboardFeedOptions {
   maxBufferedBytes?: number;
 }
 
-const REASONS: Reason[] = ['over_capacity', 'admission_timeout', 'accept_timeout', 'shutting_down', 'unauthorized', 'forbidden_origin'];
+const REASONS: Reason[] = ['over_capacity', 'admission_timeout', 'accept_timeout', 'fd_budget', 'shutting_down', 'unauthorized', 'forbidden_origin'];
 
 function totalsOf(s: GatewayStats): DashboardSample['totals'] {
   const rejected = { ...s.admission.rejected };

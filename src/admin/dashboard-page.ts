@@ -59,8 +59,8 @@ const CLIENT = String.raw`
   var MAX = 600; // the gateway's ring: 10 minutes at one sample a second
   var charts = {};
   // one name per refusal reason, the same in the chart legend, the table, /stats and the gateway log
-  var REASONS = ['over_capacity','admission_timeout','accept_timeout','shutting_down','unauthorized','forbidden_origin'];
-  var REASON_NAME = { over_capacity: '503 over_capacity', admission_timeout: '503 admission_timeout', accept_timeout: '503 accept_timeout',
+  var REASONS = ['over_capacity','admission_timeout','accept_timeout','fd_budget','shutting_down','unauthorized','forbidden_origin'];
+  var REASON_NAME = { over_capacity: '503 over_capacity', admission_timeout: '503 admission_timeout', accept_timeout: '503 accept_timeout', fd_budget: '503 fd_budget',
     shutting_down: '503 shutting_down', unauthorized: '401 unauthorized', forbidden_origin: '403 forbidden_origin' };
   var state = { samples: samples, charts: charts, intro: null, updates: 0 };
   window.floodgateDashboard = state;
@@ -78,6 +78,7 @@ const CLIENT = String.raw`
       [REASON_NAME.over_capacity, '#f85149', function(s){ return s.rates.rejected.over_capacity; }],
       [REASON_NAME.admission_timeout, '#ff7b72', function(s){ return s.rates.rejected.admission_timeout; }],
       [REASON_NAME.accept_timeout, '#db6d28', function(s){ return s.rates.rejected.accept_timeout; }],
+      [REASON_NAME.fd_budget, '#e3b341', function(s){ return s.rates.rejected.fd_budget; }],
       [REASON_NAME.shutting_down, '#ffa198', function(s){ return s.rates.rejected.shutting_down; }],
       [REASON_NAME.unauthorized, '#a371f7', function(s){ return s.rates.rejected.unauthorized; }],
       [REASON_NAME.forbidden_origin, '#8b949e', function(s){ return s.rates.rejected.forbidden_origin; }]
@@ -215,6 +216,7 @@ const REASON_ROWS: [string, string, string][] = [
   ['over_capacity', '503 over_capacity', 'all slots taken, the admission queue full'],
   ['admission_timeout', '503 admission_timeout', 'no slot freed within admissionTimeout'],
   ['accept_timeout', '503 accept_timeout', 'not even read in time: the server is behind'],
+  ['fd_budget', '503 fd_budget', 'every file descriptor for clients held by open sockets'],
   ['shutting_down', '503 shutting_down', 'the server is stopping'],
   ['unauthorized', '401 unauthorized', 'no or bad token'],
   ['forbidden_origin', '403 forbidden_origin', 'Origin not allowed'],
