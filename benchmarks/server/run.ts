@@ -137,16 +137,23 @@ function failuresOf(r: BenchResult): Record<string, number> {
   return out;
 }
 
+/** Seconds after every attempt had an outcome: the first reading, and the one "after the burst settles". */
+const RSS_EARLY_S = 3;
+const RSS_QUIET_S = 12;
+
 async function memoryRun(name: ServerName, nodeFlags: string[] = []) {
   const s = await startServer(name, nodeFlags);
   await sleep(1000);
   const pid = s.child.pid!;
   const before = readRss(pid)!;
-  // RSS is read 3 s after every attempt had an outcome. On a machine so loaded that some attempt
+  // RSS is read 3 s after every attempt had an outcome, and again 12 s after, once the burst has
+  // settled (a runtime that hands memory back when idle, like floodgate's young generation, has
+  // done so by then; every server gets the same wait). On a machine so loaded that some attempt
   // is still retrying its SYN when the hold ends, the last reading before the teardown is used
   // instead, per connection open at that moment (flagged in the table).
   let held = 0;
   let after = 0;
+  let quiet = 0;
   let closing = false;
   let last: { open: number; rss: number } | undefined;
   const rampEnd = Date.now() + (N / MEMORY_RATE) * 1000 + 3000;
@@ -155,7 +162,8 @@ async function memoryRun(name: ServerName, nodeFlags: string[] = []) {
     // over 4 s by default: the memory of held connections, not of a flood (FG_BENCH_MEMORY_RATE
     // lowers it when the machine is too loaded for either server to keep up)
     rate: MEMORY_RATE,
-    holdMs: 8000,
+    // long enough for the quiet reading after SYN retransmits of up to 7 s
+    holdMs: (RSS_QUIET_S + 8) * 1000,
     onTick: (t) => {
       if (closing || Date.now() < rampEnd || t.open === 0) return;
       const rss = readRss(pid);
@@ -166,7 +174,10 @@ async function memoryRun(name: ServerName, nodeFlags: string[] = []) {
       held = open;
       setTimeout(() => {
         if (!closing) after = readRss(pid) ?? 0;
-      }, 3000);
+      }, RSS_EARLY_S * 1000);
+      setTimeout(() => {
+        if (!closing) quiet = readRss(pid) ?? 0;
+      }, RSS_QUIET_S * 1000);
     },
   });
   await stopServer(s);
@@ -180,7 +191,12 @@ async function memoryRun(name: ServerName, nodeFlags: string[] = []) {
   if (held === 0 || after === 0) {
     throw new Error(`${label}: no RSS reading with connections held (held ${held}, RSS after ${after}); failures ${JSON.stringify(failuresOf(r))}`);
   }
-  return { server: label, held, settled, failures: failuresOf(r), rssBefore: before, rssAfter: after, bytesPerConnection: Math.round((after - before) / held) };
+  return {
+    server: label, held, settled, failures: failuresOf(r), rssBefore: before, rssAfter: after,
+    bytesPerConnection: Math.round((after - before) / held),
+    rssQuiet: settled && quiet > 0 ? quiet : undefined,
+    bytesPerConnectionQuiet: settled && quiet > 0 ? Math.round((quiet - before) / held) : undefined,
+  };
 }
 
 /** User and system CPU seconds of one process (utime and stime of /proc/<pid>/stat). */
@@ -324,7 +340,8 @@ function medianRatio<T extends { round: number; server: string }>(rows: T[], ser
   return median(ratios);
 }
 const medianOf = <T extends { server: string }>(rows: T[], server: string, value: (r: T) => number): number => median(rows.filter((r) => r.server === server).map(value));
-const perConn = (m: MemoryRow) => m.bytesPerConnection;
+/** Per connection once settled (the goal's reading), the +3 s reading where there is none. */
+const perConn = (m: MemoryRow) => m.bytesPerConnectionQuiet ?? m.bytesPerConnection;
 const memRatio = medianRatio(memory, 'floodgate', 'ws', perConn);
 const memRatioSio = medianRatio(memory, 'floodgate', 'socket.io', perConn);
 const fgMem = medianOf(memory, 'floodgate', perConn);
@@ -373,15 +390,15 @@ const out = [
   ...(memory.some((m) => m.bytesPerConnection <= 0)
     ? [`**RSS moved by less than its noise in this run** (a per-connection figure ≤ 0): ${N.toLocaleString('en-US')} connections are too few to measure memory per connection; run with more (FG_BENCH_CONNECTIONS).`, '']
     : []),
-  '| round | server | held | RSS before | RSS after | RSS per connection | ratio to ws (same round) |',
-  '|---|---|---|---|---|---|---|',
+  `| round | server | held | RSS before | RSS +${RSS_EARLY_S} s | per connection +${RSS_EARLY_S} s | RSS settled (+${RSS_QUIET_S} s) | per connection settled | ratio to ws (settled, same round) |`,
+  '|---|---|---|---|---|---|---|---|---|',
   ...memory.map((m) => {
     const w = memory.find((x) => x.round === m.round && x.server === 'ws');
-    return `| ${m.round} | ${m.server} | ${m.held}${m.settled === false ? ' ¹' : ''} | ${kb(m.rssBefore)} | ${kb(m.rssAfter)} | **${kb(m.bytesPerConnection)}** | ${w ? pct(m.bytesPerConnection / w.bytesPerConnection) : '–'} |`;
+    return `| ${m.round} | ${m.server} | ${m.held}${m.settled === false ? ' ¹' : ''} | ${kb(m.rssBefore)} | ${kb(m.rssAfter)} | ${kb(m.bytesPerConnection)} | ${m.rssQuiet === undefined ? '–' : kb(m.rssQuiet)} | **${m.bytesPerConnectionQuiet === undefined ? '–' : kb(m.bytesPerConnectionQuiet)}** | ${w ? pct(perConn(m) / perConn(w)) : '–'} |`;
   }),
   '',
-  ...(memory.some((m) => m.settled === false) ? ['¹ Some attempt had not settled by the end of the hold: RSS read at the last tick before the teardown, per connection open then.', ''] : []),
-  `Goal: ≤ ${MEMORY_GOAL / 1024} KiB per idle connection with the default settings. Median of ${ROUNDS} rounds: floodgate ${kb(fgMem)}, plain ws ${kb(wsMem)} (floodgate/ws ${pct(memRatio)}), Socket.IO ${kb(sioMem)} (floodgate/Socket.IO ${pct(memRatioSio)}) — ${verdict(fgMem <= MEMORY_GOAL, !Number.isNaN(fgMem))}. ` +
+  ...(memory.some((m) => m.settled === false) ? ['¹ Some attempt had not settled by the end of the hold: RSS read at the last tick before the teardown, per connection open then (no settled reading).', ''] : []),
+  `Goal: ≤ ${MEMORY_GOAL / 1024} KiB per idle connection with the default settings, measured after the burst settles (+${RSS_QUIET_S} s; the +${RSS_EARLY_S} s reading where a run has none). Median of ${ROUNDS} rounds: floodgate ${kb(fgMem)}, plain ws ${kb(wsMem)} (floodgate/ws ${pct(memRatio)}), Socket.IO ${kb(sioMem)} (floodgate/Socket.IO ${pct(memRatioSio)}) — ${verdict(fgMem <= MEMORY_GOAL, !Number.isNaN(fgMem))}. ` +
     `Part of each figure is not per connection at all: V8's young generation grows while the handshakes allocate, and (after − before) / held charges that to the connections (the difference with \`${SMALL_YOUNG_GEN}\` in this run: ${kb(fgMem - fgSmallMem)} per connection). ` +
     `Started with \`NODE_OPTIONS=${SMALL_YOUNG_GEN}\`, floodgate holds them in ${kb(fgSmallMem)}; the price is CPU per handshake during floods, so it is an opt-in for memory-bound deployments, not the default.`,
   '',
