@@ -31,7 +31,8 @@ export interface MemoryBudget {
   /**
    * Once this many history bytes were dropped (evicted, trimmed, expired) since the last time,
    * the memory is handed back now (a full collection, see memory-release.ts) instead of
-   * whenever V8 gets to it. 0 = never. @default 16 MiB
+   * whenever V8 gets to it. 0 = never. @default historyMemory / 8, at most 16 MiB (8 MiB for
+   * the 64 MB default); 16 MiB without a historyMemory bound
    */
   releaseAfter: number;
   /** What hands memory back; returns false when it cannot. @default releaseMemory */
@@ -42,6 +43,15 @@ export const DEFAULT_HISTORY_MEMORY = 64 * 1024 ** 2;
 export const DEFAULT_MAX_CHANNELS = 100_000;
 
 export const DEFAULT_RELEASE_AFTER = 16 * 1024 ** 2;
+
+/**
+ * Dropped history waits for a collection in V8's heap, so it counts against historyMemory until
+ * it is handed back: with releaseAfter at a budget's eighth, what the history occupies (held +
+ * waiting) stays within the budget while held history keeps at least seven eighths of it.
+ */
+export function defaultReleaseAfter(historyMemory: number): number {
+  return historyMemory === 0 ? DEFAULT_RELEASE_AFTER : Math.min(DEFAULT_RELEASE_AFTER, Math.max(1, Math.floor(historyMemory / 8)));
+}
 /** Below this, dropped history is not worth a collection even when it was most of what was held. */
 const RELEASE_MIN = 1024 ** 2;
 
@@ -93,11 +103,12 @@ export class MemoryBroker implements Broker {
    */
   constructor(history: HistoryPolicy, idempotencyWindowMs = 300_000, budget: Partial<MemoryBudget> = {}) {
     this.historyFor = historyResolver(history);
+    const historyMemory = budget.historyMemory ?? DEFAULT_HISTORY_MEMORY;
     this.budget = {
-      historyMemory: budget.historyMemory ?? DEFAULT_HISTORY_MEMORY,
+      historyMemory,
       maxChannels: budget.maxChannels ?? DEFAULT_MAX_CHANNELS,
       maxIdempotencyKeys: budget.maxIdempotencyKeys ?? DEFAULT_MAX_IDEMPOTENCY_KEYS,
-      releaseAfter: budget.releaseAfter ?? DEFAULT_RELEASE_AFTER,
+      releaseAfter: budget.releaseAfter ?? defaultReleaseAfter(historyMemory),
       release: budget.release ?? releaseMemory,
     };
     this.guard = new PublishGuard(idempotencyWindowMs, this.budget.maxIdempotencyKeys);
@@ -130,6 +141,10 @@ export class MemoryBroker implements Broker {
     const dropped = this.meter.dropped!;
     if (after === 0 || dropped === 0) return;
     if (dropped < after && !(sweeping && dropped >= RELEASE_MIN && dropped > this.meter.bytes)) return;
+    this.release();
+  }
+
+  private release(): void {
     this.meter.dropped = 0;
     if (this.budget.release()) this.memoryReleases++;
   }
@@ -153,6 +168,17 @@ export class MemoryBroker implements Broker {
     return new FloodgateError('FG_ERR_TOO_MANY_CHANNELS', `the gateway holds maxChannels ${this.budget.maxChannels} channels; a new one is refused until idle ones are freed`);
   }
 
+  /**
+   * History bytes dropped and not yet handed back: still in V8's heap until a full collection
+   * finds them dead (memory-release.ts), so they count against historyMemory. Measured with the
+   * flood of issue 10 (history strings in the old generation): without counting them the history
+   * occupied the 64 MB it held plus up to releaseAfter (16 MiB then) of evicted frames at the
+   * peak. Not counted when nothing hands them back (releaseAfter 0), as they would only grow.
+   */
+  get historyPending(): number {
+    return this.budget.releaseAfter === 0 ? 0 : this.meter.dropped!;
+  }
+
   /** The channel was published to or read from: most recently used. Over the budget, the least recent lose their history. */
   private touchHistory(name: string, ch: ChannelState): void {
     if (ch.history.size === 0) {
@@ -163,7 +189,14 @@ export class MemoryBroker implements Broker {
     this.historyLru.set(name, ch);
     const budget = this.budget.historyMemory;
     if (budget === 0) return;
-    while (this.meter.bytes > budget && this.historyLru.size > 0) {
+    while (this.meter.bytes + this.historyPending > budget && this.historyLru.size > 0) {
+      // enough waiting to be worth a collection, or evicting more would leave held history under
+      // half the budget: hand it back before evicting (a collection per half budget at most)
+      const pending = this.historyPending;
+      if (pending >= this.budget.releaseAfter || (pending > 0 && this.meter.bytes <= budget / 2)) {
+        this.release();
+        continue;
+      }
       const [oldestName, oldest] = this.historyLru.entries().next().value as [string, ChannelState];
       this.historyLru.delete(oldestName);
       oldest.history.clear();

@@ -136,8 +136,8 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
     doc: 'Idempotency keys and publisher seqs remembered at once within `idempotencyWindow`, over all channels (memory broker: in this process, or in the primary with `--workers`; redis: in Redis, shared by every node). A publish that would add one more (a new `idempotencyKey`, or a `publisher` not seen within the window) gets FG_ERR_TOO_MANY_IDEMPOTENCY_KEYS and is not published; other publishes go on. 0 = no cap.',
   },
   {
-    key: 'youngGeneration', kind: 'enum', values: ['grow', 'small'], default: 'grow',
-    doc: 'V8\'s young generation (where new objects start): `grow` = V8\'s default, it grows to 32 MiB under load and the gateway hands it back after a few quiet seconds; `small` = it stays small (less memory at the peak of a flood, more frequent collections; `npm run bench -- memory` measures both sides). A `--max-semi-space-size` or `--semi-space-growth-factor` given to Node (NODE_OPTIONS) wins over it. See "Memory" below.',
+    key: 'youngGeneration', kind: 'enum', values: ['grow', 'small'], default: 'small',
+    doc: 'V8\'s young generation (where new objects start): `small` = it stays at its start size (less memory at the peak of a flood or a burst of handshakes, more frequent but smaller collections); `grow` = V8\'s default, it grows to 32 MiB under load and the gateway hands it back after a few quiet seconds (`npm run bench -- memory` measures both sides). A `--max-semi-space-size` or `--semi-space-growth-factor` given to Node (NODE_OPTIONS) wins over it. See "Memory" below.',
   },
   {
     key: 'presence', kind: 'boolean', default: false,

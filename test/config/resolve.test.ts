@@ -52,7 +52,8 @@ test('each bad value names the setting, its source, the value and the accepted r
   assert.match(problem({ flags: { logFormat: 'xml' } }), /`logFormat`.*one of `pretty`, `json`/);
   assert.match(problem({ env: { FLOODGATE_YOUNG_GENERATION: 'tiny' } }), /`youngGeneration`.*one of `grow`, `small`.*`tiny`/);
   assert.equal(resolve({ flags: { youngGeneration: 'small' } }).values.youngGeneration, 'small');
-  assert.equal(resolve({}).values.youngGeneration, 'grow');
+  assert.equal(resolve({}).values.youngGeneration, 'small');
+  assert.equal(resolve({ flags: { youngGeneration: 'grow' } }).values.youngGeneration, 'grow');
   assert.match(problem({ options: { rateRefill: 0 } }), /`rateRefill`.*a number from 0.001/);
   // the API names its option, not the command-line flag the caller never wrote
   assert.equal(problem({ options: { port: 70000 } }), 'Invalid value for option `port`: expected an integer from 0 to 65535, got `70000` (number)');
