@@ -75,9 +75,10 @@ export interface FloodPhases {
 
 /**
  * `expireAfterMs`: how long to wait after the clients left for the history to expire (the server
- * must run with a matching `--history-ttl`); 0 = do not wait.
+ * must run with a matching `--history-ttl`); 0 = do not wait. `payloadBytes`: the `data` string
+ * of each publish (a payload near or over `maxPayload` needs `--max-payload` in `extra`).
  */
-export async function floodPhases(label: string, extra: string[], conns: number, perConn: number, expireAfterMs: number, env: NodeJS.ProcessEnv = {}, mainJs?: string): Promise<FloodPhases> {
+export async function floodPhases(label: string, extra: string[], conns: number, perConn: number, expireAfterMs: number, env: NodeJS.ProcessEnv = {}, mainJs?: string, payloadBytes = 10 * 1024): Promise<FloodPhases> {
   const server = await startServer(extra, env, mainJs);
   try {
     // quiet first: start-up grows V8's young generation, which a gateway hands back after a few quiet seconds
@@ -85,7 +86,7 @@ export async function floodPhases(label: string, extra: string[], conns: number,
     const baseline = await point(server);
     let peak = baseline.rssMB * MB;
     const sampler = setInterval(() => { const r = readRss(server.child.pid!); if (r !== undefined && r > peak) peak = r; }, 100);
-    const payload = 'x'.repeat(10 * 1024);
+    const payload = 'x'.repeat(payloadBytes);
     const cpu0 = readProcessCpu(server.child.pid!)?.seconds ?? 0;
     const t0 = Date.now();
     let answered = 0;
@@ -134,7 +135,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const conns = Number(process.env.FG_BENCH_FLOOD_CONNECTIONS ?? 200);
   const perConn = Number(process.env.FG_BENCH_FLOOD_PUBLISHES ?? 100);
   const expire = Number(process.env.FG_BENCH_FLOOD_EXPIRE_MS ?? 0);
-  const r = await floodPhases('adhoc', process.argv.slice(2), conns, perConn, expire);
+  const payload = Number(process.env.FG_BENCH_FLOOD_PAYLOAD ?? 10 * 1024);
+  const r = await floodPhases('adhoc', process.argv.slice(2), conns, perConn, expire, {}, undefined, payload);
   console.log(JSON.stringify(r, (_, v) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v), 2));
   process.exit(0);
 }

@@ -8,10 +8,12 @@
  *     generation is paid here).
  *  3. The flood of issue 10 (200 connections × 100 publishes of 10 KB to distinct channels,
  *     `--history-ttl 10s`): peak RSS growth, and RSS once every channel has expired.
- * Servers: plain `ws` (1 and 2 only), floodgate with its defaults (`youngGeneration grow`),
- * floodgate with `--young-generation small`, and, when FG_BENCH_BASELINE_ROOT names another
+ * Servers: plain `ws` (1 and 2 only), floodgate with its defaults (`youngGeneration small`),
+ * floodgate with `--young-generation grow`, and, when FG_BENCH_BASELINE_ROOT names another
  * built checkout (e.g. main), that checkout's floodgate with its defaults: before/after side by side.
  * Load is driven by `floodgate bench`'s run() in FG_BENCH_CLIENT_PROCESSES worker processes.
+ * FG_BENCH_MEMORY_PARTS picks parts (idle, burst, flood); FG_BENCH_FLOOD_CONNECTIONS,
+ * FG_BENCH_FLOOD_PUBLISHES and FG_BENCH_FLOOD_PAYLOAD (bytes of data per publish) size the flood.
  * Prints a markdown section; writes benchmarks/results/memory.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -29,6 +31,9 @@ const WORKERS = Number(process.env.FG_BENCH_CLIENT_PROCESSES ?? 3);
 const MEMORY_RATE = Number(process.env.FG_BENCH_MEMORY_RATE ?? N / 4);
 const FLOOD_CONNS = Number(process.env.FG_BENCH_FLOOD_CONNECTIONS ?? 200);
 const FLOOD_PUBLISHES = Number(process.env.FG_BENCH_FLOOD_PUBLISHES ?? 100);
+/** Bytes of each flood publish's `data`; over ~16 KB the servers get `--max-payload` to match (the default refuses such frames). */
+const FLOOD_PAYLOAD = Number(process.env.FG_BENCH_FLOOD_PAYLOAD ?? 10 * 1024);
+const floodPayloadFlags = FLOOD_PAYLOAD + 256 > 16 * 1024 ? ['--max-payload', String(FLOOD_PAYLOAD + 1024)] : [];
 /** Which parts to run: any of idle, burst, flood (comma-separated); all by default. */
 const PARTS = new Set((process.env.FG_BENCH_MEMORY_PARTS ?? 'idle,burst,flood').split(','));
 const root = new URL('../../', import.meta.url).pathname;
@@ -40,8 +45,8 @@ interface Variant { label: string; kind: 'ws' | 'floodgate'; mainJs?: string; fl
 const variants: Variant[] = [
   { label: 'ws', kind: 'ws' },
   ...(baselineRoot ? [{ label: 'floodgate before (baseline checkout, defaults)', kind: 'floodgate' as const, mainJs: `${baselineRoot}/dist/cli/main.js` }] : []),
-  { label: 'floodgate (defaults: youngGeneration grow)', kind: 'floodgate' },
-  { label: 'floodgate --young-generation small', kind: 'floodgate', flags: ['--young-generation', 'small'] },
+  { label: 'floodgate (defaults: youngGeneration small)', kind: 'floodgate' },
+  { label: 'floodgate --young-generation grow', kind: 'floodgate', flags: ['--young-generation', 'grow'] },
 ];
 
 interface ServerProc { child: ChildProcess; port: number }
@@ -156,13 +161,13 @@ for (const v of variants) {
   if (PARTS.has('idle')) idle.push(await idleRun(v));
   if (PARTS.has('burst')) burst.push(await burstRun(v));
   if (PARTS.has('flood') && v.kind === 'floodgate') {
-    flood.push(await floodPhases(v.label, ['--history-ttl', '10s', ...(v.flags ?? [])], FLOOD_CONNS, FLOOD_PUBLISHES, 20_000, {}, v.mainJs));
+    flood.push(await floodPhases(v.label, ['--history-ttl', '10s', ...floodPayloadFlags, ...(v.flags ?? [])], FLOOD_CONNS, FLOOD_PUBLISHES, 20_000, {}, v.mainJs, FLOOD_PAYLOAD));
   }
 }
 const loadAtEnd = load();
 
 mkdirSync(`${root}benchmarks/results`, { recursive: true });
-writeFileSync(`${root}benchmarks/results/memory.json`, JSON.stringify({ connections: N, clientProcesses: WORKERS, loadAverage: { start: loadAtStart, end: loadAtEnd }, idle, burst, flood }, null, 2));
+writeFileSync(`${root}benchmarks/results/memory.json`, JSON.stringify({ connections: N, clientProcesses: WORKERS, floodPayloadBytes: FLOOD_PAYLOAD, loadAverage: { start: loadAtStart, end: loadAtEnd }, idle, burst, flood }, null, 2));
 
 const kib = (b: number): string => `${(b / KiB).toFixed(2)} KiB`;
 const mb = (x: number): string => x.toFixed(1);
@@ -199,7 +204,7 @@ if (burst.length > 0) {
 }
 if (flood.length > 0) {
   out.push(
-    `Flood of issue 10: ${FLOOD_CONNS} connections × ${FLOOD_PUBLISHES} publishes of 10 KB to distinct channels, \`--history-ttl 10s\`; RSS from /proc, split from /proc/<pid>/smaps (glibc heap = C allocations of the main thread, Buffers among them; anonymous = V8's heap and the rest):`,
+    `Flood of issue 10: ${FLOOD_CONNS} connections × ${FLOOD_PUBLISHES} publishes of ${FLOOD_PAYLOAD >= 1024 ? `${+(FLOOD_PAYLOAD / 1024).toFixed(1)} KB` : `${FLOOD_PAYLOAD} B`} to distinct channels, \`--history-ttl 10s${floodPayloadFlags.length > 0 ? ` ${floodPayloadFlags.join(' ')}` : ''}\`; RSS from /proc, split from /proc/<pid>/smaps (glibc heap = C allocations of the main thread, Buffers among them; anonymous = V8's heap and the rest):`,
     '',
     '| server | RSS before (MB) | peak (MB) | peak growth (MB) | after expiry (MB) | above before, after expiry (MB) | glibc heap / anonymous after expiry (MB) | history at the flood (MB) | server CPU per publish (µs) |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -192,8 +192,8 @@ export class MemoryBroker implements Broker {
     while (this.meter.bytes + this.historyPending > budget && this.historyLru.size > 0) {
       // enough waiting to be worth a collection, or evicting more would leave held history under
       // half the budget: hand it back before evicting (a collection per half budget at most)
-      const pending = this.historyPending;
-      if (pending >= this.budget.releaseAfter || (pending > 0 && this.meter.bytes <= budget / 2)) {
+      const pending = this.historyPending; // 0 when nothing hands it back (releaseAfter 0)
+      if (pending > 0 && (pending >= this.budget.releaseAfter || this.meter.bytes <= budget / 2)) {
         this.release();
         continue;
       }

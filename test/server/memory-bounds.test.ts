@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryBroker } from '../../src/broker/memory-broker.js';
+import { defaultReleaseAfter, MemoryBroker } from '../../src/broker/memory-broker.js';
 import { createGateway } from '../../src/server/gateway.js';
 import { FloodgateError } from '../../src/errors.js';
 import { IpLimits, ipKey } from '../../src/server/ip-limits.js';
@@ -223,4 +223,43 @@ test('the history budget hands dropped memory back every releaseAfter bytes, not
   assert.ok(releases >= 3 && releases <= 5, `${releases} releases`);
   assert.equal(b.stats().memoryReleases, releases);
   await b.close();
+});
+
+test('the history budget counts dropped history until it is handed back: held + waiting stay within historyMemory', async () => {
+  let releases = 0;
+  const b = new MemoryBroker({ maxCount: 10, maxBytes: 1 << 20, ttlMs: 0 }, 300_000, { historyMemory: 20_000, maxChannels: 0, releaseAfter: 5000, release: () => { releases++; return true; } });
+  let frame = 0;
+  for (let i = 0; i < 200; i++) {
+    await b.publish(`p${i}`, KB);
+    const held = b.stats().historyBytes;
+    frame ||= held;
+    assert.ok(held + b.historyPending <= 20_000, `publish ${i}: held ${held} + waiting ${b.historyPending} B over the 20,000 B budget`);
+    // a collection is run before more is evicted once releaseAfter waits: held keeps the rest
+    if (i > 40) assert.ok(held >= 20_000 - 5000 - frame, `publish ${i}: held ${held} B, less than the budget minus releaseAfter`);
+  }
+  // ~214 KB published, ~20 KB held: the rest handed back in releaseAfter steps, not per eviction
+  assert.ok(releases >= 30 && releases <= 45, `${releases} releases`);
+  assert.equal(b.stats().memoryReleases, releases);
+  await b.close();
+});
+
+test('the history budget: waiting history is not counted when nothing hands it back, and a failed hand-back does not pile it up', async () => {
+  const never = new MemoryBroker({ maxCount: 10, maxBytes: 1 << 20, ttlMs: 0 }, 300_000, { historyMemory: 20_000, maxChannels: 0, releaseAfter: 0 });
+  for (let i = 0; i < 100; i++) await never.publish(`n${i}`, KB);
+  assert.equal(never.historyPending, 0);
+  assert.ok(never.stats().historyBytes > 18_000, 'releaseAfter 0: the whole budget holds history');
+  const refused = new MemoryBroker({ maxCount: 10, maxBytes: 1 << 20, ttlMs: 0 }, 300_000, { historyMemory: 20_000, maxChannels: 0, releaseAfter: 5000, release: () => false });
+  for (let i = 0; i < 100; i++) await refused.publish(`r${i}`, KB);
+  assert.ok(refused.historyPending < 5000 + 2000);
+  assert.ok(refused.stats().historyBytes >= 20_000 - 5000 - 2000, 'a runtime without a collector still keeps most of the budget');
+  assert.equal(refused.stats().memoryReleases, 0);
+  await never.close();
+  await refused.close();
+});
+
+test('defaultReleaseAfter: an eighth of historyMemory, at most 16 MiB', () => {
+  assert.equal(defaultReleaseAfter(64 * 1024 ** 2), 8 * 1024 ** 2);
+  assert.equal(defaultReleaseAfter(1024 ** 3), 16 * 1024 ** 2);
+  assert.equal(defaultReleaseAfter(20_000), 2500);
+  assert.equal(defaultReleaseAfter(0), 16 * 1024 ** 2, 'no budget: the former fixed step');
 });
