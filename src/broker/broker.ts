@@ -55,6 +55,8 @@ export interface BrokerStats {
   /** Channels whose state was freed once idle and expired, and times dropped history was handed back to the system. */
   channelsFreed?: number;
   memoryReleases?: number;
+  /** Memory broker: history bytes dropped and not yet handed back; they count against historyMemory until then. */
+  historyPending?: number;
   lastError?: string;
   /** Presence entries (memory: all this process holds; IPC worker: the primary's, for every worker, as last reported; Redis: this node's own). */
   presenceEntries?: number;

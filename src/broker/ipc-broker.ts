@@ -169,7 +169,7 @@ export class IpcBroker implements Broker {
     // the budget and the presence entries are the primary's, shared by every worker
     const p = this.primaryStats;
     if (p !== undefined) {
-      for (const k of ['historyMemory', 'historyEvictions', 'maxChannels', 'channelsRefused', 'maxIdempotencyKeys', 'idempotencyRefused', 'channelsFreed', 'memoryReleases', 'presenceEntries'] as const) {
+      for (const k of ['historyMemory', 'historyEvictions', 'maxChannels', 'channelsRefused', 'maxIdempotencyKeys', 'idempotencyRefused', 'channelsFreed', 'memoryReleases', 'historyPending', 'presenceEntries'] as const) {
         if (p[k] !== undefined) s[k] = p[k];
       }
     }

@@ -315,7 +315,7 @@ export class MemoryBroker implements Broker {
       historyMemory: this.budget.historyMemory, historyEvictions: this.historyEvictions,
       maxChannels: this.budget.maxChannels, channelsRefused: this.channelsRefused,
       maxIdempotencyKeys: this.budget.maxIdempotencyKeys, idempotencyRefused: this.guard.refused,
-      channelsFreed: this.channelsFreed, memoryReleases: this.memoryReleases,
+      channelsFreed: this.channelsFreed, memoryReleases: this.memoryReleases, historyPending: this.historyPending,
       presenceEntries: this.present.entryCount,
     };
   }
