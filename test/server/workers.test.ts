@@ -206,6 +206,8 @@ test('serve --workers 2 without Redis: historyMemory, maxChannels and maxIdempot
     assert.equal(broker.maxChannels, 30);
     assert.ok(broker.historyEvictions >= 9, `${broker.historyEvictions} evictions`);
     assert.ok(broker.historyBytes <= 20000);
+    assert.equal(typeof broker.historyPending, 'number', 'the primary\'s dropped-not-yet-collected history is reported too');
+    assert.ok(broker.historyBytes + broker.historyPending <= 20000, `held ${broker.historyBytes} + waiting ${broker.historyPending} B over the budget`);
     assert.ok(broker.channelsRefused >= 2);
     assert.deepEqual([broker.maxIdempotencyKeys, broker.idempotencyRefused], [3, 1]);
   } finally {
