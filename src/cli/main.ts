@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // first: a `serve --workers` worker exits with its primary at any stage of startup
 import './worker-guard.js';
+// then: stop V8's young generation from growing during start-up (the gateway applies its setting later)
+import './young-generation-start.js';
 import { Command } from 'commander';
 import { isFloodgateError } from '../errors.js';
 import { registerServe } from './serve.js';
