@@ -328,18 +328,34 @@ export function parseSsRows(text: string, port: number, into: PortStateCount = {
 }
 
 /**
- * The port's state counts through netlink sock_diag (`ss`, filtered by port in the kernel): costs
- * in proportion to the sockets of that port, where /proc/net/tcp formats every socket of the
- * network namespace, other programs' included (on a shared host, most of them). `cpuMs` is the
- * child's CPU as the kernel counted it. Undefined when `ss` cannot run (not installed, other OS):
- * the caller reads /proc instead.
+ * The `ss` filter expression for the port's sockets, compiled by `ss` into the sock_diag request so
+ * that the kernel returns only matching rows. With an IP `address`: sockets with address:port at
+ * one end (an IPv4 address also matches the IPv4-mapped IPv6 sockets of a dual-stack server, as in
+ * readPortStates), and listeners on the port whatever they are bound to (a listener's remote port
+ * is 0); by port alone otherwise, or when `address` is not an IP literal.
+ */
+export function ssFilter(port: number, address?: string): string {
+  const bytes = address === undefined ? undefined : ipBytes(address);
+  if (bytes === undefined) return `( sport = :${port} or dport = :${port} )`;
+  const bare = address!.startsWith('[') ? address!.slice(1, -1) : address!;
+  const a = bytes.length === 4 ? bare : `[${bare}]`;
+  return `( src ${a}:${port} or dst ${a}:${port} or ( sport = :${port} and dport = :0 ) )`;
+}
+
+/**
+ * The port's state counts through netlink sock_diag (`ss`, port and address filtered in the
+ * kernel): costs in proportion to the sockets of that port, where /proc/net/tcp formats every
+ * socket of the network namespace, other programs' included (on a shared host, most of them).
+ * `cpuMs` is the child's CPU as the kernel counted it. Undefined when `ss` cannot run (not
+ * installed, other OS): the caller reads /proc instead. One process per read, forked from this
+ * one (which costs in proportion to this process's memory): for repeated reads, PortStatesReader.
  */
 export function readPortStatesDiag(port: number, address?: string): { counts: PortStateCount; cpuMs: number } | undefined {
   const before = childCpuMs();
-  const r = spawnSync('ss', ['-tanH', `( sport = :${port} or dport = :${port} )`], { encoding: 'latin1', maxBuffer: 256 * 1024 * 1024, timeout: 30_000 });
+  const r = spawnSync('ss', ['-tanH', ssFilter(port, address)], { encoding: 'latin1', maxBuffer: 256 * 1024 * 1024, timeout: 30_000 });
   const cpuMs = childCpuMs() - before;
   if (r.error || r.status !== 0 || typeof r.stdout !== 'string') return undefined;
-  return { counts: parseSsRows(r.stdout, port, undefined, address), cpuMs };
+  return { counts: parseSsRows(r.stdout, port), cpuMs };
 }
 
 /** CPU of this process's waited-for children so far (cutime + cstime), ms. */
