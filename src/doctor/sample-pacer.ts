@@ -18,9 +18,11 @@ export class SamplePacer {
   /** CPU ms spent on sampling so far: reads, forced ones included, and the small per-tick reads. */
   spentMs = 0;
   private readonly mean: Record<SampleKind, number | undefined> = { full: undefined, light: undefined };
-  private lightsSinceFull = 0;
+  private lightsSinceFull: number;
 
   constructor(readonly share: number, readonly lightPerFull = 3) {
+    // a full read first, unless one is recorded before: its cost is the one worth knowing
+    this.lightsSinceFull = lightPerFull;
     if (!(share > 0 && share < 1)) throw new RangeError(`Expected \`share\` to be a number between 0 and 1, got \`${share}\` (${typeof share})`);
   }
 
@@ -39,7 +41,10 @@ export class SamplePacer {
     this.spentMs += cpuMs;
   }
 
-  /** What a read of this kind is expected to cost, ms (a light read not yet seen: as a full one). */
+  /**
+   * What a read of this kind is expected to cost, ms: the moving mean of those made (a light read
+   * not yet seen: as a full one; nothing seen yet: 0, so the first read may pass the budget by its cost).
+   */
   expected(kind: SampleKind): number {
     return this.mean[kind] ?? this.mean.full ?? 0;
   }

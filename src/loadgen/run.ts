@@ -258,7 +258,10 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     });
   });
 
-  const sampler = setInterval(() => recorder.sample(), 250);
+  // from the start on: before it (a --start-at or barrier wait, 30 s in the benchmark) nothing
+  // happens that sampling could see, and each tick's accept-queue read still costs
+  let sampler: NodeJS.Timeout | undefined;
+  const samplerStart = setTimeout(() => (sampler = setInterval(() => recorder.sample(), 250)), Math.max(0, startAt - Date.now()));
   // and once just before the workers tear down at the planned end, unless the sample taken when
   // every attempt had settled already saw the tables at their fullest (250 ms ahead: the read is
   // answered by a helper process, tens of ms later on a busy host)
@@ -299,6 +302,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   try {
     await finished;
   } finally {
+    clearTimeout(samplerStart);
     clearInterval(sampler);
     clearTimeout(lastSample);
     for (const c of children) if (c.connected) c.disconnect();

@@ -42,11 +42,16 @@ export class PortStatesReader {
   private helper?: SsHelper;
   private helperFailed: boolean;
   private readonly filter: string;
+  private readonly via?: 'sock_diag' | 'proc';
 
-  /** `sockDiag: false` reads /proc only. */
-  constructor(readonly port: number, readonly address?: string, opts: { sockDiag?: boolean } = {}) {
+  /**
+   * `via`: always that way (sock_diag still falls back to /proc when `ss` cannot run); by default
+   * the cheaper one for the sockets the namespace holds at each read (HELPER_ABOVE_SOCKETS).
+   */
+  constructor(readonly port: number, readonly address?: string, opts: { via?: 'sock_diag' | 'proc' } = {}) {
     this.filter = ssFilter(port, address);
-    this.helperFailed = opts.sockDiag === false || process.platform !== 'linux';
+    this.via = opts.via;
+    this.helperFailed = opts.via === 'proc' || process.platform !== 'linux';
   }
 
   private queue: Promise<unknown> = Promise.resolve();
@@ -62,7 +67,7 @@ export class PortStatesReader {
   }
 
   private async readNow(established: boolean): Promise<PortStatesRead> {
-    if (!this.helperFailed && (tcpSocketsInNetns() ?? Infinity) > HELPER_ABOVE_SOCKETS) {
+    if (!this.helperFailed && (this.via === 'sock_diag' || (tcpSocketsInNetns() ?? Infinity) > HELPER_ABOVE_SOCKETS)) {
       this.helper ??= new SsHelper(this.filter);
       const r = await this.helper.query(established);
       if (r) {
