@@ -102,8 +102,9 @@ export class EvidenceRecorder {
     const c0 = cpuMsNow();
     this.before = readKernelCounters();
     if (this.target.local) {
-      const l = readListeners()?.find((x) => x.port === this.target.port);
-      if (l) this.listener = { backlog: l.backlog };
+      // the backlog from the read just made when it has it (sock_diag), else from `ss -ltn`
+      const backlog = statesBefore?.counts.listenBacklog ?? readListeners()?.find((x) => x.port === this.target.port)?.backlog;
+      if (backlog !== undefined) this.listener = { backlog };
       this.listenerTables = listenerFamilies(this.target.port);
     }
     this.settings = readRunSettings();

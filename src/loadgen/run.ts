@@ -95,7 +95,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   // an IP target: only sockets with that address and port at one end (another program's on the same port number are not ours)
   // (the reader stays for the run's samples: the recorder closes it)
   const states = new PortStatesReader(target.port, isIP(target.host) ? target.host : undefined);
-  const statesBefore = await states.read(true);
+  const statesBefore = await states.read(true, { backlog: true });
   let plan: PlanSummary;
   try {
     plan = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force, timeWait: statesBefore.counts.states.TIME_WAIT ?? 0 });

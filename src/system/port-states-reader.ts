@@ -57,17 +57,20 @@ export class PortStatesReader {
   private queue: Promise<unknown> = Promise.resolve();
 
   /**
-   * The port's states now; `established: false` may leave ESTABLISHED out (see PortStatesRead).
-   * Reads asked for while one is under way run one after another.
+   * The port's states now; `established: false` may leave ESTABLISHED out (see PortStatesRead);
+   * `backlog: true` reads through sock_diag when `ss` can run, whatever the namespace holds, for
+   * the listener's backlog (`counts.listenBacklog`). Reads asked for while one is under way run
+   * one after another.
    */
-  read(established = true): Promise<PortStatesRead> {
-    const r = this.queue.then(() => this.readNow(established));
+  read(established = true, opts: { backlog?: boolean } = {}): Promise<PortStatesRead> {
+    const r = this.queue.then(() => this.readNow(established, opts.backlog === true));
     this.queue = r.catch(() => undefined);
     return r;
   }
 
-  private async readNow(established: boolean): Promise<PortStatesRead> {
-    if (!this.helperFailed && (this.via === 'sock_diag' || (tcpSocketsInNetns() ?? Infinity) > HELPER_ABOVE_SOCKETS)) {
+  private async readNow(established: boolean, backlog: boolean): Promise<PortStatesRead> {
+    // the listener's backlog is only in sock_diag's answer: asked for, that way whatever it costs
+    if (!this.helperFailed && (backlog || this.via === 'sock_diag' || (tcpSocketsInNetns() ?? Infinity) > HELPER_ABOVE_SOCKETS)) {
       this.helper ??= new SsHelper(this.filter);
       const r = await this.helper.query(established);
       if (r) {

@@ -104,6 +104,8 @@ export interface PortStateCount {
   states: Record<string, number>;
   /** Accept-queue length of the port's LISTEN socket(s) (the largest, if several). */
   listenRxQueue: number;
+  /** The listener's backlog (the largest, if several): sock_diag reads only, /proc does not show it. */
+  listenBacklog?: number;
 }
 
 function hexAt(text: string, at: number, len: number): number {
@@ -294,7 +296,7 @@ function ssEndpoint(col: string): { bytes: string; port: number } | undefined {
 }
 
 /**
- * Counts `ss -tanH` rows by state; a LISTEN row's Recv-Q is its accept queue. With `address`, a row
+ * Counts `ss -tanH` rows by state; a LISTEN row's Recv-Q is its accept queue, its Send-Q its backlog. With `address`, a row
  * counts only when address:port is one of its ends (listeners on the port always), as in readPortStates.
  */
 export function parseSsRows(text: string, port: number, into: PortStateCount = { states: {}, listenRxQueue: 0 }, address?: string): PortStateCount {
@@ -318,8 +320,11 @@ export function parseSsRows(text: string, port: number, into: PortStateCount = {
       }
       into.states[name] = (into.states[name] ?? 0) + 1;
       if (name === 'LISTEN') {
-        const m = /^\S+\s+(\d+)\s+\d+\s+\S*:(\d+)\s/.exec(text.slice(at, end));
-        if (m && Number(m[2]) === port) into.listenRxQueue = Math.max(into.listenRxQueue, Number(m[1]));
+        const m = /^\S+\s+(\d+)\s+(\d+)\s+\S*:(\d+)\s/.exec(text.slice(at, end));
+        if (m && Number(m[3]) === port) {
+          into.listenRxQueue = Math.max(into.listenRxQueue, Number(m[1]));
+          into.listenBacklog = Math.max(into.listenBacklog ?? 0, Number(m[2]));
+        }
       }
     }
     at = end + 1;

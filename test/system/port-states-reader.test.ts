@@ -79,6 +79,8 @@ test('sock_diag through the helper and /proc count the same states of a real ser
     assert.equal(light.established, false);
     assert.deepEqual(light.counts.states, withoutEstablished(proc.counts.states));
     assert.equal(proc.established, true, '/proc always counts every state, asked or not');
+    assert.equal(diag.counts.listenBacklog, 50, 'the listener\'s backlog (ss Send-Q)');
+    assert.equal(proc.counts.listenBacklog, undefined, '/proc does not show it');
     for (const r of [diag, light, proc]) assert.ok(r.cpuMs >= 0);
   } finally {
     lab.close();

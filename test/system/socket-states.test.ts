@@ -55,7 +55,7 @@ test('readPortStates agrees with the full parse on this machine\'s live tables',
   }
 });
 
-test('parseSsRows counts `ss -tanH` rows under the kernel\'s state names and reads the listener\'s queue', () => {
+test('parseSsRows counts `ss -tanH` rows under the kernel\'s state names and reads the listener\'s queue and backlog', () => {
   const rows = [
     'LISTEN     3      511        127.0.0.1:8080        0.0.0.0:*',
     'LISTEN     9      511        127.0.0.1:18080       0.0.0.0:*',
@@ -70,6 +70,7 @@ test('parseSsRows counts `ss -tanH` rows under the kernel\'s state names and rea
   assert.deepEqual(parseSsRows(rows, 8080), {
     states: { LISTEN: 2, ESTABLISHED: 2, TIME_WAIT: 1, SYN_SENT: 1, SYN_RECV: 1, FIN_WAIT2: 1 },
     listenRxQueue: 3,
+    listenBacklog: 511,
   });
 });
 
