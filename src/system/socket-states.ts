@@ -378,30 +378,3 @@ export function tcpSocketsInNetns(pidNetDir = '/proc/net'): number | undefined {
   const v6 = /^TCP6: inuse (\d+)/m.exec(readProcFile(`${pidNetDir}/sockstat6`) ?? '');
   return Number(v4[1]) + Number(v4[2]) + (v6 ? Number(v6[1]) : 0);
 }
-
-/**
- * Sockets in the namespace above which `ss` is the cheaper way to read one port's states: a /proc
- * read formats every socket (~4 µs each here), `ss` costs a process start (~25 ms) plus the port's
- * own sockets.
- */
-export const DIAG_ABOVE_SOCKETS = 6000;
-
-/**
- * The port's states by whichever read is cheaper now (see DIAG_ABOVE_SOCKETS), and what it cost
- * this process and its child, CPU ms.
- */
-export function readPortStatesCheapest(port: number, address?: string): { counts: PortStateCount; cpuMs: number; childCpuMs: number; via: 'proc' | 'sock_diag' } {
-  const total = tcpSocketsInNetns();
-  if (total !== undefined && total > DIAG_ABOVE_SOCKETS) {
-    const u0 = process.cpuUsage();
-    const d = readPortStatesDiag(port, address);
-    if (d) {
-      const u = process.cpuUsage(u0);
-      return { counts: d.counts, cpuMs: d.cpuMs + (u.user + u.system) / 1000, childCpuMs: d.cpuMs, via: 'sock_diag' };
-    }
-  }
-  const u0 = process.cpuUsage();
-  const counts = readPortStates(port, undefined, address);
-  const u = process.cpuUsage(u0);
-  return { counts, cpuMs: (u.user + u.system) / 1000, childCpuMs: 0, via: 'proc' };
-}
