@@ -52,10 +52,11 @@ export class SamplePacer {
   /**
    * The read allowed now, or undefined while the budget has no room for it. `baseMs`: the
    * generator's CPU so far (or the wall time, for a share of one core); `lightCapable`: the reader
-   * can leave ESTABLISHED out.
+   * can leave ESTABLISHED out; `reserveMs`: what the reads still to be forced are expected to cost
+   * (they come whatever the budget says, so the paced ones leave room for them).
    */
-  next(baseMs: number, lightCapable: boolean): SampleKind | undefined {
+  next(baseMs: number, lightCapable: boolean, reserveMs = 0): SampleKind | undefined {
     const kind: SampleKind = lightCapable && this.lightsSinceFull < this.lightPerFull ? 'light' : 'full';
-    return this.spentMs + this.expected(kind) <= this.share * baseMs ? kind : undefined;
+    return this.spentMs + reserveMs + this.expected(kind) <= this.share * baseMs ? kind : undefined;
   }
 }

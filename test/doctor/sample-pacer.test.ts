@@ -60,6 +60,15 @@ test('forced reads and overhead come out of the same budget: after a dear forced
   assert.equal(p.next(20_000, true), 'light', 'at 20 s of generator CPU (400 ms) there is room');
 });
 
+test('a reserve for the reads still to be forced keeps the paced ones back until the budget covers both', () => {
+  const p = new SamplePacer(0.02);
+  p.record('full', 50); // the pre-flight's read
+  // 5 s of generator CPU: 100 ms of budget, 50 spent, a light read expected at 50 (as the full one)
+  assert.equal(p.next(5000, true, 0), 'light');
+  assert.equal(p.next(5000, true, 100), undefined, 'a forced read of ~100 ms still to come');
+  assert.equal(p.next(10_000, true, 100), 'light', 'at 10 s (200 ms) there is room for both');
+});
+
 test('a share outside (0, 1) is refused with the value', () => {
   assert.throws(() => new SamplePacer(0), /Expected `share` to be a number between 0 and 1, got `0`/);
   assert.throws(() => new SamplePacer(1.5), /got `1.5`/);
