@@ -51,7 +51,7 @@ const SAMPLE_SHARE = 0.02;
 /**
  * Records the OS side of a run the way `floodgate doctor --run` needs it: counters, socket states
  * toward the target and the listener before, at their peak during (call `sample()` often, e.g.
- * every 250 ms: it reads the states only when the CPU budget allows, see SamplePacer;
+ * every 500 ms: it reads the states only when the CPU budget allows, see SamplePacer;
  * `sample(true)` at moments that matter, such as when every attempt has settled), and after; the
  * server's fds when its pid is known. A load generator calls start(), sample()…, then
  * `await finish(outcome)` and stores the result as `evidence`. State reads are asynchronous (a
@@ -163,19 +163,22 @@ export class EvidenceRecorder {
     if (this.finishing) return;
     if (force) this.forced = true;
     if (this.reading) return;
-    const kind = this.forced ? 'full' : this.pacer.next(this.budgetBase(t), this.lightCapable, this.reserve());
+    const base = this.budgetBase(t);
+    const kind = this.forced ? 'full' : this.pacer.next(base, this.lightCapable, this.reserve(base));
     if (kind !== undefined) this.startRead(kind);
   }
 
   /**
-   * What the reads still to come whatever the budget says are expected to cost: the one at the
-   * peak (every attempt settled, or the planned end) until it has been made, and the one in
-   * finish(); each like the full reads so far. At 10,000 connections the peak read (~65 ms here)
-   * alone is about 1.3 % of the generator's CPU: paced reads before it would otherwise spend the
-   * budget it comes on top of.
+   * What the reads still to come whatever the budget says are expected to cost: until the peak's
+   * read (every attempt settled, or the planned end) has been made, half the budget or twice a
+   * full read so far, whichever is more; then the read in finish(), like the full reads so far.
+   * The peak's read is the dearest of a run (~70 ms here at 10,000 connections, about 1.5 % of the
+   * generator's CPU) and cannot be judged from the small reads before it; paced reads before it
+   * would otherwise spend the budget it comes on top of.
    */
-  private reserve(): number {
-    return (this.peakRead ? 1 : 2) * this.pacer.expected('full');
+  private reserve(base: number): number {
+    const full = this.pacer.expected('full');
+    return this.peakRead ? full : Math.max(2 * full, (SAMPLE_SHARE * base) / 2);
   }
 
   /** The generator's CPU so far, ms; without it, the wall time since start (a share of one core). */

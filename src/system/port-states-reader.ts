@@ -102,7 +102,9 @@ export class PortStatesReader {
  */
 class SsHelper {
   private readonly child: ChildProcess;
-  private buf = '';
+  private chunks: string[] = [];
+  /** The last characters received, where an end line split across two chunks begins. */
+  private tail = '';
   private waiting?: { resolve: (r: { text: string; cpuMs: number } | undefined) => void; timer: NodeJS.Timeout };
   private cpuSoFar = 0;
   private exited = false;
@@ -135,19 +137,28 @@ class SsHelper {
     });
   }
 
+  /**
+   * Collects an answer: chunks are kept apart and joined once (a held run's answer is a megabyte
+   * or more, and searching a growing string on every chunk copies it again each time); the end
+   * line is looked for in the new chunk and the last characters before it.
+   */
   private onData(d: string): void {
-    this.buf += d;
-    const at = this.buf.startsWith('#fg-end ') ? 0 : this.buf.indexOf('\n#fg-end ') + 1;
-    if (at <= 0 && !this.buf.startsWith('#fg-end ')) return;
-    const nl = this.buf.indexOf('\n', at);
-    if (nl < 0) return;
-    const status = this.buf.slice(at + 8, nl);
-    const text = this.buf.slice(0, at);
-    this.buf = this.buf.slice(nl + 1);
+    const probe = this.tail + d;
+    const at = probe.indexOf('#fg-end ');
+    if (at < 0 || probe.indexOf('\n', at) < 0) {
+      this.chunks.push(d);
+      this.tail = probe.slice(-32);
+      return;
+    }
+    const all = this.chunks.join('') + d;
+    this.chunks = [];
+    this.tail = '';
+    const end = all.lastIndexOf('#fg-end ');
+    const status = all.slice(end + 8, all.indexOf('\n', end));
     const cpu = helperCpuMs(this.child.pid);
     const cpuMs = cpu === undefined ? 0 : cpu - this.cpuSoFar;
     if (cpu !== undefined) this.cpuSoFar = cpu;
-    this.settle(status === '0' ? { text, cpuMs } : undefined);
+    this.settle(status === '0' ? { text: all.slice(0, end), cpuMs } : undefined);
   }
 
   private settle(r: { text: string; cpuMs: number } | undefined): void {

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { PortStatesReader, type PortStatesRead } from '../../src/system/port-states-reader.js';
@@ -55,7 +56,7 @@ async function readBoth(port: number, address: string, expect: (r: PortStatesRea
     let out: { diag: PortStatesRead; light: PortStatesRead; proc: PortStatesRead } | undefined;
     for (let i = 0; i < 20; i++) {
       out = { diag: await diagReader.read(true), light: await diagReader.read(false), proc: await procReader.read(false) };
-      if (expect(out.proc) && JSON.stringify(out.diag.counts.states) === JSON.stringify(out.proc.counts.states)) break;
+      if (expect(out.proc) && isDeepStrictEqual(out.diag.counts.states, out.proc.counts.states)) break;
       await new Promise((r) => setTimeout(r, 50));
     }
     return out!;

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { isDeepStrictEqual } from 'node:util';
 import { createServer, connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -113,7 +114,7 @@ test('sock_diag (ss) and /proc count the same sockets of a port', { skip: hasSs 
     // between two reads (a shared host): read both again until they agree, a few times at most
     let diag = readPortStatesDiag(port);
     let proc = readPortStates(port);
-    for (let i = 0; i < 5 && JSON.stringify(diag?.counts.states) !== JSON.stringify(proc.states); i++) {
+    for (let i = 0; i < 5 && !isDeepStrictEqual(diag?.counts.states, proc.states); i++) {
       diag = readPortStatesDiag(port);
       proc = readPortStates(port);
     }
