@@ -114,7 +114,11 @@ class SsHelper {
     const script = 'while read -r q; do if [ "$q" = all ]; then ss -tanH "$1"; else ss -tanH exclude established "$1"; fi; echo "#fg-end $?"; done';
     this.child = spawn('/bin/sh', ['-c', script, 'floodgate-ss', filter], { stdio: ['pipe', 'pipe', 'ignore'] });
     this.exit = new Promise((resolve) => this.child.once('close', () => resolve()));
-    this.child.once('error', () => this.fail());
+    this.child.once('error', () => {
+      // no process (no /bin/sh), or one that cannot be signalled: nothing to wait for
+      this.exited = true;
+      this.fail();
+    });
     this.child.once('exit', () => {
       this.exited = true;
       this.fail();
@@ -188,12 +192,15 @@ class SsHelper {
 
   async close(): Promise<void> {
     this.settle(undefined);
-    if (!this.exited) {
-      (this.child.stdin as Writable).end();
-      this.busy();
-      const kill = setTimeout(() => this.child.kill('SIGKILL'), 2000);
-      await this.exit;
-      clearTimeout(kill);
+    if (this.exited) return;
+    (this.child.stdin as Writable).end();
+    this.busy();
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([this.exit.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), 2000)))]);
+    clearTimeout(timer);
+    if (!gone) {
+      this.child.kill('SIGKILL');
+      await Promise.race([this.exit, new Promise((r) => setTimeout(r, 2000).unref())]);
     }
   }
 }
