@@ -52,10 +52,26 @@ export interface RunEvidence {
      */
     scope?: 'host' | 'netns';
   };
-  /** TCP socket states toward the target port: before, peak during the run, after. */
-  /** `peak` is over `samples` reads, spaced so that sampling takes at most 5% of a core (wider with more sockets). */
-  /** `cpuMs`: CPU the recording process spent sampling (socket tables, the server's /proc files). */
-  socketStates: { before: Record<string, number>; peak: Record<string, number>; after: Record<string, number>; samples?: number; cpuMs?: number };
+  /**
+   * TCP socket states toward the target port: before, peak during the run, after. `peak` is over
+   * `samples` reads, paced so that sampling costs at most `budgetShare` of the generator's CPU
+   * (further apart when reads are dearer); `establishedSamples` of them counted ESTABLISHED (the
+   * others, through sock_diag, left those rows out: the forced reads at the fullest moments count
+   * them). `meanIntervalMs`/`maxIntervalMs`: the spacing the run actually got. `cpuMs`: CPU spent
+   * sampling (socket tables, the accept queue, the server's /proc files), its helper processes included.
+   */
+  socketStates: {
+    before: Record<string, number>;
+    peak: Record<string, number>;
+    after: Record<string, number>;
+    samples?: number;
+    establishedSamples?: number;
+    meanIntervalMs?: number;
+    maxIntervalMs?: number;
+    budgetShare?: number;
+    via?: 'sock_diag' | 'proc';
+    cpuMs?: number;
+  };
   /** The target's listening socket when it is on this machine (ss -ltn / /proc/net/tcp). */
   listener?: { backlog?: number; somaxconn?: number; maxAcceptQueue?: number };
   generator: {

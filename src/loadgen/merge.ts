@@ -281,6 +281,11 @@ function mergeEvidence(results: BenchResult[], connect: ReturnType<typeof summar
       peak: addStates(ev.map((e) => e.socketStates.peak)),
       after: addStates(ev.map((e) => e.socketStates.after)),
       samples: sumBy(ev, (e) => e.socketStates.samples ?? 0),
+      establishedSamples: sumBy(ev, (e) => e.socketStates.establishedSamples ?? 0),
+      // each machine sampled on its own: the widest spacing any of them got
+      meanIntervalMs: maxOf(ev.map((e) => e.socketStates.meanIntervalMs)),
+      maxIntervalMs: maxOf(ev.map((e) => e.socketStates.maxIntervalMs)),
+      budgetShare: ev[0].socketStates.budgetShare,
       cpuMs: sumBy(ev, (e) => e.socketStates.cpuMs ?? 0),
     },
     listener: ev.find((e) => e.listener)?.listener,
@@ -296,4 +301,10 @@ function mergeEvidence(results: BenchResult[], connect: ReturnType<typeof summar
     connectLatencyMs: connect.count > 0 ? { p50: connect.p50, p99: connect.p99, max: connect.max, atOrAboveOneSecond: slow } : undefined,
     settings: settings.length === 1 ? ev[0].settings : undefined,
   };
+}
+
+/** The largest of the numbers given, undefined when none is. */
+function maxOf(xs: Array<number | undefined>): number | undefined {
+  const ns = xs.filter((x): x is number => x !== undefined);
+  return ns.length > 0 ? Math.max(...ns) : undefined;
 }

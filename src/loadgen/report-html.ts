@@ -5,6 +5,7 @@ import type { FailureBucket } from '../doctor/run-evidence.js';
 import { CHART_JS, PALETTE, REPORT_CSS } from './report-kit.js';
 import { CO_NOTE, START_LAG_NOTE, retryAfterNote } from './summary.js';
 import type { BenchResult, LatencySummary } from './types.js';
+import { samplingNote } from './sampling-note.js';
 
 const require = createRequire(import.meta.url);
 
@@ -126,7 +127,7 @@ function evidenceHtml(r: BenchResult): string {
   const names = [...new Set([...Object.keys(st.before ?? {}), ...Object.keys(st.peak ?? {}), ...Object.keys(st.after ?? {})])];
   out.push(`<div><h3>TCP sockets toward port ${num(e.target?.port)}</h3>${names.length ? `<table class="data"><tr><th>state</th><th class="n">before</th><th class="n">peak</th><th class="n">after</th></tr>${
     names.map((n) => `<tr><td>${h(n)}</td><td class="n">${num(st.before?.[n] ?? 0)}</td><td class="n">${num(st.peak?.[n] ?? 0)}</td><td class="n">${num(st.after?.[n] ?? 0)}</td></tr>`).join('')}</table>` : '<p>None seen.</p>'}${
-    st.samples ? `<p class="note">peak over ${num(st.samples)} samples</p>` : ''}`);
+    st.samples ? `<p class="note">${h(samplingNote(st))}</p>` : ''}`);
   const g = e.generator;
   const rows: [string, string][] = [
     ['generator fds (busiest process)', `${num(g?.peakFdsPerProcess ?? 0)} of ${g?.fdLimitPerProcess === undefined ? 'unknown' : num(g.fdLimitPerProcess)}`],

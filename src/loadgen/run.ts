@@ -10,7 +10,7 @@ import { judgePace } from './pace.js';
 import { preflight } from './preflight.js';
 import { readProcessCpu } from '../system/process-usage.js';
 import { isIP } from 'node:net';
-import { readPortStatesCheapest } from '../system/socket-states.js';
+import { PortStatesReader } from '../system/port-states-reader.js';
 import { buildTimeline, stagesFrom } from './schedule.js';
 import { parseSegment, segmentLabel, segmentSourceIps, segmentStages, segmentTimeline } from './segment.js';
 import { parseSourceIps, parseTarget } from './target.js';
@@ -93,8 +93,16 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   const connections = timeline.offsets.length;
   // one read of every socket's state serves the pre-flight and the evidence's "before"
   // an IP target: only sockets with that address and port at one end (another program's on the same port number are not ours)
-  const statesBefore = readPortStatesCheapest(target.port, isIP(target.host) ? target.host : undefined);
-  const plan: PlanSummary = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force, timeWait: statesBefore.counts.states.TIME_WAIT ?? 0 });
+  // (the reader stays for the run's samples: the recorder closes it)
+  const states = new PortStatesReader(target.port, isIP(target.host) ? target.host : undefined);
+  const statesBefore = await states.read(true, { backlog: true });
+  let plan: PlanSummary;
+  try {
+    plan = preflight({ connections, workers: o.workers, fdLimit: o.fdLimit, sourceIps, targetPort: target.port, force: o.force, timeWait: statesBefore.counts.states.TIME_WAIT ?? 0 });
+  } catch (err) {
+    await states.close();
+    throw err;
+  }
   bench.emit('plan', plan);
   const tickMs = o.tickMs ?? 1000;
   const W = plan.workers;
@@ -116,6 +124,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     await Promise.all(ready);
   } catch (err) {
     killAll();
+    await states.close();
     throw err;
   }
   // After `ready`: the workers have loaded their modules, so a caller's baseline excludes start-up.
@@ -129,7 +138,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000 + workerPids.reduce((s, p) => s + (readProcessCpu(p)?.seconds ?? 0) * 1000, 0);
   };
-  const recorder = new EvidenceRecorder({ url: target.url, host: target.host, port: target.port, local: LOOPBACK.test(target.host), serverPid: o.serverPid, generatorCpuMs });
+  const recorder = new EvidenceRecorder({ url: target.url, host: target.host, port: target.port, local: LOOPBACK.test(target.host), serverPid: o.serverPid, generatorCpuMs, states });
   recorder.start(statesBefore);
   // Time zero: agreed at the barrier, given by --start-at, or just after the reads above.
   let startAt: number | undefined;
@@ -148,6 +157,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     }
   } catch (err) {
     killAll();
+    await states.close();
     throw err;
   }
   startAt ??= Date.now() + 100 + W * 20;
@@ -215,6 +225,12 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
       settled = true;
       // every attempt has an outcome: the socket tables are at their fullest now
       recorder.sample(true);
+      // and no new connection comes from this run: the accept queue has nothing left to show, the
+      // server's liveness and CPU are enough every 2 s
+      if (sampler !== undefined) {
+        clearInterval(sampler);
+        sampler = setInterval(() => recorder.sample(), 2000);
+      }
       bench.emit('holding', { open: p.open, t: p.t });
     }
   };
@@ -248,12 +264,17 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
     });
   });
 
-  const sampler = setInterval(() => recorder.sample(), 250);
+  // from the start on: before it (a --start-at or barrier wait, 30 s in the benchmark) nothing
+  // happens that sampling could see, and each tick's accept-queue read still costs
+  let sampler: NodeJS.Timeout | undefined;
+  // (every 500 ms: each tick reads the accept queue, ~0.3 ms of CPU here; a queue that overflows stays full longer than that)
+  const samplerStart = setTimeout(() => (sampler = setInterval(() => recorder.sample(), 500)), Math.max(0, startAt - Date.now()));
   // and once just before the workers tear down at the planned end, unless the sample taken when
-  // every attempt had settled already saw the tables at their fullest
+  // every attempt had settled already saw the tables at their fullest (250 ms ahead: the read is
+  // answered by a helper process, tens of ms later on a busy host)
   const lastSample = plannedEnd === null ? undefined : setTimeout(() => {
     if (!settled) recorder.sample(true);
-  }, Math.max(0, plannedEnd - Date.now() - 100));
+  }, Math.max(0, plannedEnd - Date.now() - 250));
   const stopAll = (): void => {
     for (const c of children) if (c.connected) c.send({ type: 'stop' } satisfies ParentMessage);
   };
@@ -288,6 +309,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   try {
     await finished;
   } finally {
+    clearTimeout(samplerStart);
     clearInterval(sampler);
     clearTimeout(lastSample);
     for (const c of children) if (c.connected) c.disconnect();
@@ -335,7 +357,7 @@ async function execute(o: BenchOptions, bench: BenchRun): Promise<BenchResult> {
   const slow = countAtOrAbove(merged.connect, 1_000_000);
   const lastOpenAt = Math.max(...done.map((d) => d.lastOpenAt ?? -Infinity));
   const firstEarlyClose = Math.min(...done.map((d) => d.firstEarlyCloseAt ?? Infinity));
-  const evidence = recorder.finish({
+  const evidence = await recorder.finish({
     attempts,
     successes,
     failures,

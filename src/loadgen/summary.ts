@@ -1,6 +1,7 @@
 import { benchExit, EXIT_RULE } from './exit-code.js';
 import { behindLimit } from './pace.js';
 import type { BenchResult, LatencySummary } from './types.js';
+import { samplingNote } from './sampling-note.js';
 
 // one formatter for every call: toLocaleString builds an ICU formatter each time, which showed in
 // the generator's profile through the progress line it prints every second
@@ -75,6 +76,8 @@ export function renderSummary(r: BenchResult): string {
     out.push(`Kernel (delta, ${whose}): ${interesting.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
   }
   out.push(`Sockets toward :${e.target.port}: peak ${Object.entries(e.socketStates.peak).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || 'none'}; TIME_WAIT at end ${fmt(e.generator.timeWaitToTarget ?? 0)}`);
+  const sampled = samplingNote(e.socketStates);
+  if (sampled) out.push(`  (${sampled})`);
   const server = e.server === undefined
     ? ''
     : e.server.exitedAtMs !== undefined
