@@ -85,7 +85,7 @@ function diagnosisHtml(r: BenchResult): string {
   return `<h2>Diagnosis</h2><p><b>${h(headline)}</b></p>${cards}${notes.map((n) => `<p class="note">Note: ${h(n)}</p>`).join('')}`;
 }
 
-const KERNEL_OF_INTEREST = /ListenOverflows|ListenDrops|ReqQFull|Syncookies|TimeWaitOverflow|AbortOnMemory|EstabResets|AttemptFails/;
+const KERNEL_OF_INTEREST = /ListenOverflows|ListenDrops|ReqQFull|Syncookies|TimeWaitOverflow|AbortOnMemory|EstabResets|AttemptFails|Softnet\.Dropped/;
 
 /** A merged run's machines, each with its own counters, socket states and diagnosis (host-wide facts are per machine). */
 export function renderMachines(parts: NonNullable<BenchResult['parts']>): string {
@@ -107,7 +107,7 @@ export function renderMachines(parts: NonNullable<BenchResult['parts']>): string
 }
 
 /** The counters the diagnosis reads (drops, cookies, resets, opens, TIME_WAIT); the rest fold away. */
-const KEY_COUNTERS = /ListenOverflows|ListenDrops|ReqQFull|Syncookies|TimeWaitOverflow|AbortOnMemory|AbortOnData|EstabResets|AttemptFails|ActiveOpens|PassiveOpens|OutRsts|TcpExt\.TW$/;
+const KEY_COUNTERS = /ListenOverflows|ListenDrops|ReqQFull|Syncookies|TimeWaitOverflow|AbortOnMemory|AbortOnData|EstabResets|AttemptFails|ActiveOpens|PassiveOpens|OutRsts|TcpExt\.TW$|Softnet\.Dropped/;
 
 function evidenceHtml(r: BenchResult): string {
   const e = r.evidence;

@@ -68,12 +68,14 @@ export function renderSummary(r: BenchResult): string {
     }
   }
   const e = r.evidence;
-  const interesting = Object.entries(e.kernel.delta).filter(([k]) => /ListenOverflows|ListenDrops|ReqQFull|Syncookies|TimeWaitOverflow|AbortOnMemory|EstabResets|AttemptFails/.test(k));
+  const interesting = Object.entries(e.kernel.delta).filter(([k]) => /ListenOverflows|ListenDrops|ReqQFull|Syncookies|TimeWaitOverflow|AbortOnMemory|EstabResets|AttemptFails|Softnet\.Dropped/.test(k));
   if (interesting.length > 0) {
     const whose = e.kernel.scope === 'netns'
       ? 'this network namespace only'
       : 'host-wide: every process on this machine adds to them; for this run\'s own, run in a network namespace (ip netns exec)';
-    out.push(`Kernel (delta, ${whose}): ${interesting.map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+    // the CPUs' input queues are the host's whatever the namespace: say so where the rest are the namespace's
+    const label = (k: string): string => (k.startsWith('Softnet.') && e.kernel.scope === 'netns' ? `${k} (host-wide)` : k);
+    out.push(`Kernel (delta, ${whose}): ${interesting.map(([k, v]) => `${label(k)} ${fmt(v)}`).join(', ')}`);
   }
   out.push(`Sockets toward :${e.target.port}: peak ${Object.entries(e.socketStates.peak).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') || 'none'}; TIME_WAIT at end ${fmt(e.generator.timeWaitToTarget ?? 0)}`);
   const sampled = samplingNote(e.socketStates);
