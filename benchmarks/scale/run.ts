@@ -53,18 +53,19 @@ async function startServer(flags: string[]): Promise<Server> {
     let buf = '';
     child.stdout!.on('data', (c) => {
       buf += c;
-      for (const line of buf.split('\n')) {
+      const lines = buf.split('\n');
+      buf = lines.pop()!;
+      for (const line of lines) {
         if (multi && line.startsWith('{"workers"')) {
           port = JSON.parse(line).workers.port;
           resolve([child.pid!, ...JSON.parse(line).workers.pids]);
-        }
-        if (!multi && line.startsWith('{"event":"listening"')) {
+        } else if (!multi && line.startsWith('{"event":"listening"')) {
           port = JSON.parse(line).listen.port;
           resolve([child.pid!]);
         }
       }
     });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}`)));
+    child.once('exit', (code, signal) => reject(new Error(`serve exited ${code ?? signal}`)));
   });
   return { child, port, pids };
 }
@@ -160,9 +161,10 @@ function connectionRun(name: string, flags: string[], count: number, procs: numb
  * processes at HOLD_RATE/s (a burst of 100,000 on 2 cores only measures how long the kernel
  * queues make clients wait).
  */
+const HOLD_BALANCE = process.env.FG_BENCH_SCALE_HOLD_BALANCE ?? 'round-robin';
 function holdRun(count: number) {
   return driveRun({
-    name: `6 workers, round-robin, ${HOLD_RATE}/s`, flags: ['--workers', '6', '--worker-balance', 'round-robin'],
+    name: `6 workers, ${HOLD_BALANCE}, ${HOLD_RATE}/s`, flags: ['--workers', '6', '--worker-balance', HOLD_BALANCE],
     count, procs: 6, rate: HOLD_RATE, sourceIps: '127.0.0.2-127.0.0.20', holdMs: 60_000,
   });
 }

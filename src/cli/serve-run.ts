@@ -7,6 +7,7 @@ import { readWorkerPlan, resolveWorkerCount, type WorkerPlan } from '../server/w
 import type { WorkerReady } from '../server/workers.js';
 import { formatStartupReport } from '../admin/startup-report.js';
 import { isWorkerCallMessage, WorkerCallClient } from '../server/worker-calls.js';
+import { isHandoffMessage, WorkerHandoff } from '../server/worker-handoff.js';
 import type { MachineCallOp } from '../admin/machine-calls.js';
 
 export interface ServeInput {
@@ -31,8 +32,12 @@ export async function runServe(input: ServeInput): Promise<void> {
     flags: input.flags, file: input.file, env: process.env,
     ...(plan?.ipcBroker ? { broker: new IpcBroker() } : {}),
     ...(plan?.balance === 'reuseport' ? { listen: { reusePort: true, exclusive: true } } : {}),
+    ...(plan && plan.count > 1 ? { handoff: workerHandoff(plan) } : {}),
   });
   if (plan) {
+    process.on('message', (m: unknown, handle: unknown) => {
+      if (isHandoffMessage(m) && m.t === 'take' && handle) gateway.adopt(handle, m.tried);
+    });
     serveMachineCalls(gateway, plan);
     announceWorker(gateway, plan);
   }
@@ -68,6 +73,18 @@ export async function runServe(input: ServeInput): Promise<void> {
   if (gateway.settings.logFormat === 'json') process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(formatStartupReport(report));
   for (const w of report.warnings) gateway.log.warn(w);
+}
+
+/** Connections accepted at this worker's cap go to the primary, which finds a worker with room. */
+function workerHandoff(plan: WorkerPlan): WorkerHandoff {
+  return new WorkerHandoff(
+    plan.index,
+    plan.count,
+    (m, handle, written) => {
+      process.send!(m, handle as never, {}, written);
+    },
+    () => process.connected === true,
+  );
 }
 
 /** A worker's share of the machine-wide budgets, ranked as flags (docs/operations.md). */

@@ -40,6 +40,7 @@ import { WriteCoalescer } from './write-coalescer.js';
 import { MAX_FAST_HEAD, mayBeUpgrade, parseUpgrade, type UpgradeRequest } from './upgrade-request.js';
 import { acceptKey, attachSocket, serverWebSocket, upgradeResponse } from './fast-upgrade.js';
 import { WelcomeText } from './welcome.js';
+import { WorkerHandoff } from './worker-handoff.js';
 import { compactListeners } from './compact-listeners.js';
 import { applyYoungGeneration, YoungGenerationRelease, youngGenerationBytes } from './memory-release.js';
 import type { EventEmitter } from 'node:events';
@@ -62,6 +63,8 @@ export interface GatewaySources {
   broker?: Broker;
   /** Extra listen() options: `serve --workers` with reuseport balance sets `{ reusePort, exclusive }` (Node >= 22.12). */
   listen?: { reusePort?: boolean; exclusive?: boolean };
+  /** `serve --workers`: where a connection accepted at the cap goes instead of a 503 (worker-handoff.ts). */
+  handoff?: WorkerHandoff;
 }
 
 export type { GatewayView, RouteHandler } from './gateway-view.js';
@@ -75,6 +78,7 @@ type TrackedSocket = WebSocket & { [kSession]?: Session; [kSub]?: string };
 type UpgradeReq = IncomingMessage | (UpgradeRequest & { socket: Socket });
 
 function noop(): void {}
+const NONE_TRIED: readonly number[] = [];
 
 const NO_HOST: Refusal = { status: 400, code: 'FG_ERR_BAD_REQUEST', kind: 'no_host', message: 'an HTTP/1.1 request must carry a Host header' };
 /** RFC 6455 §4.1: "the HTTP version MUST be at least 1.1" (HTTP/1.0 has no Host requirement and no Upgrade). */
@@ -201,6 +205,7 @@ export class Gateway implements GatewayView {
   private readonly youngRelease = new YoungGenerationRelease();
   private listening: { host: string; port: number } | undefined;
   private readonly listenExtra: { reusePort?: boolean; exclusive?: boolean };
+  private readonly handoff: WorkerHandoff | undefined;
 
   constructor(settings: Readonly<ServerSettings>, sources: Readonly<Record<keyof ServerSettings, SettingSource>>, extra: GatewaySources) {
     this.settings = settings;
@@ -233,6 +238,7 @@ export class Gateway implements GatewayView {
     this.tokens = TokenVerifier.fromSettings(settings, this.log);
     this.namespaces.checkTokensConfigured(this.tokens !== undefined);
     this.listenExtra = extra.listen ?? {};
+    this.handoff = extra.handoff;
     this.broker = extra.broker ?? createBroker(settings, this.namespaces, this.log);
     // presence and join/leave per channel come from the channel's namespace (or the top-level settings)
     this.presenceRules = (channel) => this.namespaces.rulesFor(channel);
@@ -423,7 +429,9 @@ export class Gateway implements GatewayView {
    * is drained even while thousands of handshakes are being worked through. Overflowing it would
    * cost clients 1 s SYN/ACK retransmits (TcpExt.ListenOverflows).
    */
-  private onAccepted(socket: Socket): void {
+  private onAccepted(socket: Socket, tried: readonly number[] = NONE_TRIED): void {
+    // at the cap, another worker may have room: the socket goes there unread (worker-handoff.ts)
+    if (this.handoff !== undefined && this.holding() >= this.capacity.maxConnections && this.handoff.give(socket, tried)) return;
     // Every accepted socket holds an fd from here, whether or not it ever sends a byte. Past the
     // fds the process may give to clients (fdLimit − reservedFds, the fd-derived cap) the next
     // EMFILE would hit the process itself (reading /proc, logs, the broker): silent connections
@@ -529,6 +537,19 @@ export class Gateway implements GatewayView {
     } catch (err) {
       this.requestFailed(err, socket);
     }
+  }
+
+  /** Connections this process answers for: live, handshaking, waiting for a slot, not yet read. */
+  private holding(): number {
+    return this.admission.live + this.admission.handshaking + this.admission.waiting + this.preUpgrade.size;
+  }
+
+  /**
+   * A connection another worker accepted at its cap, handed over by the primary as its native
+   * handle, unread; `tried` = the workers that were full. Served as if accepted here.
+   */
+  adopt(handle: unknown, tried: readonly number[]): void {
+    this.onAccepted(WorkerHandoff.adopt(handle), tried);
   }
 
   /** Accepted connections not yet handed to the HTTP server. */

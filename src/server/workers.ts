@@ -6,6 +6,7 @@ import type { ServerSettings } from '../config/server-settings.js';
 import { readMemoryLimit } from '../system/limits.js';
 import { createLogger } from './logger.js';
 import { isWorkerCallMessage, WorkerCallHost } from './worker-calls.js';
+import { HandoffRelay, isHandoffMessage } from './worker-handoff.js';
 import { chooseBalance, splitCapacity, WORKER_PLAN_ENV, type WorkerPlan } from './worker-plan.js';
 
 /** What a worker reports to the primary once it listens. */
@@ -58,6 +59,14 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
     () => [...byIndex.entries()].filter(([, w]) => w.isConnected()).map(([i]) => i),
     count,
   );
+  // a connection a full worker accepted goes to the next worker not yet tried (worker-handoff.ts)
+  const relay = new HandoffRelay(() => [...byIndex.entries()].map(([index, w]) => ({
+    index,
+    connected: w.isConnected() && ready.has(index),
+    send: (m, handle, written) => {
+      w.send(m, handle as never, written);
+    },
+  })));
   const ready = new Map<number, WorkerReady>();
   const crashes: number[] = [];
   let stopping = false;
@@ -67,7 +76,11 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
     const plan: WorkerPlan = { index, count, balance, ...shares[index], ipcBroker };
     const worker = cluster.fork({ [WORKER_PLAN_ENV]: JSON.stringify(plan) });
     byIndex.set(index, worker);
-    worker.on('message', (m: unknown) => {
+    worker.on('message', (m: unknown, handle: unknown) => {
+      if (isHandoffMessage(m)) {
+        relay.relay(m, handle as Parameters<HandoffRelay['relay']>[1]);
+        return;
+      }
       if (isWorkerReady(m)) {
         ready.set(index, m);
         if (!announced && ready.size === count) {

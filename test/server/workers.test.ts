@@ -93,6 +93,48 @@ test('serve --workers 2 without Redis: one port, connections on both workers, on
   }
 });
 
+test('serve --workers 2, shared socket: a worker at its cap hands new connections to the other, so the machine cap is reached without 503', async () => {
+  // cap 6 per worker. With the shared socket whichever worker accepts first takes the
+  // connection, so an uneven spread is the normal case; without the handoff the fuller worker
+  // answers 503 while the other still has room.
+  const g = await startGateway(0, ['--workers', '2', '--worker-balance', 'shared', '--max-connections', '12', '--admission-timeout', '0']);
+  const peers: Peer[] = [];
+  try {
+    const workers = JSON.parse(g.stdout.split('\n').find((l) => l.startsWith('{"workers"'))!).workers;
+    assert.deepEqual(workers.capPerWorker, [6, 6]);
+    // one after another, and then a group at once: both orders must fill the machine
+    for (let i = 0; i < 6; i++) peers.push(await openPeer(g.url));
+    peers.push(...(await Promise.all(Array.from({ length: 6 }, () => openPeer(g.url)))));
+    assert.equal(peers.length, 12);
+    const byNode = new Map<string, number>();
+    for (const p of peers) byNode.set(p.frames[0].node, (byNode.get(p.frames[0].node) ?? 0) + 1);
+    assert.deepEqual([...byNode.values()].sort(), [6, 6], 'each worker holds exactly its cap');
+    // both full: the next ones visit each worker once and get the usual 503
+    const over = await Promise.all([rawUpgrade(g.port), rawUpgrade(g.port)]);
+    assert.deepEqual(over.map((a) => a.status), [503, 503]);
+    const machine = (await getJson(g.port, '/stats/machine')).body;
+    assert.equal(machine.connections.current, 12);
+    assert.equal(machine.admission.rejected.over_capacity, 2);
+    // a slot freed on one worker is found again through the other
+    peers.pop()!.close();
+    await new Promise((r) => setTimeout(r, 300));
+    let again: Peer | undefined;
+    for (let i = 0; i < 20 && again === undefined; i++) {
+      try {
+        again = await openPeer(g.url);
+      } catch {
+        await new Promise((r) => setTimeout(r, 200)); // the close may not have reached the worker yet
+      }
+    }
+    assert.ok(again, 'the freed slot is taken again');
+    peers.push(again);
+  } finally {
+    for (const p of peers) p.close();
+    const code = await g.stop('SIGTERM');
+    assert.equal(code, 0, g.stderr.slice(-1000));
+  }
+});
+
 test('serve --workers 2 with the default (shared socket) balance serves and stops cleanly', async () => {
   const g = await startGateway(0, ['--workers', '2']);
   try {
