@@ -90,7 +90,10 @@ function workerHandoff(plan: WorkerPlan): WorkerHandoff {
 /** A worker's share of the machine-wide budgets, ranked as flags (docs/operations.md). */
 function workerOptions(plan: WorkerPlan): GatewayOptions {
   // one process can hold healthPort: the first worker answers for the machine
-  return { memoryLimit: plan.memoryLimit, maxConnections: plan.maxConnections, ...(plan.index > 0 ? { healthPort: 'off' } : {}) };
+  return {
+    memoryLimit: plan.memoryLimit, maxConnections: plan.maxConnections, ...(plan.index > 0 ? { healthPort: 'off' } : {}),
+    ...(plan.port !== undefined ? { port: plan.port } : {}),
+  };
 }
 
 /**

@@ -14,6 +14,11 @@ export interface WorkerPlan {
   maxConnections: number;
   /** The broker the primary holds for the workers (`memory` without Redis). */
   ipcBroker: boolean;
+  /**
+   * reuseport with port 0: the port the first worker got, for the others (each worker binds its
+   * own socket, so port 0 would give each a different free port).
+   */
+  port?: number;
 }
 
 export const WORKER_PLAN_ENV = 'FLOODGATE_WORKER_PLAN';

@@ -72,8 +72,12 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
   let stopping = false;
   let announced = false;
 
+  // reuseport binds one socket per worker: with port 0 the first worker picks the port and the
+  // others are started on it once it listens (else each would listen on a free port of its own)
+  const portFirst = balance === 'reuseport' && settings.port === 0;
+  let fixedPort: number | undefined;
   const fork = (index: number): void => {
-    const plan: WorkerPlan = { index, count, balance, ...shares[index], ipcBroker };
+    const plan: WorkerPlan = { index, count, balance, ...shares[index], ipcBroker, ...(fixedPort !== undefined ? { port: fixedPort } : {}) };
     const worker = cluster.fork({ [WORKER_PLAN_ENV]: JSON.stringify(plan) });
     byIndex.set(index, worker);
     worker.on('message', (m: unknown, handle: unknown) => {
@@ -83,6 +87,10 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
       }
       if (isWorkerReady(m)) {
         ready.set(index, m);
+        if (portFirst && fixedPort === undefined) {
+          fixedPort = m.port;
+          for (let i = 1; i < count; i++) fork(i);
+        }
         if (!announced && ready.size === count) {
           announced = true;
           announce();
@@ -171,5 +179,5 @@ export async function runPrimary(settings: Readonly<ServerSettings>, count: numb
   });
   process.on('SIGINT', () => void stop('SIGINT'));
 
-  for (let i = 0; i < count; i++) fork(i);
+  for (let i = 0; i < (portFirst ? 1 : count); i++) fork(i);
 }
