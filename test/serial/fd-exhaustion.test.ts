@@ -1,40 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
+import { killGroup, startBuiltGateway } from '../helpers/built-gateway.js';
 
 /**
  * Silent TCP connections past the process's fd limit: a hostile client needs no bytes at all,
  * only connects. The gateway under `prlimit --nofile=300` (cap 236 from fds) gets 600 of them.
  * Before: the first read of /proc in a timer failed with EMFILE and the process exited 1.
  */
-const root = new URL('../../', import.meta.url).pathname;
 const CEILING = 20_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function startLimited(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('prlimit', ['--nofile=300:300', process.execPath, `${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'error', '--handshake-timeout', '3s'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('floodgate serve did not start within the ceiling')), CEILING);
-    child.stdout!.on('data', (c) => {
-      buf += c;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve(JSON.parse(buf.slice(0, nl)).listen.port);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`floodgate serve exited ${code}`)));
-  });
-  child.stdout!.resume();
-  return { child, port };
-}
+/** The gateway under a 300-fd limit (prlimit execs it, so its process group holds the gateway). */
+const startLimited = (args: string[]) => startBuiltGateway(['--log-level', 'error', ...args], { prefix: ['prlimit', '--nofile=300:300'], ceilingMs: CEILING });
 
 test('600 silent TCP connections against a 300-fd process: it stays up, refuses the excess with 503, keeps its clients, and serves again after', { timeout: 120_000 }, async () => {
-  const { child, port } = await startLimited();
+  const { child, port } = await startLimited(['--handshake-timeout', '3s']);
   const socks: Socket[] = [];
   let canary: WebSocket | undefined;
   try {
@@ -76,28 +58,16 @@ test('600 silent TCP connections against a 300-fd process: it stays up, refuses 
   } finally {
     canary?.terminate();
     for (const s of socks) s.destroy();
-    try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+    killGroup(child);
   }
 });
 
 test('600 silent TCP connections to the health port of a 300-fd process: the health port holds a few, the main port keeps answering', { timeout: 120_000 }, async () => {
-  const child = spawn('prlimit', ['--nofile=300:300', process.execPath, `${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--health-port', '0', '--log-format', 'json', '--log-level', 'error'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  const { child, startup } = await startLimited(['--health-port', '0']);
   const socks: Socket[] = [];
   try {
-    const first = await new Promise<{ listen: { port: number; healthPort: number } }>((resolve, reject) => {
-      let buf = '';
-      const timer = setTimeout(() => reject(new Error('floodgate serve did not start within the ceiling')), CEILING);
-      child.stdout!.on('data', (c) => {
-        buf += c;
-        const nl = buf.indexOf('\n');
-        if (nl >= 0) { clearTimeout(timer); resolve(JSON.parse(buf.slice(0, nl))); }
-      });
-      child.once('exit', (code) => reject(new Error(`floodgate serve exited ${code}`)));
-    });
-    child.stdout!.resume();
-    const { port, healthPort } = first.listen;
-    assert.ok(healthPort > 0, JSON.stringify(first.listen));
+    const { port, healthPort } = startup.listen as { port: number; healthPort: number };
+    assert.ok(healthPort > 0, JSON.stringify(startup.listen));
     for (let i = 0; i < 600; i++) {
       const s = connect(healthPort, '127.0.0.1');
       s.on('error', () => {});
@@ -117,6 +87,6 @@ test('600 silent TCP connections to the health port of a 300-fd process: the hea
     assert.ok(opened, 'a WebSocket client could not connect during the flood');
   } finally {
     for (const s of socks) s.destroy();
-    try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
+    killGroup(child);
   }
 });

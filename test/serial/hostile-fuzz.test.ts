@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import fc from 'fast-check';
 import { WebSocket } from 'ws';
 import { encodeClientFrame } from '../../src/loadgen/ws-frames.js';
 import { readRss } from '../../src/system/process-usage.js';
+import { killGroup, startBuiltGateway } from '../helpers/built-gateway.js';
 
 /**
  * Adversarial fuzz run against a real `floodgate serve` process: a canary client pings
@@ -15,7 +16,6 @@ import { readRss } from '../../src/system/process-usage.js';
  * prints: FG_FUZZ_SEED=<seed> node scripts/run-tests.mjs hostile-fuzz
  */
 const seed = process.env.FG_FUZZ_SEED ? Number(process.env.FG_FUZZ_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
-const root = new URL('../../', import.meta.url).pathname;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const MB = 1024 * 1024;
 /** Ceiling for anything we wait on: generous, for a busy 2-core machine. */
@@ -29,29 +29,10 @@ function sample<T>(arb: fc.Arbitrary<T>, n: number, salt: number): T[] {
 interface Server { child: ChildProcess; port: number }
 
 async function startServer(): Promise<Server> {
-  const args = [`${root}dist/cli/main.js`, 'serve', '--host', '127.0.0.1', '--port', '0', '--log-format', 'json', '--log-level', 'error', '--handshake-timeout', '1s',
+  const { child, port } = await startBuiltGateway(['--log-level', 'error', '--handshake-timeout', '1s',
     // small enough for one class to cross both: the bounds must hold, with codes, under a flood
-    '--history-memory', '2mb', '--max-channels', '300', '--max-idempotency-keys', '100'];
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
-  const port = await new Promise<number>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('floodgate serve did not start within the ceiling')), CEILING);
-    child.stdout!.on('data', (c) => {
-      buf += c;
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(timer);
-        resolve(JSON.parse(buf.slice(0, nl)).listen.port);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`floodgate serve exited ${code}`)));
-  });
-  child.stdout!.resume();
+    '--history-memory', '2mb', '--max-channels', '300', '--max-idempotency-keys', '100'], { ceilingMs: CEILING });
   return { child, port };
-}
-
-function killGroup(child: ChildProcess): void {
-  try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
 }
 
 async function stats(port: number): Promise<any> {
