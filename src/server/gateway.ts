@@ -175,11 +175,11 @@ export class Gateway implements GatewayView {
   private readonly wss: WebSocketServer;
   private readonly sessions = new Set<Session>();
   private readonly routes = new Map<string, RouteHandler>();
-  /** Sockets that carried plain HTTP requests (/healthz pollers, scrapers): closed at shutdown. */
-  /** Plain-HTTP sockets (shutdown closes them), with their requests not yet answered. */
+  /** Sockets that carried plain HTTP requests (/healthz pollers, scrapers; closed at shutdown), with their requests not yet answered. */
   private readonly httpSockets = new Map<Socket, number>();
-  /** Sockets that have not yet sent a complete request or upgrade, with their deadline. */
+  /** The last memory reading that succeeded (stats() keeps it when the process is out of fds). */
   private lastMemory: NodeJS.MemoryUsage = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+  /** Sockets that have not yet sent a complete request or upgrade, with their deadline. */
   private readonly preUpgrade = new Map<Socket, number>();
   private preUpgradeTimer: NodeJS.Timeout | undefined;
   private readonly ctx: SessionContext;
@@ -605,7 +605,11 @@ export class Gateway implements GatewayView {
     this.log.warn({ err: err.code ?? err.message }, 'accepting a connection failed (out of file descriptors?); the kernel drops or libuv closes such connections');
   }
 
-  /** Client sockets the listener holds open (upgraded or not): net.Server counts them as it accepts and they close. */
+  /**
+   * Client sockets the listener holds open (upgraded or not): net.Server counts them as it accepts
+   * and they close. `_connections` is Node's own counter (getConnections() is async); were it ever
+   * gone, this reads 0 and the fd guard stays off rather than refusing everyone.
+   */
   private openSockets(): number {
     return (this.listener as unknown as { _connections?: number })._connections ?? 0;
   }
