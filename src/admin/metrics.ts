@@ -61,6 +61,7 @@ export function createMetrics(snapshot: () => AdminStats): Registry {
   void closed;
   counter('floodgate_handshake_failures_total', 'Admitted upgrades whose handshake failed.', (s) => s.admission.handshakeFailures);
   counter('floodgate_handshake_timeouts_total', 'Connections closed for not completing the upgrade in time.', (s) => s.admission.handshakeTimeouts);
+  counter('floodgate_connections_handed_off_total', 'serve --workers: connections accepted at a worker\'s cap and passed to another worker instead of refused.', (s) => s.admission.handedOff);
   counter('floodgate_messages_received_total', 'Frames received from clients.', (s) => s.messages.in);
   counter('floodgate_messages_sent_total', 'Frames sent to clients.', (s) => s.messages.out);
   counter('floodgate_publication_writes_total', 'Socket writes that carried publication frames (a socket\'s first frame in a turn of the event loop is written at once, the rest of that turn\'s frames in one more write).', (s) => s.messages.publicationWrites);

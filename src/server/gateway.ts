@@ -431,7 +431,10 @@ export class Gateway implements GatewayView {
    */
   private onAccepted(socket: Socket, tried: readonly number[] = NONE_TRIED): void {
     // at the cap, another worker may have room: the socket goes there unread (worker-handoff.ts)
-    if (this.handoff !== undefined && this.holding() >= this.capacity.maxConnections && this.handoff.give(socket, tried)) return;
+    if (this.handoff !== undefined && this.holding() >= this.capacity.maxConnections && this.handoff.give(socket, tried)) {
+      this.counters.handedOff++;
+      return;
+    }
     // Every accepted socket holds an fd from here, whether or not it ever sends a byte. Past the
     // fds the process may give to clients (fdLimit − reservedFds, the fd-derived cap) the next
     // EMFILE would hit the process itself (reading /proc, logs, the broker): silent connections
@@ -549,6 +552,7 @@ export class Gateway implements GatewayView {
    * handle, unread; `tried` = the workers that were full. Served as if accepted here.
    */
   adopt(handle: unknown, tried: readonly number[]): void {
+    this.counters.adopted++;
     this.onAccepted(WorkerHandoff.adopt(handle), tried);
   }
 
@@ -997,6 +1001,8 @@ export class Gateway implements GatewayView {
         },
         handshakeFailures: c.handshakeFailures,
         handshakeTimeouts: c.handshakeTimeouts,
+        handedOff: c.handedOff,
+        adopted: c.adopted,
       },
       closed: {
         slow_consumer: c.closedSlowConsumer, write_timeout: c.closedWriteTimeout, idle_timeout: c.closedIdleTimeout,

@@ -17,6 +17,10 @@ export interface GatewayCounters {
   rejectedForbiddenOrigin: number;
   handshakeFailures: number;
   handshakeTimeouts: number;
+  /** `--workers`: accepted at this worker's cap and passed, unread, to another worker (worker-handoff.ts). */
+  handedOff: number;
+  /** `--workers`: accepted by another worker at its cap and served here. */
+  adopted: number;
   closedSlowConsumer: number;
   closedWriteTimeout: number;
   closedIdleTimeout: number;
@@ -57,7 +61,7 @@ export interface GatewayCounters {
 export function newCounters(): GatewayCounters {
   return {
     admitted: 0, admittedAfterWait: 0, rejectedOverCapacity: 0, rejectedAdmissionTimeout: 0, rejectedAcceptTimeout: 0, rejectedFdBudget: 0, rejectedShuttingDown: 0,
-    rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0,
+    rejectedUnauthorized: 0, rejectedForbiddenOrigin: 0, handshakeFailures: 0, handshakeTimeouts: 0, handedOff: 0, adopted: 0,
     closedSlowConsumer: 0, closedWriteTimeout: 0, closedIdleTimeout: 0, closedRateLimited: 0, closedBadFrames: 0,
     closedProtocolError: 0, closedInvalidUtf8: 0, closedTooBig: 0, internalErrors: 0, closedTokenExpired: 0, pingsIn: 0, refreshes: 0, refreshFailures: 0, http: newHttpRefusals(),
     messagesIn: 0, messagesOut: 0, publicationWrites: 0, publications: 0, publishFailures: 0, duplicatePublishes: 0, rateLimitedMessages: 0, badFrames: 0,
@@ -88,6 +92,9 @@ export interface GatewayStats {
     rejected: { over_capacity: number; admission_timeout: number; accept_timeout: number; fd_budget: number; shutting_down: number; unauthorized: number; forbidden_origin: number };
     handshakeFailures: number;
     handshakeTimeouts: number;
+    /** `--workers`: connections this process accepted at its cap and passed to another worker, and ones it took over. */
+    handedOff: number;
+    adopted: number;
   };
   closed: {
     slow_consumer: number; write_timeout: number; idle_timeout: number; rate_limited: number; bad_frames: number;

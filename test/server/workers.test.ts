@@ -82,6 +82,9 @@ test('serve --workers 2 without Redis: one port, connections on both workers, on
       assert.equal(machine.connections.current, 12);
       assert.equal(machine.connections.cap, 12);
       assert.equal(machine.admission.rejected.over_capacity, 2);
+    // each of the two went through both workers: handed off by the first full one, taken by the other
+    assert.ok(machine.admission.handedOff >= 2, JSON.stringify(machine.admission));
+    assert.equal(machine.admission.adopted, machine.admission.handedOff, 'every connection handed off was taken by a worker');
       assert.equal(machine.messages.publications, 50);
       assert.deepEqual(machine.perWorker.map((w: { index: number }) => w.index), [0, 1]);
       assert.equal(machine.perWorker.reduce((t: number, w: { connections: number }) => t + w.connections, 0), 12);
@@ -115,6 +118,9 @@ test('serve --workers 2, shared socket: a worker at its cap hands new connection
     const machine = (await getJson(g.port, '/stats/machine')).body;
     assert.equal(machine.connections.current, 12);
     assert.equal(machine.admission.rejected.over_capacity, 2);
+    // each of the two went through both workers: handed off by the first full one, taken by the other
+    assert.ok(machine.admission.handedOff >= 2, JSON.stringify(machine.admission));
+    assert.equal(machine.admission.adopted, machine.admission.handedOff, 'every connection handed off was taken by a worker');
     // a slot freed on one worker is found again through the other
     peers.pop()!.close();
     await new Promise((r) => setTimeout(r, 300));
