@@ -5,9 +5,6 @@ import './worker-guard.js';
 import './young-generation-start.js';
 import { Command } from 'commander';
 import { isFloodgateError } from '../errors.js';
-import { registerServe } from './serve.js';
-import { registerOsCommands } from './os-commands.js';
-import { registerBench } from './bench.js';
 
 const program = new Command();
 program
@@ -22,10 +19,21 @@ program
     process.exit(err.exitCode === 0 || err.code === 'commander.help' ? err.exitCode : 2);
   });
 
-// One register function per subcommand, each in its own file.
-registerServe(program);
-registerOsCommands(program);
-registerBench(program);
+// One register function per subcommand, each in its own file. A run of one known command
+// registers only that one: `serve`'s options come from the settings table, whose validators
+// (zod) cost `floodgate bench` ~20 MB of idle RSS on Node 24 for nothing. With no command, help
+// or an unknown word, every command is registered (for the list and "did you mean").
+const OS_COMMANDS = new Set(['doctor', 'tune', 'watch', 'plan']);
+const typed = process.argv.slice(2).find((a) => !a.startsWith('-'));
+const registerBench = async (): Promise<void> => (await import('./bench.js')).registerBench(program);
+const registerOsCommands = async (): Promise<void> => (await import('./os-commands.js')).registerOsCommands(program);
+if (typed === 'bench') await registerBench();
+else if (typed !== undefined && OS_COMMANDS.has(typed)) await registerOsCommands();
+else {
+  (await import('./serve.js')).registerServe(program);
+  await registerOsCommands();
+  await registerBench();
+}
 // Options after a subcommand go to it (`bench compare a b --json` is compare's, not bench's). Set after
 // registering: subcommands copy this setting when created, and only `bench` (which has a subcommand) needs it.
 program.enablePositionalOptions();
