@@ -35,8 +35,8 @@ export interface MemoryBudget {
    * the 64 MB default); 16 MiB without a historyMemory bound
    */
   releaseAfter: number;
-  /** What hands memory back; returns false when it cannot. @default releaseMemory */
-  release: () => boolean;
+  /** What hands memory back (`reduce`: most of the history just went away); returns false when it cannot. @default releaseMemory */
+  release: (reduce?: boolean) => boolean;
 }
 
 export const DEFAULT_HISTORY_MEMORY = 64 * 1024 ** 2;
@@ -140,13 +140,14 @@ export class MemoryBroker implements Broker {
     const after = this.budget.releaseAfter;
     const dropped = this.meter.dropped!;
     if (after === 0 || dropped === 0) return;
-    if (dropped < after && !(sweeping && dropped >= RELEASE_MIN && dropped > this.meter.bytes)) return;
-    this.release();
+    const goingIdle = sweeping && dropped >= RELEASE_MIN && dropped > this.meter.bytes;
+    if (dropped < after && !goingIdle) return;
+    this.release(goingIdle);
   }
 
-  private release(): void {
+  private release(reduce = false): void {
     this.meter.dropped = 0;
-    if (this.budget.release()) this.memoryReleases++;
+    if (this.budget.release(reduce)) this.memoryReleases++;
   }
 
   /** The channel's state, created on first use; past maxChannels a new one is refused (or, for a watch, marked). */
