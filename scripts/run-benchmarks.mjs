@@ -77,7 +77,9 @@ for (const suite of suites) {
   if (r.stopped === 'timeout') console.error(`${suite}: stopped after ${suiteTimeoutMs / 60_000} min (FG_BENCH_SUITE_TIMEOUT_MS), with every process it started`);
   if (interrupted.signal.aborted) process.exit(process.exitCode);
   if (soak) continue; // soak runs are longer variants; they do not replace the page's sections
-  const stamp = `_Run ${new Date(started).toISOString()} on Node ${process.version}, ${machine}; suite time ${Math.round((Date.now() - started) / 1000)} s; raw results: [\`benchmarks/results/${suite}.json\`](../benchmarks/results/${suite}.json)._`;
+  // a suite that keeps no JSON (its table is all it measures) gets no link to one
+  const raw = existsSync(join(results, `${suite}.json`)) ? `; raw results: [\`benchmarks/results/${suite}.json\`](../benchmarks/results/${suite}.json)` : '';
+  const stamp = `_Run ${new Date(started).toISOString()} on Node ${process.version}, ${machine}; suite time ${Math.round((Date.now() - started) / 1000)} s${raw}._`;
   if (r.status !== 0) {
     failed = true;
     // a failed run replaces the section: the page must not show numbers the last run did not confirm
