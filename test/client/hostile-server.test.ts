@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Client } from '../../src/client/index.js';
+import { Client, type ClientOptions } from '../../src/client/index.js';
 import type { FloodgateError } from '../../src/errors.js';
 import { readServerFrame } from '../../src/protocol/server-frame.js';
 import { FakeServer } from './helpers/fake-server.js';
@@ -30,6 +30,14 @@ const HOSTILE = [
   '{"type":"pong","id":-1}',
 ];
 
+/** An SDK client of the fake server that retries fast and never opens its circuit, with the error events it emitted. */
+function fastClient(fake: FakeServer, extra: Partial<ClientOptions> = {}): { c: Client; errors: FloodgateError[] } {
+  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0, ...extra });
+  const errors: FloodgateError[] = [];
+  c.on('error', (e) => errors.push(e as FloodgateError));
+  return { c, errors };
+}
+
 test('readServerFrame: every hostile frame is a reason, never a throw; unknown types pass', () => {
   for (const text of HOSTILE) {
     const r = readServerFrame(text);
@@ -42,9 +50,7 @@ test('readServerFrame: every hostile frame is a reason, never a throw; unknown t
 
 test('the SDK reads hostile server frames as FG_ERR_BAD_FRAME error events and keeps working', { timeout: 120_000 }, async () => {
   const fake = await FakeServer.start();
-  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
-  const errors: FloodgateError[] = [];
-  c.on('error', (e) => errors.push(e as FloodgateError));
+  const { c, errors } = fastClient(fake);
   try {
     await c.ready(5000);
     const sub = c.subscribe('a');
@@ -111,9 +117,7 @@ test('programmer errors throw at the call: a listener that is not a function, an
 
 test('a `message` whose offset is not a sequence number (2^64, negative, fractional) is an error event, never delivered, and does not poison the position', { timeout: 120_000 }, async () => {
   const fake = await FakeServer.start();
-  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
-  const errors: FloodgateError[] = [];
-  c.on('error', (e) => errors.push(e as FloodgateError));
+  const { c, errors } = fastClient(fake);
   const got: unknown[] = [];
   try {
     await c.ready(5000);
@@ -138,9 +142,7 @@ test('a `message` whose offset is not a sequence number (2^64, negative, fractio
 
 test('a binary frame from the server is an FG_ERR_BINARY_FRAME error event (the protocol is text only); the connection carries on', { timeout: 120_000 }, async () => {
   const fake = await FakeServer.start();
-  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0 });
-  const errors: FloodgateError[] = [];
-  c.on('error', (e) => errors.push(e as FloodgateError));
+  const { c, errors } = fastClient(fake);
   try {
     await c.ready(5000);
     for (const ws of fake.sockets) ws.send(Buffer.from('{"type":"message","channel":"a","epoch":"e","offset":1,"data":1}'), { binary: true });
@@ -194,9 +196,7 @@ test('a server that breaks the WebSocket protocol: an FG_ERR_BAD_FRAME error eve
 test('maxMessageBytes bounds what one server message may make the client hold: a larger one ends the connection with an error event, unread, and the client reconnects', { timeout: 120_000 }, async () => {
   assert.throws(() => new Client('ws://127.0.0.1:1/', { autoConnect: false, maxMessageBytes: 10 }), (e: FloodgateError) => e.code === 'FG_ERR_INVALID_CONFIG' && /maxMessageBytes/.test(e.message));
   const fake = await FakeServer.start();
-  const c = new Client(fake.url, { initialDelay: 10, maxDelay: 100, connectTimeout: 2000, circuitThreshold: 0, maxMessageBytes: 1024 * 1024 });
-  const errors: FloodgateError[] = [];
-  c.on('error', (e) => errors.push(e as FloodgateError));
+  const { c, errors } = fastClient(fake, { maxMessageBytes: 1024 * 1024 });
   const got: number[] = [];
   try {
     await c.ready(5000);
